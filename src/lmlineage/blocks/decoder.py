@@ -1,0 +1,130 @@
+"""The decoder-only language model: embeddings, a stack of blocks, a final norm, an LM head.
+
+``forward(input_ids, attention_mask, position_ids, cache)`` is the one step protocol the
+trainer and the generation engine speak: it returns logits for every input position and
+extends ``cache`` in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..core import masks
+from ..core.cache import DynamicCache, StaticCache
+from ..core.config import ModelConfig
+from ..heads.lm import LMHead
+from ..layers.norm import make_norm
+from ..layers.positions import make_positions
+from .block import Block
+
+
+@dataclass
+class DecoderOutput:
+    logits: torch.Tensor | None
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
+
+
+class DecoderStack(nn.Module):
+    """Embeddings + blocks + final norm: produces hidden states, owns no head."""
+
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.embed_positions = make_positions(cfg.position, cfg.max_positions, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(
+            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
+        )
+        self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False):
+        b, t = input_ids.shape
+        past = cache.length if cache is not None else 0
+        k_len = cache.key_slots(t) if cache is not None else t
+        if position_ids is None:
+            position_ids = torch.arange(past, past + t, device=input_ids.device)[None, :]
+        if past + t > self.cfg.max_positions and self.embed_positions is not None:
+            raise ValueError(f"sequence of {past + t} tokens exceeds max_positions={self.cfg.max_positions}")
+        key_mask = _key_mask(attention_mask, b, past, t, k_len, cache, input_ids.device)
+        mask, is_causal = masks.build(t, k_len, is_causal=True, key_mask=key_mask, past=past, device=input_ids.device)
+
+        x = self.embed_tokens(input_ids)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(position_ids)
+        x = self.drop(x)
+        hidden = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, mask=mask, is_causal=is_causal, positions=position_ids, cache=cache, past=past)
+            if hidden is not None:
+                hidden.append(x)
+        if cache is not None:
+            cache.advance(t)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, hidden
+
+
+def _key_mask(attention_mask, b, past, t, k_len, cache, device):
+    """(B, k_len) real-key mask, or None when every key is real."""
+    if isinstance(cache, StaticCache):
+        filled = torch.arange(k_len, device=device) < past + t
+        key_mask = filled[None, :].expand(b, -1)
+        if attention_mask is not None:
+            key_mask = key_mask.clone()
+            key_mask[:, : attention_mask.shape[1]] &= attention_mask.bool()
+        return key_mask
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    if attention_mask.shape[1] != k_len:
+        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} tokens, expected {k_len} (cache + input)")
+    return attention_mask
+
+
+class DecoderLM(nn.Module):
+    """A decoder stack with an LM head; the model every causal family builds."""
+
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+        super().__init__()
+        self.config = cfg
+        self.backbone = DecoderStack(cfg, qk_transform, score_bias)
+        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size)
+        self.apply(self._init_weights)
+        if cfg.tie_embeddings:
+            self.lm_head.tie(self.backbone.embed_tokens)
+        # GPT-2 (section 2.3): scale residual projections by 1/sqrt(2 * n_layer) at init.
+        for name, p in self.named_parameters():
+            if name.endswith(("attn.out.weight", "mlp.fc_out.weight")):
+                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
+        if not static:
+            return DynamicCache()
+        c = self.config
+        p = next(self.parameters())
+        return StaticCache(
+            c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,
+            dtype or p.dtype, device or p.device,
+        )
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.max_positions
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
+                output_hidden_states=False, logits_slice: int | None = None) -> DecoderOutput:
+        """``logits_slice=-1`` computes logits only for the last position (decoding)."""
+        hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states)
+        head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
+        return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None)

@@ -1,0 +1,72 @@
+"""Key/value caches for incremental decoding, behind one small protocol:
+
+``cache.update(layer, k, v) -> (k_all, v_all)``, ``cache.length`` (tokens already cached),
+``cache.advance(t)`` after each forward, ``cache.key_slots(t)`` (how many key slots the
+layers will see) and ``cache.reorder(index)`` (beam search keeps surviving hypotheses).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class DynamicCache:
+    """Grows by concatenation; simple and right for eager decoding."""
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[-2] if self.keys else 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        else:
+            self.keys[layer] = torch.cat([self.keys[layer], k], dim=-2)
+            self.values[layer] = torch.cat([self.values[layer], v], dim=-2)
+        return self.keys[layer], self.values[layer]
+
+    def advance(self, t: int) -> None:
+        pass  # the length is read off the tensors
+
+    def key_slots(self, t: int) -> int:
+        return self.length + t
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+
+
+class StaticCache:
+    """Pre-allocated buffers of ``max_length`` tokens, so shapes never change (CUDA graphs,
+    torch.compile). Keys beyond ``length`` are zeros; callers mask them out."""
+
+    def __init__(self, n_layer, batch, kv_heads, max_length, head_dim, dtype=torch.float32, device=None):
+        shape = (batch, kv_heads, max_length, head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.max_length = max_length
+        self.length = 0  # advanced by the model after each forward (see ``advance``)
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        t = k.shape[-2]
+        self.keys[layer][:, :, self.length : self.length + t] = k
+        self.values[layer][:, :, self.length : self.length + t] = v
+        return self.keys[layer], self.values[layer]
+
+    def advance(self, t: int) -> None:
+        self.length += t
+
+    def key_slots(self, t: int) -> int:
+        if self.length + t > self.max_length:
+            raise ValueError(f"static cache holds {self.max_length} tokens, asked for {self.length + t}")
+        return self.max_length
+
+    def reorder(self, index: torch.Tensor) -> None:
+        for buffers in (self.keys, self.values):
+            for i, b in enumerate(buffers):
+                buffers[i] = b.index_select(0, index)

@@ -1,0 +1,132 @@
+"""The model spec: which shared blocks a family uses, with which sizes and options.
+
+One dataclass describes every Transformer family; a family file fills it in through
+presets. Loading from JSON checks names, types and shapes and answers bad input with
+a ``UserError`` (never ``eval``: a config is data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+CHOICES = {
+    "norm": ("layernorm", "rmsnorm"),
+    "position": ("learned", "sinusoidal", "rotary", "alibi", "none"),
+    "activation": ("gelu", "gelu_tanh", "relu", "silu"),
+    "mlp": ("mlp", "glu"),
+    "residual": ("pre", "post", "parallel"),
+}
+
+
+@dataclass
+class ModelConfig:
+    family: str = "gpt2"
+    vocab_size: int = 50257
+    n_layer: int = 12
+    n_head: int = 12
+    n_kv_head: int | None = None  # None: one K/V head per query head (plain multi-head)
+    d_model: int = 768
+    d_ff: int | None = None  # None: 4 * d_model
+    head_dim: int | None = None  # None: d_model // n_head
+    max_positions: int = 1024
+    norm: str = "layernorm"
+    norm_eps: float = 1e-5
+    position: str = "learned"
+    activation: str = "gelu_tanh"
+    mlp: str = "mlp"
+    residual: str = "pre"
+    bias: bool = True
+    tie_embeddings: bool = True
+    final_norm: bool = True
+    dropout: float = 0.0
+    init_std: float = 0.02
+    extra: dict = field(default_factory=dict)  # family-specific options (rotary base, ...)
+
+    def __post_init__(self):
+        self.validate()
+
+    # Derived sizes, so no family stores redundant numbers.
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
+
+    @property
+    def dim_head(self) -> int:
+        return self.head_dim or self.d_model // self.n_head
+
+    @property
+    def ff_dim(self) -> int:
+        return self.d_ff or 4 * self.d_model
+
+    def validate(self) -> None:
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise UserError(f"config {name}={value!r} is not one of {', '.join(allowed)}")
+        for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_positions"):
+            if getattr(self, name) < 1:
+                raise UserError(f"config {name} must be a positive integer, got {getattr(self, name)}")
+        if self.head_dim is None and self.d_model % self.n_head:
+            raise UserError(
+                f"config d_model={self.d_model} is not divisible by n_head={self.n_head}",
+                "choose a width that is a multiple of the number of heads",
+            )
+        if self.n_head % self.kv_heads:
+            raise UserError(f"config n_head={self.n_head} is not a multiple of n_kv_head={self.kv_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"config dropout must lie in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "ModelConfig":
+        return from_dict({**self.to_dict(), **changes})
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _type_ok(value, annotation) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is bool:
+        return isinstance(value, bool)
+    return isinstance(value, origin or annotation)
+
+
+def from_dict(data: dict) -> ModelConfig:
+    """Build a config from plain data, naming any unknown key or wrongly typed value."""
+    if not isinstance(data, dict):
+        raise UserError(f"config must be a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(ModelConfig)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        raise UserError(f"unknown config key(s): {', '.join(unknown)}", f"known keys: {', '.join(hints)}")
+    for key, value in data.items():
+        if not _type_ok(value, hints[key]):
+            raise UserError(f"config {key}={value!r} has the wrong type (expected {hints[key]})")
+    return ModelConfig(**data)
+
+
+def load_config(path: Path) -> ModelConfig:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist", "is this a lmlineage checkpoint directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON ({e.__class__.__name__}: {e})") from None
+    return from_dict(data)

@@ -1,0 +1,65 @@
+"""Attention masks as small composable functions.
+
+Convention: boolean tensors where ``True`` means "may attend". The plain causal case
+builds no tensor at all (SDPA's ``is_causal`` picks the flash kernel); a tensor is made
+only when padding or a special pattern needs one, once per forward, shared by all layers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def causal(q_len: int, k_len: int, device=None, past: int | None = None) -> torch.Tensor:
+    """(q_len, k_len): query i sits at absolute position ``past + i`` (default: the
+    queries are the last ``q_len`` keys)."""
+    offset = k_len - q_len if past is None else past
+    q = torch.arange(q_len, device=device)[:, None] + offset
+    k = torch.arange(k_len, device=device)[None, :]
+    return k <= q
+
+
+def padding(key_mask: torch.Tensor) -> torch.Tensor:
+    """(B, k_len) with 1 for real tokens -> (B, 1, 1, k_len)."""
+    return key_mask.bool()[:, None, None, :]
+
+
+def sliding_window(q_len: int, k_len: int, window: int, device=None) -> torch.Tensor:
+    offset = k_len - q_len
+    q = torch.arange(q_len, device=device)[:, None] + offset
+    k = torch.arange(k_len, device=device)[None, :]
+    return (k <= q) & (q - k < window)
+
+
+def never_empty(mask: torch.Tensor) -> torch.Tensor:
+    """Let fully masked rows (queries at padding) see everything, so softmax stays finite.
+
+    Their outputs are never used; this only keeps NaN out of the batch."""
+    return mask | ~mask.any(dim=-1, keepdim=True)
+
+
+def build(
+    q_len: int,
+    k_len: int,
+    *,
+    is_causal: bool,
+    key_mask: torch.Tensor | None = None,
+    past: int = 0,
+    device=None,
+) -> tuple[torch.Tensor | None, bool]:
+    """Return ``(mask_tensor_or_None, sdpa_is_causal)`` for one forward pass.
+
+    ``key_mask`` (B, k_len) marks real keys (padding and unfilled static-cache slots are 0);
+    ``past`` is how many tokens precede the queries."""
+    if key_mask is None:
+        if not is_causal or q_len == 1:
+            return None, False
+        if q_len == k_len:
+            return None, True
+        return causal(q_len, k_len, device, past), False
+    keep = padding(key_mask)
+    if is_causal:
+        keep = keep & causal(q_len, k_len, device, past)
+    else:
+        keep = keep.expand(-1, -1, q_len, -1)
+    return never_empty(keep), False

@@ -1,0 +1,72 @@
+"""The registry: a family is declared once and is then usable by name everywhere.
+
+Family modules under ``lmlineage.families`` call :func:`register` at import time; the
+registry imports that package on first lookup, so adding a family touches only its file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import ModelConfig, from_dict
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    year: int
+    parent: str | None
+    paper: str
+    changes: str  # what this family changed from its parent, in a line
+    presets: dict[str, dict]  # preset name -> ModelConfig fields
+    defaults: dict = field(default_factory=dict)  # fields every preset shares
+    objective: str = "clm"
+    architecture: str = "decoder"  # decoder | encoder | encoder-decoder | classic
+    reference: Any = None  # interop.ReferenceSpec: how reference checkpoints map onto ours
+    build: Callable[[ModelConfig], Any] | None = None  # None: the shared decoder LM
+
+    def config(self, preset: str | None = "tiny", **overrides) -> ModelConfig:
+        """The preset's config with ``overrides``; ``preset=None`` starts from the family defaults."""
+        if preset is not None and preset not in self.presets:
+            raise UserError(
+                f"family {self.name!r} has no preset {preset!r}", f"choose one of: {', '.join(self.presets)}"
+            )
+        chosen = self.presets[preset] if preset is not None else {}
+        return from_dict({**self.defaults, **chosen, **overrides, "family": self.name})
+
+
+_FAMILIES: dict[str, Family] = {}
+_loaded = False
+
+
+def register(family: Family) -> Family:
+    if family.name in _FAMILIES:
+        raise RuntimeError(f"family {family.name!r} registered twice")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    package = importlib.import_module("lmlineage.families")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"lmlineage.families.{module.name}")
+
+
+def families() -> list[Family]:
+    _load_all()
+    return sorted(_FAMILIES.values(), key=lambda f: (f.year, f.name))
+
+
+def get_family(name: str) -> Family:
+    _load_all()
+    if name not in _FAMILIES:
+        raise UserError(f"unknown family {name!r}", f"choose one of: {', '.join(f.name for f in families())}")
+    return _FAMILIES[name]

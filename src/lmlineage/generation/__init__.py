@@ -1,0 +1,3 @@
+from .engine import generate
+
+__all__ = ["generate"]

@@ -1,0 +1,170 @@
+"""Reference checkpoint directories (``config.json`` + ``model.safetensors[.index.json]``
++ ``tokenizer.json``): the format the ``transformers`` package reads and writes.
+
+``from_hf(dir)`` and ``to_hf(model, dir)`` are driven by each family's ``ReferenceSpec``:
+config fields and weight rules, both declarative, both used in both directions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..core.errors import UserError
+from .rules import export_state, load_state
+
+PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+@dataclass(frozen=True)
+class Field:
+    """Our config field <-> their config key, with optional value translation (theirs -> ours)."""
+
+    ours: str
+    theirs: str
+    values: dict | None = None
+    default: object = None  # used when their config lacks the key
+
+    def read(self, config: dict):
+        value = config.get(self.theirs, self.default)
+        if self.values is not None and value is not None:
+            if value not in self.values:
+                raise UserError(f"config.json {self.theirs}={value!r} is not supported",
+                                f"supported: {', '.join(map(str, self.values))}")
+            value = self.values[value]
+        return value
+
+    def write(self, value):
+        if self.values is not None:
+            value = {v: k for k, v in self.values.items()}[value]
+        return value
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    model_type: str
+    architecture: str  # the reference class whose checkpoint this is, e.g. GPT2LMHeadModel
+    fields: tuple[Field, ...]
+    rules: tuple
+    fixed: dict = field(default_factory=dict)  # written on export; must hold on import
+    export_extra: dict = field(default_factory=dict)  # written on export, not checked
+
+    def config_from_hf(self, config: dict) -> dict:
+        for key, value in self.fixed.items():
+            if key in config and config[key] != value:
+                raise UserError(f"config.json {key}={config[key]!r} is not supported (expected {value!r})")
+        ours = {f.ours: f.read(config) for f in self.fields}
+        return {k: v for k, v in ours.items() if v is not None}
+
+    def config_to_hf(self, cfg) -> dict:
+        out = {"architectures": [self.architecture], "model_type": self.model_type}
+        out.update(self.export_extra)
+        out.update(self.fixed)
+        for f in self.fields:
+            out[f.theirs] = f.write(getattr(cfg, f.ours))
+        return out
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must hold a JSON object")
+    return data
+
+
+def refuse_pickles(directory: Path) -> None:
+    """Weights stored as pickles can run code when loaded; we never unpickle implicitly."""
+    pickled = sorted(p.name for p in Path(directory).iterdir() if p.suffix in PICKLED)
+    if pickled:
+        raise UserError(
+            f"{directory / pickled[0]} is a pickle file, which can run code when loaded; refusing it",
+            f"convert it explicitly with `lmlineage convert {directory}` (weights_only) or use safetensors",
+        )
+
+
+def _inside(directory: Path, name: str) -> Path:
+    path = (directory / name).resolve()
+    if directory.resolve() not in path.parents:
+        raise UserError(f"{directory}: file name {name!r} points outside the checkpoint directory")
+    return path
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a readable safetensors file ({e})", "the file may be truncated") from None
+
+
+def read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a checkpoint directory: one file or shards listed in an index."""
+    directory = Path(directory)
+    single = directory / "model.safetensors"
+    index = directory / "model.safetensors.index.json"
+    if single.exists():
+        return read_safetensors(single)
+    if index.exists():
+        weight_map = read_json(index).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise UserError(f"{index} has no weight_map")
+        tensors = {}
+        for shard in sorted(set(weight_map.values())):
+            tensors.update(read_safetensors(_inside(directory, shard)))
+        return tensors
+    refuse_pickles(directory)
+    raise UserError(f"{directory} holds no model.safetensors", "is this a checkpoint directory?")
+
+
+def from_hf(directory, family=None):
+    """Load a reference checkpoint directory into our model of the matching family."""
+    from ..core.registry import families
+    from ..models import build_model
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a directory", "a checkpoint is a directory with config.json")
+    refuse_pickles(directory)
+    config = read_json(directory / "config.json")
+    model_type = config.get("model_type")
+    matches = [f for f in families() if f.reference is not None and f.reference.model_type == model_type]
+    if family is not None:
+        matches = [f for f in matches if f.name == family] or matches
+    if not matches:
+        raise UserError(f"{directory}: no family reads model_type={model_type!r}")
+    fam = matches[0]
+    spec = fam.reference
+    cfg = fam.config(None, **spec.config_from_hf(config))
+    model = build_model(cfg)
+    target = model.state_dict()
+    state = load_state(spec.rules, read_weights(directory), target, cfg.n_layer, str(directory))
+    model.load_state_dict(state, strict=False)  # tied parameters are filled by tying
+    return model
+
+
+def to_hf(model, directory, tokenizer=None) -> Path:
+    """Write ``model`` as a reference checkpoint directory that ``transformers`` loads strictly."""
+    from ..core.registry import get_family
+    from ..train.checkpoint import atomic_directory
+
+    cfg = model.config
+    spec = get_family(cfg.family).reference
+    if spec is None:
+        raise UserError(f"family {cfg.family!r} has no reference format to export to")
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        (tmp / "config.json").write_text(json.dumps(spec.config_to_hf(cfg), indent=2) + "\n")
+        save_file(export_state(spec.rules, model.state_dict(), cfg), str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
+        if tokenizer is not None:
+            tokenizer.save(tmp)
+    return directory

@@ -1,0 +1,173 @@
+"""Declarative, invertible weight-mapping rules between a reference checkpoint and ours.
+
+A family lists rules; the same list loads (reference -> ours) and exports (ours ->
+reference). ``{i}`` in a name stands for the layer index. Loading fails, naming keys,
+on any unconsumed reference tensor, any parameter left unfilled, or any shape mismatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..core.errors import UserError
+
+
+@dataclass(frozen=True)
+class Rename:
+    """One tensor under another name; ``transpose`` for GPT-2's Conv1D (in, out) layout."""
+
+    ours: str
+    theirs: str
+    transpose: bool = False
+
+    def load(self, src, out, used):
+        t = src[self.theirs]
+        out[self.ours] = t.t() if self.transpose else t
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        t = ours[self.ours]
+        out[self.theirs] = t.t() if self.transpose else t
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
+class Fuse:
+    """Our one tensor is the concatenation of several of theirs along ``dim`` (q, k, v -> qkv).
+    ``split="qkv"`` cuts it back by head counts (grouped-query attention), else equally."""
+
+    ours: str
+    theirs: tuple[str, ...]
+    dim: int = 0
+    transpose: bool = False
+    split: str = "equal"
+
+    def load(self, src, out, used):
+        parts = [src[k].t() if self.transpose else src[k] for k in self.theirs]
+        out[self.ours] = torch.cat(parts, dim=self.dim)
+        used.update(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        t = ours[self.ours]
+        if self.split == "qkv":
+            sizes = [cfg.n_head * cfg.dim_head, cfg.kv_heads * cfg.dim_head, cfg.kv_heads * cfg.dim_head]
+        else:
+            sizes = [t.shape[self.dim] // len(self.theirs)] * len(self.theirs)
+        for key, part in zip(self.theirs, torch.split(t, sizes, dim=self.dim)):
+            out[key] = part.t() if self.transpose else part
+
+    def their_keys(self):
+        return self.theirs
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
+class Tie:
+    """Our parameter shares storage with another (tied LM head). The reference may store a
+    copy under ``theirs`` (consumed, not loaded) and omits it on export."""
+
+    ours: str
+    theirs: str | None = None
+
+    def load(self, src, out, used):
+        if self.theirs in src:
+            used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        pass
+
+    def their_keys(self):
+        return ()
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """Reference tensors that carry no parameter (causal-mask buffers and the like)."""
+
+    theirs: str
+
+    def load(self, src, out, used):
+        if self.theirs in src:
+            used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        pass
+
+    def their_keys(self):
+        return ()
+
+    def our_keys(self):
+        return ()
+
+
+def expand(rules, n_layer: int) -> list:
+    """Instantiate ``{i}`` templates for every layer."""
+    out = []
+    for rule in rules:
+        text = repr(rule)
+        if "{i}" not in text:
+            out.append(rule)
+            continue
+        for i in range(n_layer):
+            fields = {k: _fmt(v, i) for k, v in vars(rule).items()}
+            out.append(type(rule)(**fields))
+    return out
+
+
+def _fmt(value, i):
+    if isinstance(value, str):
+        return value.replace("{i}", str(i))
+    if isinstance(value, tuple):
+        return tuple(_fmt(v, i) for v in value)
+    return value
+
+
+def _listing(keys, limit=8) -> str:
+    keys = sorted(keys)
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_state(rules, src: dict, target: dict[str, torch.Tensor], n_layer: int, where: str) -> dict:
+    """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
+    out, used, tied = {}, set(), set()
+    for rule in expand(rules, n_layer):
+        if isinstance(rule, Tie):
+            tied.add(rule.ours)
+        missing = [k for k in rule.their_keys() if k not in src]
+        if missing:
+            continue  # reported below as unfilled parameters
+        rule.load(src, out, used)
+    unused = set(src) - used
+    if unused:
+        raise UserError(f"{where}: reference tensors with no place in the model: {_listing(unused)}",
+                        "is this checkpoint of the family you named?")
+    unfilled = set(target) - set(out) - tied
+    if unfilled:
+        raise UserError(f"{where}: model parameters missing from the checkpoint: {_listing(unfilled)}")
+    for key, tensor in out.items():
+        if key not in target:
+            raise RuntimeError(f"rule fills {key!r}, which the model does not have")  # a bug in the family
+        if tuple(tensor.shape) != tuple(target[key].shape):
+            raise UserError(f"{where}: {key} has shape {tuple(tensor.shape)}, the model expects "
+                            f"{tuple(target[key].shape)}", "the config and the weights disagree")
+    return out
+
+
+def export_state(rules, ours: dict, cfg) -> dict:
+    out = {}
+    for rule in expand(rules, cfg.n_layer):
+        rule.export(ours, out, cfg)
+    return {k: v.detach().contiguous() for k, v in out.items()}

@@ -1,0 +1,94 @@
+"""Multi-head attention, written once for every family.
+
+Grouped-query and multi-query attention are the same module with fewer K/V heads.
+Variants plug into two hooks instead of subclassing:
+
+- ``qk_transform(q, k, positions) -> (q, k)``: rotary embeddings and friends;
+- ``score_bias(q_len, k_len, past) -> (H or 1, q_len, k_len) additive bias``: ALiBi, T5 buckets.
+
+The backend is PyTorch's ``scaled_dot_product_attention`` (flash / memory-efficient kernels)
+or an explicit eager path, which must agree; tests hold them to each other.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Attention(nn.Module):
+    backend = "sdpa"  # or "eager"; switched model-wide by ``set_attention_backend``
+
+    def __init__(
+        self,
+        dim: int,
+        n_head: int,
+        kv_heads: int,
+        head_dim: int,
+        bias: bool = True,
+        dropout: float = 0.0,
+        layer: int = 0,
+        qk_transform: Callable | None = None,
+        score_bias: Callable | None = None,
+    ):
+        super().__init__()
+        self.n_head, self.kv_heads, self.head_dim, self.layer = n_head, kv_heads, head_dim, layer
+        # One fused projection: a single matmul for q, k and v.
+        self.qkv = nn.Linear(dim, (n_head + 2 * kv_heads) * head_dim, bias=bias)
+        self.out = nn.Linear(n_head * head_dim, dim, bias=bias)
+        self.dropout = dropout
+        self.qk_transform = qk_transform
+        self.score_bias = score_bias
+        self.scale = 1.0 / math.sqrt(head_dim)
+
+    def forward(self, x, mask=None, is_causal=False, positions=None, cache=None, past=0):
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).split(
+            [self.n_head * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim], dim=-1
+        )
+        q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+        k = k.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
+        if self.qk_transform is not None:
+            q, k = self.qk_transform(q, k, positions)
+        if cache is not None:
+            k, v = cache.update(self.layer, k, v)
+        if self.score_bias is not None:
+            bias = self.score_bias(t, k.shape[-2], past).to(q.dtype)
+            if mask is None and is_causal:
+                mask = torch.ones(t, k.shape[-2], dtype=torch.bool, device=x.device).tril(k.shape[-2] - t)
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+            is_causal = False
+        y = self._attend(q, k, v, mask, is_causal)
+        return self.out(y.transpose(1, 2).reshape(b, t, self.n_head * self.head_dim))
+
+    def _attend(self, q, k, v, mask, is_causal):
+        dropout = self.dropout if self.training else 0.0
+        if self.backend == "sdpa":
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout,
+                enable_gqa=self.kv_heads != self.n_head, scale=self.scale,
+            )
+        if self.kv_heads != self.n_head:
+            repeat = self.n_head // self.kv_heads
+            k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)
+        scores = (q @ k.transpose(-2, -1)) * self.scale
+        if is_causal:
+            t, s = scores.shape[-2:]
+            mask = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+        weights = F.dropout(scores.softmax(dim=-1), dropout, self.training)
+        return weights @ v
+
+
+def set_attention_backend(model: nn.Module, backend: str) -> None:
+    if backend not in ("sdpa", "eager"):
+        raise ValueError(backend)
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.backend = backend

@@ -1,0 +1,166 @@
+"""Checkpoint directories that survive a crash at any moment.
+
+A checkpoint is a directory: ``model.safetensors`` + ``config.json`` (the model),
+the tokenizer's files, and for training state ``optimizer.safetensors`` +
+``trainer_state.json``; ``manifest.json`` lists every file with its sha256 and the
+format version. A directory is written under a temporary name, every file fsynced,
+then renamed into place, so a reader sees the old checkpoint or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..core.config import load_config
+from ..core.errors import UserError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path) -> None:
+    from .. import __version__
+
+    files = sorted(p.name for p in directory.iterdir() if p.is_file() and p.name != MANIFEST)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "lmlineage_version": __version__,
+        "torch_version": torch.__version__,
+        "files": {name: sha256(directory / name) for name in files},
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path, manifest: bool = True):
+    """Yield a temporary directory; on success it replaces ``target`` atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if manifest:
+            write_manifest(tmp)
+        for p in tmp.iterdir():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        _fsync_dir(target.parent)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def recover(target: Path) -> None:
+    """Finish an interrupted swap: if ``target`` is gone but its old copy survives, restore it."""
+    target = Path(target)
+    if target.exists():
+        return
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if olds:
+        os.rename(olds[-1], target)
+
+
+def verify(directory: Path) -> dict:
+    """Check the manifest's format version and every file's checksum."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.exists():
+        raise UserError(f"{directory} has no {MANIFEST}", "is this a lmlineage checkpoint directory?")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{path} is not valid JSON", "the checkpoint is damaged") from None
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise UserError(
+            f"{directory} has checkpoint format {version!r}, written by lmlineage "
+            f"{manifest.get('lmlineage_version', '?')}; this lmlineage reads format {FORMAT_VERSION}",
+            "use the lmlineage version that wrote it",
+        )
+    for name, digest in manifest.get("files", {}).items():
+        if "/" in name or "\\" in name or name in ("..", "."):
+            raise UserError(f"{path} names {name!r}, outside the checkpoint directory")
+        file = directory / name
+        if not file.exists():
+            raise UserError(f"{directory} is missing {name}", "the checkpoint is incomplete")
+        if sha256(file) != digest:
+            raise UserError(f"{file} does not match its checksum", "the file is damaged or was changed")
+    return manifest
+
+
+def save_model_files(directory: Path, model, tokenizer=None) -> None:
+    """Model weights (tied copies stored once) + config + tokenizer into ``directory``."""
+    state, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        if tensor.data_ptr() in seen:
+            continue  # a tied parameter; re-tied on load
+        seen.add(tensor.data_ptr())
+        state[name] = tensor.detach().contiguous().cpu()
+    save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save(directory / "config.json")
+    if tokenizer is not None:
+        tokenizer.save(directory)
+
+
+def load_model(directory: Path, device="cpu"):
+    """Load one of our checkpoint directories (verified) as a model."""
+    from ..interop.reference import read_weights, refuse_pickles
+    from ..models import build_model
+
+    directory = Path(directory)
+    refuse_pickles(directory)
+    verify(directory)
+    cfg = load_config(directory / "config.json")
+    model = build_model(cfg)
+    state = read_weights(directory)
+    target = model.state_dict()
+    unknown = sorted(set(state) - set(target))
+    missing = sorted(k for k in set(target) - set(state) if not _is_tied(model, k))
+    if unknown or missing:
+        raise UserError(f"{directory}: weights do not fit family {cfg.family!r} "
+                        f"(unexpected: {unknown[:5]}, missing: {missing[:5]})")
+    for k, t in state.items():
+        if t.shape != target[k].shape:
+            raise UserError(f"{directory}: {k} has shape {tuple(t.shape)}, config says {tuple(target[k].shape)}")
+    model.load_state_dict(state, strict=False)
+    return model.to(device)
+
+
+def _is_tied(model, key: str) -> bool:
+    params = dict(model.named_parameters(remove_duplicate=False))
+    unique = dict(model.named_parameters())
+    return key in params and key not in unique
