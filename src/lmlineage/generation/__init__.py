@@ -1,3 +1,3 @@
-from .engine import generate
+from .engine import generate, generate_text
 
-__all__ = ["generate"]
+__all__ = ["generate", "generate_text"]

@@ -90,3 +90,62 @@ def generate(
         next_pos = next_pos + 1
     model.train(was_training)
     return out
+
+
+def encode_prompts(tokenizer, prompts: list[str], pad_id: int = 0):
+    """Tokenize prompts and left-pad them into (ids, attention_mask)."""
+    if tokenizer is None:
+        raise UserError("this model has no tokenizer to encode a text prompt", "pass token ids, or load a checkpoint with one")
+    encoded = [tokenizer.encode(p) for p in prompts]
+    if any(len(e) == 0 for e in encoded):
+        raise UserError("a prompt is empty", "give at least one character of prompt")
+    width = max(len(e) for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, e in enumerate(encoded):
+        ids[row, width - len(e):] = torch.tensor(e)
+        mask[row, width - len(e):] = 1
+    return ids, mask
+
+
+def generate_text(model, prompt, max_new_tokens: int = 64, stream: Callable[[str], None] | None = None,
+                  stop: list[str] | None = None, **options):
+    """``prompt``: a string, a list of strings (batched, left-padded) or an id tensor."""
+    device = next(model.parameters()).device
+    tok = getattr(model, "tokenizer", None)
+    if isinstance(prompt, torch.Tensor):
+        return generate(model, prompt.to(device), max_new_tokens=max_new_tokens, **options)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    pad_id = tok.pad_id if tok is not None and tok.pad_id is not None else 0
+    ids, mask = encode_prompts(tok, prompts, pad_id)
+    options.setdefault("eos_id", tok.eos_id)
+    options.setdefault("pad_id", pad_id)
+    emitted = [""] * len(prompts)
+    produced: list[list[int]] = [[] for _ in prompts]
+
+    def on_token(next_ids):
+        for row, t in enumerate(next_ids.tolist()):
+            produced[row].append(t)
+        if stream is not None and len(prompts) == 1:
+            text = _cut_at_stop(tok.decode(produced[0]), stop)
+            stream(text[len(emitted[0]):])
+            emitted[0] = text
+
+    def should_stop(out):
+        return torch.tensor([any(s in tok.decode(row) for s in stop) for row in out.tolist()], device=out.device)
+
+    new = generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens,
+                   on_token=on_token, should_stop=should_stop if stop else None, **options)
+    texts = []
+    for row in new.tolist():
+        if options["eos_id"] is not None and options["eos_id"] in row:
+            row = row[: row.index(options["eos_id"])]
+        texts.append(_cut_at_stop(tok.decode(row), stop))
+    return texts[0] if isinstance(prompt, str) else texts
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> str:
+    for s in stop or ():
+        if s in text:
+            text = text[: text.index(s)]
+    return text

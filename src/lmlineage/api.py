@@ -1,0 +1,213 @@
+"""The Python API: ``lmlineage.load``, ``lmlineage.train``, ``lmlineage.families``.
+
+    model = lmlineage.load("gpt2", preset="tiny")          # a fresh model
+    model = lmlineage.load("runs/gpt2")                     # a trained checkpoint (best/)
+    model = lmlineage.load("path/to/hf-gpt2")               # a reference directory
+    print(model.generate("ROMEO:", max_new_tokens=100))
+    result = lmlineage.train("gpt2", steps=2000, out="runs/gpt2")
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .core.errors import UserError
+from .core.registry import families as _families
+from .core.registry import get_family
+
+__all__ = ["load", "train", "families", "resolve_checkpoint", "TrainResult"]
+
+
+def families():
+    return _families()
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint directory, or a run directory (its ``best/``, else ``last/``)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} does not exist", "give a checkpoint directory or a run directory")
+    if not path.is_dir():
+        raise UserError(f"{path} is not a directory", "a checkpoint is a directory")
+    for candidate in (path, path / "best", path / "last"):
+        if (candidate / "config.json").exists() or (candidate / "manifest.json").exists():
+            return candidate
+    raise UserError(f"{path} holds no checkpoint (no config.json)", "point at a run's best/ or last/ directory")
+
+
+def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: str | None = None, **overrides):
+    """A model by family name (fresh weights) or from a directory (ours or a reference one)."""
+    from .interop.reference import from_hf, read_json
+    from .models import build_model
+    from .tokenizers import load_tokenizer
+    from .train.checkpoint import load_model
+
+    candidate = Path(path_or_family)
+    if not candidate.exists() and "/" not in str(path_or_family) and not str(path_or_family).startswith("."):
+        model = build_model(get_family(path_or_family).config(preset, **overrides))
+        model.tokenizer = None
+    else:
+        directory = resolve_checkpoint(candidate)
+        config = read_json(directory / "config.json")
+        model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory)
+        has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
+        model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
+    if dtype is not None:
+        model = model.to(parse_dtype(dtype))
+    return model.to(device).eval()
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if name not in names:
+        raise UserError(f"unknown dtype {name!r}", "choose float32, bfloat16 or float16")
+    return names[name]
+
+
+def check_device(device: str) -> str:
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}", "use cpu, cuda or cuda:N") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("CUDA is not available on this machine", "use --device cpu, or install a CUDA build of torch")
+    if d.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {device!r}", "use cpu or cuda")
+    return device
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    val_loss: float
+    perplexity: float
+    bits_per_char: float
+    sample: str
+    steps: int
+
+
+def bits_per_char(nats: float, chars: int) -> float:
+    """Total nats over the characters of the text: comparable across tokenizers."""
+    return nats / max(chars, 1) / math.log(2)
+
+
+def train(
+    family: str = "gpt2",
+    *,
+    preset: str = "tiny",
+    data: str | None = None,
+    tokenizer: str = "char",
+    vocab_size: int | None = None,
+    steps: int = 2000,
+    batch_size: int = 12,
+    context: int | None = None,
+    lr: float = 1e-3,
+    min_lr: float | None = None,
+    warmup: int = 100,
+    seed: int = 1337,
+    out: str | Path = "runs/gpt2",
+    device: str = "cpu",
+    dtype: str = "float32",
+    compile: bool = False,
+    resume: bool = False,
+    eval_interval: int | None = None,
+    eval_batches: int | None = None,
+    sample_tokens: int = 200,
+    progress: bool = True,
+    config: dict | None = None,
+) -> TrainResult:
+    """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``."""
+    from .data.corpora import load_corpus
+    from .data.tokens import open_token_file, prepare_tokens
+    from .models import build_model
+    from .tasks.causal_lm import CausalLMTask
+    from .tokenizers import build_tokenizer, load_tokenizer
+    from .train.checkpoint import save_model_files
+    from .train.trainer import TrainConfig, Trainer
+
+    out = Path(out)
+    fam = get_family(family)
+    if fam.objective != "clm" or fam.build is not None:
+        raise UserError(f"training family {family!r} from the CLI is not available yet")
+    check_device(device)
+    fam.config(preset, **(config or {}))  # validate preset and overrides before any work
+    if resume and not (out / "last").exists():
+        raise UserError(f"--resume: {out}/last does not exist", "start a fresh run without --resume")
+    if not resume and (out / "last").exists():
+        raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
+
+    docs = load_corpus(data)
+    tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer, docs, vocab_size)
+    preset_context = fam.config(preset).max_positions
+    context = context or preset_context
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context), **(config or {})}
+    cfg = fam.config(preset, **overrides)
+    train_cfg = TrainConfig(
+        steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=lr / 10 if min_lr is None else min_lr,
+        warmup=warmup, seed=seed, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,
+        eval_batches=eval_batches, progress=progress,
+    )
+    train_cfg.validate()
+
+    # Tokenize into a scratch directory first: bad input leaves no half-written run behind.
+    scratch = Path(tempfile.mkdtemp(prefix="lmlineage-"))
+    try:
+        train_tokens, val_tokens = prepare_tokens(data, tok, scratch)
+        for name, split in (("training", train_tokens), ("validation", val_tokens)):
+            if len(split) < context + 2:
+                raise UserError(
+                    f"the {name} split has {len(split)} tokens, fewer than the context of {context} + 2",
+                    "use a larger corpus or a smaller --context",
+                )
+        out.mkdir(parents=True, exist_ok=True)
+        data_dir = out / "data"
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        shutil.move(str(scratch), data_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    train_tokens, val_tokens = open_token_file(data_dir / "train.bin"), open_token_file(data_dir / "val.bin")
+
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    task = CausalLMTask(model)
+    trainer = Trainer(task, train_tokens, val_tokens, train_cfg, out,
+                      save_model_files=lambda d: save_model_files(d, model, tok))
+    if resume:
+        trainer.resume(out / "last")
+    result = trainer.fit() if trainer.step < steps else trainer.evaluate()
+    val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
+    model.tokenizer = tok
+    sample = model.generate("\n", max_new_tokens=min(sample_tokens, cfg.max_positions - 1), temperature=0.8,
+                            top_k=200, seed=seed) if sample_tokens else ""
+    return TrainResult(out, result["loss"], math.exp(result["loss"]), bits_per_char(result["nats"], val_chars),
+                       sample, trainer.step)
+
+
+def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
+    """Loss, perplexity and bits per character of a checkpoint on a corpus's validation split
+    (the last 10%, as training splits it)."""
+    from .data.batches import packed_windows
+    from .data.tokens import prepare_tokens
+    from .tasks.causal_lm import CausalLMTask
+
+    model = load(path, device=check_device(device))
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
+    with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
+        _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch))
+        context = model.config.max_positions
+        if len(val_tokens) < 2:
+            raise UserError("the validation split is too short to evaluate", "use a larger corpus")
+        batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
+        result = CausalLMTask(model).evaluate(batches)
+        chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
+    return {"loss": result["loss"], "perplexity": math.exp(result["loss"]),
+            "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}

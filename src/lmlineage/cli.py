@@ -1,0 +1,192 @@
+"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval,
+tokenizer train.
+
+Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
+exits with code 2. Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .core.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is a one-line UserError like every other bad input."""
+
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lmlineage", description="The language-model lineage, from n-grams to LLaMA.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("models", help="list the families: year, parent, what each changed")
+
+    t = sub.add_parser("train", help="train a family with its own objective")
+    t.add_argument("family", help="a family name (see `lmlineage models`)")
+    t.add_argument("--preset", default="tiny", help="model size preset (default: tiny)")
+    t.add_argument("--data", default=None, help="built-in corpus name, .txt file, folder of .txt, or .jsonl "
+                   "with a text field (default: shakespeare)")
+    t.add_argument("--tokenizer", default="char", help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
+                   "tokenizer.json (default: char)")
+    t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size for trained tokenizers")
+    t.add_argument("--steps", type=_positive_int, default=2000)
+    t.add_argument("--batch-size", type=_positive_int, default=12)
+    t.add_argument("--context", type=_positive_int, default=None, help="tokens per training window "
+                   "(default: the preset's context)")
+    t.add_argument("--lr", type=_float, default=1e-3)
+    t.add_argument("--warmup", type=_int, default=100)
+    t.add_argument("--seed", type=_int, default=1337)
+    t.add_argument("--out", default=None, help="run directory (default: runs/FAMILY)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (autocast on GPU)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--eval-interval", type=_positive_int, default=None, help="evaluate every N steps "
+                   "(default: at the end)")
+    t.add_argument("--eval-batches", type=_positive_int, default=None, help="evaluate on N batches "
+                   "(default: the whole validation split)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("generate", help="continue a prompt with a trained or reference model")
+    g.add_argument("checkpoint", help="a checkpoint directory, a run directory, or a reference directory")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--max-new-tokens", type=_positive_int, default=200)
+    g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
+    g.add_argument("--top-k", type=_int, default=None)
+    g.add_argument("--top-p", type=_float, default=None)
+    g.add_argument("--repetition-penalty", type=_float, default=1.0)
+    g.add_argument("--stop", action="append", default=None, help="stop at this string (repeatable)")
+    g.add_argument("--seed", type=_int, default=None)
+    g.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of the checkpoint's")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
+
+    e = sub.add_parser("eval", help="loss, perplexity and bits per character on a corpus's validation split")
+    e.add_argument("checkpoint")
+    e.add_argument("--data", default=None, help="corpus as for train (default: shakespeare)")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
+    k = sub.add_parser("tokenizer", help="tokenizer tools")
+    ksub = k.add_subparsers(dest="tokenizer_command", required=True, parser_class=_Parser)
+    kt = ksub.add_parser("train", help="train a bpe / wordpiece / unigram tokenizer on a corpus")
+    kt.add_argument("kind", help="char | bpe | wordpiece | unigram")
+    kt.add_argument("--data", default=None)
+    kt.add_argument("--vocab-size", type=_positive_int, default=None)
+    kt.add_argument("--out", required=True, help="directory to write tokenizer.json into")
+    return p
+
+
+def cmd_models(args) -> None:
+    from .api import families
+
+    rows = [(f.name, str(f.year), f.parent or "-", f.changes) for f in families()]
+    widths = [max(len(r[i]) for r in rows + [("family", "year", "parent", "")]) for i in range(3)]
+    print(f"{'family':<{widths[0]}}  {'year':<{widths[1]}}  {'parent':<{widths[2]}}  what it changed")
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+
+
+def cmd_train(args) -> None:
+    from .api import train
+
+    result = train(
+        args.family, preset=args.preset, data=args.data, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+        steps=args.steps, batch_size=args.batch_size, context=args.context, lr=args.lr, warmup=args.warmup,
+        seed=args.seed, out=args.out or f"runs/{args.family}", device=args.device, dtype=args.dtype,
+        compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
+        eval_batches=args.eval_batches, progress=not args.no_progress,
+    )
+    print(f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
+          f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}")
+    print("--- sample ---")
+    print(result.sample)
+
+
+def cmd_generate(args) -> None:
+    from .api import check_device, load
+    from .tokenizers import load_tokenizer
+
+    model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    if args.tokenizer is not None:
+        model.tokenizer = load_tokenizer(args.tokenizer)
+    if not args.prompt:
+        raise UserError("--prompt is empty", "give at least one character of prompt")
+    print(args.prompt, end="", flush=True)
+    model.generate(
+        args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
+        stream=lambda piece: print(piece, end="", flush=True),
+    )
+    print()
+
+
+def cmd_eval(args) -> None:
+    from .api import evaluate
+
+    result = evaluate(args.checkpoint, data=args.data, device=args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | "
+              f"bits per char {result['bits_per_char']:.4f} | {result['tokens']} tokens, {result['chars']} chars")
+
+
+def cmd_tokenizer(args) -> None:
+    from .data.corpora import load_corpus
+    from .tokenizers import build_tokenizer
+
+    tok = build_tokenizer(args.kind, load_corpus(args.data), args.vocab_size)
+    path = tok.save(args.out)
+    print(f"{tok.kind} tokenizer with {tok.vocab_size} tokens written to {path}")
+
+
+COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
+            "tokenizer": cmd_tokenizer}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""A language model + the causal LM objective, as the trainer sees it: ``task(batch) -> loss``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..objectives.clm import CausalLM
+
+
+class CausalLMTask(nn.Module):
+    def __init__(self, model: nn.Module, objective=None):
+        super().__init__()
+        self.model = model
+        self.objective = objective or CausalLM()
+
+    def forward(self, batch):
+        inputs, targets = self.objective.prepare(batch)
+        return self.objective.loss(self.model(inputs).logits, targets)
+
+    @torch.no_grad()
+    def evaluate(self, batches) -> dict:
+        """Total negative log-likelihood (nats) and token count over ``batches``."""
+        nats, count = 0.0, 0
+        for inputs, targets in batches:
+            logits = self.model(inputs).logits
+            nats += float(self.objective.loss(logits, targets, reduction="sum"))
+            count += targets.numel()
+        return {"nats": nats, "tokens": count, "loss": nats / max(count, 1)}

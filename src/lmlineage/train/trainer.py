@@ -1,0 +1,228 @@
+"""The one trainer. It knows no family: it sees ``task(batch) -> loss`` and
+``task.evaluate(batches) -> {"loss", "nats", "tokens"}``.
+
+AdamW with decay / no-decay groups, warmup + cosine schedule, gradient clipping and
+accumulation, bf16 autocast on GPU, opt-in torch.compile, periodic evaluation, atomic
+best/last checkpoints with exact resume, a progress bar refreshed every ``log_interval``
+steps (the only host syncs), metrics as JSONL and a loss-curve PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..core.errors import UserError
+from ..data.batches import RandomWindows, packed_windows
+from . import checkpoint as ckpt
+from .schedule import warmup_cosine
+from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 12
+    context: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    eval_interval: int | None = None  # None: evaluate once, at the end
+    eval_batches: int | None = None  # None: the whole validation split
+    eval_batch_size: int = 64
+    log_interval: int = 25
+    seed: int = 1337
+    device: str = "cpu"
+    dtype: str = "float32"  # or bfloat16 / float16: autocast on GPU
+    compile: bool = False
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "context", "grad_accum", "log_interval"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise UserError(f"--lr must be > 0, got {self.lr}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise UserError(f"--dtype {self.dtype!r} is not one of float32, bfloat16, float16")
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float):
+    """Decay matrices and embeddings; leave biases and norm gains alone (as GPT-2/nanoGPT)."""
+    decay, no_decay = [], []
+    for p in {id(p): p for p in model.parameters() if p.requires_grad}.values():
+        (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    def __init__(self, task, train_tokens, val_tokens, cfg: TrainConfig, out: Path, save_model_files=None):
+        cfg.validate()
+        self.task, self.cfg, self.out = task, cfg, Path(out)
+        self.train_tokens, self.val_tokens = train_tokens, val_tokens
+        self.save_model_files = save_model_files  # (directory) -> None: model weights, config, tokenizer
+        self.device = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.task.to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+            fused=self.device.type == "cuda",
+        )
+        self.names = {id(p): n for n, p in task.named_parameters()}
+        self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed)
+        self.step = 0
+        self.best_val = math.inf
+        self.history: list[dict] = []
+        self.forward = torch.compile(task) if cfg.compile else task
+        use_autocast = cfg.dtype != "float32" and self.device.type == "cuda"
+        self.autocast = torch.autocast(self.device.type, dtype=getattr(torch, cfg.dtype), enabled=use_autocast)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        bar = _progress(cfg.steps, self.step, cfg.progress)
+        tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
+        t0, last_logged = time.perf_counter(), self.step
+        result = {}
+        while self.step < cfg.steps:
+            lr = warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, total=cfg.steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.task.train()
+            total = torch.zeros((), device=self.device)
+            for _ in range(cfg.grad_accum):
+                inputs, targets = next(self.batches)
+                inputs, targets = inputs.to(self.device, non_blocking=True), targets.to(self.device, non_blocking=True)
+                with self.autocast:
+                    loss = self.forward((inputs, targets)) / cfg.grad_accum
+                loss.backward()
+                total += loss.detach()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.task.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+
+            if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
+                loss_value = float(total)  # the one host sync, every log_interval steps
+                elapsed = time.perf_counter() - t0
+                tps = tokens_per_step * (self.step - last_logged) / max(elapsed, 1e-9)
+                t0, last_logged = time.perf_counter(), self.step
+                record = {"step": self.step, "loss": loss_value, "lr": lr, "tokens_per_s": tps}
+                if grad_norm is not None:
+                    record["grad_norm"] = float(grad_norm)
+                self._log(record)
+                bar.update(self.step - bar.n)
+                bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tps:,.0f}")
+            eval_due = cfg.eval_interval and self.step % cfg.eval_interval == 0
+            if eval_due or self.step == cfg.steps:
+                result = self.evaluate()
+                self._log({"step": self.step, "val_loss": result["loss"]})
+                bar.write(f"step {self.step}: val loss {result['loss']:.4f}")
+                improved = result["loss"] < self.best_val
+                self.best_val = min(self.best_val, result["loss"])
+                self.save(self.out / "last")
+                if improved:
+                    self.save(self.out / "best")
+                t0 = time.perf_counter()  # evaluation time is not training throughput
+        bar.close()
+        self.plot()
+        return result
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        self.task.eval()
+        batches = (
+            (x.to(self.device), y.to(self.device))
+            for x, y in packed_windows(self.val_tokens, self.cfg.context, self.cfg.eval_batch_size, self.cfg.eval_batches)
+        )
+        with self.autocast:
+            return self.task.evaluate(batches)
+
+    # ---- state ----------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        tensors, opt_json = optimizer_tensors(self.optimizer, self.names)
+        state = {
+            "step": self.step,
+            "best_val": self.best_val if math.isfinite(self.best_val) else None,
+            "config": asdict(self.cfg),
+            "optimizer": opt_json,
+            "rng": rng_state(),
+            "data": {"generator": generator_to_json(self.batches.state_dict()["generator"])},
+        }
+        with ckpt.atomic_directory(directory) as tmp:
+            if self.save_model_files is not None:
+                self.save_model_files(tmp)
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
+            (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+
+    def resume(self, directory: Path) -> None:
+        """Restore weights, optimizer, schedule position, RNG and data position."""
+        directory = Path(directory)
+        ckpt.recover(directory)
+        ckpt.verify(directory)
+        state_path = directory / "trainer_state.json"
+        if not state_path.exists():
+            raise UserError(f"{directory} holds no training state", "resume from a run's last/ checkpoint")
+        state = json.loads(state_path.read_text())
+        model_state = load_file(str(directory / "model.safetensors"))
+        missing, unexpected = self.task.model.load_state_dict(model_state, strict=False)
+        if unexpected:
+            raise UserError(f"{directory}: weights do not fit this model ({unexpected[:3]})")
+        load_optimizer_tensors(self.optimizer, self.names, load_file(str(directory / "optimizer.safetensors")),
+                               state["optimizer"])
+        set_rng_state(state["rng"])
+        self.batches.load_state_dict({"generator": generator_from_json(state["data"]["generator"])})
+        self.step = state["step"]
+        self.best_val = state["best_val"] if state["best_val"] is not None else math.inf
+        metrics = directory / "metrics.jsonl"
+        self.history = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+
+    # ---- reporting ------------------------------------------------------------------------
+    def _log(self, record: dict) -> None:
+        self.history.append(record)
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def plot(self) -> Path | None:
+        train = [(r["step"], r["loss"]) for r in self.history if "loss" in r]
+        val = [(r["step"], r["val_loss"]) for r in self.history if "val_loss" in r]
+        if not train:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(*zip(*train), label="train loss")
+        if val:
+            ax.plot(*zip(*val), "o-", label="val loss")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        path = self.out / "loss.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        return path
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
