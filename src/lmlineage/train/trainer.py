@@ -89,14 +89,16 @@ class Trainer:
         self.autocast = torch.autocast(self.device.type, dtype=getattr(torch, cfg.dtype), enabled=use_autocast)
 
     # ---- the loop -------------------------------------------------------------------------
-    def fit(self) -> dict:
+    def fit(self, stop_at: int | None = None) -> dict:
+        """Train to ``cfg.steps`` (or pause at ``stop_at``: the schedule still spans ``cfg.steps``)."""
         cfg = self.cfg
+        end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
         bar = _progress(cfg.steps, self.step, cfg.progress)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
         result = {}
-        while self.step < cfg.steps:
+        while self.step < end:
             lr = warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, total=cfg.steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
