@@ -19,6 +19,7 @@ from ..core.config import ModelConfig
 from ..heads.lm import LMHead
 from ..layers.norm import make_norm
 from ..layers.positions import make_positions
+from ..layers.rotary import Rotary
 from .block import Block
 
 
@@ -35,6 +36,9 @@ class DecoderStack(nn.Module):
     def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
         super().__init__()
         self.cfg = cfg
+        if qk_transform is None and cfg.position == "rotary":
+            qk_transform = Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)
+        self.rotary = qk_transform  # registered once here; every layer's attention shares it
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.embed_positions = make_positions(cfg.position, cfg.max_positions, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)

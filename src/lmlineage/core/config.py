@@ -22,6 +22,7 @@ CHOICES = {
     "activation": ("gelu", "gelu_tanh", "relu", "silu"),
     "mlp": ("mlp", "glu"),
     "residual": ("pre", "post", "parallel"),
+    "rope_layout": ("half", "interleaved"),
 }
 
 
@@ -47,6 +48,9 @@ class ModelConfig:
     final_norm: bool = True
     dropout: float = 0.0
     init_std: float = 0.02
+    rope_theta: float = 10000.0
+    rotary_fraction: float = 1.0  # share of each head's channels that rotate (GPT-NeoX: 0.25)
+    rope_layout: str = "half"  # half (NeoX / HF LLaMA) or interleaved (RoFormer, GPT-J, GGUF)
     extra: dict = field(default_factory=dict)  # family-specific options (rotary base, ...)
 
     def __post_init__(self):
@@ -129,4 +133,7 @@ def load_config(path: Path) -> ModelConfig:
         raise UserError(f"{path} does not exist", "is this a lmlineage checkpoint directory?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is not valid JSON ({e.__class__.__name__}: {e})") from None
-    return from_dict(data)
+    try:
+        return from_dict(data)
+    except UserError as e:  # name the file the bad config came from
+        raise UserError(f"{path}: {e.problem}", e.fix) from None

@@ -31,7 +31,10 @@ class Field:
     default: object = None  # used when their config lacks the key
 
     def read(self, config: dict):
-        value = config.get(self.theirs, self.default)
+        value = config
+        for part in self.theirs.split("."):  # dotted keys reach into nested dicts (rope_parameters.rope_theta)
+            value = value.get(part) if isinstance(value, dict) else None
+        value = self.default if value is None else value
         if self.values is not None and value is not None:
             if value not in self.values:
                 raise UserError(f"config.json {self.theirs}={value!r} is not supported",
@@ -66,7 +69,11 @@ class ReferenceSpec:
         out.update(self.export_extra)
         out.update(self.fixed)
         for f in self.fields:
-            out[f.theirs] = f.write(getattr(cfg, f.ours))
+            *parents, leaf = f.theirs.split(".")
+            node = out
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = f.write(getattr(cfg, f.ours))
         return out
 
 
@@ -88,7 +95,8 @@ def refuse_pickles(directory: Path) -> None:
     if pickled:
         raise UserError(
             f"{directory / pickled[0]} is a pickle file, which can run code when loaded; refusing it",
-            f"convert it explicitly with `lmlineage convert {directory}` (weights_only) or use safetensors",
+            "if you trust it, convert it to model.safetensors (e.g. transformers' "
+            "save_pretrained(..., safe_serialization=True))",
         )
 
 

@@ -140,9 +140,19 @@ def _listing(keys, limit=8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
+def tied_keys(state: dict[str, torch.Tensor]) -> set[str]:
+    """Names that share storage with an earlier entry (a tied LM head): filled by tying."""
+    seen, tied = set(), set()
+    for name, tensor in state.items():
+        if tensor.data_ptr() in seen:
+            tied.add(name)
+        seen.add(tensor.data_ptr())
+    return tied
+
+
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], n_layer: int, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
-    out, used, tied = {}, set(), set()
+    out, used, tied = {}, set(), tied_keys(target)
     for rule in expand(rules, n_layer):
         if isinstance(rule, Tie):
             tied.add(rule.ours)
@@ -167,7 +177,8 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], n_layer: int, 
 
 
 def export_state(rules, ours: dict, cfg) -> dict:
-    out = {}
+    out, tied = {}, tied_keys(ours)
     for rule in expand(rules, cfg.n_layer):
-        rule.export(ours, out, cfg)
+        if not set(rule.our_keys()) & tied:  # a tied copy is not stored (transformers re-ties it)
+            rule.export(ours, out, cfg)
     return {k: v.detach().contiguous() for k, v in out.items()}

@@ -1,22 +1,37 @@
-"""GPT-2 against the `transformers` reference, loaded through our production loader."""
+"""Decoder-only families against their `transformers` reference, loaded through our
+production loader: every layer's hidden states and the logits within 1e-5 (fp32, CPU) with
+left and right padding at three lengths, 20 greedy tokens equal to the reference `generate`,
+and our export loading strictly in `transformers`."""
 
 import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
 
+from lmlineage.generation import generate  # noqa: E402
 from lmlineage.interop.reference import from_hf, to_hf  # noqa: E402
 
-CONFIGS = {
-    "4heads": dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64),
-    "3heads-odd": dict(vocab_size=101, n_embd=39, n_layer=3, n_head=3, n_positions=48, n_inner=37),
+SPECIAL = dict(bos_token_id=1, eos_token_id=2)
+CASES = {
+    "gpt2-4heads": ("GPT2Config", "GPT2LMHeadModel",
+                    dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
+    "gpt2-3heads-odd": ("GPT2Config", "GPT2LMHeadModel",
+                        dict(vocab_size=101, n_embd=39, n_layer=3, n_head=3, n_positions=48, n_inner=37)),
+    "llama-gqa": ("LlamaConfig", "LlamaForCausalLM",
+                  dict(vocab_size=99, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
+                       num_key_value_heads=2, intermediate_size=37, max_position_embeddings=64)),
+    "llama-theta": ("LlamaConfig", "LlamaForCausalLM",
+                    dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=40, rope_theta=500.0, tie_word_embeddings=True,
+                         max_position_embeddings=64)),
 }
 
 
-def reference(kwargs, tmp_path):
+def reference(name, tmp_path):
+    config_cls, model_cls, kwargs = CASES[name]
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(**kwargs, bos_token_id=1, eos_token_id=2, attn_implementation="eager")
-    ref = transformers.GPT2LMHeadModel(cfg).eval()
+    cfg = getattr(transformers, config_cls)(**kwargs, **SPECIAL, attn_implementation="eager")
+    ref = getattr(transformers, model_cls)(cfg).eval()
     ref.save_pretrained(tmp_path)
     return ref, from_hf(tmp_path).eval()
 
@@ -35,12 +50,16 @@ def batch(vocab, length, pad_side):
     return ids, mask, position_ids
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+def vocab_of(name):
+    return CASES[name][2]["vocab_size"]
+
+
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("pad_side", ["left", "right"])
 @pytest.mark.parametrize("length", [5, 17, 48])
 def test_hidden_states_and_logits(name, pad_side, length, tmp_path):
-    ref, ours = reference(CONFIGS[name], tmp_path)
-    ids, mask, pos = batch(CONFIGS[name]["vocab_size"], length, pad_side)
+    ref, ours = reference(name, tmp_path)
+    ids, mask, pos = batch(vocab_of(name), length, pad_side)
     with torch.no_grad():
         theirs = ref(ids, attention_mask=mask, position_ids=pos, output_hidden_states=True)
         mine = ours(ids, attention_mask=mask, position_ids=pos, output_hidden_states=True)
@@ -52,12 +71,10 @@ def test_hidden_states_and_logits(name, pad_side, length, tmp_path):
     torch.testing.assert_close(mine.logits[keep], theirs.logits[keep], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", CASES)
 def test_greedy_matches_reference_generate(name, tmp_path):
-    from lmlineage.generation import generate
-
-    ref, ours = reference(CONFIGS[name], tmp_path)
-    ids, mask, _ = batch(CONFIGS[name]["vocab_size"], 7, "left")
+    ref, ours = reference(name, tmp_path)
+    ids, mask, _ = batch(vocab_of(name), 7, "left")
     with torch.no_grad():
         theirs = ref.generate(ids, attention_mask=mask, max_new_tokens=20, do_sample=False,
                               eos_token_id=None, pad_token_id=0)
@@ -65,12 +82,13 @@ def test_greedy_matches_reference_generate(name, tmp_path):
     assert torch.equal(mine, theirs[:, ids.shape[1]:])
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("name", CASES)
 def test_export_loads_strictly_in_transformers(name, tmp_path):
-    ref, ours = reference(CONFIGS[name], tmp_path / "ref")
+    ref, ours = reference(name, tmp_path / "ref")
     to_hf(ours, tmp_path / "out")
-    back, info = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "out", output_loading_info=True)
+    model_cls = getattr(transformers, CASES[name][1])
+    back, info = model_cls.from_pretrained(tmp_path / "out", output_loading_info=True)
     assert not any(info.values()), info
-    ids, mask, pos = batch(CONFIGS[name]["vocab_size"], 11, "right")
+    ids = batch(vocab_of(name), 11, "right")[0]
     with torch.no_grad():
         torch.testing.assert_close(back.eval()(ids).logits, ours(ids).logits, atol=1e-5, rtol=0)
