@@ -24,6 +24,11 @@ CASES = {
                     dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                          intermediate_size=40, rope_theta=500.0, tie_word_embeddings=True,
                          max_position_embeddings=64)),
+    "gpt-neox-partial-rotary": ("GPTNeoXConfig", "GPTNeoXForCausalLM",
+                                dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=37, rotary_pct=0.25, max_position_embeddings=64)),
+    "bloom-5heads-alibi": ("BloomConfig", "BloomForCausalLM",
+                           dict(vocab_size=99, hidden_size=40, n_layer=2, n_head=5)),
 }
 
 

@@ -59,7 +59,7 @@ def test_fuse_splits_back_by_head_counts():
     rules = (Fuse("a.qkv", ("q", "k", "v"), split="qkv"), Rename("b", "B", transpose=True))
     src = {"q": q, "k": k, "v": v, "B": torch.randn(3, 5)}
     target = {"a.qkv": torch.empty(32, 16), "b": torch.empty(5, 3)}
-    ours = load_state(rules, src, target, 1, "test")
+    ours = load_state(rules, src, target, cfg, "test")
     back = export_state(rules, ours, cfg)
     assert back.keys() == src.keys()
     assert all(torch.equal(back[k], src[k]) for k in src)

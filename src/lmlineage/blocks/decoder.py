@@ -19,6 +19,7 @@ from ..core.config import ModelConfig
 from ..heads.lm import LMHead
 from ..layers.norm import make_norm
 from ..layers.positions import make_positions
+from ..layers.alibi import ALiBi
 from ..layers.rotary import Rotary
 from .block import Block
 
@@ -38,9 +39,13 @@ class DecoderStack(nn.Module):
         self.cfg = cfg
         if qk_transform is None and cfg.position == "rotary":
             qk_transform = Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)
-        self.rotary = qk_transform  # registered once here; every layer's attention shares it
+        if score_bias is None and cfg.position == "alibi":
+            score_bias = ALiBi(cfg.n_head)
+        # Registered once here; every layer's attention shares them.
+        self.rotary, self.score_bias = qk_transform, score_bias
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.embed_positions = make_positions(cfg.position, cfg.max_positions, cfg.d_model)
+        self.embed_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
             Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
@@ -61,10 +66,17 @@ class DecoderStack(nn.Module):
         x = self.embed_tokens(input_ids)
         if self.embed_positions is not None:
             x = x + self.embed_positions(position_ids)
+        if self.embed_norm is not None:
+            x = self.embed_norm(x)
         x = self.drop(x)
+        key_positions = None
+        if self.score_bias is not None:  # relative biases need every key's position
+            key_positions = (key_mask.long().cumsum(-1) - 1).clamp(min=0) if key_mask is not None else \
+                torch.arange(k_len, device=input_ids.device)[None, :]
         hidden = [x] if output_hidden_states else None
         for layer in self.layers:
-            x = layer(x, mask=mask, is_causal=is_causal, positions=position_ids, cache=cache, past=past)
+            x = layer(x, mask=mask, is_causal=is_causal, positions=position_ids, key_positions=key_positions,
+                      cache=cache)
             if hidden is not None:
                 hidden.append(x)
         if cache is not None:

@@ -46,6 +46,7 @@ class ModelConfig:
     bias: bool = True
     tie_embeddings: bool = True
     final_norm: bool = True
+    embed_norm: bool = False  # LayerNorm right after the embeddings (BERT, BLOOM)
     dropout: float = 0.0
     init_std: float = 0.02
     rope_theta: float = 10000.0

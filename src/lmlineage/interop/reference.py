@@ -154,7 +154,7 @@ def from_hf(directory, family=None):
     cfg = fam.config(None, **spec.config_from_hf(config))
     model = build_model(cfg)
     target = model.state_dict()
-    state = load_state(spec.rules, read_weights(directory), target, cfg.n_layer, str(directory))
+    state = load_state(spec.rules, read_weights(directory), target, cfg, str(directory))
     model.load_state_dict(state, strict=False)  # tied parameters are filled by tying
     return model
 

@@ -22,7 +22,7 @@ class Rename:
     theirs: str
     transpose: bool = False
 
-    def load(self, src, out, used):
+    def load(self, src, out, used, cfg=None):
         t = src[self.theirs]
         out[self.ours] = t.t() if self.transpose else t
         used.add(self.theirs)
@@ -49,7 +49,7 @@ class Fuse:
     transpose: bool = False
     split: str = "equal"
 
-    def load(self, src, out, used):
+    def load(self, src, out, used, cfg=None):
         parts = [src[k].t() if self.transpose else src[k] for k in self.theirs]
         out[self.ours] = torch.cat(parts, dim=self.dim)
         used.update(self.theirs)
@@ -71,6 +71,34 @@ class Fuse:
 
 
 @dataclass(frozen=True)
+class HeadInterleaved:
+    """Their fused q/k/v is laid out head by head, (H, 3, head_dim) rows (GPT-NeoX, BLOOM);
+    ours is (3, H, head_dim): all queries, then all keys, then all values."""
+
+    ours: str
+    theirs: str
+
+    def _shape(self, t, cfg):
+        return (cfg.n_head, 3, cfg.dim_head) + tuple(t.shape[1:])
+
+    def load(self, src, out, used, cfg=None):
+        t = src[self.theirs]
+        out[self.ours] = t.reshape(self._shape(t, cfg)).transpose(0, 1).reshape(t.shape)
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        t = ours[self.ours]
+        shape = (3, cfg.n_head, cfg.dim_head) + tuple(t.shape[1:])
+        out[self.theirs] = t.reshape(shape).transpose(0, 1).reshape(t.shape)
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
 class Tie:
     """Our parameter shares storage with another (tied LM head). The reference may store a
     copy under ``theirs`` (consumed, not loaded) and omits it on export."""
@@ -78,7 +106,7 @@ class Tie:
     ours: str
     theirs: str | None = None
 
-    def load(self, src, out, used):
+    def load(self, src, out, used, cfg=None):
         if self.theirs in src:
             used.add(self.theirs)
 
@@ -98,7 +126,7 @@ class Ignore:
 
     theirs: str
 
-    def load(self, src, out, used):
+    def load(self, src, out, used, cfg=None):
         if self.theirs in src:
             used.add(self.theirs)
 
@@ -150,16 +178,16 @@ def tied_keys(state: dict[str, torch.Tensor]) -> set[str]:
     return tied
 
 
-def load_state(rules, src: dict, target: dict[str, torch.Tensor], n_layer: int, where: str) -> dict:
+def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
-    for rule in expand(rules, n_layer):
+    for rule in expand(rules, cfg.n_layer):
         if isinstance(rule, Tie):
             tied.add(rule.ours)
         missing = [k for k in rule.their_keys() if k not in src]
         if missing:
             continue  # reported below as unfilled parameters
-        rule.load(src, out, used)
+        rule.load(src, out, used, cfg)
     unused = set(src) - used
     if unused:
         raise UserError(f"{where}: reference tensors with no place in the model: {_listing(unused)}",

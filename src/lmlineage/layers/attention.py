@@ -4,7 +4,7 @@ Grouped-query and multi-query attention are the same module with fewer K/V heads
 Variants plug into two hooks instead of subclassing:
 
 - ``qk_transform(q, k, positions) -> (q, k)``: rotary embeddings and friends;
-- ``score_bias(q_len, k_len, past) -> (H or 1, q_len, k_len) additive bias``: ALiBi, T5 buckets.
+- ``score_bias(q_positions, k_positions) -> (B, H, q_len or 1, k_len) additive bias``: ALiBi, T5 buckets.
 
 The backend is PyTorch's ``scaled_dot_product_attention`` (flash / memory-efficient kernels)
 or an explicit eager path, which must agree; tests hold them to each other.
@@ -45,7 +45,7 @@ class Attention(nn.Module):
         self.score_bias = score_bias
         self.scale = 1.0 / math.sqrt(head_dim)
 
-    def forward(self, x, mask=None, is_causal=False, positions=None, cache=None, past=0):
+    def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None):
         b, t, _ = x.shape
         q, k, v = self.qkv(x).split(
             [self.n_head * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim], dim=-1
@@ -58,7 +58,7 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
         if self.score_bias is not None:
-            bias = self.score_bias(t, k.shape[-2], past).to(q.dtype)
+            bias = self.score_bias(positions, key_positions).to(q.dtype)
             if mask is None and is_causal:
                 mask = torch.ones(t, k.shape[-2], dtype=torch.bool, device=x.device).tril(k.shape[-2] - t)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
