@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ class TrainConfig:
     dtype: str = "float32"  # or bfloat16 / float16: autocast on GPU
     compile: bool = False
     progress: bool = True
+    keep_last: int = 1  # how many recent checkpoints to keep besides best/ (last/ is the newest)
+    max_bad_steps: int = 3  # after this many non-finite losses in a row, roll back to last/
+    deterministic: bool = False
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -74,6 +78,8 @@ class Trainer:
         self.save_model_files = save_model_files  # (directory) -> None: model weights, config, tokenizer
         self.device = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
         self.task.to(self.device)
         self.optimizer = torch.optim.AdamW(
             parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
@@ -82,6 +88,9 @@ class Trainer:
         self.names = {id(p): n for n, p in task.named_parameters()}
         self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed)
         self.step = 0
+        self.bad_steps = 0  # consecutive non-finite losses
+        self.skipped = 0
+        self.lr_scale = 1.0  # lowered after a rollback
         self.best_val = math.inf
         self.history: list[dict] = []
         self.forward = torch.compile(task) if cfg.compile else task
@@ -99,7 +108,8 @@ class Trainer:
         t0, last_logged = time.perf_counter(), self.step
         result = {}
         while self.step < end:
-            lr = warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup, total=cfg.steps)
+            lr = self.lr_scale * warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup,
+                                               total=cfg.steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.task.train()
@@ -112,9 +122,13 @@ class Trainer:
                 loss.backward()
                 total += loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.task.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-            self.optimizer.step()
+            if self._finite(total):
+                self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
+            if self.bad_steps >= cfg.max_bad_steps:
+                self._roll_back(bar)
+                continue
 
             if self.step % cfg.log_interval == 0 or self.step == cfg.steps:
                 loss_value = float(total)  # the one host sync, every log_interval steps
@@ -134,6 +148,7 @@ class Trainer:
                 bar.write(f"step {self.step}: val loss {result['loss']:.4f}")
                 improved = result["loss"] < self.best_val
                 self.best_val = min(self.best_val, result["loss"])
+                self._rotate_last()
                 self.save(self.out / "last")
                 if improved:
                     self.save(self.out / "best")
@@ -141,6 +156,33 @@ class Trainer:
         bar.close()
         self.plot()
         return result
+
+    def _finite(self, loss: torch.Tensor) -> bool:
+        """Skip steps whose loss is not finite. On CPU the check costs nothing; on an accelerator
+        it would be a host sync every step, so there it runs at log intervals only (a bad step in
+        between is caught there and undone by the rollback)."""
+        if self.device.type != "cpu" and (self.step + 1) % self.cfg.log_interval:
+            return True
+        if bool(torch.isfinite(loss)):
+            self.bad_steps = 0
+            return True
+        self.bad_steps += 1
+        self.skipped += 1
+        self._log({"step": self.step + 1, "skipped": "non-finite loss"})
+        return False
+
+    def _roll_back(self, bar) -> None:
+        """Restore last/ and halve the learning rate: the run goes on from the last good state."""
+        last = self.out / "last"
+        if not (last / "trainer_state.json").exists():
+            raise UserError(f"the loss was not finite for {self.bad_steps} steps in a row and there is no "
+                            "checkpoint to roll back to", "lower --lr or raise --warmup")
+        scale = self.lr_scale / 2
+        self.resume(last)
+        self.lr_scale, self.bad_steps = scale, 0
+        bar.write(f"step {self.step}: {self.cfg.max_bad_steps} non-finite losses in a row; rolled back to "
+                  f"{last} (step {self.step}) with the learning rate scaled by {scale:g}")
+        self._log({"step": self.step, "rollback": str(last), "lr_scale": scale})
 
     @torch.no_grad()
     def evaluate(self) -> dict:
@@ -153,11 +195,24 @@ class Trainer:
             return self.task.evaluate(batches)
 
     # ---- state ----------------------------------------------------------------------------
+    def _rotate_last(self) -> None:
+        """Keep the ``keep_last`` newest checkpoints: the current last/ becomes step-N/ before it is
+        replaced, and the oldest step-N/ directories go."""
+        last = self.out / "last"
+        if self.cfg.keep_last > 1 and (last / "trainer_state.json").exists():
+            step = json.loads((last / "trainer_state.json").read_text())["step"]
+            target = self.out / f"step-{step:08d}"
+            if not target.exists():
+                shutil.copytree(last, target)
+        for old in sorted(self.out.glob("step-*"))[: -max(self.cfg.keep_last - 1, 0) or None]:
+            shutil.rmtree(old)
+
     def save(self, directory: Path) -> None:
         tensors, opt_json = optimizer_tensors(self.optimizer, self.names)
         state = {
             "step": self.step,
             "best_val": self.best_val if math.isfinite(self.best_val) else None,
+            "lr_scale": self.lr_scale,
             "config": asdict(self.cfg),
             "optimizer": opt_json,
             "rng": rng_state(),
@@ -188,6 +243,7 @@ class Trainer:
         set_rng_state(state["rng"])
         self.batches.load_state_dict({"generator": generator_from_json(state["data"]["generator"])})
         self.step = state["step"]
+        self.lr_scale = state.get("lr_scale", 1.0)
         self.best_val = state["best_val"] if state["best_val"] is not None else math.inf
         metrics = directory / "metrics.jsonl"
         self.history = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
