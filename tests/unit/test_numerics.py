@@ -7,7 +7,6 @@ from torch import nn
 from lmlineage.core.registry import get_family
 from lmlineage.models import build_model
 from lmlineage.tasks.causal_lm import CausalLMTask
-from lmlineage.train.checkpoint import save_model_files
 from lmlineage.train.trainer import TrainConfig, Trainer
 
 TOKENS = np.random.default_rng(0).integers(0, 30, 3000).astype(np.uint16)
@@ -33,7 +32,7 @@ def trainer(out, task=None, steps=12, deterministic=False, **kw):
     task = task(model) if task else CausalLMTask(model)
     cfg = TrainConfig(steps=steps, batch_size=4, context=8, warmup=2, log_interval=1, eval_batches=1,
                       progress=False, deterministic=deterministic, **kw)
-    return Trainer(task, TOKENS[:2500], TOKENS[2500:], cfg, out, save_model_files=lambda d: save_model_files(d, model))
+    return Trainer(task, TOKENS[:2500], TOKENS[2500:], cfg, out)
 
 
 def test_single_non_finite_step_is_skipped(tmp_path):

@@ -15,12 +15,10 @@ def make_trainer(out, steps, tokens):
     cfg = get_family("gpt2").config("tiny", vocab_size=50, n_layer=2, d_model=32, n_head=4, max_positions=16,
                                     dropout=0.1)
     model = build_model(cfg)
-    from lmlineage.train.checkpoint import save_model_files
-
+    
     train_cfg = TrainConfig(steps=steps, batch_size=4, context=16, warmup=3, log_interval=2, eval_interval=steps // 2,
                             eval_batches=2, progress=False, seed=7)
-    return Trainer(CausalLMTask(model), tokens[:1500], tokens[1500:], train_cfg, out,
-                   save_model_files=lambda d: save_model_files(d, model))
+    return Trainer(CausalLMTask(model), tokens[:1500], tokens[1500:], train_cfg, out)
 
 
 def test_resume_is_bit_identical(tmp_path):

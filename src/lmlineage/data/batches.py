@@ -20,8 +20,11 @@ class RandomWindows:
     """nanoGPT-style batches: ``batch_size`` windows at uniformly random offsets; targets are
     the inputs shifted by one token."""
 
-    def __init__(self, tokens, context: int, batch_size: int, seed: int = 0):
+    def __init__(self, tokens, context: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
+        # Every rank draws the same global batch and keeps its slice of rows: N processes train
+        # on exactly what one process with the global batch would (the distributed sampler).
         self.tokens, self.context, self.batch_size = tokens, context, batch_size
+        self.rows = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
         self.high = len(tokens) - context - 1
         if self.high < 1:
             raise ValueError(f"{len(tokens)} tokens cannot fill a window of {context + 1}")
@@ -31,7 +34,7 @@ class RandomWindows:
         return self
 
     def __next__(self):
-        starts = torch.randint(self.high + 1, (self.batch_size,), generator=self.generator).tolist()
+        starts = torch.randint(self.high + 1, (self.batch_size,), generator=self.generator).tolist()[self.rows]
         block = _window_stack(self.tokens, starts, self.context + 1)
         return block[:, :-1], block[:, 1:]
 

@@ -104,6 +104,8 @@ def verify(directory: Path) -> dict:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"{path} is not valid JSON", "the checkpoint is damaged") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
+        raise UserError(f"{path} is not a lmlineage manifest (no files object)", "the checkpoint is damaged")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise UserError(
@@ -117,16 +119,17 @@ def verify(directory: Path) -> dict:
         file = directory / name
         if not file.exists():
             raise UserError(f"{directory} is missing {name}", "the checkpoint is incomplete")
-        if sha256(file) != digest:
+        if not isinstance(digest, str) or sha256(file) != digest:
             raise UserError(f"{file} does not match its checksum", "the file is damaged or was changed")
     return manifest
 
 
-def save_model_files(directory: Path, model, tokenizer=None) -> None:
-    """Model weights (tied copies stored once) + config + tokenizer into ``directory``."""
+def save_model_files(directory: Path, model, tokenizer=None, state_dict=None) -> None:
+    """Model weights (tied copies stored once) + config + tokenizer into ``directory``.
+    ``state_dict`` overrides the model's own (a consolidated copy of sharded weights)."""
     state, seen = {}, set()
-    for name, tensor in model.state_dict().items():
-        if tensor.data_ptr() in seen:
+    for name, tensor in (state_dict if state_dict is not None else model.state_dict()).items():
+        if tensor.data_ptr() in seen or name in _tied_names(model):
             continue  # a tied parameter; re-tied on load
         seen.add(tensor.data_ptr())
         state[name] = tensor.detach().contiguous().cpu()
@@ -156,8 +159,15 @@ def load_model(directory: Path, device="cpu"):
     for k, t in state.items():
         if t.shape != target[k].shape:
             raise UserError(f"{directory}: {k} has shape {tuple(t.shape)}, config says {tuple(target[k].shape)}")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise UserError(f"{directory}: {k} holds nan or inf", "the run diverged here; use an earlier checkpoint")
     model.load_state_dict(state, strict=False)
     return model.to(device)
+
+
+def _tied_names(model) -> set[str]:
+    every = dict(model.named_parameters(remove_duplicate=False))
+    return set(every) - set(dict(model.named_parameters()))
 
 
 def _is_tied(model, key: str) -> bool:

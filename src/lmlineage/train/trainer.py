@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_windows
 from . import checkpoint as ckpt
+from . import distributed
 from .schedule import warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
 
@@ -50,6 +51,8 @@ class TrainConfig:
     keep_last: int = 1  # how many recent checkpoints to keep besides best/ (last/ is the newest)
     max_bad_steps: int = 3  # after this many non-finite losses in a row, roll back to last/
     deterministic: bool = False
+    parallel: str = "ddp"  # under torchrun: ddp (replicate) or fsdp (shard with FSDP2)
+    activation_checkpointing: bool = False
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -71,29 +74,39 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float):
 
 
 class Trainer:
-    def __init__(self, task, train_tokens, val_tokens, cfg: TrainConfig, out: Path, save_model_files=None):
+    def __init__(self, task, train_tokens, val_tokens, cfg: TrainConfig, out: Path, tokenizer=None):
         cfg.validate()
         self.task, self.cfg, self.out = task, cfg, Path(out)
         self.train_tokens, self.val_tokens = train_tokens, val_tokens
-        self.save_model_files = save_model_files  # (directory) -> None: model weights, config, tokenizer
-        self.device = torch.device(cfg.device)
+        self.tokenizer = tokenizer  # saved beside the weights in every checkpoint
+        self.rank, self.world = distributed.world()
+        self.device = distributed.local_device(cfg.device)
+        if cfg.batch_size % self.world:
+            raise UserError(f"--batch-size {cfg.batch_size} is not divisible by the {self.world} processes",
+                            f"use a multiple of {self.world}")
         torch.manual_seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
+        if cfg.activation_checkpointing:
+            for module in task.modules():
+                if hasattr(module, "checkpointing"):
+                    module.checkpointing = True
         self.task.to(self.device)
+        self.module = distributed.wrap(task, cfg.parallel, self.device) if self.world > 1 else task
         self.optimizer = torch.optim.AdamW(
             parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
             fused=self.device.type == "cuda",
         )
         self.names = {id(p): n for n, p in task.named_parameters()}
-        self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed)
+        self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed,
+                                     rank=self.rank, world=self.world)
         self.step = 0
         self.bad_steps = 0  # consecutive non-finite losses
         self.skipped = 0
         self.lr_scale = 1.0  # lowered after a rollback
         self.best_val = math.inf
         self.history: list[dict] = []
-        self.forward = torch.compile(task) if cfg.compile else task
+        self.forward = torch.compile(self.module) if cfg.compile else self.module
         use_autocast = cfg.dtype != "float32" and self.device.type == "cuda"
         self.autocast = torch.autocast(self.device.type, dtype=getattr(torch, cfg.dtype), enabled=use_autocast)
 
@@ -103,7 +116,7 @@ class Trainer:
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
-        bar = _progress(cfg.steps, self.step, cfg.progress)
+        bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
         result = {}
@@ -121,7 +134,9 @@ class Trainer:
                     loss = self.forward((inputs, targets)) / cfg.grad_accum
                 loss.backward()
                 total += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.task.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            if self.world > 1:
+                total = distributed.mean(total)  # every rank skips (or takes) the step together
             if self._finite(total):
                 self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -137,7 +152,7 @@ class Trainer:
                 t0, last_logged = time.perf_counter(), self.step
                 record = {"step": self.step, "loss": loss_value, "lr": lr, "tokens_per_s": tps}
                 if grad_norm is not None:
-                    record["grad_norm"] = float(grad_norm)
+                    record["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
                 self._log(record)
                 bar.update(self.step - bar.n)
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tps:,.0f}")
@@ -145,7 +160,8 @@ class Trainer:
             if eval_due or self.step == cfg.steps:
                 result = self.evaluate()
                 self._log({"step": self.step, "val_loss": result["loss"]})
-                bar.write(f"step {self.step}: val loss {result['loss']:.4f}")
+                if self.rank == 0:
+                    bar.write(f"step {self.step}: val loss {result['loss']:.4f}")
                 improved = result["loss"] < self.best_val
                 self.best_val = min(self.best_val, result["loss"])
                 self._rotate_last()
@@ -192,6 +208,8 @@ class Trainer:
             for x, y in packed_windows(self.val_tokens, self.cfg.context, self.cfg.eval_batch_size, self.cfg.eval_batches)
         )
         with self.autocast:
+            if self.world > 1 and self.cfg.parallel == "fsdp":
+                return self.task.evaluate(batches, forward=self.module)  # sharded weights: every rank takes part
             return self.task.evaluate(batches)
 
     # ---- state ----------------------------------------------------------------------------
@@ -208,7 +226,20 @@ class Trainer:
             shutil.rmtree(old)
 
     def save(self, directory: Path) -> None:
-        tensors, opt_json = optimizer_tensors(self.optimizer, self.names)
+        """Write a consolidated checkpoint (rank 0; every rank takes part in gathering shards)."""
+        model_state = None
+        if self.world > 1:
+            model_state, optim_state = distributed.full_states(self.task, self.optimizer, self.cfg.parallel)
+            if self.rank == 0:  # the consolidated copies exist on rank 0 only
+                tensors, opt_json = _flatten_optimizer(optim_state)
+                model_state = {k.removeprefix("model."): v for k, v in model_state.items() if k.startswith("model.")}
+        else:
+            tensors, opt_json = optimizer_tensors(self.optimizer, self.names)
+        if self.rank == 0:
+            self._write(directory, tensors, opt_json, model_state)
+        distributed.barrier()
+
+    def _write(self, directory: Path, tensors: dict, opt_json: dict, model_state: dict | None) -> None:
         state = {
             "step": self.step,
             "best_val": self.best_val if math.isfinite(self.best_val) else None,
@@ -219,8 +250,7 @@ class Trainer:
             "data": {"generator": generator_to_json(self.batches.state_dict()["generator"])},
         }
         with ckpt.atomic_directory(directory) as tmp:
-            if self.save_model_files is not None:
-                self.save_model_files(tmp)
+            ckpt.save_model_files(tmp, self.task.model, self.tokenizer, model_state)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
             (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
@@ -235,11 +265,20 @@ class Trainer:
             raise UserError(f"{directory} holds no training state", "resume from a run's last/ checkpoint")
         state = json.loads(state_path.read_text())
         model_state = load_file(str(directory / "model.safetensors"))
-        missing, unexpected = self.task.model.load_state_dict(model_state, strict=False)
+        unexpected = set(model_state) - set(self.task.model.state_dict())
         if unexpected:
-            raise UserError(f"{directory}: weights do not fit this model ({unexpected[:3]})")
-        load_optimizer_tensors(self.optimizer, self.names, load_file(str(directory / "optimizer.safetensors")),
-                               state["optimizer"])
+            raise UserError(f"{directory}: weights do not fit this model ({sorted(unexpected)[:3]})")
+        optim_tensors = load_file(str(directory / "optimizer.safetensors"))
+        if self.world > 1:
+            full_model = {f"model.{k}": v for k, v in model_state.items()}
+            for name in self.task.state_dict():  # tied copies are stored once
+                if name not in full_model and name.startswith("model."):
+                    full_model[name] = dict(self.task.model.named_parameters(remove_duplicate=False))[name[6:]].detach()
+            distributed.load_full_states(self.task, self.optimizer, full_model,
+                                         _unflatten_optimizer(optim_tensors, state["optimizer"]))
+        else:
+            self.task.model.load_state_dict(model_state, strict=False)
+            load_optimizer_tensors(self.optimizer, self.names, optim_tensors, state["optimizer"])
         set_rng_state(state["rng"])
         self.batches.load_state_dict({"generator": generator_from_json(state["data"]["generator"])})
         self.step = state["step"]
@@ -253,6 +292,8 @@ class Trainer:
     # ---- reporting ------------------------------------------------------------------------
     def _log(self, record: dict) -> None:
         self.history.append(record)
+        if self.rank != 0:
+            return
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -278,6 +319,21 @@ class Trainer:
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
         return path
+
+
+def _flatten_optimizer(optim_state: dict) -> tuple[dict, dict]:
+    """A consolidated optimizer state dict (keyed by parameter name) in our on-disk layout."""
+    tensors = {f"{name}::{key}": value.detach().contiguous().cpu()
+               for name, entry in optim_state["state"].items() for key, value in entry.items()}
+    return tensors, {"param_groups": optim_state["param_groups"]}
+
+
+def _unflatten_optimizer(tensors: dict, json_state: dict) -> dict:
+    state: dict = {}
+    for full, value in tensors.items():
+        name, key = full.rsplit("::", 1)
+        state.setdefault(name, {})[key] = value
+    return {"state": state, "param_groups": json_state["param_groups"]}
 
 
 def _progress(total: int, initial: int, enabled: bool):
