@@ -86,3 +86,18 @@ def test_sampling_is_seeded_and_respects_top_k(model):
         logits = model(seq).logits[0, ids.shape[1] - 1 : -1]
     top3 = logits.topk(3, dim=-1).indices
     assert all(tok in row for tok, row in zip(a[0].tolist(), top3.tolist()))
+
+
+def test_activation_checkpointing_gives_the_same_gradients(model):
+    ids = torch.randint(0, 61, (2, 12))
+    grads = []
+    for flag in (False, True):
+        model.train()
+        model.backbone.checkpointing = flag
+        model.zero_grad()
+        model(ids).logits.square().mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    model.backbone.checkpointing = False
+    model.eval()
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from ..core import masks
@@ -51,6 +52,7 @@ class DecoderStack(nn.Module):
             Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
         )
         self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
+        self.checkpointing = False  # recompute each block's activations in backward to save memory
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False):
         b, t = input_ids.shape
@@ -75,8 +77,11 @@ class DecoderStack(nn.Module):
                 torch.arange(k_len, device=input_ids.device)[None, :]
         hidden = [x] if output_hidden_states else None
         for layer in self.layers:
-            x = layer(x, mask=mask, is_causal=is_causal, positions=position_ids, key_positions=key_positions,
-                      cache=cache)
+            args = dict(mask=mask, is_causal=is_causal, positions=position_ids, key_positions=key_positions, cache=cache)
+            if self.checkpointing and self.training and cache is None:
+                x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False, **args)
+            else:
+                x = layer(x, **args)
             if hidden is not None:
                 hidden.append(x)
         if cache is not None:
