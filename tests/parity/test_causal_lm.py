@@ -17,6 +17,8 @@ CASES = {
                     dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
     "gpt2-3heads-odd": ("GPT2Config", "GPT2LMHeadModel",
                         dict(vocab_size=101, n_embd=39, n_layer=3, n_head=3, n_positions=48, n_inner=37)),
+    "gpt1-post-ln": ("OpenAIGPTConfig", "OpenAIGPTLMHeadModel",
+                     dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
     "llama-gqa": ("LlamaConfig", "LlamaForCausalLM",
                   dict(vocab_size=99, hidden_size=48, num_hidden_layers=2, num_attention_heads=6,
                        num_key_value_heads=2, intermediate_size=37, max_position_embeddings=64)),

@@ -16,7 +16,7 @@ from ..core.errors import UserError
 from . import processors
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model,
     input_ids: torch.Tensor,
@@ -66,15 +66,19 @@ def generate(
     out = torch.empty(b, 0, dtype=input_ids.dtype, device=device)
     finished = torch.zeros(b, dtype=torch.bool, device=device)
     next_pos = position_ids[:, -1:] + 1
+    track_finished = eos_id is not None or should_stop is not None
     for step in range(max_new_tokens):
-        history = torch.cat([input_ids, out], dim=1)
-        logits = processors.repetition_penalty(logits.float(), history, repetition_penalty)
+        if repetition_penalty != 1.0:
+            logits = processors.repetition_penalty(logits.float(), torch.cat([input_ids, out], dim=1),
+                                                   repetition_penalty)
         if temperature == 0:
             next_ids = logits.argmax(-1)
         else:
+            logits = logits - logits.max(-1, keepdim=True).values  # best at 0: a tiny temperature gives -inf, not nan
             logits = processors.top_p(processors.top_k(logits / temperature, top_k or 0), top_p or 1.0)
             next_ids = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
-        next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
+        if track_finished:
+            next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
         out = torch.cat([out, next_ids[:, None]], dim=1)
         if on_token is not None:
             on_token(next_ids)
@@ -82,7 +86,7 @@ def generate(
             finished |= next_ids == eos_id
         if should_stop is not None:
             finished |= should_stop(out)
-        if step == max_new_tokens - 1 or bool(finished.all()):
+        if step == max_new_tokens - 1 or (track_finished and bool(finished.all())):
             break
         attention_mask = torch.cat([attention_mask, torch.ones_like(next_ids)[:, None]], dim=1)
         logits = model(next_ids[:, None], attention_mask=attention_mask if padded or static_cache else None,
