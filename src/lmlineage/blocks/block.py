@@ -22,7 +22,7 @@ class Block(nn.Module):
         self.attn_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.attn = Attention(
             cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias, cfg.dropout, layer,
-            qk_transform=qk_transform, score_bias=score_bias,
+            qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias,
         )
         self.mlp_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias)

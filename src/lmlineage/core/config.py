@@ -44,6 +44,7 @@ class ModelConfig:
     mlp: str = "mlp"
     residual: str = "pre"
     bias: bool = True
+    qkv_bias: bool | None = None  # None: as ``bias`` (GLM-4 and Qwen bias only the q/k/v projection)
     tie_embeddings: bool = True
     final_norm: bool = True
     embed_norm: bool = False  # LayerNorm right after the embeddings (BERT, BLOOM)
@@ -52,6 +53,8 @@ class ModelConfig:
     rope_theta: float = 10000.0
     rotary_fraction: float = 1.0  # share of each head's channels that rotate (GPT-NeoX: 0.25)
     rope_layout: str = "half"  # half (NeoX / HF LLaMA) or interleaved (RoFormer, GPT-J, GGUF)
+    type_vocab_size: int = 0  # segment (token type) embeddings: BERT's sentence A/B; 0: none
+    heads: list[str] | None = None  # heads on an encoder backbone (pooler, mlm, nsp); None: decoders' LM head
     extra: dict = field(default_factory=dict)  # family-specific options (rotary base, ...)
 
     def __post_init__(self):
@@ -78,6 +81,16 @@ class ModelConfig:
         for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_positions"):
             if getattr(self, name) < 1:
                 raise UserError(f"config {name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("n_kv_head", "d_ff", "head_dim"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"config {name} must be a positive integer or null, got {getattr(self, name)}")
+        for name in ("norm_eps", "rope_theta"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise UserError(f"config {name} must be a positive number, got {getattr(self, name)}")
+        if not 0 <= self.init_std < float("inf"):
+            raise UserError(f"config init_std must be a number >= 0, got {self.init_std}")
+        if not 0 < self.rotary_fraction <= 1:
+            raise UserError(f"config rotary_fraction must lie in (0, 1], got {self.rotary_fraction}")
         if self.head_dim is None and self.d_model % self.n_head:
             raise UserError(
                 f"config d_model={self.d_model} is not divisible by n_head={self.n_head}",

@@ -71,6 +71,30 @@ class Fuse:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Their one tensor is the concatenation of several of ours along ``dim`` (a fused
+    gate/up projection -> our separate gate and up)."""
+
+    ours: tuple[str, ...]
+    theirs: str
+    dim: int = 0
+
+    def load(self, src, out, used, cfg=None):
+        for key, part in zip(self.ours, src[self.theirs].chunk(len(self.ours), dim=self.dim)):
+            out[key] = part
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        out[self.theirs] = torch.cat([ours[k] for k in self.ours], dim=self.dim)
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return self.ours
+
+
+@dataclass(frozen=True)
 class HeadInterleaved:
     """Their fused q/k/v is laid out head by head, (H, 3, head_dim) rows (GPT-NeoX, BLOOM);
     ours is (3, H, head_dim): all queries, then all keys, then all values."""
@@ -101,7 +125,8 @@ class HeadInterleaved:
 @dataclass(frozen=True)
 class Tie:
     """Our parameter shares storage with another (tied LM head). The reference may store a
-    copy under ``theirs`` (consumed, not loaded) and omits it on export."""
+    copy under ``theirs`` (consumed, not loaded) and omits it on export. Where the model's config
+    unties it, the rule is a plain ``Rename`` (see ``_untied``)."""
 
     ours: str
     theirs: str | None = None
@@ -115,6 +140,32 @@ class Tie:
 
     def their_keys(self):
         return ()
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Our one tensor, which the reference may store under several names holding the same values
+    (BERT's MLM output bias is ``cls.predictions.bias`` and, untied, ``cls.predictions.decoder.bias``).
+    Loads the first name present, consumes every one, writes every one."""
+
+    ours: str
+    theirs: tuple[str, ...]
+
+    def load(self, src, out, used, cfg=None):
+        present = [k for k in self.theirs if k in src]
+        if present:
+            out[self.ours] = src[present[0]]
+            used.update(present)
+
+    def export(self, ours, out, cfg=None):
+        for key in self.theirs:
+            out[key] = ours[self.ours].clone()  # safetensors stores no two names for one storage
+
+    def their_keys(self):
+        return ()  # any one suffices; none present shows as an unfilled parameter
 
     def our_keys(self):
         return (self.ours,)
@@ -178,10 +229,19 @@ def tied_keys(state: dict[str, torch.Tensor]) -> set[str]:
     return tied
 
 
+def _untied(rule, tied: set[str]):
+    """A ``Tie`` whose parameter the model does not actually tie (``tie_embeddings=False``) maps
+    its own tensor: their copy is the weight, not a duplicate."""
+    if isinstance(rule, Tie) and rule.ours not in tied and rule.theirs is not None:
+        return Rename(rule.ours, rule.theirs)
+    return rule
+
+
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
     for rule in expand(rules, cfg.n_layer):
+        rule = _untied(rule, tied)
         if isinstance(rule, Tie):
             tied.add(rule.ours)
         missing = [k for k in rule.their_keys() if k not in src]
@@ -207,6 +267,7 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: st
 def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
     for rule in expand(rules, cfg.n_layer):
+        rule = _untied(rule, tied)
         if not set(rule.our_keys()) & tied:  # a tied copy is not stored (transformers re-ties it)
             rule.export(ours, out, cfg)
     return {k: v.detach().contiguous() for k, v in out.items()}

@@ -34,11 +34,12 @@ class Attention(nn.Module):
         layer: int = 0,
         qk_transform: Callable | None = None,
         score_bias: Callable | None = None,
+        qkv_bias: bool | None = None,
     ):
         super().__init__()
         self.n_head, self.kv_heads, self.head_dim, self.layer = n_head, kv_heads, head_dim, layer
         # One fused projection: a single matmul for q, k and v.
-        self.qkv = nn.Linear(dim, (n_head + 2 * kv_heads) * head_dim, bias=bias)
+        self.qkv = nn.Linear(dim, (n_head + 2 * kv_heads) * head_dim, bias=bias if qkv_bias is None else qkv_bias)
         self.out = nn.Linear(n_head * head_dim, dim, bias=bias)
         self.dropout = dropout
         self.qk_transform = qk_transform
