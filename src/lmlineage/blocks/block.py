@@ -2,7 +2,8 @@
 
 - ``pre``  (GPT-2, LLaMA):     x = x + attn(norm1(x));  x = x + mlp(norm2(x))
 - ``post`` (Vaswani, BERT, GPT-1): x = norm1(x + attn(x)); x = norm2(x + mlp(x))
-- ``parallel`` (GPT-J/NeoX, PaLM): x = x + attn(norm1(x)) + mlp(norm2(x))
+- ``parallel`` (GPT-NeoX):  x = x + attn(norm1(x)) + mlp(norm2(x))
+- ``parallel_shared_norm`` (GPT-J, PaLM): h = norm1(x); x = x + attn(h) + mlp(h)
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class Block(nn.Module):
             cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias, cfg.dropout, layer,
             qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias,
         )
-        self.mlp_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        shared = cfg.residual == "parallel_shared_norm"
+        self.mlp_norm = None if shared else make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias)
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -35,4 +37,5 @@ class Block(nn.Module):
         if self.residual == "post":
             x = self.attn_norm(x + self.drop(self.attn(x, **attn_args)))
             return self.mlp_norm(x + self.drop(self.mlp(x)))
-        return x + self.drop(self.attn(self.attn_norm(x), **attn_args)) + self.drop(self.mlp(self.mlp_norm(x)))
+        h = self.attn_norm(x)
+        return x + self.drop(self.attn(h, **attn_args)) + self.drop(self.mlp(h if self.mlp_norm is None else self.mlp_norm(x)))

@@ -21,7 +21,7 @@ CHOICES = {
     "position": ("learned", "sinusoidal", "rotary", "alibi", "none"),
     "activation": ("gelu", "gelu_tanh", "relu", "silu"),
     "mlp": ("mlp", "glu"),
-    "residual": ("pre", "post", "parallel"),
+    "residual": ("pre", "post", "parallel", "parallel_shared_norm"),
     "rope_layout": ("half", "interleaved"),
 }
 
@@ -58,6 +58,8 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)  # family-specific options (rotary base, ...)
 
     def __post_init__(self):
+        if self.heads is not None:
+            self.heads = list(self.heads)  # a copy: never shared with a family's or a spec's list
         self.validate()
 
     # Derived sizes, so no family stores redundant numbers.

@@ -1,0 +1,25 @@
+"""PaLM (Chowdhery et al. 2022, "PaLM: Scaling Language Modeling with Pathways").
+
+Diff from GPT-3, all from section 2 ("Model Architecture"): SwiGLU MLP; attention and MLP in
+parallel from one LayerNorm; multi-query attention (one key/value head); rotary positions;
+shared input/output embeddings; no biases in dense kernels or layer norms.
+No reference implementation exists: tests tie it to a parity-tested GPT-NeoX-style block.
+"""
+
+from ..core.registry import Family, register
+
+register(Family(
+    name="palm",
+    year=2022,
+    parent="gpt3",
+    paper="Chowdhery et al. 2022, PaLM: Scaling Language Modeling with Pathways",
+    changes="parallel SwiGLU block from one LayerNorm, multi-query attention, RoPE, no biases, shared embeddings",
+    defaults=dict(norm="layernorm", position="rotary", activation="silu", mlp="glu", residual="parallel_shared_norm",
+                  n_kv_head=1, bias=False, tie_embeddings=True, vocab_size=256000),
+    presets={
+        "tiny": dict(n_layer=4, n_head=4, d_model=128, d_ff=512, max_positions=64),
+        "small": dict(n_layer=6, n_head=6, d_model=384, d_ff=1536, max_positions=256),
+        "8b": dict(n_layer=32, n_head=16, d_model=4096, d_ff=16384, head_dim=256, max_positions=2048),
+    },
+    objective="clm",
+))
