@@ -26,8 +26,17 @@ class Family:
     defaults: dict = field(default_factory=dict)  # fields every preset shares
     objective: str = "clm"
     architecture: str = "decoder"  # decoder | encoder | encoder-decoder | classic
-    reference: Any = None  # interop.ReferenceSpec: how reference checkpoints map onto ours
+    # interop.ReferenceSpec, or a tuple of them (one per reference architecture, the first the
+    # default): how reference checkpoints map onto ours
+    reference: Any = None
     build: Callable[[ModelConfig], Any] | None = None  # None: the shared decoder LM
+
+    @property
+    def references(self) -> tuple:
+        """Every reference architecture this family reads and writes; the first is the default."""
+        if self.reference is None:
+            return ()
+        return self.reference if isinstance(self.reference, tuple) else (self.reference,)
 
     def config(self, preset: str | None = "tiny", **overrides) -> ModelConfig:
         """The preset's config with ``overrides``; ``preset=None`` starts from the family defaults."""

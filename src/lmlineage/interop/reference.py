@@ -56,13 +56,20 @@ class ReferenceSpec:
     rules: tuple
     fixed: dict = field(default_factory=dict)  # written on export; must hold on import
     export_extra: dict = field(default_factory=dict)  # written on export, not checked
+    # Our config values this architecture implies (e.g. the heads it carries): set on import,
+    # and on export the spec whose values the model's config has is the one written.
+    implies: dict = field(default_factory=dict)
 
     def config_from_hf(self, config: dict) -> dict:
         for key, value in self.fixed.items():
             if key in config and config[key] != value:
                 raise UserError(f"config.json {key}={config[key]!r} is not supported (expected {value!r})")
         ours = {f.ours: f.read(config) for f in self.fields}
-        return {k: v for k, v in ours.items() if v is not None}
+        return {k: v for k, v in {**ours, **self.implies}.items() if v is not None}
+
+    def describes(self, cfg) -> bool:
+        """Whether a model with config ``cfg`` exports as this architecture (lists compare as sets)."""
+        return all(_same(getattr(cfg, key), value) for key, value in self.implies.items())
 
     def config_to_hf(self, cfg) -> dict:
         out = {"architectures": [self.architecture], "model_type": self.model_type}
@@ -75,6 +82,12 @@ class ReferenceSpec:
                 node = node.setdefault(part, {})
             node[leaf] = f.write(getattr(cfg, f.ours))
         return out
+
+
+def _same(ours, implied) -> bool:
+    if isinstance(ours, (list, tuple)) and isinstance(implied, (list, tuple)):
+        return set(ours) == set(implied)  # the order heads are listed in does not matter
+    return ours == implied
 
 
 def read_json(path: Path) -> dict:
@@ -95,8 +108,7 @@ def refuse_pickles(directory: Path) -> None:
     if pickled:
         raise UserError(
             f"{directory / pickled[0]} is a pickle file, which can run code when loaded; refusing it",
-            "if you trust it, convert it to model.safetensors (e.g. transformers' "
-            "save_pretrained(..., safe_serialization=True))",
+            f"convert its tensors explicitly with `lmlineage convert {directory} OUT`, or use safetensors",
         )
 
 
@@ -144,13 +156,14 @@ def from_hf(directory, family=None):
     refuse_pickles(directory)
     config = read_json(directory / "config.json")
     model_type = config.get("model_type")
-    matches = [f for f in families() if f.reference is not None and f.reference.model_type == model_type]
+    matches = [(f, spec) for f in families() for spec in f.references if spec.model_type == model_type]
     if family is not None:
-        matches = [f for f in matches if f.name == family] or matches
+        matches = [m for m in matches if m[0].name == family] or matches
     if not matches:
         raise UserError(f"{directory}: no family reads model_type={model_type!r}")
-    fam = matches[0]
-    spec = fam.reference
+    # The architecture the checkpoint declares picks among a family's specs; else the default.
+    declared = config.get("architectures") or ()
+    fam, spec = next((m for m in matches if m[1].architecture in declared), matches[0])
     cfg = fam.config(None, **spec.config_from_hf(config))
     model = build_model(cfg)
     target = model.state_dict()
@@ -165,9 +178,14 @@ def to_hf(model, directory, tokenizer=None) -> Path:
     from ..train.checkpoint import atomic_directory
 
     cfg = model.config
-    spec = get_family(cfg.family).reference
-    if spec is None:
+    specs = get_family(cfg.family).references
+    if not specs:
         raise UserError(f"family {cfg.family!r} has no reference format to export to")
+    spec = next((s for s in specs if s.describes(cfg)), None)
+    if spec is None:
+        raise UserError(f"no reference architecture of family {cfg.family!r} has this model's "
+                        f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in specs[0].implies)}",
+                        "supported: " + "; ".join(f"{s.architecture} ({s.implies})" for s in specs))
     directory = Path(directory)
     with atomic_directory(directory) as tmp:
         (tmp / "config.json").write_text(json.dumps(spec.config_to_hf(cfg), indent=2) + "\n")

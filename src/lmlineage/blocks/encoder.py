@@ -1,0 +1,135 @@
+"""The bidirectional encoder: embeddings, a stack of the shared blocks attending both ways, and
+the heads an encoder family pre-trains with.
+
+The blocks are the decoder's own (``Block``), called with ``is_causal=False``; the only mask
+is padding. Embeddings are tokens + learned positions + segments (BERT's sentence A/B),
+optionally normalised (``cfg.embed_norm``); post-LN blocks come from ``cfg.residual="post"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..core import masks
+from ..core.config import ModelConfig
+from ..core.errors import UserError
+from ..heads.mlm import MLMHead
+from ..heads.nsp import SegmentPairHead
+from ..heads.pooler import Pooler
+from ..layers.norm import make_norm
+from ..layers.positions import make_positions
+from ..layers.rotary import Rotary
+from .block import Block
+
+HEADS = ("pooler", "mlm", "nsp")
+
+
+@dataclass
+class EncoderOutput:
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
+    pooled: torch.Tensor | None = None  # the pooler's [CLS] summary
+    logits: torch.Tensor | None = None  # masked-LM vocabulary logits, every position
+    pair_logits: torch.Tensor | None = None  # segment-pair classes (NSP, SOP)
+
+
+class EncoderStack(nn.Module):
+    """Embeddings + blocks (+ final norm where the family has one): hidden states, no head."""
+
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+        super().__init__()
+        self.cfg = cfg
+        if qk_transform is None and cfg.position == "rotary":
+            qk_transform = Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)
+        self.rotary, self.score_bias = qk_transform, score_bias  # shared by every layer
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.embed_positions = make_positions(cfg.position, cfg.max_positions, cfg.d_model)
+        self.embed_segments = nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
+        self.embed_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(
+            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
+        )
+        self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_hidden_states=False):
+        """``attention_mask`` (B, T): 1 for real tokens; ``token_type_ids`` (B, T): segment ids."""
+        b, t = input_ids.shape
+        if t > self.cfg.max_positions and self.embed_positions is not None:
+            raise ValueError(f"sequence of {t} tokens exceeds max_positions={self.cfg.max_positions}")
+        if position_ids is None:
+            position_ids = torch.arange(t, device=input_ids.device)[None, :]
+        key_mask = None if attention_mask is None or bool(attention_mask.all()) else attention_mask
+        mask, _ = masks.build(t, t, is_causal=False, key_mask=key_mask, device=input_ids.device)
+
+        x = self.embed_tokens(input_ids)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(position_ids)
+        if self.embed_segments is not None:
+            segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            x = x + self.embed_segments(segments)
+        if self.embed_norm is not None:
+            x = self.embed_norm(x)
+        x = self.drop(x)
+        hidden = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, mask=mask, is_causal=False, positions=position_ids,
+                      key_positions=position_ids.expand(b, -1))
+            if hidden is not None:
+                hidden.append(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, hidden
+
+
+class EncoderModel(nn.Module):
+    """An encoder stack with the heads ``cfg.heads`` names; the model encoder families build.
+
+    ``pooler``: dense + tanh on [CLS]; ``mlm``: the masked-LM head, tied to the word embeddings
+    when ``cfg.tie_embeddings``; ``nsp``: the segment-pair classifier on the pooled vector."""
+
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+        super().__init__()
+        heads = list(cfg.heads or ())
+        unknown = sorted(set(heads) - set(HEADS))
+        if unknown:
+            raise UserError(f"config heads: unknown head(s) {', '.join(unknown)}", f"choose from {', '.join(HEADS)}")
+        if "nsp" in heads and "pooler" not in heads:
+            raise UserError("config heads: nsp classifies the pooled [CLS] vector", "add 'pooler' to heads")
+        self.config = cfg
+        self.backbone = EncoderStack(cfg, qk_transform, score_bias)
+        self.pooler = Pooler(cfg.d_model) if "pooler" in heads else None
+        self.mlm = MLMHead(cfg.d_model, cfg.vocab_size, cfg.activation, cfg.norm_eps) if "mlm" in heads else None
+        self.nsp = SegmentPairHead(cfg.d_model) if "nsp" in heads else None
+        self.apply(self._init_weights)
+        if self.mlm is not None and cfg.tie_embeddings:
+            self.mlm.tie(self.backbone.embed_tokens)
+
+    def _init_weights(self, module):
+        # BERT (released code, modeling.py): truncated-normal-like N(0, 0.02) weights, zero biases.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.max_positions
+
+    tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+                output_hidden_states=False) -> EncoderOutput:
+        hidden, states = self.backbone(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        return EncoderOutput(
+            last_hidden_state=hidden,
+            hidden_states=tuple(states) if states else None,
+            pooled=pooled,
+            logits=self.mlm(hidden) if self.mlm is not None else None,
+            pair_logits=self.nsp(pooled) if self.nsp is not None else None,
+        )

@@ -1,0 +1,113 @@
+"""BERT (Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional Transformers for
+Language Understanding").
+
+Diff from the Transformer: the encoder alone, every token attending both ways (section 3);
+learned positions plus segment (sentence A/B) embeddings summed with the tokens, then LayerNorm
+(section 3, figure 2); GELU instead of ReLU (appendix A.2); pre-trained with the masked LM and
+next sentence prediction (section 3.1), through a pooler on [CLS] and an MLM head tied to the
+word embeddings. Post-LN blocks as in the Transformer, d_ff = 4d, WordPiece vocabulary of 30522.
+"""
+
+from ..blocks.encoder import EncoderModel
+from ..core.registry import Family, register
+from ..interop.reference import Field, ReferenceSpec
+from ..interop.rules import Copies, Fuse, Ignore, Rename, Tie
+
+
+def weight_and_bias(ours: str, theirs: str) -> tuple[Rename, Rename]:
+    return Rename(f"{ours}.weight", f"{theirs}.weight"), Rename(f"{ours}.bias", f"{theirs}.bias")
+
+
+def encoder_rules(prefix: str) -> tuple:
+    """The backbone under ``prefix`` ("bert." inside task models, "" in a bare BertModel);
+    RoBERTa, and others that keep BERT's module names, reuse it."""
+    emb, layer, ours = f"{prefix}embeddings.", f"{prefix}encoder.layer.{{i}}.", "backbone.layers.{i}."
+    qkv = lambda p: tuple(f"{layer}attention.self.{n}.{p}" for n in ("query", "key", "value"))  # noqa: E731
+    return (
+        Rename("backbone.embed_tokens.weight", emb + "word_embeddings.weight"),
+        Rename("backbone.embed_positions.weight", emb + "position_embeddings.weight"),
+        Rename("backbone.embed_segments.weight", emb + "token_type_embeddings.weight"),
+        *weight_and_bias("backbone.embed_norm", emb + "LayerNorm"),
+        Ignore(emb + "position_ids"),  # a buffer older checkpoints carry
+        Fuse(ours + "attn.qkv.weight", qkv("weight")),
+        Fuse(ours + "attn.qkv.bias", qkv("bias")),
+        *weight_and_bias(ours + "attn.out", layer + "attention.output.dense"),
+        *weight_and_bias(ours + "attn_norm", layer + "attention.output.LayerNorm"),  # post-LN
+        *weight_and_bias(ours + "mlp.fc_in", layer + "intermediate.dense"),
+        *weight_and_bias(ours + "mlp.fc_out", layer + "output.dense"),
+        *weight_and_bias(ours + "mlp_norm", layer + "output.LayerNorm"),
+    )
+
+
+def pooler_rules(prefix: str) -> tuple:
+    return weight_and_bias("pooler.dense", f"{prefix}pooler.dense")
+
+
+def mlm_rules(head: str = "cls.predictions", transform: str = "transform.dense",
+              norm: str = "transform.LayerNorm") -> tuple:
+    return (
+        *weight_and_bias("mlm.transform", f"{head}.{transform}"),
+        *weight_and_bias("mlm.norm", f"{head}.{norm}"),
+        # The output bias, stored again under the decoder where untied (transformers then uses that copy).
+        Copies("mlm.decoder.bias", (f"{head}.decoder.bias", f"{head}.bias")),
+        Tie("mlm.decoder.weight", f"{head}.decoder.weight"),
+    )
+
+
+NSP_RULES = weight_and_bias("nsp", "cls.seq_relationship")
+
+FIELDS = (
+    Field("vocab_size", "vocab_size"),
+    Field("n_layer", "num_hidden_layers"),
+    Field("n_head", "num_attention_heads"),
+    Field("d_model", "hidden_size"),
+    Field("d_ff", "intermediate_size"),
+    Field("max_positions", "max_position_embeddings"),
+    Field("type_vocab_size", "type_vocab_size", default=2),
+    Field("norm_eps", "layer_norm_eps", default=1e-12),
+    Field("activation", "hidden_act",
+          values={"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}),
+    Field("init_std", "initializer_range", default=0.02),
+    # Our one dropout rate: written to both keys; on import the hidden-state rate wins.
+    Field("dropout", "attention_probs_dropout_prob", default=0.1),
+    Field("dropout", "hidden_dropout_prob", default=0.1),
+    Field("tie_embeddings", "tie_word_embeddings", default=True),
+)
+
+
+def reference(architecture: str, heads: list[str], rules: tuple) -> ReferenceSpec:
+    return ReferenceSpec(
+        model_type="bert", architecture=architecture, fields=FIELDS, rules=rules,
+        fixed={"position_embedding_type": "absolute", "is_decoder": False, "add_cross_attention": False},
+        export_extra={"pad_token_id": 0}, implies={"heads": heads},
+    )
+
+
+REFERENCES = (
+    reference("BertForPreTraining", ["pooler", "mlm", "nsp"],
+              encoder_rules("bert.") + pooler_rules("bert.") + mlm_rules() + NSP_RULES),
+    reference("BertForMaskedLM", ["mlm"], encoder_rules("bert.") + mlm_rules()),
+    reference("BertModel", ["pooler"], encoder_rules("") + pooler_rules("")),  # e.g. sentence embedders
+)
+
+BERT = register(Family(
+    name="bert",
+    year=2018,
+    parent="transformer",
+    paper="Devlin et al. 2019, BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+    changes="encoder only, attends both ways; segment embeddings; GELU; masked LM + next sentence prediction",
+    defaults=dict(norm="layernorm", norm_eps=1e-12, position="learned", activation="gelu", residual="post",
+                  embed_norm=True, final_norm=False, bias=True, tie_embeddings=True, vocab_size=30522,
+                  type_vocab_size=2, max_positions=512, dropout=0.1, heads=["pooler", "mlm", "nsp"]),
+    presets={
+        # tiny and small: the BERT miniatures of Turc et al. 2019 (BERT-Tiny, BERT-Small).
+        "tiny": dict(n_layer=2, n_head=2, d_model=128),
+        "small": dict(n_layer=4, n_head=8, d_model=512),
+        "base": dict(n_layer=12, n_head=12, d_model=768),  # 110M (section 3)
+        "large": dict(n_layer=24, n_head=16, d_model=1024),  # 340M (section 3)
+    },
+    objective="mlm",  # with next sentence prediction on the pooled [CLS]
+    architecture="encoder",
+    reference=REFERENCES,
+    build=EncoderModel,
+))
