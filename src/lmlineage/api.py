@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
 
     candidate = Path(path_or_family)
     if not candidate.exists() and "/" not in str(path_or_family) and not str(path_or_family).startswith("."):
+        if path_or_family not in {f.name for f in families()}:
+            raise UserError(f"{path_or_family!r} is neither a directory nor a family name",
+                            f"give a checkpoint directory, or one of: {', '.join(f.name for f in families())}")
         model = build_model(get_family(path_or_family).config(preset, **overrides))
         model.tokenizer = None
     else:
@@ -81,6 +85,26 @@ def check_device(device: str) -> str:
     if d.type not in ("cpu", "cuda", "mps"):
         raise UserError(f"unsupported device {device!r}", "use cpu or cuda")
     return device
+
+
+def check_out_dir(out, flag: str = "--out") -> Path:
+    """An output directory that can be created or written into; checked before any work."""
+    if not str(out).strip():
+        raise UserError(f"{flag} is empty", "give the directory to write into")
+    out = Path(out)
+    for existing in (out, *out.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise UserError(f"{flag} {out}: {existing} is a file, not a directory", f"choose another {flag}")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise UserError(f"{flag} {out}: {existing} is not writable", f"choose another {flag}")
+            break
+    return out
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), inf where that overflows a float."""
+    return math.exp(loss) if loss < 700 else math.inf
 
 
 @dataclass
@@ -124,24 +148,30 @@ def train(
     config: dict | None = None,
 ) -> TrainResult:
     """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``."""
+    from .core.config import load_config
     from .data.corpora import load_corpus
     from .data.tokens import open_token_file, prepare_tokens
     from .models import build_model
     from .tasks.causal_lm import CausalLMTask
     from .tokenizers import build_tokenizer, load_tokenizer
-    from .train.checkpoint import save_model_files
+    from .train.checkpoint import recover, verify
     from .train.trainer import TrainConfig, Trainer
 
-    out = Path(out)
+    out = check_out_dir(out)
     fam = get_family(family)
     if fam.objective != "clm" or fam.build is not None:
         raise UserError(f"training family {family!r} from the CLI is not available yet")
     check_device(device)
+    if not (math.isfinite(lr) and 0 < lr <= 100):
+        raise UserError(f"--lr {lr} is out of range (0, 100]", "typical learning rates are 1e-4 to 1e-2")
     fam.config(preset, **(config or {}))  # validate preset and overrides before any work
+    recover(out / "last")  # a crash between the two renames of a checkpoint swap leaves only .last.old-*
     if resume and not (out / "last").exists():
         raise UserError(f"--resume: {out}/last does not exist", "start a fresh run without --resume")
     if not resume and (out / "last").exists():
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
+    if resume:
+        verify(out / "last")  # a damaged checkpoint is refused before anything is written
 
     docs = load_corpus(data)
     tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer, docs, vocab_size)
@@ -149,6 +179,12 @@ def train(
     context = context or preset_context
     overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context), **(config or {})}
     cfg = fam.config(preset, **overrides)
+    if resume:
+        saved = load_config(out / "last" / "config.json").to_dict()
+        changed = [f"{k}={saved[k]!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
+        if changed:
+            raise UserError(f"--resume: the run in {out} has a different model: {', '.join(changed)}",
+                            "resume with the --preset and --context the run was started with")
     train_cfg = TrainConfig(
         steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=lr / 10 if min_lr is None else min_lr,
         warmup=warmup, seed=seed, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,
@@ -179,16 +215,38 @@ def train(
     model = build_model(cfg)
     task = CausalLMTask(model)
     trainer = Trainer(task, train_tokens, val_tokens, train_cfg, out,
-                      save_model_files=lambda d: save_model_files(d, model, tok))
+                      tokenizer=tok)
     if resume:
         trainer.resume(out / "last")
-    result = trainer.fit() if trainer.step < steps else trainer.evaluate()
+    if trainer.step < steps:
+        result = trainer.fit()
+    else:  # killed after the last checkpoint: the loss curve may not have been drawn
+        result = trainer.evaluate()
+        trainer.plot()
+    if not math.isfinite(result["loss"]):
+        raise UserError(f"training diverged: the validation loss is {result['loss']} at step {trainer.step}",
+                        f"lower --lr (it was {lr}) or raise --warmup")
     val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
     model.tokenizer = tok
-    sample = model.generate("\n", max_new_tokens=min(sample_tokens, cfg.max_positions - 1), temperature=0.8,
-                            top_k=200, seed=seed) if sample_tokens else ""
-    return TrainResult(out, result["loss"], math.exp(result["loss"]), bits_per_char(result["nats"], val_chars),
+    sample = _sample(model, tok, min(sample_tokens, cfg.max_positions - 1), seed) if sample_tokens else ""
+    return TrainResult(out, result["loss"], perplexity(result["loss"]), bits_per_char(result["nats"], val_chars),
                        sample, trainer.step)
+
+
+def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
+    """An unconditional sample: start from the document separator's last token (a newline for char,
+    ``<|endoftext|>`` for GPT-2-style BPE), which every tokenizer can encode in one token; or from
+    token 0 where the corpus has no such token."""
+    try:
+        start = tok.encode(tok.document_separator)[-1:]
+    except UserError:  # a char tokenizer whose corpus has no newline
+        start = []
+    device = next(model.parameters()).device
+    new = model.generate(torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
+                         temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
+    if tok.eos_id in new:
+        new = new[: new.index(tok.eos_id)]
+    return tok.decode(new)
 
 
 def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
@@ -209,5 +267,5 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
         result = CausalLMTask(model).evaluate(batches)
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
-    return {"loss": result["loss"], "perplexity": math.exp(result["loss"]),
+    return {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
             "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .core.errors import UserError
@@ -33,9 +34,12 @@ def _positive_int(text: str) -> int:
 
 def _float(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _int(text: str) -> int:
@@ -43,6 +47,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _seed(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text} is not a seed: use an integer in [0, 2**63)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the preset's context)")
     t.add_argument("--lr", type=_float, default=1e-3)
     t.add_argument("--warmup", type=_int, default=100)
-    t.add_argument("--seed", type=_int, default=1337)
+    t.add_argument("--seed", type=_seed, default=1337)
     t.add_argument("--out", default=None, help="run directory (default: runs/FAMILY)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (autocast on GPU)")
@@ -86,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--top-p", type=_float, default=None)
     g.add_argument("--repetition-penalty", type=_float, default=1.0)
     g.add_argument("--stop", action="append", default=None, help="stop at this string (repeatable)")
-    g.add_argument("--seed", type=_int, default=None)
+    g.add_argument("--seed", type=_seed, default=None)
     g.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of the checkpoint's")
     g.add_argument("--device", default="cpu")
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
@@ -123,8 +134,8 @@ def cmd_train(args) -> None:
     result = train(
         args.family, preset=args.preset, data=args.data, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
         steps=args.steps, batch_size=args.batch_size, context=args.context, lr=args.lr, warmup=args.warmup,
-        seed=args.seed, out=args.out or f"runs/{args.family}", device=args.device, dtype=args.dtype,
-        compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
+        seed=args.seed, out=f"runs/{args.family}" if args.out is None else args.out, device=args.device,
+        dtype=args.dtype, compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
         eval_batches=args.eval_batches, progress=not args.no_progress,
     )
     print(f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
@@ -140,14 +151,26 @@ def cmd_generate(args) -> None:
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
     if args.tokenizer is not None:
         model.tokenizer = load_tokenizer(args.tokenizer)
+    if model.tokenizer is None:
+        raise UserError(f"{args.checkpoint} has no tokenizer.json to encode the prompt",
+                        "give one with --tokenizer PATH")
     if not args.prompt:
         raise UserError("--prompt is empty", "give at least one character of prompt")
-    print(args.prompt, end="", flush=True)
+    echoed = False
+
+    def stream(piece: str) -> None:
+        nonlocal echoed
+        if not echoed:  # the prompt is echoed once it has passed every check, so an error stays one line
+            print(args.prompt, end="", flush=True)
+            echoed = True
+        print(piece, end="", flush=True)
+
     model.generate(
         args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
-        stream=lambda piece: print(piece, end="", flush=True),
+        stream=stream,
     )
+    stream("")
     print()
 
 
@@ -163,9 +186,11 @@ def cmd_eval(args) -> None:
 
 
 def cmd_tokenizer(args) -> None:
+    from .api import check_out_dir
     from .data.corpora import load_corpus
     from .tokenizers import build_tokenizer
 
+    check_out_dir(args.out)
     tok = build_tokenizer(args.kind, load_corpus(args.data), args.vocab_size)
     path = tok.save(args.out)
     print(f"{tok.kind} tokenizer with {tok.vocab_size} tokens written to {path}")
@@ -180,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         COMMANDS[args.command](args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        # one line whatever the input quoted in it: control characters, line breaks and lone
+        # surrogates are written escaped
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(e))
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -74,7 +74,7 @@ def generate(
         if temperature == 0:
             next_ids = logits.argmax(-1)
         else:
-            logits = logits - logits.max(-1, keepdim=True).values  # best at 0: a tiny temperature gives -inf, not nan
+            logits = logits - logits.max(-1, keepdim=True).values  # best at 0: a small temperature can't overflow
             logits = processors.top_p(processors.top_k(logits / temperature, top_k or 0), top_p or 1.0)
             next_ids = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
         if track_finished:

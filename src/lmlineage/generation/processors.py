@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..core.errors import UserError
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None, repetition_penalty: float) -> None:
-    if temperature < 0:
-        raise UserError(f"temperature must be >= 0, got {temperature}", "use 0 for greedy decoding")
+    for name, value in (("temperature", temperature), ("top_p", top_p), ("repetition_penalty", repetition_penalty)):
+        if value is not None and not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number, got {value}")
+    if temperature < 0 or 0 < temperature < 1e-6:
+        raise UserError(f"temperature must be 0 or at least 1e-6, got {temperature}", "use 0 for greedy decoding")
     if top_k is not None and top_k < 0:
         raise UserError(f"top_k must be >= 0, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -24,7 +29,8 @@ def repetition_penalty(logits, seen, penalty: float):
         return logits
     picked = logits.gather(1, seen)
     picked = torch.where(picked > 0, picked / penalty, picked * penalty)
-    return logits.scatter(1, seen, picked)
+    big = torch.finfo(picked.dtype).max  # an extreme penalty must not turn logits into inf (then nan)
+    return logits.scatter(1, seen, picked.clamp(-big, big))
 
 
 def top_k(logits, k: int):
@@ -41,5 +47,6 @@ def top_p(logits, p: float):
     sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
     cumulative = sorted_logits.softmax(-1).cumsum(-1)
     drop_sorted = cumulative - sorted_logits.softmax(-1) >= p  # mass before this token already reaches p
+    drop_sorted[:, 0] = False  # the most likely token always stays, however small p is
     drop = drop_sorted.scatter(1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))

@@ -80,9 +80,18 @@ class Tokenizer(ABC):
 
 
 def check_text(text: object) -> str:
-    """Passing a non-string to ``encode`` is a programming error, not bad user input."""
+    """Passing a non-string to ``encode`` is a programming error, not bad user input; a string
+    holding a lone surrogate (what invalid UTF-8 bytes on a command line decode to) is bad input."""
     if not isinstance(text, str):
         raise TypeError(f"encode expects str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise UserError(
+            f"the text holds {text[err.start]!r} at character {err.start}, which is not Unicode text "
+            "(invalid UTF-8 bytes in the input?)",
+            "give valid UTF-8 text",
+        ) from None
     return text
 
 

@@ -5,6 +5,11 @@ the tokenizer's files, and for training state ``optimizer.safetensors`` +
 ``trainer_state.json``; ``manifest.json`` lists every file with its sha256 and the
 format version. A directory is written under a temporary name, every file fsynced,
 then renamed into place, so a reader sees the old checkpoint or the new one, never half.
+
+The swap is two renames (``target`` -> ``.target.old-PID``, ``.target.tmp-PID`` -> ``target``); a
+crash between them leaves no ``target``, only its old copy, which :func:`recover` puts back. A crash
+elsewhere leaves ``.target.tmp-PID`` / ``.target.old-PID`` litter, which :func:`recover` removes.
+``benchmarks/kill_test.py`` SIGKILLs a training run at random moments to prove all of this.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ def atomic_directory(target: Path, manifest: bool = True):
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
         old = target.parent / f".{target.name}.old-{os.getpid()}"
+        if old.exists():  # this pid's litter from an earlier crash (pids repeat, e.g. in containers)
+            shutil.rmtree(old)
         if target.exists():
             os.rename(target, old)
         os.rename(tmp, target)
@@ -84,14 +91,58 @@ def atomic_directory(target: Path, manifest: bool = True):
         raise
 
 
-def recover(target: Path) -> None:
-    """Finish an interrupted swap: if ``target`` is gone but its old copy survives, restore it."""
+def recoverable(target: Path) -> Path | None:
+    """The directory a resume of ``target`` would read, without changing anything: ``target``
+    itself, or where a crash between the swap's two renames left none, its newest intact old copy
+    (``None``: no checkpoint at all). A partly deleted old copy (a crash while it was being
+    removed) fails verification, so it is never picked over an intact one."""
     target = Path(target)
     if target.exists():
+        return target
+    olds = [p for p in target.parent.glob(f".{target.name}.old-*") if p.is_dir()] if target.parent.is_dir() else []
+    olds.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in olds:
+        try:
+            verify(old)
+            return old
+        except UserError:
+            continue
+    return olds[0] if olds else None  # none intact: hand over the newest, so that loading it says why
+
+
+def recover(target: Path) -> None:
+    """Finish an interrupted swap: if ``target`` is gone but an old copy survives, restore it;
+    then remove the temporary and old copies that crashed writers left behind."""
+    target = Path(target)
+    source = recoverable(target)
+    if source is not None and source != target:
+        try:
+            os.rename(source, target)
+        except OSError:
+            if not target.exists():  # another process (a DDP rank) may have restored it first
+                raise
+        _fsync_dir(target.parent)
+    if not target.parent.is_dir():
         return
-    olds = sorted(target.parent.glob(f".{target.name}.old-*"))
-    if olds:
-        os.rename(olds[-1], target)
+    for litter in [*target.parent.glob(f".{target.name}.tmp-*"), *target.parent.glob(f".{target.name}.old-*")]:
+        if _writer_gone(litter.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(litter, ignore_errors=True)
+
+
+def _writer_gone(pid: str) -> bool:
+    """Whether the process that named a temporary directory is no longer writing it: it is this
+    process (which is not inside a write while it recovers) or no longer running."""
+    if not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists
+        return False
+    return False
 
 
 def verify(directory: Path) -> dict:
@@ -127,9 +178,9 @@ def verify(directory: Path) -> dict:
 def save_model_files(directory: Path, model, tokenizer=None, state_dict=None) -> None:
     """Model weights (tied copies stored once) + config + tokenizer into ``directory``.
     ``state_dict`` overrides the model's own (a consolidated copy of sharded weights)."""
-    state, seen = {}, set()
+    state, seen, tied = {}, set(), _tied_names(model)
     for name, tensor in (state_dict if state_dict is not None else model.state_dict()).items():
-        if tensor.data_ptr() in seen or name in _tied_names(model):
+        if tensor.data_ptr() in seen or name in tied:
             continue  # a tied parameter; re-tied on load
         seen.add(tensor.data_ptr())
         state[name] = tensor.detach().contiguous().cpu()
