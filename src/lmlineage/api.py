@@ -115,6 +115,7 @@ class TrainResult:
     bits_per_char: float
     sample: str
     steps: int
+    rank: int = 0
 
 
 def bits_per_char(nats: float, chars: int) -> float:
@@ -146,21 +147,28 @@ def train(
     sample_tokens: int = 200,
     progress: bool = True,
     config: dict | None = None,
+    keep_last: int = 1,
+    deterministic: bool = False,
+    parallel: str = "ddp",
+    activation_checkpointing: bool = False,
 ) -> TrainResult:
     """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``."""
     from .core.config import load_config
     from .data.corpora import load_corpus
     from .data.tokens import open_token_file, prepare_tokens
     from .models import build_model
-    from .tasks.causal_lm import CausalLMTask
+    from .tasks import TASKS, make_task
     from .tokenizers import build_tokenizer, load_tokenizer
     from .train.checkpoint import recover, verify
     from .train.trainer import TrainConfig, Trainer
 
     out = check_out_dir(out)
     fam = get_family(family)
-    if fam.objective != "clm" or fam.build is not None:
-        raise UserError(f"training family {family!r} from the CLI is not available yet")
+    if fam.objective not in TASKS:
+        raise UserError(f"training family {family!r} ({fam.objective} objective) is not available yet",
+                        f"families that train now: {', '.join(f.name for f in _families() if f.objective in TASKS)}")
+    if parallel not in ("ddp", "fsdp"):
+        raise UserError(f"--parallel {parallel!r} is not one of ddp, fsdp")
     check_device(device)
     if not (math.isfinite(lr) and 0 < lr <= 100):
         raise UserError(f"--lr {lr} is out of range (0, 100]", "typical learning rates are 1e-4 to 1e-2")
@@ -188,7 +196,8 @@ def train(
     train_cfg = TrainConfig(
         steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=lr / 10 if min_lr is None else min_lr,
         warmup=warmup, seed=seed, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,
-        eval_batches=eval_batches, progress=progress,
+        eval_batches=eval_batches, progress=progress, keep_last=keep_last, deterministic=deterministic,
+        parallel=parallel, activation_checkpointing=activation_checkpointing,
     )
     train_cfg.validate()
 
@@ -213,9 +222,8 @@ def train(
 
     torch.manual_seed(seed)
     model = build_model(cfg)
-    task = CausalLMTask(model)
-    trainer = Trainer(task, train_tokens, val_tokens, train_cfg, out,
-                      tokenizer=tok)
+    task = make_task(fam.objective, model, tok)
+    trainer = Trainer(task, train_tokens, val_tokens, train_cfg, out, tokenizer=tok)
     if resume:
         trainer.resume(out / "last")
     if trainer.step < steps:
@@ -228,9 +236,12 @@ def train(
                         f"lower --lr (it was {lr}) or raise --warmup")
     val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
     model.tokenizer = tok
-    sample = _sample(model, tok, min(sample_tokens, cfg.max_positions - 1), seed) if sample_tokens else ""
+    generative = getattr(task, "generates", False) and trainer.rank == 0
+    if generative and trainer.world > 1:  # the live model may be sharded: sample from the consolidated copy
+        model = load(out / "last")
+    sample = _sample(model, tok, min(sample_tokens, cfg.max_positions - 1), seed) if sample_tokens and generative else ""
     return TrainResult(out, result["loss"], perplexity(result["loss"]), bits_per_char(result["nats"], val_chars),
-                       sample, trainer.step)
+                       sample, trainer.step, trainer.rank)
 
 
 def _sample(model, tok, max_new_tokens: int, seed: int) -> str:

@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-batches", type=_positive_int, default=None, help="evaluate on N batches "
                    "(default: the whole validation split)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--keep-last", type=_positive_int, default=1, help="recent checkpoints to keep besides best/")
+    t.add_argument("--deterministic", action="store_true", help="deterministic algorithms: same seed, same curve")
+    t.add_argument("--parallel", default="ddp", help="under torchrun: ddp (replicate) or fsdp (FSDP2 sharding)")
+    t.add_argument("--activation-checkpointing", action="store_true",
+                   help="recompute block activations in backward to save memory")
 
     g = sub.add_parser("generate", help="continue a prompt with a trained or reference model")
     g.add_argument("checkpoint", help="a checkpoint directory, a run directory, or a reference directory")
@@ -115,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     kt.add_argument("--data", default=None)
     kt.add_argument("--vocab-size", type=_positive_int, default=None)
     kt.add_argument("--out", required=True, help="directory to write tokenizer.json into")
+
+    c = sub.add_parser("convert", help="convert pickled weights (.bin/.pt/.pth/.ckpt) to safetensors, "
+                       "loading them with torch.load(weights_only=True)")
+    c.add_argument("source", help="a pickled weights file, or a directory holding them (its JSON files are copied)")
+    c.add_argument("out", help="the directory to write model.safetensors into")
     return p
 
 
@@ -136,8 +146,12 @@ def cmd_train(args) -> None:
         steps=args.steps, batch_size=args.batch_size, context=args.context, lr=args.lr, warmup=args.warmup,
         seed=args.seed, out=f"runs/{args.family}" if args.out is None else args.out, device=args.device,
         dtype=args.dtype, compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
-        eval_batches=args.eval_batches, progress=not args.no_progress,
+        eval_batches=args.eval_batches, progress=not args.no_progress, keep_last=args.keep_last,
+        deterministic=args.deterministic, parallel=args.parallel,
+        activation_checkpointing=args.activation_checkpointing,
     )
+    if result.rank != 0:
+        return  # under torchrun, rank 0 reports
     print(f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
           f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}")
     print("--- sample ---")
@@ -196,8 +210,15 @@ def cmd_tokenizer(args) -> None:
     print(f"{tok.kind} tokenizer with {tok.vocab_size} tokens written to {path}")
 
 
+def cmd_convert(args) -> None:
+    from .interop.convert import convert
+
+    out = convert(args.source, args.out)
+    print(f"wrote {out / 'model.safetensors'}")
+
+
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "tokenizer": cmd_tokenizer}
+            "tokenizer": cmd_tokenizer, "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,3 +43,17 @@ def test_two_processes_match_one(strategy, single, tmp_path):
 
     model = load_model(tmp_path / "last")  # the consolidated export, in this single process
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_torchrun_cli_writes_one_consolidated_checkpoint(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 60)
+    out = tmp_path / "run"
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",
+         str(31500 + os.getpid() % 1000), "-m", "lmlineage", "train", "gpt2", "--data", str(corpus), "--context", "16",
+         "--steps", "3", "--batch-size", "4", "--out", str(out), "--no-progress", "--parallel", "fsdp"],
+        {"LMLINEAGE_BACKEND": "gloo", "OMP_NUM_THREADS": "1"})
+    from lmlineage.api import load
+
+    model = load(out)
+    assert model.generate("to be", max_new_tokens=5, seed=0)

@@ -1,0 +1,19 @@
+"""Tasks: a model (or several) + heads + an objective, as the trainer sees them:
+``task(batch) -> loss`` and ``task.evaluate(batches) -> {"loss", "nats", "tokens"}``.
+
+``make_task`` maps a family's declared objective to its task; a new objective registers here.
+"""
+
+from __future__ import annotations
+
+from ..core.errors import UserError
+from .causal_lm import CausalLMTask
+
+TASKS = {"clm": CausalLMTask}
+
+
+def make_task(objective: str, model, tokenizer=None):
+    if objective not in TASKS:
+        raise UserError(f"training with the {objective!r} objective is not available yet",
+                        f"trainable objectives: {', '.join(TASKS)}")
+    return TASKS[objective](model) if tokenizer is None else TASKS[objective].for_tokenizer(model, tokenizer)

@@ -14,6 +14,12 @@ class CausalLMTask(nn.Module):
         self.model = model
         self.objective = objective or CausalLM()
 
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer):
+        return cls(model)  # causal LM needs no special tokens
+
+    generates = True  # the model can sample text after training
+
     def forward(self, batch):
         inputs, targets = self.objective.prepare(batch)
         return self.objective.loss(self.model(inputs).logits, targets)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -56,7 +59,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        for name in ("steps", "batch_size", "context", "grad_accum", "log_interval"):
+        for name in ("steps", "batch_size", "context", "grad_accum", "log_interval", "keep_last"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
@@ -84,6 +87,8 @@ class Trainer:
         if cfg.batch_size % self.world:
             raise UserError(f"--batch-size {cfg.batch_size} is not divisible by the {self.world} processes",
                             f"use a multiple of {self.world}")
+        random.seed(cfg.seed)  # every generator a checkpoint captures: the same seed, the same run
+        np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
@@ -116,6 +121,8 @@ class Trainer:
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.step == 0 and not self.history and self.rank == 0:
+            (self.out / "metrics.jsonl").write_text("")  # a fresh start: drop a crashed attempt's records
         bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
@@ -165,9 +172,9 @@ class Trainer:
                 improved = result["loss"] < self.best_val
                 self.best_val = min(self.best_val, result["loss"])
                 self._rotate_last()
-                self.save(self.out / "last")
-                if improved:
+                if improved:  # best/ first: a crash between the two then redoes this step, best/ included
                     self.save(self.out / "best")
+                self.save(self.out / "last")
                 t0 = time.perf_counter()  # evaluation time is not training throughput
         bar.close()
         self.plot()
@@ -221,7 +228,9 @@ class Trainer:
             step = json.loads((last / "trainer_state.json").read_text())["step"]
             target = self.out / f"step-{step:08d}"
             if not target.exists():
-                shutil.copytree(last, target)
+                with ckpt.atomic_directory(target, manifest=False) as tmp:  # never a half copy
+                    for file in last.iterdir():
+                        shutil.copy2(file, tmp / file.name)
         for old in sorted(self.out.glob("step-*"))[: -max(self.cfg.keep_last - 1, 0) or None]:
             shutil.rmtree(old)
 
@@ -259,6 +268,7 @@ class Trainer:
         """Restore weights, optimizer, schedule position, RNG and data position."""
         directory = Path(directory)
         ckpt.recover(directory)
+        ckpt.recover(self.out / "best")  # a crash may have been in the middle of replacing best/ too
         ckpt.verify(directory)
         state_path = directory / "trainer_state.json"
         if not state_path.exists():
@@ -300,7 +310,7 @@ class Trainer:
     def plot(self) -> Path | None:
         train = [(r["step"], r["loss"]) for r in self.history if "loss" in r]
         val = [(r["step"], r["val_loss"]) for r in self.history if "val_loss" in r]
-        if not train:
+        if not train or self.rank != 0:
             return None
         import matplotlib
 
@@ -316,8 +326,10 @@ class Trainer:
         ax.legend()
         ax.grid(alpha=0.3)
         path = self.out / "loss.png"
-        fig.savefig(path, dpi=100, bbox_inches="tight")
+        tmp = path.with_name(".loss.png.tmp")  # rank 0 only: one writer
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
         plt.close(fig)
+        os.replace(tmp, path)  # a crash never leaves half a picture
         return path
 
 
