@@ -59,6 +59,14 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
     else:
         directory = resolve_checkpoint(candidate)
         config = read_json(directory / "config.json")
+        own = config.get("family")
+        if isinstance(own, str) and own in {f.name for f in families()} and get_family(own).load is not None:
+            from .train.checkpoint import verify
+
+            verify(directory)
+            if dtype is not None or device != "cpu":
+                raise UserError(f"{own} checkpoints run on the CPU in float64", "leave out --device and --dtype")
+            return get_family(own).load(directory)  # a classic model with its own format
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
@@ -164,6 +172,8 @@ def train(
 
     out = check_out_dir(out)
     fam = get_family(family)
+    if fam.fit is not None:
+        return _fit_own_path(fam, data=data, preset=preset, out=out, seed=seed, progress=progress, resume=resume)
     if fam.objective not in TASKS:
         raise UserError(f"training family {family!r} ({fam.objective} objective) is not available yet",
                         f"families that train now: {', '.join(f.name for f in _families() if f.objective in TASKS)}")
@@ -244,6 +254,21 @@ def train(
                        sample, trainer.step, trainer.rank)
 
 
+def _fit_own_path(fam, *, data, preset, out, seed, progress, resume) -> TrainResult:
+    """Families fitted by a fast path of their own (counting, word2vec), into the same run layout."""
+    from .data.corpora import load_corpus
+
+    if resume:
+        raise UserError(f"--resume does not apply to {fam.name!r}, which is fitted in one pass")
+    if (out / "best").exists() or (out / "last").exists():
+        raise UserError(f"{out} already holds a run", "choose another --out")
+    docs = load_corpus(data)
+    result = fam.fit(docs, out=out, preset=preset, seed=seed, progress=progress)
+    sample = fam.load(out / "best").generate(seed=seed)
+    return TrainResult(out, result["loss"], perplexity(result["loss"]), bits_per_char(result["nats"], result["chars"]),
+                       sample, 0)
+
+
 def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
     """An unconditional sample: start from the document separator's last token (a newline for char,
     ``<|endoftext|>`` for GPT-2-style BPE), which every tokenizer can encode in one token; or from
@@ -268,6 +293,12 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
     from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
+    if hasattr(model, "evaluate_text"):  # a classic model reads words from the same held-out text
+        from .data.corpora import load_corpus, split_text
+
+        result = model.evaluate_text(split_text("\n".join(load_corpus(data)))[1])
+        return {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "tokens": result["tokens"],
+                "bits_per_char": bits_per_char(result["nats"], result["chars"]), "chars": result["chars"]}
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:

@@ -163,6 +163,9 @@ def cmd_generate(args) -> None:
     from .tokenizers import load_tokenizer
 
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
+        print(model.generate(args.prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
+        return
     if args.tokenizer is not None:
         model.tokenizer = load_tokenizer(args.tokenizer)
     if model.tokenizer is None:

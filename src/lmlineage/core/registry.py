@@ -30,6 +30,11 @@ class Family:
     # default): how reference checkpoints map onto ours
     reference: Any = None
     build: Callable[[ModelConfig], Any] | None = None  # None: the shared decoder LM
+    # Families with a fast path of their own (n-gram counting, word2vec): ``fit(corpus, out=...,
+    # preset=..., seed=..., progress=...)`` trains and writes a checkpoint directory; ``load(dir)``
+    # reads one back as an object with ``evaluate_text(text)`` and ``generate``.
+    fit: Callable | None = None
+    load: Callable | None = None
 
     @property
     def references(self) -> tuple:

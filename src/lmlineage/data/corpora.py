@@ -348,3 +348,13 @@ def markdown_play_to_text(markdown: str) -> str:
             speeches.append([])
         speeches[-1].append(line)
     return "\n\n".join("\n".join(s) for s in speeches if len(s) > 1 or not s[0].endswith(":")) + "\n"
+
+
+def split_text(text: str, val_fraction: float = 0.1) -> tuple[str, str]:
+    """Train/validation split of raw text for models that read words, not token files (the
+    classic lineage): the last ``val_fraction`` of the characters, moved to the next line break
+    so no sentence is cut: the same text the token-file split holds out, give or take a line."""
+    cut = int(len(text) * (1 - val_fraction))
+    newline = text.find("\n", cut)
+    cut = newline + 1 if newline != -1 else cut
+    return text[:cut], text[cut:]
