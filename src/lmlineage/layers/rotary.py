@@ -37,7 +37,7 @@ class Rotary(nn.Module):
         x1, x2 = x[..., 0::2], x[..., 1::2]
         return torch.stack([-x2, x1], dim=-1).flatten(-2)
 
-    def _apply(self, x, cos, sin):
+    def _apply_to(self, x, cos, sin):
         rot, rest = x[..., : self.rot_dim], x[..., self.rot_dim :]
         rot = (rot.float() * cos + self._rotate(rot.float()) * sin).to(x.dtype)
         return torch.cat([rot, rest], dim=-1) if rest.shape[-1] else rot
@@ -45,4 +45,4 @@ class Rotary(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor):
         """The attention ``qk_transform`` hook: rotate q and k at their positions."""
         cos, sin = self.angles(positions.expand(q.shape[0], -1) if positions.shape[0] == 1 else positions)
-        return self._apply(q, cos, sin), self._apply(k, cos, sin)
+        return self._apply_to(q, cos, sin), self._apply_to(k, cos, sin)
