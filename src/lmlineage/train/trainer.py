@@ -98,9 +98,11 @@ class Trainer:
                     module.checkpointing = True
         self.task.to(self.device)
         self.module = distributed.wrap(task, cfg.parallel, self.device) if self.world > 1 else task
+        # The fused kernel updates every parameter in one pass (CPU and CUDA alike); FSDP's
+        # sharded DTensor parameters take the default multi-tensor path.
+        fused = self.world == 1 and self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.AdamW(
-            parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
-            fused=self.device.type == "cuda",
+            parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), fused=fused,
         )
         self.names = {id(p): n for n, p in task.named_parameters()}
         self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed,
