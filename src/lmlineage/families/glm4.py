@@ -9,27 +9,16 @@ each head's channels, with pairs interleaved; a fused gate/up projection in the 
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Rename, Split
+from .llama import REFERENCE as LLAMA
 
+LLAMA_FIELDS = LLAMA.fields
 P = "model.layers.{i}."
 QKV = tuple(P + f"self_attn.{x}_proj" for x in "qkv")
 REFERENCE = ReferenceSpec(
     model_type="glm",
     architecture="GlmForCausalLM",
-    fields=(
-        Field("vocab_size", "vocab_size"),
-        Field("n_layer", "num_hidden_layers"),
-        Field("n_head", "num_attention_heads"),
-        Field("n_kv_head", "num_key_value_heads"),
-        Field("d_model", "hidden_size"),
-        Field("d_ff", "intermediate_size"),
-        Field("head_dim", "head_dim"),
-        Field("max_positions", "max_position_embeddings"),
-        Field("norm_eps", "rms_norm_eps"),
-        Field("rope_theta", "rope_parameters.rope_theta", default=10000.0),
-        Field("rotary_fraction", "rope_parameters.partial_rotary_factor", default=0.5),
-        Field("tie_embeddings", "tie_word_embeddings", default=False),
-        Field("activation", "hidden_act", values={"silu": "silu"}),
-    ),
+    # LLaMA's config fields, plus the share of channels that rotate.
+    fields=(*LLAMA_FIELDS, Field("rotary_fraction", "rope_parameters.partial_rotary_factor", default=0.5)),
     rules=(
         Rename("backbone.embed_tokens.weight", "model.embed_tokens.weight"),
         Rename("backbone.layers.{i}.attn_norm.weight", P + "input_layernorm.weight"),
