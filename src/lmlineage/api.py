@@ -22,7 +22,7 @@ from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
 
-__all__ = ["load", "train", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -119,11 +119,12 @@ def perplexity(loss: float) -> float:
 class TrainResult:
     out: Path
     val_loss: float
-    perplexity: float
-    bits_per_char: float
+    perplexity: float  # of the masked LM alone for encoders
+    bits_per_char: float | None  # None where the objective does not predict the text (masked LM)
     sample: str
     steps: int
     rank: int = 0
+    metrics: dict | None = None  # the objective's own evaluation (MLM accuracy, ...); None for causal LM
 
 
 def bits_per_char(nats: float, chars: int) -> float:
@@ -136,7 +137,7 @@ def train(
     *,
     preset: str = "tiny",
     data: str | None = None,
-    tokenizer: str = "char",
+    tokenizer: str | None = None,
     vocab_size: int | None = None,
     steps: int = 2000,
     batch_size: int = 12,
@@ -160,7 +161,8 @@ def train(
     parallel: str = "ddp",
     activation_checkpointing: bool = False,
 ) -> TrainResult:
-    """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``."""
+    """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``.
+    ``tokenizer=None``: the family's default (char for decoders, wordpiece for encoders)."""
     from .core.config import load_config
     from .data.corpora import load_corpus
     from .data.tokens import open_token_file, prepare_tokens
@@ -192,7 +194,11 @@ def train(
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
 
     docs = load_corpus(data)
-    tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer, docs, vocab_size)
+    tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer or fam.default_tokenizer, docs,
+                                                                      vocab_size)
+    check_inputs = getattr(TASKS[fam.objective], "check_inputs", None)
+    if check_inputs is not None:  # e.g. masked LM needs [MASK]: refused before anything is written
+        check_inputs(tok, batch_size)
     preset_context = fam.config(preset).max_positions
     context = context or preset_context
     overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context), **(config or {})}
@@ -244,9 +250,13 @@ def train(
     if not math.isfinite(result["loss"]):
         raise UserError(f"training diverged: the validation loss is {result['loss']} at step {trainer.step}",
                         f"lower --lr (it was {lr}) or raise --warmup")
-    val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
     model.tokenizer = tok
-    generative = getattr(task, "generates", False) and trainer.rank == 0
+    if not getattr(task, "generates", False):  # an encoder: its objective's metrics, no bits per char
+        metrics = {k: v for k, v in result.items() if k not in ("loss", "nats", "tokens")}
+        return TrainResult(out, result["loss"], perplexity(result["mlm_loss"]), None, "", trainer.step, trainer.rank,
+                           metrics)
+    val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
+    generative = trainer.rank == 0
     if generative and trainer.world > 1:  # the live model may be sharded: sample from the consolidated copy
         model = load(out / "last")
     sample = _sample(model, tok, min(sample_tokens, cfg.max_positions - 1), seed) if sample_tokens and generative else ""
@@ -285,6 +295,58 @@ def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
     return tok.decode(new)
 
 
+def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> torch.Tensor:
+    """Sentence embeddings (N, d_model) from an encoder checkpoint: the last hidden states averaged
+    over each text's real tokens, [CLS] and [SEP] included, then L2-normalised (Reimers & Gurevych
+    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes)."""
+    import json
+
+    from torch.nn import functional as F
+
+    from .heads.pooler import mean_pool
+    from .tokenizers.base import check_text
+
+    directory = resolve_checkpoint(path)
+    model = load(directory, device=check_device(device))
+    family = get_family(model.config.family)
+    if family.architecture != "encoder":
+        raise UserError(f"{path} is a {family.name} checkpoint ({family.architecture})",
+                        "embed with an encoder: bert, roberta or a sentence-transformers directory")
+    hf = getattr(model.tokenizer, "hf", None)
+    if hf is None:
+        raise UserError(f"{path} has no Hugging Face tokenizer.json", "embed with a checkpoint that carries one")
+    if not texts:
+        raise UserError("no text to embed", "give at least one --text")
+    # A copy, padded and truncated for this call; the tokenizer's post-processor adds [CLS] ... [SEP].
+    hf = type(hf).from_str(hf.to_str())
+    if hf.post_processor is None:  # ours without a template (unigram): the specials training added
+        from tokenizers.processors import TemplateProcessing
+
+        from .tasks.masked_lm import MaskedLMTask
+
+        ids = MaskedLMTask.check_inputs(model.tokenizer)
+        cls, sep = hf.id_to_token(ids["cls"]), hf.id_to_token(ids["sep"])
+        hf.post_processor = TemplateProcessing(single=f"{cls} $A {sep}",
+                                               special_tokens=[(cls, ids["cls"]), (sep, ids["sep"])])
+    limit = model.max_positions
+    sbert = directory / "sentence_bert_config.json"
+    if sbert.exists():  # sentence-transformers truncates to its own max_seq_length
+        limit = min(limit, int(json.loads(sbert.read_text()).get("max_seq_length") or limit))
+    hf.enable_truncation(limit)
+    pad_id = model.tokenizer.pad_id if model.tokenizer.pad_id is not None else 0
+    hf.enable_padding(pad_id=pad_id, pad_token=hf.id_to_token(pad_id) or "[PAD]")
+    vectors = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            chunk = [check_text(t) for t in texts[start : start + batch_size]]
+            batch = hf.encode_batch(chunk, add_special_tokens=True)
+            ids, mask, segments = (torch.tensor([getattr(e, f) for e in batch], device=device)
+                                   for f in ("ids", "attention_mask", "type_ids"))
+            hidden = model(ids, attention_mask=mask, token_type_ids=segments).last_hidden_state
+            vectors.append(F.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu())
+    return torch.cat(vectors)
+
+
 def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
     """Loss, perplexity and bits per character of a checkpoint on a corpus's validation split
     (the last 10%, as training splits it)."""
@@ -307,7 +369,19 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
+        if get_family(model.config.family).architecture == "encoder":  # masked LM: no bits per char
+            result = _masked_lm_task(model, path).evaluate(batches)
+            return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["mlm_loss"])}
         result = CausalLMTask(model).evaluate(batches)
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
             "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}
+
+
+def _masked_lm_task(model, path):
+    """The masked-LM task for an encoder checkpoint, with NSP where it has that head."""
+    from .tasks import make_task
+
+    if getattr(model, "mlm", None) is None:
+        raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
+    return make_task("mlm+nsp" if getattr(model, "nsp", None) is not None else "mlm", model, model.tokenizer)

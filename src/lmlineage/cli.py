@@ -1,4 +1,4 @@
-"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval,
+"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, embed,
 tokenizer train.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
@@ -67,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="tiny", help="model size preset (default: tiny)")
     t.add_argument("--data", default=None, help="built-in corpus name, .txt file, folder of .txt, or .jsonl "
                    "with a text field (default: shakespeare)")
-    t.add_argument("--tokenizer", default="char", help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
-                   "tokenizer.json (default: char)")
+    t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
+                   "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size for trained tokenizers")
     t.add_argument("--steps", type=_positive_int, default=2000)
     t.add_argument("--batch-size", type=_positive_int, default=12)
@@ -107,11 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu")
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
 
-    e = sub.add_parser("eval", help="loss, perplexity and bits per character on a corpus's validation split")
+    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy) on a "
+                       "corpus's validation split")
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="corpus as for train (default: shakespeare)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
+    m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
+    m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
+                   "directory")
+    m.add_argument("--text", action="append", required=True, help="a text to embed (repeatable)")
+    m.add_argument("--device", default="cpu")
+    m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
     k = sub.add_parser("tokenizer", help="tokenizer tools")
     ksub = k.add_subparsers(dest="tokenizer_command", required=True, parser_class=_Parser)
@@ -152,10 +160,21 @@ def cmd_train(args) -> None:
     )
     if result.rank != 0:
         return  # under torchrun, rank 0 reports
+    if result.metrics is not None:  # an encoder
+        print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
+              f"checkpoints in {result.out}")
+        return
     print(f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
           f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}")
     print("--- sample ---")
     print(result.sample)
+
+
+def _masked_lm_report(metrics: dict) -> str:
+    """MLM accuracy beside the trivial baseline (always the most frequent token), and NSP's."""
+    nsp = f" | NSP accuracy {metrics['nsp_accuracy']:.3f}" if "nsp_accuracy" in metrics else ""
+    return (f"MLM accuracy {metrics['accuracy']:.3f} (most frequent token: {metrics['unigram_accuracy']:.3f})"
+            f"{nsp}")
 
 
 def cmd_generate(args) -> None:
@@ -197,9 +216,22 @@ def cmd_eval(args) -> None:
     result = evaluate(args.checkpoint, data=args.data, device=args.device)
     if args.json:
         print(json.dumps(result))
+    elif "accuracy" in result:  # an encoder
+        print(f"loss {result['loss']:.4f} | {_masked_lm_report(result)} | {result['tokens']} masked tokens")
     else:
         print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | "
               f"bits per char {result['bits_per_char']:.4f} | {result['tokens']} tokens, {result['chars']} chars")
+
+
+def cmd_embed(args) -> None:
+    from .api import embed
+
+    vectors = embed(args.checkpoint, args.text, device=args.device).tolist()
+    if args.json:
+        print(json.dumps(vectors))
+    else:
+        for vector in vectors:
+            print(" ".join(f"{v:.6f}" for v in vector))
 
 
 def cmd_tokenizer(args) -> None:
@@ -221,7 +253,7 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "tokenizer": cmd_tokenizer, "convert": cmd_convert}
+            "embed": cmd_embed, "tokenizer": cmd_tokenizer, "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,14 +122,23 @@ class EncoderModel(nn.Module):
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
+    def default_positions(self, input_ids):
+        """Position ids when the caller gives none; None: 0, 1, 2, ... (a family's hook)."""
+        return None
+
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_hidden_states=False) -> EncoderOutput:
+                output_hidden_states=False, mlm_positions=None) -> EncoderOutput:
+        """``mlm_positions``: a (B, T) boolean mask; the MLM logits are then computed there only,
+        as (N, vocab): training predicts ~15% of positions, so the vocabulary projection shrinks."""
+        if position_ids is None:
+            position_ids = self.default_positions(input_ids)
         hidden, states = self.backbone(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
         pooled = self.pooler(hidden) if self.pooler is not None else None
+        predicted = hidden if mlm_positions is None else hidden[mlm_positions]
         return EncoderOutput(
             last_hidden_state=hidden,
             hidden_states=tuple(states) if states else None,
             pooled=pooled,
-            logits=self.mlm(hidden) if self.mlm is not None else None,
+            logits=self.mlm(predicted) if self.mlm is not None else None,
             pair_logits=self.nsp(pooled) if self.nsp is not None else None,
         )

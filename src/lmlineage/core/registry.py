@@ -25,6 +25,7 @@ class Family:
     presets: dict[str, dict]  # preset name -> ModelConfig fields
     defaults: dict = field(default_factory=dict)  # fields every preset shares
     objective: str = "clm"
+    default_tokenizer: str = "char"  # what `train` builds when --tokenizer is not given
     architecture: str = "decoder"  # decoder | encoder | encoder-decoder | classic
     # interop.ReferenceSpec, or a tuple of them (one per reference architecture, the first the
     # default): how reference checkpoints map onto ours

@@ -106,7 +106,8 @@ BERT = register(Family(
         "base": dict(n_layer=12, n_head=12, d_model=768),  # 110M (section 3)
         "large": dict(n_layer=24, n_head=16, d_model=1024),  # 340M (section 3)
     },
-    objective="mlm",  # with next sentence prediction on the pooled [CLS]
+    objective="mlm+nsp",  # next sentence prediction on the pooled [CLS]
+    default_tokenizer="wordpiece",
     architecture="encoder",
     reference=REFERENCES,
     build=EncoderModel,

@@ -17,12 +17,14 @@ PAD_ID = 1  # <pad> in RoBERTa's vocabulary, and fairseq's padding_idx for posit
 
 
 class RobertaEncoderModel(EncoderModel):
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_hidden_states=False):
-        if position_ids is None:  # fairseq's make_positions: real tokens at 2, 3, ...; padding at 1
-            real = input_ids.ne(PAD_ID).long()
-            position_ids = torch.cumsum(real, dim=1) * real + PAD_ID
-        return super().forward(input_ids, attention_mask, token_type_ids, position_ids, output_hidden_states)
+    def default_positions(self, input_ids):
+        """fairseq's make_positions: real tokens at 2, 3, ...; padding at 1."""
+        real = input_ids.ne(PAD_ID).long()
+        return torch.cumsum(real, dim=1) * real + PAD_ID
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.max_positions - PAD_ID - 1  # the longest input: positions 0 and 1 are never real
 
 
 def reference(architecture: str, heads: list[str], rules: tuple) -> ReferenceSpec:
@@ -58,6 +60,7 @@ register(Family(
         "large": dict(n_layer=24, n_head=16, d_model=1024),  # 355M (section 5)
     },
     objective="mlm",  # with masks drawn afresh every time a sequence is seen (section 4.1)
+    default_tokenizer="wordpiece",  # our byte-level BPE has no <mask> to mask with
     architecture="encoder",
     reference=REFERENCES,
     build=RobertaEncoderModel,

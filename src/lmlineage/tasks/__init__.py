@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from .causal_lm import CausalLMTask
+from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask
 
-TASKS = {"clm": CausalLMTask}
+TASKS = {"clm": CausalLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask}
 
 
 def make_task(objective: str, model, tokenizer=None):

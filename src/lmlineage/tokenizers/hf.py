@@ -150,4 +150,8 @@ def from_json(text: str, file: Path, kind: str) -> HFTokenizer:
             f"tokenizer file {file} cannot be loaded by Hugging Face tokenizers ({err})",
             "give a tokenizer.json written by lmlineage or Hugging Face tokenizers",
         ) from None
+    # A reference tokenizer.json may pad and truncate every encoding (all-MiniLM-L6-v2's pads to
+    # 128): token streams and callers that pad batches themselves want neither.
+    hf.no_padding()
+    hf.no_truncation()
     return HFTokenizer(hf, kind)

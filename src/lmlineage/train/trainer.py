@@ -168,7 +168,8 @@ class Trainer:
             eval_due = cfg.eval_interval and self.step % cfg.eval_interval == 0
             if eval_due or self.step == cfg.steps:
                 result = self.evaluate()
-                self._log({"step": self.step, "val_loss": result["loss"]})
+                extra = {f"val_{k}": v for k, v in result.items() if k not in ("loss", "nats", "tokens")}
+                self._log({"step": self.step, "val_loss": result["loss"], **extra})  # + e.g. val_accuracy
                 if self.rank == 0:
                     bar.write(f"step {self.step}: val loss {result['loss']:.4f}")
                 improved = result["loss"] < self.best_val

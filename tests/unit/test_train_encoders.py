@@ -1,0 +1,63 @@
+"""`lmlineage train bert|roberta` from the CLI: wordpiece by default, the objective's own report
+(MLM accuracy against always predicting the most frequent token), checkpoints that `eval` and
+`embed` read; and, over a few hundred steps, real learning (the slow test)."""
+
+import json
+
+import pytest
+
+from lmlineage import cli
+
+SMOKE = ["--steps", "3", "--context", "32", "--batch-size", "4", "--warmup", "1", "--no-progress"]
+WORDPIECE = ["--vocab-size", "300"]
+
+
+@pytest.fixture
+def corpus(tmp_path, tinyshakespeare):
+    """The first 60 KB of tinyshakespeare: enough for a 300-token wordpiece and a validation split."""
+    path = tmp_path / "slice.txt"
+    path.write_text(tinyshakespeare[:60_000])
+    return path
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_encoder_trains_and_its_checkpoint_evaluates_and_embeds(family, corpus, tmp_path, capsys):
+    out_dir = tmp_path / family
+    code, out, err = run(["train", family, "--data", corpus, "--out", out_dir, *SMOKE, *WORDPIECE], capsys)
+    assert code == 0, err
+    report = out.strip().splitlines()[-1]
+    assert "MLM accuracy" in report and "bits per char" not in report
+    assert ("NSP accuracy" in report) == (family == "bert")
+    assert json.loads((out_dir / "last" / "tokenizer.json").read_text())["model"]["type"] == "WordPiece"
+    assert "val_accuracy" in (out_dir / "metrics.jsonl").read_text()
+
+    code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0 <= result["accuracy"] <= 1 and result["tokens"] > 0 and "bits_per_char" not in result
+
+    code, out, err = run(["embed", out_dir, "--text", "To be, or not to be", "--text", "my lord", "--json"], capsys)
+    assert code == 0, err
+    vectors = json.loads(out)
+    assert len(vectors) == 2 and all(len(v) == 128 for v in vectors)  # the tiny preset's width
+    assert all(abs(sum(x * x for x in v) - 1) < 1e-4 for v in vectors)
+
+
+def test_a_tokenizer_without_mask_is_refused_before_anything_is_written(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "bert"
+    code, out, err = run(["train", "bert", "--tokenizer", "char", "--data", corpus, "--out", out_dir, *SMOKE], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "no [CLS], [SEP], [MASK] token" in err and "--tokenizer wordpiece" in err
+    assert not out_dir.exists()
+
+
+def test_nsp_needs_two_windows_per_batch(corpus, tmp_path, capsys):
+    argv = ["train", "bert", "--data", corpus, "--out", tmp_path / "bert", *SMOKE, *WORDPIECE, "--batch-size", "1"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--batch-size 2 or more" in err and not (tmp_path / "bert").exists()
