@@ -3,13 +3,22 @@
 __version__ = "0.1.0"
 
 from .core.errors import UserError  # noqa: E402
+from . import train as _train_package  # noqa: E402,F401  (see below)
 
 __all__ = ["UserError", "__version__", "load", "train", "families"]
 
 
+def train(family: str = "gpt2", **options):
+    """Train a family; see :func:`lmlineage.api.train`. Defined here, not lazily, because the
+    subpackage ``lmlineage.train`` would otherwise shadow it once anything imports it."""
+    from .api import train as _train
+
+    return _train(family, **options)
+
+
 def __getattr__(name):
     # The public API imports torch-heavy modules lazily, so `import lmlineage` stays cheap.
-    if name in ("load", "train", "families"):
+    if name in ("load", "families"):
         from . import api
 
         return getattr(api, name)

@@ -423,3 +423,11 @@ def test_real_process_exit_code_and_stderr(tmp_path):
     assert result.stdout == ""
     assert result.stderr == f"error: corpus path {tmp_path / 'nope.txt'} does not exist (check the path)\n"
     assert not out.exists()
+
+
+def test_train_function_not_shadowed_by_its_subpackage():
+    # Importing lmlineage.train.* binds the subpackage on the parent; the API function must win.
+    import lmlineage
+    import lmlineage.train.trainer  # noqa: F401
+
+    assert callable(lmlineage.train)
