@@ -125,6 +125,7 @@ class TrainResult:
     steps: int
     rank: int = 0
     metrics: dict | None = None  # the objective's own evaluation (MLM accuracy, ...); None for causal LM
+    summary: str = ""  # what a model that is no language model (word2vec) reports instead of a loss
 
 
 def bits_per_char(nats: float, chars: int) -> float:
@@ -160,6 +161,7 @@ def train(
     deterministic: bool = False,
     parallel: str = "ddp",
     activation_checkpointing: bool = False,
+    options: dict | None = None,
 ) -> TrainResult:
     """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``.
     ``tokenizer=None``: the family's default (char for decoders, wordpiece for encoders)."""
@@ -174,8 +176,16 @@ def train(
 
     out = check_out_dir(out)
     fam = get_family(family)
+    unknown = sorted(set(options or {}) - set(fam.options))
+    if unknown:
+        raise UserError(f"family {family!r} takes no option {', '.join('--' + k.replace('_', '-') for k in unknown)}",
+                        f"its own options: {', '.join('--' + k.replace('_', '-') for k in fam.options) or 'none'}")
     if fam.fit is not None:
-        return _fit_own_path(fam, data=data, preset=preset, out=out, seed=seed, progress=progress, resume=resume)
+        training = dict(steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=min_lr, warmup=warmup,
+                        eval_interval=eval_interval, eval_batches=eval_batches, dtype=dtype, compile=compile,
+                        keep_last=keep_last, deterministic=deterministic)
+        return _fit_own_path(fam, data=data, preset=preset, out=out, seed=seed, progress=progress, resume=resume,
+                             device=check_device(device), options={**(options or {}), **training})
     if fam.objective not in TASKS:
         raise UserError(f"training family {family!r} ({fam.objective} objective) is not available yet",
                         f"families that train now: {', '.join(f.name for f in _families() if f.objective in TASKS)}")
@@ -264,7 +274,7 @@ def train(
                        sample, trainer.step, trainer.rank)
 
 
-def _fit_own_path(fam, *, data, preset, out, seed, progress, resume) -> TrainResult:
+def _fit_own_path(fam, *, data, preset, out, seed, progress, resume, device="cpu", options=None) -> TrainResult:
     """Families fitted by a fast path of their own (counting, word2vec), into the same run layout."""
     from .data.corpora import load_corpus
 
@@ -273,7 +283,9 @@ def _fit_own_path(fam, *, data, preset, out, seed, progress, resume) -> TrainRes
     if (out / "best").exists() or (out / "last").exists():
         raise UserError(f"{out} already holds a run", "choose another --out")
     docs = load_corpus(data)
-    result = fam.fit(docs, out=out, preset=preset, seed=seed, progress=progress)
+    result = fam.fit(docs, out=out, preset=preset, seed=seed, progress=progress, device=device, **(options or {}))
+    if "summary" in result:  # word vectors: no likelihood, no sample
+        return TrainResult(out, math.nan, math.nan, None, "", 0, summary=result["summary"])
     sample = fam.load(out / "best").generate(seed=seed)
     return TrainResult(out, result["loss"], perplexity(result["loss"]), bits_per_char(result["nats"], result["chars"]),
                        sample, 0)
@@ -308,6 +320,10 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
 
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
+    if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
+        if not texts:
+            raise UserError("no text to embed", "give at least one --text")
+        return torch.from_numpy(model.embed([check_text(t) for t in texts]))
     family = get_family(model.config.family)
     if family.architecture != "encoder":
         raise UserError(f"{path} is a {family.name} checkpoint ({family.architecture})",

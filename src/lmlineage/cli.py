@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--parallel", default="ddp", help="under torchrun: ddp (replicate) or fsdp (FSDP2 sharding)")
     t.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute block activations in backward to save memory")
+    _add_family_options(t)
 
     g = sub.add_parser("generate", help="continue a prompt with a trained or reference model")
     g.add_argument("checkpoint", help="a checkpoint directory, a run directory, or a reference directory")
@@ -121,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
+    n = sub.add_parser("similar", help="nearest words in a word-vector checkpoint (word2vec): a + b - c ...")
+    n.add_argument("checkpoint")
+    n.add_argument("word", nargs="+", help="words to add")
+    n.add_argument("--minus", action="append", default=[], help="a word to subtract (repeatable)")
+    n.add_argument("--topn", type=_positive_int, default=10)
+    n.add_argument("--json", action="store_true", help="print [[word, cosine], ...] as JSON")
+
     k = sub.add_parser("tokenizer", help="tokenizer tools")
     ksub = k.add_subparsers(dest="tokenizer_command", required=True, parser_class=_Parser)
     kt = ksub.add_parser("train", help="train a bpe / wordpiece / unigram tokenizer on a corpus")
@@ -134,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("source", help="a pickled weights file, or a directory holding them (its JSON files are copied)")
     c.add_argument("out", help="the directory to write model.safetensors into")
     return p
+
+
+def _add_family_options(parser) -> None:
+    """Flags that only some families take (word2vec's --arch, ...), declared by each family."""
+    from .core.registry import families
+
+    group = parser.add_argument_group("family options (only the families named in their help take them)")
+    for fam in families():
+        for name, spec in fam.options.items():
+            flag = "--" + name.replace("_", "-")
+            if flag not in parser._option_string_actions:  # two families may share one, e.g. --epochs
+                group.add_argument(flag, dest=f"family_option_{name}", default=argparse.SUPPRESS, **spec)
+
+
+def _family_options(args) -> dict:
+    return {k.removeprefix("family_option_"): v for k, v in vars(args).items() if k.startswith("family_option_")}
 
 
 def cmd_models(args) -> None:
@@ -156,10 +180,13 @@ def cmd_train(args) -> None:
         dtype=args.dtype, compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
         eval_batches=args.eval_batches, progress=not args.no_progress, keep_last=args.keep_last,
         deterministic=args.deterministic, parallel=args.parallel,
-        activation_checkpointing=args.activation_checkpointing,
+        activation_checkpointing=args.activation_checkpointing, options=_family_options(args),
     )
     if result.rank != 0:
         return  # under torchrun, rank 0 reports
+    if result.summary:  # word vectors: no loss to report
+        print(f"{result.summary} | checkpoint in {result.out}")
+        return
     if result.metrics is not None:  # an encoder
         print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
               f"checkpoints in {result.out}")
@@ -234,6 +261,20 @@ def cmd_embed(args) -> None:
             print(" ".join(f"{v:.6f}" for v in vector))
 
 
+def cmd_similar(args) -> None:
+    from .api import load
+
+    model = load(args.checkpoint)
+    if not hasattr(model, "most_similar"):
+        raise UserError(f"{args.checkpoint} holds no word vectors", "give a word2vec checkpoint")
+    neighbours = model.most_similar(args.word, args.minus, topn=args.topn)
+    if args.json:
+        print(json.dumps(neighbours))
+    else:
+        for word, score in neighbours:
+            print(f"{word}\t{score:.4f}")
+
+
 def cmd_tokenizer(args) -> None:
     from .api import check_out_dir
     from .data.corpora import load_corpus
@@ -253,7 +294,7 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "embed": cmd_embed, "tokenizer": cmd_tokenizer, "convert": cmd_convert}
+            "embed": cmd_embed, "similar": cmd_similar, "tokenizer": cmd_tokenizer, "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

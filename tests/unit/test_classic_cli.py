@@ -18,3 +18,70 @@ def test_ngram_trains_evaluates_and_samples_from_the_cli(tmp_path, capsys):
     assert main(["generate", str(out), "--prompt", "the", "--seed", "1"]) == 0
     words = capsys.readouterr().out.split()
     assert words and set(words) <= {"the", "cat", "sat", "on", "mat", "number", *map(str, range(7))}
+
+
+def _topic_corpus(path):
+    """Two topics whose words never share a line: neighbours must stay within a topic."""
+    import random
+
+    rng = random.Random(0)
+    animals, tools = ["cat", "dog", "horse", "cow", "goat"], ["hammer", "saw", "drill", "wrench", "chisel"]
+    lines = [" ".join(rng.choices(animals if i % 2 else tools, k=8)) for i in range(600)]
+    path.write_text("\n".join(lines) + "\n")
+    return animals, tools
+
+
+def test_word2vec_trains_from_the_cli_and_answers_queries(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    corpus = tmp_path / "corpus.txt"
+    animals, tools = _topic_corpus(corpus)
+    out = tmp_path / "w2v"
+    assert main(["train", "word2vec", "--data", str(corpus), "--out", str(out), "--no-progress", "--arch", "cbow",
+                 "--dim", "16", "--epochs", "3", "--min-count", "2", "--window", "3", "--sample", "0"]) == 0
+    assert "16 (cbow" in capsys.readouterr().out
+    best = out / "best"
+    assert {"model.safetensors", "config.json", "vectors.bin", "manifest.json"} <= {p.name for p in best.iterdir()}
+    assert json.loads((best / "config.json").read_text())["config"]["arch"] == "cbow"
+    assert main(["similar", str(out), "cat", "--topn", "4", "--json"]) == 0
+    neighbours = [w for w, _ in json.loads(capsys.readouterr().out)]
+    assert sorted(neighbours) == sorted(set(animals) - {"cat"})
+    assert main(["embed", str(out), "--text", "the cat and the dog", "--text", "a saw", "--json"]) == 0
+    a, b = np.array(json.loads(capsys.readouterr().out))
+    assert abs(np.linalg.norm(a) - 1) < 1e-5 and abs(np.linalg.norm(b) - 1) < 1e-5
+
+
+def test_word2vec_hierarchical_softmax_and_its_binary_file_reads_in_gensim(tmp_path, capsys):
+    import pytest
+
+    gensim = pytest.importorskip("gensim")
+    from lmlineage.classic.word2vec import Word2Vec
+
+    corpus = tmp_path / "corpus.txt"
+    _topic_corpus(corpus)
+    out = tmp_path / "w2v"
+    assert main(["train", "word2vec", "--data", str(corpus), "--out", str(out), "--no-progress", "--hs",
+                 "--dim", "8", "--epochs", "1", "--min-count", "1"]) == 0
+    model = Word2Vec.load(out / "best")
+    assert model.config.hs and model.config.negative == 0 and model.syn1 is not None and model.syn1neg is None
+    theirs = gensim.models.KeyedVectors.load_word2vec_format(str(out / "best" / "vectors.bin"), binary=True)
+    assert list(theirs.index_to_key) == model.words
+    assert (theirs.vectors == model.syn0).all()
+
+
+def test_family_options_are_checked(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    _topic_corpus(corpus)
+    assert main(["train", "ngram", "--data", str(corpus), "--out", str(tmp_path / "n"), "--arch", "cbow"]) == 2
+    assert "takes no option --arch" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+    assert main(["train", "word2vec", "--data", str(corpus), "--arch", "glove"]) == 2
+    out = tmp_path / "w"
+    assert main(["train", "word2vec", "--data", str(corpus), "--out", str(out), "--no-progress", "--dim", "4",
+                 "--epochs", "1", "--min-count", "1"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(corpus)]) == 2
+    assert "no perplexity" in capsys.readouterr().err
+    assert main(["similar", str(out), "unicorn"]) == 2

@@ -36,6 +36,9 @@ class Family:
     # reads one back as an object with ``evaluate_text(text)`` and ``generate``.
     fit: Callable | None = None
     load: Callable | None = None
+    # Options only this family's ``fit`` takes, as ``argparse`` keyword arguments by option name
+    # (``{"arch": dict(choices=[...], help=...)}``): `lmlineage train` offers them as flags.
+    options: dict = field(default_factory=dict)
 
     @property
     def references(self) -> tuple:
