@@ -48,7 +48,7 @@ def test_mlm_head_is_tied_to_the_word_embeddings():
     assert model.mlm.decoder.weight is model.backbone.embed_tokens.weight
 
 
-@pytest.mark.parametrize("heads, fix", [(["pooler", "rtd"], "choose from"), (["nsp"], "add 'pooler'")])
+@pytest.mark.parametrize("heads, fix", [(["pooler", "no_such_head"], "choose from"), (["nsp"], "add 'pooler'")])
 def test_bad_heads_are_refused(heads, fix):
     with pytest.raises(UserError, match=fix):
         tiny(heads=heads)

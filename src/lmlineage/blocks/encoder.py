@@ -4,6 +4,9 @@ the heads an encoder family pre-trains with.
 The blocks are the decoder's own (``Block``), called with ``is_causal=False``; the only mask
 is padding. Embeddings are tokens + learned positions + segments (BERT's sentence A/B),
 optionally normalised (``cfg.embed_norm``); post-LN blocks come from ``cfg.residual="post"``.
+Two stack options: factorized embeddings (``cfg.embed_dim`` < d_model, projected up to the
+blocks' width: ALBERT, ELECTRA) and cross-layer sharing (``cfg.layer_groups``: ALBERT's one
+set of block weights applied n_layer times).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from ..core.errors import UserError
 from ..heads.mlm import MLMHead
 from ..heads.nsp import SegmentPairHead
 from ..heads.pooler import Pooler
+from ..heads.rtd import ReplacedTokenHead
 from ..layers.norm import make_norm
 from ..layers.positions import make_positions
 from ..layers.rotary import Rotary
 from .block import Block
 
-HEADS = ("pooler", "mlm", "nsp")
+HEADS = ("pooler", "mlm", "nsp", "sop", "rtd")
+PAIR_HEADS = ("nsp", "sop")  # segment-pair classifiers on the pooled [CLS]
 
 
 @dataclass
@@ -34,6 +39,7 @@ class EncoderOutput:
     pooled: torch.Tensor | None = None  # the pooler's [CLS] summary
     logits: torch.Tensor | None = None  # masked-LM vocabulary logits, every position
     pair_logits: torch.Tensor | None = None  # segment-pair classes (NSP, SOP)
+    rtd_logits: torch.Tensor | None = None  # replaced-token detection, (B, T): > 0 means "replaced"
 
 
 class EncoderStack(nn.Module):
@@ -45,13 +51,16 @@ class EncoderStack(nn.Module):
         if qk_transform is None and cfg.position == "rotary":
             qk_transform = Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)
         self.rotary, self.score_bias = qk_transform, score_bias  # shared by every layer
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.embed_positions = make_positions(cfg.position, cfg.max_positions, cfg.d_model)
-        self.embed_segments = nn.Embedding(cfg.type_vocab_size, cfg.d_model) if cfg.type_vocab_size else None
-        self.embed_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
+        width = cfg.embed_dim or cfg.d_model
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, width)
+        self.embed_positions = make_positions(cfg.position, cfg.max_positions, width)
+        self.embed_segments = nn.Embedding(cfg.type_vocab_size, width) if cfg.type_vocab_size else None
+        self.embed_norm = make_norm(cfg.norm, width, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
+        self.embed_proj = nn.Linear(width, cfg.d_model) if width != cfg.d_model else None
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
+            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias)
+            for i in range(cfg.layer_groups or cfg.n_layer)
         )
         self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
 
@@ -75,8 +84,11 @@ class EncoderStack(nn.Module):
         if self.embed_norm is not None:
             x = self.embed_norm(x)
         x = self.drop(x)
+        if self.embed_proj is not None:
+            x = self.embed_proj(x)
         hidden = [x] if output_hidden_states else None
-        for layer in self.layers:
+        for i in range(self.cfg.n_layer):
+            layer = self.layers[i * len(self.layers) // self.cfg.n_layer]  # a run of layers shares a group
             x = layer(x, mask=mask, is_causal=False, positions=position_ids,
                       key_positions=position_ids.expand(b, -1))
             if hidden is not None:
@@ -90,7 +102,8 @@ class EncoderModel(nn.Module):
     """An encoder stack with the heads ``cfg.heads`` names; the model encoder families build.
 
     ``pooler``: dense + tanh on [CLS]; ``mlm``: the masked-LM head, tied to the word embeddings
-    when ``cfg.tie_embeddings``; ``nsp``: the segment-pair classifier on the pooled vector."""
+    when ``cfg.tie_embeddings``; ``nsp`` / ``sop``: the segment-pair classifier on the pooled
+    vector (next sentence or sentence order); ``rtd``: ELECTRA's replaced-token detector."""
 
     def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
         super().__init__()
@@ -98,13 +111,17 @@ class EncoderModel(nn.Module):
         unknown = sorted(set(heads) - set(HEADS))
         if unknown:
             raise UserError(f"config heads: unknown head(s) {', '.join(unknown)}", f"choose from {', '.join(HEADS)}")
-        if "nsp" in heads and "pooler" not in heads:
-            raise UserError("config heads: nsp classifies the pooled [CLS] vector", "add 'pooler' to heads")
+        for pair in PAIR_HEADS:
+            if pair in heads and "pooler" not in heads:
+                raise UserError(f"config heads: {pair} classifies the pooled [CLS] vector", "add 'pooler' to heads")
         self.config = cfg
         self.backbone = EncoderStack(cfg, qk_transform, score_bias)
         self.pooler = Pooler(cfg.d_model) if "pooler" in heads else None
-        self.mlm = MLMHead(cfg.d_model, cfg.vocab_size, cfg.activation, cfg.norm_eps) if "mlm" in heads else None
+        self.mlm = MLMHead(cfg.d_model, cfg.vocab_size, cfg.activation, cfg.norm_eps,
+                           embed_dim=cfg.embed_dim) if "mlm" in heads else None
         self.nsp = SegmentPairHead(cfg.d_model) if "nsp" in heads else None
+        self.sop = SegmentPairHead(cfg.d_model) if "sop" in heads else None
+        self.rtd = ReplacedTokenHead(cfg.d_model, cfg.activation) if "rtd" in heads else None
         self.apply(self._init_weights)
         if self.mlm is not None and cfg.tie_embeddings:
             self.mlm.tie(self.backbone.embed_tokens)
@@ -140,5 +157,6 @@ class EncoderModel(nn.Module):
             hidden_states=tuple(states) if states else None,
             pooled=pooled,
             logits=self.mlm(predicted) if self.mlm is not None else None,
-            pair_logits=self.nsp(pooled) if self.nsp is not None else None,
+            pair_logits=next((head(pooled) for head in (self.nsp, self.sop) if head is not None), None),
+            rtd_logits=self.rtd(hidden) if self.rtd is not None else None,
         )

@@ -18,7 +18,8 @@ from .errors import UserError
 
 CHOICES = {
     "norm": ("layernorm", "rmsnorm"),
-    "position": ("learned", "sinusoidal", "rotary", "alibi", "none"),
+    # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables
+    "position": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative", "none"),
     "activation": ("gelu", "gelu_tanh", "relu", "silu"),
     "mlp": ("mlp", "glu"),
     "residual": ("pre", "post", "parallel", "parallel_shared_norm"),
@@ -55,6 +56,30 @@ class ModelConfig:
     rope_layout: str = "half"  # half (NeoX / HF LLaMA) or interleaved (RoFormer, GPT-J, GGUF)
     type_vocab_size: int = 0  # segment (token type) embeddings: BERT's sentence A/B; 0: none
     heads: list[str] | None = None  # heads on an encoder backbone (pooler, mlm, nsp); None: decoders' LM head
+    embed_scale: bool = False  # token embeddings times sqrt(d_model) (Vaswani et al. 2017, section 3.4; CTRL)
+    lm_head_bias: bool = False  # a bias on the output projection (CTRL)
+    # Per-layer attention patterns, cycled over the layers: "dense" (causal) or "local" (causal,
+    # banded to ``attention_window`` keys); None: all dense. GPT-3: ["dense", "local"].
+    attention_pattern: list[str] | None = None
+    attention_window: int = 256
+    # Mixture of experts (layers/moe.py): n_experts > 0 makes layer i's MLP an MoE layer when
+    # i % moe_every == 1 % moe_every (every layer for 1; layers 1, 3, 5, ... for 2, as Switch and GLaM).
+    n_experts: int = 0
+    moe_every: int = 1
+    moe_top_k: int = 1  # experts per token: 1 (Switch), 2 (GShard, GLaM)
+    capacity_factor: float = 1.25  # training: ceil(factor * tokens * top_k / n_experts) tokens per expert and sequence
+    expert_capacity: int | None = None  # a fixed per-sequence capacity instead, in training and evaluation
+    router_aux_coef: float = 0.01  # load-balancing loss weight (Switch, eq. 4: alpha)
+    router_z_coef: float = 0.0  # router z-loss weight (ST-MoE, eq. 5; 1e-3 there)
+    embed_dim: int | None = None  # factorized embeddings narrower than d_model, projected up (ALBERT); None: d_model
+    layer_groups: int | None = None  # cross-layer sharing: n_layer blocks drawn from this many weight sets (ALBERT)
+    # Encoder-decoder models (blocks/encoder_decoder.py); relative: T5's bucketed position bias.
+    n_decoder_layer: int | None = None  # None: as many decoder blocks as encoder blocks (n_layer)
+    decoder_start_id: int = 0  # the decoder's first input token (T5: pad; BART: </s>)
+    relative_buckets: int = 32  # T5 (Raffel et al. 2020, section 2.1): buckets of key-query offsets
+    relative_max_distance: int = 128  # offsets this far and beyond share the last bucket
+    attn_scale: float | None = None  # None: scores scaled by 1/sqrt(head_dim); T5: 1.0 (folded into its init)
+    rescale_head: bool = False  # decoder output times d_model ** -0.5 before a tied head (T5 1.0)
     extra: dict = field(default_factory=dict)  # family-specific options (rotary base, ...)
 
     def __post_init__(self):
@@ -102,6 +127,29 @@ class ModelConfig:
             raise UserError(f"config n_head={self.n_head} is not a multiple of n_kv_head={self.kv_heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"config dropout must lie in [0, 1), got {self.dropout}")
+        for name in ("n_decoder_layer", "relative_buckets", "relative_max_distance"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"config {name} must be a positive integer, got {getattr(self, name)}")
+        if self.attn_scale is not None and not 0 < self.attn_scale < float("inf"):
+            raise UserError(f"config attn_scale must be a positive number or null, got {self.attn_scale}")
+        unknown = sorted(set(self.attention_pattern or ()) - {"dense", "local"})
+        if unknown or self.attention_pattern == []:
+            raise UserError(f"config attention_pattern={self.attention_pattern!r}",
+                            'list "dense" and "local" (cycled over the layers), or null')
+        for name in ("attention_window", "moe_every", "moe_top_k"):
+            if getattr(self, name) < 1:
+                raise UserError(f"config {name} must be a positive integer, got {getattr(self, name)}")
+        if self.n_experts < 0 or (self.n_experts and self.moe_top_k > self.n_experts):
+            raise UserError(f"config n_experts={self.n_experts}, moe_top_k={self.moe_top_k}",
+                            "n_experts >= 0 (0: no experts), and moe_top_k at most n_experts")
+        if not 0 < self.capacity_factor < float("inf") or (self.expert_capacity is not None and self.expert_capacity < 1):
+            raise UserError("config capacity_factor must be > 0 and expert_capacity a positive integer or null")
+        for name in ("embed_dim", "layer_groups"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise UserError(f"config {name} must be a positive integer or null, got {getattr(self, name)}")
+        for name in ("router_aux_coef", "router_z_coef"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise UserError(f"config {name} must be a number >= 0, got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

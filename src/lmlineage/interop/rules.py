@@ -268,6 +268,8 @@ def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
     for rule in expand(rules, cfg.n_layer):
         rule = _untied(rule, tied)
+        if not all(k in ours for k in rule.our_keys()):
+            continue  # a part this configuration lacks (e.g. absolute positions), skipped as on load
         if not set(rule.our_keys()) & tied:  # a tied copy is not stored (transformers re-ties it)
             rule.export(ours, out, cfg)
     return {k: v.detach().contiguous() for k, v in out.items()}
