@@ -18,3 +18,10 @@ def inverse_sqrt(step: int, *, d_model: int, warmup: int, scale: float = 1.0) ->
     """Vaswani et al. 2017, eq. 3: d_model^-0.5 * min(step^-0.5, step * warmup^-1.5)."""
     step = step + 1
     return scale * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
+
+
+def inverse_sqrt_peak(step: int, *, lr: float, warmup: int) -> float:
+    """Eq. 3 scaled so that its peak, at ``step == warmup``, is ``lr``: linear warmup, then decay
+    with the inverse square root of the step. ``lr = (d_model * warmup) ** -0.5`` gives the
+    paper's schedule exactly (base model, d_model 512, warmup 4000: 7.0e-4)."""
+    return inverse_sqrt(step, d_model=1, warmup=warmup, scale=lr * math.sqrt(warmup))

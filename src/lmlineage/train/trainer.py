@@ -26,7 +26,7 @@ from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_windows
 from . import checkpoint as ckpt
 from . import distributed
-from .schedule import warmup_cosine
+from .schedule import inverse_sqrt_peak, warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
 
 
@@ -38,6 +38,7 @@ class TrainConfig:
     lr: float = 1e-3
     min_lr: float = 1e-4
     warmup: int = 100
+    schedule: str = "cosine"  # warmup + cosine, or inverse_sqrt (Vaswani et al. 2017, eq. 3; lr = its peak)
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.99)
     grad_clip: float = 1.0
@@ -64,6 +65,10 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
+        if self.schedule not in ("cosine", "inverse_sqrt"):
+            raise UserError(f"--schedule {self.schedule!r} is not one of cosine, inverse_sqrt")
+        if self.schedule == "inverse_sqrt" and self.warmup < 1:
+            raise UserError("the inverse square root schedule needs --warmup >= 1")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise UserError(f"--dtype {self.dtype!r} is not one of float32, bfloat16, float16")
 
@@ -105,8 +110,11 @@ class Trainer:
             parameter_groups(task, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas), fused=fused,
         )
         self.names = {id(p): n for n, p in task.named_parameters()}
-        self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed,
-                                     rank=self.rank, world=self.world)
+        if hasattr(train_tokens, "sampler"):  # data with its own batches (e.g. sequence pairs)
+            self.batches = train_tokens.sampler(cfg.batch_size, seed=cfg.seed, rank=self.rank, world=self.world)
+        else:
+            self.batches = RandomWindows(train_tokens, cfg.context, cfg.batch_size, seed=cfg.seed,
+                                         rank=self.rank, world=self.world)
         self.step = 0
         self.bad_steps = 0  # consecutive non-finite losses
         self.skipped = 0
@@ -130,8 +138,11 @@ class Trainer:
         t0, last_logged = time.perf_counter(), self.step
         result = {}
         while self.step < end:
-            lr = self.lr_scale * warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup,
-                                               total=cfg.steps)
+            if cfg.schedule == "inverse_sqrt":
+                lr = self.lr_scale * inverse_sqrt_peak(self.step, lr=cfg.lr, warmup=cfg.warmup)
+            else:
+                lr = self.lr_scale * warmup_cosine(self.step, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup,
+                                                   total=cfg.steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.task.train()
@@ -213,10 +224,11 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         self.task.eval()
-        batches = (
-            (x.to(self.device), y.to(self.device))
-            for x, y in packed_windows(self.val_tokens, self.cfg.context, self.cfg.eval_batch_size, self.cfg.eval_batches)
-        )
+        if hasattr(self.val_tokens, "batches"):  # data with its own batches (e.g. sequence pairs)
+            split = self.val_tokens.batches(self.cfg.eval_batch_size, self.cfg.eval_batches)
+        else:
+            split = packed_windows(self.val_tokens, self.cfg.context, self.cfg.eval_batch_size, self.cfg.eval_batches)
+        batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
                 return self.task.evaluate(batches, forward=self.module)  # sharded weights: every rank takes part
