@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.config import ModelConfig
 from ..layers.attention import Attention
-from ..layers.mlp import make_mlp
+from ..layers.moe import feed_forward
 from ..layers.norm import make_norm
 
 
@@ -27,7 +27,7 @@ class Block(nn.Module):
         )
         shared = cfg.residual == "parallel_shared_norm"
         self.mlp_norm = None if shared else make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
-        self.mlp = make_mlp(cfg.mlp, cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias)
+        self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x, **attn_args):

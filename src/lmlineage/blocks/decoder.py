@@ -21,6 +21,7 @@ from ..heads.lm import LMHead
 from ..layers.norm import make_norm
 from ..layers.positions import make_positions
 from ..layers.alibi import ALiBi
+from ..layers.moe import MoE
 from ..layers.rotary import Rotary
 from .block import Block
 
@@ -30,6 +31,7 @@ class DecoderOutput:
     logits: torch.Tensor | None
     last_hidden_state: torch.Tensor
     hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
+    aux_loss: torch.Tensor | None = None  # mixture-of-experts router losses, weighted; None without experts
 
 
 class DecoderStack(nn.Module):
@@ -54,7 +56,9 @@ class DecoderStack(nn.Module):
         self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
         self.checkpointing = False  # recompute each block's activations in backward to save memory
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False):
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False,
+                prefix_lengths=None):
+        """``prefix_lengths`` (B,): each row's first tokens attend both ways (prefix LM, GLM's Part A)."""
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         k_len = cache.key_slots(t) if cache is not None else t
@@ -63,9 +67,15 @@ class DecoderStack(nn.Module):
         if past + t > self.cfg.max_positions and self.embed_positions is not None:
             raise ValueError(f"sequence of {past + t} tokens exceeds max_positions={self.cfg.max_positions}")
         key_mask = _key_mask(attention_mask, b, past, t, k_len, cache, input_ids.device)
-        mask, is_causal = masks.build(t, k_len, is_causal=True, key_mask=key_mask, past=past, device=input_ids.device)
+        mask, is_causal = masks.build(t, k_len, is_causal=True, key_mask=key_mask, past=past, device=input_ids.device,
+                                      prefix_lengths=prefix_lengths)
+        pattern = self.cfg.attention_pattern or ["dense"]
+        local = masks.build(t, k_len, is_causal=True, key_mask=key_mask, past=past, device=input_ids.device,
+                            window=self.cfg.attention_window, prefix_lengths=prefix_lengths) if "local" in pattern else None
 
         x = self.embed_tokens(input_ids)
+        if self.cfg.embed_scale:
+            x = x * math.sqrt(self.cfg.d_model)
         if self.embed_positions is not None:
             x = x + self.embed_positions(position_ids)
         if self.embed_norm is not None:
@@ -76,8 +86,9 @@ class DecoderStack(nn.Module):
             key_positions = (key_mask.long().cumsum(-1) - 1).clamp(min=0) if key_mask is not None else \
                 torch.arange(k_len, device=input_ids.device)[None, :]
         hidden = [x] if output_hidden_states else None
-        for layer in self.layers:
-            args = dict(mask=mask, is_causal=is_causal, positions=position_ids, key_positions=key_positions, cache=cache)
+        for i, layer in enumerate(self.layers):
+            layer_mask, layer_causal = local if pattern[i % len(pattern)] == "local" else (mask, is_causal)
+            args = dict(mask=layer_mask, is_causal=layer_causal, positions=position_ids, key_positions=key_positions, cache=cache)
             if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False, **args)
             else:
@@ -114,13 +125,13 @@ class DecoderLM(nn.Module):
         super().__init__()
         self.config = cfg
         self.backbone = DecoderStack(cfg, qk_transform, score_bias)
-        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size)
+        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
         self.apply(self._init_weights)
         if cfg.tie_embeddings:
             self.lm_head.tie(self.backbone.embed_tokens)
         # GPT-2 (section 2.3): scale residual projections by 1/sqrt(2 * n_layer) at init.
         for name, p in self.named_parameters():
-            if name.endswith(("attn.out.weight", "mlp.fc_out.weight")):
+            if name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
                 nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
 
     def _init_weights(self, module):
@@ -153,8 +164,11 @@ class DecoderLM(nn.Module):
         return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
-                output_hidden_states=False, logits_slice: int | None = None) -> DecoderOutput:
+                output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None) -> DecoderOutput:
         """``logits_slice=-1`` computes logits only for the last position (decoding)."""
-        hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states)
+        hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states,
+                                       prefix_lengths=prefix_lengths)
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
-        return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None)
+        routers = [layer.mlp.aux_loss for layer in self.backbone.layers if isinstance(layer.mlp, MoE)]
+        return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None,
+                             sum(routers) if routers else None)

@@ -24,11 +24,21 @@ def padding(key_mask: torch.Tensor) -> torch.Tensor:
     return key_mask.bool()[:, None, None, :]
 
 
-def sliding_window(q_len: int, k_len: int, window: int, device=None) -> torch.Tensor:
-    offset = k_len - q_len
+def sliding_window(q_len: int, k_len: int, window: int, device=None, past: int | None = None) -> torch.Tensor:
+    """Causal and banded: query i sees itself and the ``window - 1`` keys before it (the
+    "locally banded" layers of GPT-3, Brown et al. 2020, section 2.1; Child et al. 2019)."""
+    offset = k_len - q_len if past is None else past
     q = torch.arange(q_len, device=device)[:, None] + offset
     k = torch.arange(k_len, device=device)[None, :]
     return (k <= q) & (q - k < window)
+
+
+def prefix(q_len: int, k_len: int, prefix_lengths: torch.Tensor) -> torch.Tensor:
+    """(B, 1, q_len, k_len): every query sees the first ``prefix_lengths[b]`` keys of its row;
+    OR-ed with ``causal`` it is the prefix-LM / partial-bidirectional mask (GLM's Part A attends
+    both ways, Part B left to right; Du et al. 2021, figure 2(d))."""
+    k = torch.arange(k_len, device=prefix_lengths.device)
+    return (k[None, :] < prefix_lengths[:, None])[:, None, None, :].expand(-1, 1, q_len, -1)
 
 
 def never_empty(mask: torch.Tensor) -> torch.Tensor:
@@ -46,20 +56,31 @@ def build(
     key_mask: torch.Tensor | None = None,
     past: int = 0,
     device=None,
+    window: int | None = None,
+    prefix_lengths: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, bool]:
     """Return ``(mask_tensor_or_None, sdpa_is_causal)`` for one forward pass.
 
     ``key_mask`` (B, k_len) marks real keys (padding and unfilled static-cache slots are 0);
-    ``past`` is how many tokens precede the queries."""
-    if key_mask is None:
+    ``past`` is how many tokens precede the queries; ``window`` bands the causal mask
+    (``sliding_window``); ``prefix_lengths`` (B,) opens each row's prefix to every query (``prefix``)."""
+    if key_mask is None and window is None and prefix_lengths is None:
         if not is_causal or q_len == 1:
             return None, False
         if q_len == k_len:
             return None, True
         return causal(q_len, k_len, device, past), False
-    keep = padding(key_mask)
+    keep = None
     if is_causal:
-        keep = keep & causal(q_len, k_len, device, past)
-    else:
-        keep = keep.expand(-1, -1, q_len, -1)
-    return never_empty(keep), False
+        keep = causal(q_len, k_len, device, past) if window is None else \
+            sliding_window(q_len, k_len, window, device, past)
+    if prefix_lengths is not None:
+        opened = prefix(q_len, k_len, prefix_lengths)
+        keep = opened if keep is None else keep | opened
+    if key_mask is not None:
+        keep = padding(key_mask) if keep is None else padding(key_mask) & keep
+    if keep is None:
+        return None, False
+    if keep.dim() == 2:
+        keep = keep[None, None]
+    return never_empty(keep.expand(-1, -1, q_len, -1) if keep.shape[-2] == 1 else keep), False

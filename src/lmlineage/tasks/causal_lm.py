@@ -22,7 +22,10 @@ class CausalLMTask(nn.Module):
 
     def forward(self, batch):
         inputs, targets = self.objective.prepare(batch)
-        return self.objective.loss(self.model(inputs).logits, targets)
+        out = self.model(inputs)
+        loss = self.objective.loss(out.logits, targets)
+        aux = getattr(out, "aux_loss", None)  # mixture-of-experts router losses, already weighted
+        return loss + aux if aux is not None and self.training else loss  # evaluation: the objective alone
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
