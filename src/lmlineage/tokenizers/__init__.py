@@ -76,6 +76,11 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     char = CharTokenizer.from_hf_spec(spec)
     if char is not None:
         return char
+    from lmlineage.tokenizers.word import WordTokenizer  # the classic word-level LMs' (NNLM, ELMo)
+
+    word = WordTokenizer.from_hf_spec(spec)
+    if word is not None:
+        return word
     tok = from_json(text, file, kind_of(spec))
     if tok.kind == "bpe" and _is_gpt2(tok):
         tok.kind = "gpt2"

@@ -1,0 +1,80 @@
+"""NNLM (Bengio, Ducharme, Vincent & Jauvin 2003): the n-gram's context as learned word features.
+
+Where the n-gram LM counts the previous n-1 words, the NNLM looks each one up in a shared feature
+matrix C, concatenates them, and scores every word of the vocabulary with a tanh hidden layer
+(plus optional direct input-to-output connections), normalised by a softmax. Similar words get
+similar features, so an unseen n-gram borrows from seen ones: the generalisation counts lack.
+
+Word-level, trained by the shared trainer on the n-gram LM's split and tokens
+(:mod:`lmlineage.classic.word_lm`), so its perplexity compares with ``ngram``'s directly;
+:func:`lmlineage.classic.word_lm.cross_fitted_mixture` interpolates it with the n-gram, as the
+paper does (``benchmarks/nnlm_vs_ngram.py``).
+"""
+
+from __future__ import annotations
+
+from ..core.errors import UserError
+from ..core.registry import Family, register
+
+# Sizes around the paper's Table 1 (Brown corpus: n 3-6, h 0-100, m 30-60); window = training context.
+_SHARED = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, init_std=0.02)
+PRESETS = {
+    "tiny": dict(d_model=32, d_ff=64, max_positions=32, extra={"order": 4, "direct": False}),
+    "small": dict(d_model=60, d_ff=100, max_positions=64, extra={"order": 5, "direct": False}),
+    "base": dict(d_model=100, d_ff=200, max_positions=64, extra={"order": 6, "direct": True}),
+}
+
+OPTIONS = {
+    "order": dict(type=int, help="nnlm: n, the words conditioned on plus one"),
+    "direct": dict(action="store_true", help="nnlm: direct connections from the input features to the output"),
+    "min_count": dict(type=int, help="words seen fewer times are dropped (word2vec) or become <unk> "
+                      "(nnlm, elmo; default 2)"),
+}
+
+
+def build(cfg):
+    from ..classic.nnlm import NNLM
+
+    return NNLM(cfg)
+
+
+def fit(corpus, *, out, preset="tiny", seed=0, progress=True, device="cpu", order=None, direct=None,
+        min_count=None, **training):
+    from ..classic.word_lm import fit_with_trainer
+
+    extra = dict(PRESETS.get(preset, PRESETS["tiny"])["extra"])
+    extra.update({k: v for k, v in (("order", order), ("direct", direct)) if v is not None})
+    if extra["order"] < 2:
+        raise UserError(f"--order {extra['order']} conditions on no word", "use --order 2 or more")
+    return fit_with_trainer(FAMILY, corpus, out=out, preset=preset, seed=seed, progress=progress, device=device,
+                            min_count=min_count or 2, overrides={"extra": extra}, **training)
+
+
+def load(directory):
+    from ..tokenizers import load_tokenizer
+    from ..tokenizers.word import WordTokenizer
+    from ..train.checkpoint import load_model
+
+    model = load_model(directory)
+    model.tokenizer = load_tokenizer(directory)
+    if not isinstance(model.tokenizer, WordTokenizer):
+        raise UserError(f"{directory} holds no word tokenizer", "is it an nnlm checkpoint?")
+    return model.eval()
+
+
+FAMILY = register(Family(
+    name="nnlm",
+    year=2003,
+    parent="ngram",
+    paper="Bengio, Ducharme, Vincent & Jauvin 2003, A Neural Probabilistic Language Model (JMLR)",
+    changes="the n-1 context words as learned feature vectors (shared matrix C), a tanh layer and a softmax",
+    presets=PRESETS,
+    defaults=_SHARED,
+    objective="clm",
+    default_tokenizer="word",
+    architecture="classic",
+    build=build,
+    fit=fit,
+    load=load,
+    options=OPTIONS,
+))
