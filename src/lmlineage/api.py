@@ -203,7 +203,8 @@ def train(
     if resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
 
-    docs = load_corpus(data)
+    control_code = getattr(TASKS[fam.objective], "control_code", None)  # CTRL: a code before every document
+    docs = load_corpus(data, control_code)
     tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer or fam.default_tokenizer, docs,
                                                                       vocab_size)
     check_inputs = getattr(TASKS[fam.objective], "check_inputs", None)
@@ -230,7 +231,7 @@ def train(
     # Tokenize into a scratch directory first: bad input leaves no half-written run behind.
     scratch = Path(tempfile.mkdtemp(prefix="lmlineage-"))
     try:
-        train_tokens, val_tokens = prepare_tokens(data, tok, scratch)
+        train_tokens, val_tokens = prepare_tokens(data, tok, scratch, control_code=control_code)
         for name, split in (("training", train_tokens), ("validation", val_tokens)):
             if len(split) < context + 2:
                 raise UserError(
@@ -380,7 +381,7 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
-        _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch))
+        _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch), control_code=_control_code(model))
         context = model.config.max_positions
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
@@ -392,6 +393,13 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
             "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}
+
+
+def _control_code(model):
+    """The text a family's objective puts before every document (CTRL's control codes), or None."""
+    from .tasks import TASKS
+
+    return getattr(TASKS.get(get_family(model.config.family).objective), "control_code", None)
 
 
 def _masked_lm_task(model, path):

@@ -17,6 +17,8 @@ CASES = {
                     dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
     "gpt2-3heads-odd": ("GPT2Config", "GPT2LMHeadModel",
                         dict(vocab_size=101, n_embd=39, n_layer=3, n_head=3, n_positions=48, n_inner=37)),
+    "ctrl-sinusoidal-scaled": ("CTRLConfig", "CTRLLMHeadModel",
+                               dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64, dff=37)),
     "gpt1-post-ln": ("OpenAIGPTConfig", "OpenAIGPTLMHeadModel",
                      dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64)),
     "llama-gqa": ("LlamaConfig", "LlamaForCausalLM",

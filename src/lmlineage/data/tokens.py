@@ -182,6 +182,7 @@ def prepare_tokens(
     directory: str | os.PathLike,
     val_fraction: float = 0.1,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
+    control_code=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tokenize a corpus into ``directory/train.bin`` and ``directory/val.bin``; return both maps.
 
@@ -192,17 +193,20 @@ def prepare_tokens(
     subword tokenizers splitting the stream rather than the text lets a corpus of any size go
     through one path, and differs only in the one token that straddles the cut.
 
-    Files prepared earlier from the same corpus (path, size, mtime), tokenizer and fraction are
-    reused as they are.
+    ``control_code(source) -> text`` goes before every document (see ``iter_corpus_chunks``).
+    Files prepared earlier from the same corpus (path, size, mtime), tokenizer, fraction and
+    control codes are reused as they are.
     """
     if not 0 <= val_fraction < 1:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
     directory = Path(directory)
     train_path, val_path = directory / "train.bin", directory / "val.bin"
     source = _source_key(data, tokenizer, val_fraction)
+    if control_code is not None:  # a code's text, from a name no corpus uses, identifies the scheme
+        source["control_code"] = control_code("<source>")
     if _prepared(train_path, source) and _prepared(val_path, source):
         return open_token_file(train_path), open_token_file(val_path)
-    chunks = iter_corpus_chunks(data, chunk_chars, separator=tokenizer.document_separator)
+    chunks = iter_corpus_chunks(data, chunk_chars, separator=tokenizer.document_separator, control_code=control_code)
     all_path = directory / "all.bin"
     count = write_token_file(chunks, tokenizer, all_path, corpus_size(data), extra={"source": source})
     n_train = split_index(count, val_fraction)

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 from ..core.errors import UserError
-from .causal_lm import CausalLMTask
+from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask
 
-TASKS = {"clm": CausalLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask}
+TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask}
 
 
 def make_task(objective: str, model, tokenizer=None):

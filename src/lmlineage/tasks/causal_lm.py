@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..objectives.clm import CausalLM
+from ..objectives.control_codes import ControlCodes
 
 
 class CausalLMTask(nn.Module):
@@ -39,3 +40,13 @@ class CausalLMTask(nn.Module):
                 nats += float(self.objective.loss(self.model(inputs).logits, targets, reduction="sum"))
             count += targets.numel()
         return {"nats": nats, "tokens": count, "loss": nats / max(count, 1)}
+
+
+class ControlCodedLMTask(CausalLMTask):
+    """Causal LM over documents that each begin with their control code (CTRL): the training data
+    is prepared with ``control_code`` before every document; the loss is unchanged."""
+
+    control_code = staticmethod(ControlCodes.prefix)
+
+    def __init__(self, model: nn.Module):
+        super().__init__(model, ControlCodes())
