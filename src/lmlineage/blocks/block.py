@@ -17,13 +17,13 @@ from ..layers.norm import make_norm
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None):
+    def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None):
         super().__init__()
         self.residual = cfg.residual
         self.attn_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.attn = Attention(
             cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias, cfg.dropout, layer,
-            qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias,
+            qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias, score_mod=score_mod,
         )
         shared = cfg.residual == "parallel_shared_norm"
         self.mlp_norm = None if shared else make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)

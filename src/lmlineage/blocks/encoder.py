@@ -11,6 +11,7 @@ set of block weights applied n_layer times).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,12 +46,16 @@ class EncoderOutput:
 class EncoderStack(nn.Module):
     """Embeddings + blocks (+ final norm where the family has one): hidden states, no head."""
 
-    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None, score_mod=None):
         super().__init__()
         self.cfg = cfg
         if qk_transform is None and cfg.position == "rotary":
             qk_transform = Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)
         self.rotary, self.score_bias = qk_transform, score_bias  # shared by every layer
+        # A parameterised hook (DeBERTa's relative table) is registered here, once; the layers
+        # get its bound call, so its parameters are not repeated under every layer.
+        self.score_mod = score_mod
+        layer_score_mod = score_mod.__call__ if isinstance(score_mod, nn.Module) else score_mod
         width = cfg.embed_dim or cfg.d_model
         self.embed_tokens = nn.Embedding(cfg.vocab_size, width)
         self.embed_positions = make_positions(cfg.position, cfg.max_positions, width)
@@ -59,7 +64,7 @@ class EncoderStack(nn.Module):
         self.embed_proj = nn.Linear(width, cfg.d_model) if width != cfg.d_model else None
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias)
+            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias, score_mod=layer_score_mod)
             for i in range(cfg.layer_groups or cfg.n_layer)
         )
         self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
@@ -76,6 +81,8 @@ class EncoderStack(nn.Module):
         mask, _ = masks.build(t, t, is_causal=False, key_mask=key_mask, device=input_ids.device)
 
         x = self.embed_tokens(input_ids)
+        if self.cfg.embed_scale:  # Vaswani et al. 2017, section 3.4, as the decoder stack does
+            x = x * math.sqrt(self.cfg.d_model)
         if self.embed_positions is not None:
             x = x + self.embed_positions(position_ids)
         if self.embed_segments is not None:
@@ -105,7 +112,7 @@ class EncoderModel(nn.Module):
     when ``cfg.tie_embeddings``; ``nsp`` / ``sop``: the segment-pair classifier on the pooled
     vector (next sentence or sentence order); ``rtd``: ELECTRA's replaced-token detector."""
 
-    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None, score_mod=None):
         super().__init__()
         heads = list(cfg.heads or ())
         unknown = sorted(set(heads) - set(HEADS))
@@ -115,7 +122,7 @@ class EncoderModel(nn.Module):
             if pair in heads and "pooler" not in heads:
                 raise UserError(f"config heads: {pair} classifies the pooled [CLS] vector", "add 'pooler' to heads")
         self.config = cfg
-        self.backbone = EncoderStack(cfg, qk_transform, score_bias)
+        self.backbone = EncoderStack(cfg, qk_transform, score_bias, score_mod)
         self.pooler = Pooler(cfg.d_model) if "pooler" in heads else None
         self.mlm = MLMHead(cfg.d_model, cfg.vocab_size, cfg.activation, cfg.norm_eps,
                            embed_dim=cfg.embed_dim) if "mlm" in heads else None

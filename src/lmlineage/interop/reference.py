@@ -23,7 +23,8 @@ PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 @dataclass(frozen=True)
 class Field:
-    """Our config field <-> their config key, with optional value translation (theirs -> ours)."""
+    """Our config field <-> their config key, with optional value translation (theirs -> ours).
+    Dotted names reach into nested dicts on either side (ours: ``extra.position_buckets``)."""
 
     ours: str
     theirs: str
@@ -64,7 +65,15 @@ class ReferenceSpec:
         for key, value in self.fixed.items():
             if key in config and config[key] != value:
                 raise UserError(f"config.json {key}={config[key]!r} is not supported (expected {value!r})")
-        ours = {f.ours: f.read(config) for f in self.fields}
+        ours = {}
+        for f in self.fields:
+            value = f.read(config)
+            if value is not None:
+                *parents, leaf = f.ours.split(".")
+                node = ours
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[leaf] = value
         return {k: v for k, v in {**ours, **self.implies}.items() if v is not None}
 
     def describes(self, cfg) -> bool:
@@ -80,7 +89,11 @@ class ReferenceSpec:
             node = out
             for part in parents:
                 node = node.setdefault(part, {})
-            node[leaf] = f.write(getattr(cfg, f.ours))
+            first, *rest = f.ours.split(".")
+            value = getattr(cfg, first)
+            for part in rest:
+                value = value.get(part)
+            node[leaf] = f.write(value)
         return out
 
 

@@ -1,10 +1,13 @@
 """Multi-head attention, written once for every family.
 
 Grouped-query and multi-query attention are the same module with fewer K/V heads.
-Variants plug into two hooks instead of subclassing:
+Variants plug into three hooks instead of subclassing:
 
 - ``qk_transform(q, k, positions) -> (q, k)``: rotary embeddings and friends;
-- ``score_bias(q_positions, k_positions) -> (B, H, q_len or 1, k_len) additive bias``: ALiBi, T5 buckets.
+- ``score_bias(q_positions, k_positions) -> (B, H, q_len or 1, k_len) additive bias``: ALiBi, T5 buckets;
+- ``score_mod(q, k, positions, key_positions, attention) -> (q, bias)``: content-dependent scores
+  (DeBERTa's c2p/p2c): the queries for the content term (rescaled, shifted) and an additive bias
+  in score units; ``attention`` gives the hook the layer index and projections.
 
 The backend is PyTorch's ``scaled_dot_product_attention`` (flash / memory-efficient kernels)
 or an explicit eager path, which must agree; tests hold them to each other.
@@ -35,6 +38,7 @@ class Attention(nn.Module):
         qk_transform: Callable | None = None,
         score_bias: Callable | None = None,
         qkv_bias: bool | None = None,
+        score_mod: Callable | None = None,
     ):
         super().__init__()
         self.n_head, self.kv_heads, self.head_dim, self.layer = n_head, kv_heads, head_dim, layer
@@ -44,6 +48,7 @@ class Attention(nn.Module):
         self.dropout = dropout
         self.qk_transform = qk_transform
         self.score_bias = score_bias
+        self.score_mod = score_mod
         self.scale = 1.0 / math.sqrt(head_dim)
 
     def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None):
@@ -58,8 +63,11 @@ class Attention(nn.Module):
             q, k = self.qk_transform(q, k, positions)
         if cache is not None:
             k, v = cache.update(self.layer, k, v)
-        if self.score_bias is not None:
-            bias = self.score_bias(positions, key_positions).to(q.dtype)
+        bias = self.score_bias(positions, key_positions).to(q.dtype) if self.score_bias is not None else None
+        if self.score_mod is not None:
+            q, extra = self.score_mod(q, k, positions, key_positions, self)
+            bias = extra if bias is None else bias + extra
+        if bias is not None:
             if mask is None and is_causal:
                 mask = torch.ones(t, k.shape[-2], dtype=torch.bool, device=x.device).tril(k.shape[-2] - t)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
