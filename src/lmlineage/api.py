@@ -43,14 +43,19 @@ def resolve_checkpoint(path) -> Path:
 
 
 def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: str | None = None, **overrides):
-    """A model by family name (fresh weights) or from a directory (ours or a reference one)."""
+    """A model by family name (fresh weights), from a directory (ours or a reference one) or from a
+    ``.gguf`` file (llama.cpp's format; LLaMA architecture)."""
     from .interop.reference import from_hf, read_json
     from .models import build_model
     from .tokenizers import load_tokenizer
     from .train.checkpoint import load_model
 
     candidate = Path(path_or_family)
-    if not candidate.exists() and "/" not in str(path_or_family) and not str(path_or_family).startswith("."):
+    if candidate.suffix.lower() == ".gguf" and not candidate.is_dir():  # llama.cpp's one-file format
+        from .interop.gguf import from_gguf
+
+        model = from_gguf(candidate)
+    elif not candidate.exists() and "/" not in str(path_or_family) and not str(path_or_family).startswith("."):
         if path_or_family not in {f.name for f in families()}:
             raise UserError(f"{path_or_family!r} is neither a directory nor a family name",
                             f"give a checkpoint directory, or one of: {', '.join(f.name for f in families())}")
@@ -70,6 +75,10 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
+        if model.tokenizer is not None and "model_type" in config:  # chat template, end-of-turn token
+            from .tokenizers.chat import apply_tokenizer_config
+
+            apply_tokenizer_config(model.tokenizer, directory)
     if dtype is not None:
         model = model.to(parse_dtype(dtype))
     return model.to(device).eval()

@@ -95,8 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_family_options(t)
 
     g = sub.add_parser("generate", help="continue a prompt with a trained or reference model")
-    g.add_argument("checkpoint", help="a checkpoint directory, a run directory, or a reference directory")
-    g.add_argument("--prompt", required=True)
+    g.add_argument("checkpoint", help="a checkpoint directory, a run directory, a reference directory "
+                   "(config.json + safetensors + tokenizer.json) or a .gguf file")
+    g.add_argument("--prompt", default=None, help="the text to continue; with --chat, one user message")
+    g.add_argument("--chat", action="store_true", help="lay the conversation out with the model's chat template; "
+                   "without --prompt, read user messages line by line from standard input")
     g.add_argument("--max-new-tokens", type=_positive_int, default=200)
     g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
     g.add_argument("--top-k", type=_int, default=None)
@@ -106,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=_seed, default=None)
     g.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of the checkpoint's")
     g.add_argument("--device", default="cpu")
-    g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16")
+    g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy) on a "
                        "corpus's validation split")
@@ -208,7 +211,11 @@ def cmd_generate(args) -> None:
     from .api import check_device, load
     from .tokenizers import load_tokenizer
 
+    if args.prompt is None and not args.chat:
+        raise UserError("give --prompt TEXT", "or --chat to converse, one message per line of standard input")
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    if args.chat:
+        return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
         print(model.generate(args.prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
@@ -235,6 +242,44 @@ def cmd_generate(args) -> None:
     )
     stream("")
     print()
+
+
+def _chat(model, args) -> None:
+    """One reply to --prompt, or a conversation: each line of standard input is the user's next
+    message, answered in turn; end of input ends it."""
+    from .generation.chat import reply
+    from .tokenizers import load_tokenizer
+    from .tokenizers.chat import require_template
+
+    if args.tokenizer is not None:
+        model.tokenizer = load_tokenizer(args.tokenizer)
+    if args.prompt == "":
+        raise UserError("--prompt is empty", "give the user's message")
+    require_template(getattr(model, "tokenizer", None), args.checkpoint)  # before reading any input
+    options = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                   top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop)
+
+    def stream(piece: str) -> None:
+        print(piece, end="", flush=True)
+
+    def turn(messages: list[dict]) -> None:
+        messages.append({"role": "assistant", "content": reply(model, messages, stream=stream, **options)})
+        print(flush=True)
+
+    if args.prompt is not None:
+        turn([{"role": "user", "content": args.prompt}])
+        return
+    messages: list[dict] = []
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:  # end of input
+            break
+        if line.strip():
+            messages.append({"role": "user", "content": line.rstrip("\n")})
+            turn(messages)
 
 
 def cmd_eval(args) -> None:
