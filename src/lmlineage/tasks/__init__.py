@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from .causal_lm import CausalLMTask, ControlCodedLMTask
-from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask
+from .distillation import DistillationTask
+from .electra import ReplacedTokenDetectionTask
+from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 
-TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask}
+TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask,
+         "mlm+sop": MaskedLMWithSOPTask, "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask}
 
 
-def make_task(objective: str, model, tokenizer=None):
+def make_task(objective: str, model, tokenizer=None, **options):
+    """``options``: what a composed task needs besides the model (distillation: ``teacher``)."""
     if objective not in TASKS:
         raise UserError(f"training with the {objective!r} objective is not available yet",
                         f"trainable objectives: {', '.join(TASKS)}")
-    return TASKS[objective](model) if tokenizer is None else TASKS[objective].for_tokenizer(model, tokenizer)
+    if tokenizer is None:
+        return TASKS[objective](model, **options)
+    return TASKS[objective].for_tokenizer(model, tokenizer, **options)

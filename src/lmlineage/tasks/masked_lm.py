@@ -5,7 +5,9 @@ section 4.2 FULL-SENTENCES): ``[CLS] window [SEP]`` (``<s> ... </s>`` with such 
 full-length and crossing document boundaries. ``mlm+nsp`` (BERT, Devlin et al. 2019, section 3.1
 Task #2): each window is cut at a random point into A and B, ``[CLS] A [SEP] B [SEP]`` with
 segment ids 0 / 1, and half the time B is replaced by the same stretch of another window of the
-batch (random text, labelled NotNext). Windows are trimmed so the specials fit ``max_positions``.
+batch (random text, labelled NotNext). ``mlm+sop`` (ALBERT, Lan et al. 2020, section 3.1): the
+same cut, the two segments swapped half the time (objectives/sop.py). Windows are trimmed so the
+specials fit ``max_positions``.
 
 Masks are drawn afresh every time a window is seen (RoBERTa's dynamic masking, section 4.1;
 BERT masked once in preprocessing, but random windows rarely repeat, so the two coincide here)
@@ -21,6 +23,7 @@ from torch import nn
 from ..core.errors import UserError
 from ..objectives.mlm import MaskedLM
 from ..objectives.nsp import IS_NEXT, NOT_NEXT, NextSentencePrediction
+from ..objectives.sop import SentenceOrderPrediction
 
 # The role of each special token, by the names BERT's and SentencePiece-style vocabularies use.
 SPECIAL_NAMES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>")}
@@ -29,13 +32,17 @@ EVAL_SEED = 0
 
 class MaskedLMTask(nn.Module):
     next_sentence = False  # MaskedLMWithNSPTask: also next sentence prediction
+    pairs: str | None = None  # the segment-pair objective besides the masked LM: "nsp" or "sop"
+    pair_label_key = "next_sentence_label"
     generates = False  # an encoder does not sample text
+    masking: dict = {}  # MaskedLM's shares where a family departs from BERT's 80/10/10
 
     def __init__(self, model: nn.Module, cls_id: int, sep_id: int, mask_id: int, special_ids=()):
         super().__init__()
         self.model = model
         self.cls_id, self.sep_id = cls_id, sep_id
-        self.objective = MaskedLM(mask_id, model.config.vocab_size, special_ids={cls_id, sep_id, *special_ids})
+        self.objective = MaskedLM(mask_id, model.config.vocab_size, special_ids={cls_id, sep_id, *special_ids},
+                                  **self.masking)
 
     @classmethod
     def check_inputs(cls, tokenizer, batch_size: int = 2) -> dict[str, int]:
@@ -60,9 +67,9 @@ class MaskedLMTask(nn.Module):
     # ---- data ------------------------------------------------------------------------------
     def encode(self, windows: torch.Tensor, generator: torch.Generator | None = None) -> dict:
         """Windows (B, L) -> the encoder batch: specials, segments, masked ``input_ids``, ``labels``."""
-        room = self.model.max_positions - (3 if self.next_sentence else 2)
+        room = self.model.max_positions - (3 if self.pairs else 2)
         windows = windows[:, :room]
-        if self.next_sentence:
+        if self.pairs:
             batch = self._pairs(windows, generator)
         else:
             b = windows.shape[0]
@@ -105,26 +112,32 @@ class MaskedLMTask(nn.Module):
         out = self.model(encoded["input_ids"], token_type_ids=encoded.get("token_type_ids"),
                          mlm_positions=predicted)
         targets = labels[predicted]
-        pair_labels = encoded.get("next_sentence_label")
+        pair_labels = encoded.get(self.pair_label_key)
         if not totals:
             loss = self.objective.loss(out.logits, targets)
             if pair_labels is not None:
                 loss = loss + NextSentencePrediction.loss(out.pair_logits, pair_labels)
             return loss
-        hits = out.logits.argmax(-1) == targets
-        at_mask = encoded["input_ids"][predicted] == self.objective.mask_id  # the input hides the answer
-        sums = {
-            "nats": self.objective.loss(out.logits, targets, reduction="sum").float(),
-            "correct": hits.sum(),
-            "label_counts": torch.bincount(targets, minlength=self.objective.vocab_size),
-            "correct_at_mask": (hits & at_mask).sum(),
-            "label_counts_at_mask": torch.bincount(targets[at_mask], minlength=self.objective.vocab_size),
-        }
+        sums = self.mlm_sums(out.logits, encoded["input_ids"], labels)
         if pair_labels is not None:
             sums["pair_nats"] = NextSentencePrediction.loss(out.pair_logits, pair_labels) * len(pair_labels)
             sums["pairs_correct"] = (out.pair_logits.argmax(-1) == pair_labels).sum()
             sums["pairs"] = torch.tensor(len(pair_labels))
         return sums
+
+    def mlm_sums(self, logits, input_ids, labels) -> dict:
+        """What ``evaluate`` adds up for the masked LM, from the logits at the predicted positions."""
+        predicted = labels != MaskedLM.ignore_index
+        targets = labels[predicted]
+        hits = logits.argmax(-1) == targets
+        at_mask = input_ids[predicted] == self.objective.mask_id  # the input hides the answer
+        return {
+            "nats": self.objective.loss(logits, targets, reduction="sum").float(),
+            "correct": hits.sum(),
+            "label_counts": torch.bincount(targets, minlength=self.objective.vocab_size),
+            "correct_at_mask": (hits & at_mask).sum(),
+            "label_counts_at_mask": torch.bincount(targets[at_mask], minlength=self.objective.vocab_size),
+        }
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
@@ -133,12 +146,13 @@ class MaskedLMTask(nn.Module):
         (BERT's masked_lm_accuracy), and ``unigram_accuracy``, that of always predicting the most
         frequent of those tokens (the best unigram-frequency guess: the trivial baseline to beat).
         The same two ``_at_mask``: at the 80% of positions showing [MASK], where copying the input
-        cannot help (it gives away the other 10% kept). For BERT ``nsp_loss`` and ``nsp_accuracy``."""
+        cannot help (it gives away the other 10% kept). For BERT ``nsp_loss`` and ``nsp_accuracy``
+        (ALBERT: ``sop_...``)."""
         forward = forward or self
         generator, totals = None, {}
         for windows, targets in batches:
-            if self.next_sentence and (windows.shape[0] < 2 or windows.shape[1] < 2):
-                continue  # a lone tail window has no partner to draw NotNext text from
+            if self.pairs and (windows.shape[0] < 2 and self.next_sentence or windows.shape[1] < 2):
+                continue  # a lone tail window has no partner to draw NotNext text from, or cannot be cut
             if generator is None:
                 generator = torch.Generator(windows.device).manual_seed(EVAL_SEED)
             for key, value in forward((windows, targets), generator=generator, totals=True).items():
@@ -155,11 +169,30 @@ class MaskedLMTask(nn.Module):
         result["unigram_accuracy_at_mask"] = int(totals["label_counts_at_mask"].max()) / at_mask
         if "pairs" in totals:
             pairs = int(totals["pairs"])
-            result["nsp_loss"] = float(totals["pair_nats"]) / pairs
-            result["nsp_accuracy"] = int(totals["pairs_correct"]) / pairs
-            result["loss"] += result["nsp_loss"]
+            result[f"{self.pairs}_loss"] = float(totals["pair_nats"]) / pairs
+            result[f"{self.pairs}_accuracy"] = int(totals["pairs_correct"]) / pairs
+            result["loss"] += result[f"{self.pairs}_loss"]
+        return self.more_metrics(result, totals)
+
+    def more_metrics(self, result: dict, totals: dict) -> dict:
+        """A hook for tasks that add up more than the masked LM's sums (ELECTRA's discriminator)."""
         return result
 
 
 class MaskedLMWithNSPTask(MaskedLMTask):
     next_sentence = True
+    pairs = "nsp"
+
+
+class MaskedLMWithSOPTask(MaskedLMTask):
+    """ALBERT: the masked LM + sentence order prediction, on the same pooler and 2-way head."""
+
+    pairs = "sop"
+    pair_label_key = SentenceOrderPrediction.label_key
+    order = SentenceOrderPrediction()
+
+    def _pairs(self, windows: torch.Tensor, generator) -> dict:
+        if windows.shape[1] < 2:
+            raise UserError(f"sentence order prediction cuts each window in two, got windows of {windows.shape[1]}",
+                            "use a --context of 2 or more")
+        return self.order.prepare(windows, self.cls_id, self.sep_id, generator)

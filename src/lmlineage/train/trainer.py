@@ -276,8 +276,19 @@ class Trainer:
         with ckpt.atomic_directory(directory) as tmp:
             ckpt.save_model_files(tmp, self.task.model, self.tokenizer, model_state)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
+            own = self._task_weights()
+            if own:  # trained weights outside the saved model (ELECTRA's generator), for resume
+                save_file(own, str(tmp / "task.safetensors"))
             (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
             (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
+
+    def _task_weights(self) -> dict:
+        """Trainable parameters of the task outside ``task.model`` (ELECTRA's generator; not a frozen
+        distillation teacher). Under FSDP they stay sharded and are not written."""
+        if self.world > 1 and self.cfg.parallel == "fsdp":
+            return {}
+        return {name: p.detach().contiguous().cpu() for name, p in self.task.named_parameters()
+                if p.requires_grad and not name.startswith("model.")}
 
     def resume(self, directory: Path) -> None:
         """Restore weights, optimizer, schedule position, RNG and data position."""
@@ -303,6 +314,11 @@ class Trainer:
                                          _unflatten_optimizer(optim_tensors, state["optimizer"]))
         else:
             self.task.model.load_state_dict(model_state, strict=False)
+        if (directory / "task.safetensors").exists():
+            unexpected = self.task.load_state_dict(load_file(str(directory / "task.safetensors")), strict=False)[1]
+            if unexpected:
+                raise UserError(f"{directory}: task weights do not fit this run ({sorted(unexpected)[:3]})")
+        if self.world == 1:
             load_optimizer_tensors(self.optimizer, self.names, optim_tensors, state["optimizer"])
         set_rng_state(state["rng"])
         self.batches.load_state_dict({"generator": generator_from_json(state["data"]["generator"])})
