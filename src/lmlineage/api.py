@@ -211,17 +211,28 @@ def train(
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
     if resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
+    # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they
+    # fix the tokenizer and the model's shape.
+    task_cls = TASKS[fam.objective]
+    loaded = {k: load(v) for k, v in (options or {}).items() if k in getattr(task_cls, "checkpoint_options", ())}
+    setup = task_cls.setup(**loaded) if hasattr(task_cls, "setup") else {}
+    if setup.get("tokenizer") is not None and tokenizer is not None:
+        raise UserError(f"--tokenizer {tokenizer}: {family} reads the vocabulary of {', '.join(loaded)}",
+                        "leave out --tokenizer")
 
     control_code = getattr(TASKS[fam.objective], "control_code", None)  # CTRL: a code before every document
     docs = load_corpus(data, control_code)
-    tok = load_tokenizer(out / "last") if resume else build_tokenizer(tokenizer or fam.default_tokenizer, docs,
-                                                                      vocab_size)
+    if resume:
+        tok = load_tokenizer(out / "last")
+    else:
+        tok = setup.get("tokenizer") or build_tokenizer(tokenizer or fam.default_tokenizer, docs, vocab_size)
     check_inputs = getattr(TASKS[fam.objective], "check_inputs", None)
     if check_inputs is not None:  # e.g. masked LM needs [MASK]: refused before anything is written
         check_inputs(tok, batch_size)
     preset_context = fam.config(preset).max_positions
     context = context or preset_context
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context), **(config or {})}
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context),
+                 **setup.get("config", {}), **(config or {})}
     cfg = fam.config(preset, **overrides)
     if resume:
         saved = load_config(out / "last" / "config.json").to_dict()
@@ -258,7 +269,7 @@ def train(
 
     torch.manual_seed(seed)
     model = build_model(cfg)
-    task = make_task(fam.objective, model, tok)
+    task = make_task(fam.objective, model, tok, **loaded)
     trainer = Trainer(task, train_tokens, val_tokens, train_cfg, out, tokenizer=tok)
     if resume:
         trainer.resume(out / "last")
@@ -412,9 +423,11 @@ def _control_code(model):
 
 
 def _masked_lm_task(model, path):
-    """The masked-LM task for an encoder checkpoint, with NSP where it has that head."""
+    """The masked-LM task for an encoder checkpoint, with NSP (SOP) where it has that head."""
     from .tasks import make_task
 
     if getattr(model, "mlm", None) is None:
-        raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
-    return make_task("mlm+nsp" if getattr(model, "nsp", None) is not None else "mlm", model, model.tokenizer)
+        raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train` "
+                        "(an ELECTRA run keeps its discriminator, which has none)")
+    pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
+    return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)

@@ -201,10 +201,14 @@ def cmd_train(args) -> None:
 
 
 def _masked_lm_report(metrics: dict) -> str:
-    """MLM accuracy beside the trivial baseline (always the most frequent token), and NSP's."""
-    nsp = f" | NSP accuracy {metrics['nsp_accuracy']:.3f}" if "nsp_accuracy" in metrics else ""
+    """MLM accuracy beside the trivial baseline (always the most frequent token), and NSP's / SOP's;
+    ELECTRA's replaced-token detection beside calling every token original."""
+    pairs = "".join(f" | {name.upper()} accuracy {metrics[name + '_accuracy']:.3f}"
+                    for name in ("nsp", "sop") if name + "_accuracy" in metrics)
+    rtd = (f" | RTD accuracy {metrics['rtd_accuracy']:.3f} (all original: {metrics['rtd_all_original_accuracy']:.3f})"
+           if "rtd_accuracy" in metrics else "")
     return (f"MLM accuracy {metrics['accuracy']:.3f} (most frequent token: {metrics['unigram_accuracy']:.3f})"
-            f"{nsp}")
+            f"{pairs}{rtd}")
 
 
 def cmd_generate(args) -> None:
