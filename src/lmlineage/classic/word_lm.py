@@ -129,9 +129,24 @@ def fit_with_trainer(family, corpus: list[str], *, out: Path, preset: str, seed:
     )
     torch.manual_seed(seed)
     model = build_model(cfg)
+    if hasattr(model, "use_vocabulary"):  # ELMo's token encoder reads each word's characters
+        model.use_vocabulary(tok.words)
     trainer = Trainer((task or CausalLMTask)(model), train_ids, val_ids, train_cfg, Path(out), tokenizer=tok)
     result = trainer.fit()
     if not math.isfinite(result["loss"]):
         raise UserError(f"training diverged: the validation loss is {result['loss']}", f"lower --lr (it was {lr})")
     best = family.load(Path(out) / "best")
     return best.evaluate_text(val_text)
+
+
+def load_word_lm(directory):
+    """A word-level LM checkpoint (weights, config, word tokenizer), ready to score or generate."""
+    from ..tokenizers import load_tokenizer
+    from ..tokenizers.word import WordTokenizer
+    from ..train.checkpoint import load_model
+
+    model = load_model(directory)
+    model.tokenizer = load_tokenizer(directory)
+    if not isinstance(model.tokenizer, WordTokenizer):
+        raise UserError(f"{directory} holds no word tokenizer", "is it a checkpoint of a word-level family?")
+    return model.eval()

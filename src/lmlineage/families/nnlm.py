@@ -51,15 +51,9 @@ def fit(corpus, *, out, preset="tiny", seed=0, progress=True, device="cpu", orde
 
 
 def load(directory):
-    from ..tokenizers import load_tokenizer
-    from ..tokenizers.word import WordTokenizer
-    from ..train.checkpoint import load_model
+    from ..classic.word_lm import load_word_lm
 
-    model = load_model(directory)
-    model.tokenizer = load_tokenizer(directory)
-    if not isinstance(model.tokenizer, WordTokenizer):
-        raise UserError(f"{directory} holds no word tokenizer", "is it an nnlm checkpoint?")
-    return model.eval()
+    return load_word_lm(directory)
 
 
 FAMILY = register(Family(

@@ -1,0 +1,69 @@
+"""ELMo (Peters, Neumann, Iyyer, Gardner, Clark, Lee & Zettlemoyer 2018): a bidirectional LM whose
+layers, mixed per task, are contextual word vectors.
+
+From the NNLM it keeps the word-level softmax and learned token features, and changes three things:
+tokens are read from their characters (a CNN with highway layers: no word is out of vocabulary on
+the input side), the fixed n-1 word window becomes LSTMs over the whole sentence, run in both
+directions with a joint loss, and the product is not the LM but its layers, combined by a learned
+scalar mix (:class:`lmlineage.classic.elmo.ScalarMix`) into features for downstream tasks.
+
+Trained by the shared trainer on the n-gram LM's split and tokens (:mod:`lmlineage.classic.word_lm`);
+``eval`` reports the forward LM's perplexity (the one comparable with left-to-right models).
+"""
+
+from __future__ import annotations
+
+from ..core.registry import Family, register
+
+_SHARED = dict(n_layer=2, n_head=1, position="none", tie_embeddings=False)
+PRESETS = {
+    "tiny": dict(d_model=32, d_ff=64, max_positions=32,
+                 extra={"char_dim": 8, "filters": [[1, 8], [2, 8], [3, 16]], "highway": 2, "max_chars": 20}),
+    "small": dict(d_model=128, d_ff=512, max_positions=64,
+                  extra={"char_dim": 16, "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 128]], "highway": 2,
+                         "max_chars": 50}),
+    # the paper's model (Sec. 3.4; Jozefowicz et al. 2016's CNN-BIG-LSTM halved): 4096-unit cells projected
+    # to 512, 2048 character filters, two highway layers
+    "base": dict(d_model=512, d_ff=4096, max_positions=64, dropout=0.1,
+                 extra={"char_dim": 16, "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512],
+                                                    [7, 1024]], "highway": 2, "max_chars": 50}),
+}
+
+
+def build(cfg):
+    from ..classic.elmo import ELMo
+
+    return ELMo(cfg)
+
+
+def fit(corpus, *, out, preset="tiny", seed=0, progress=True, device="cpu", min_count=None, **training):
+    from ..classic.elmo import BiLMTask
+    from ..classic.word_lm import fit_with_trainer
+
+    return fit_with_trainer(FAMILY, corpus, out=out, preset=preset, seed=seed, progress=progress, device=device,
+                            min_count=min_count or 2, task=BiLMTask, **training)
+
+
+def load(directory):
+    from ..classic.word_lm import load_word_lm
+
+    return load_word_lm(directory)
+
+
+FAMILY = register(Family(
+    name="elmo",
+    year=2018,
+    parent="nnlm",
+    paper="Peters et al. 2018, Deep contextualized word representations (NAACL)",
+    changes="characters -> CNN + highway tokens; forward and backward LSTM LMs with a joint loss; layers mixed "
+            "into contextual word vectors",
+    presets=PRESETS,
+    defaults=_SHARED,
+    objective="bilm",
+    default_tokenizer="word",
+    architecture="classic",
+    build=build,
+    fit=fit,
+    load=load,
+    options={"min_count": dict(type=int, help="words seen fewer times become <unk> (elmo)")},
+))
