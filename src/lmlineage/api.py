@@ -284,7 +284,7 @@ def train(
     model.tokenizer = tok
     if not getattr(task, "generates", False):  # an encoder: its objective's metrics, no bits per char
         metrics = {k: v for k, v in result.items() if k not in ("loss", "nats", "tokens")}
-        return TrainResult(out, result["loss"], perplexity(result["mlm_loss"]), None, "", trainer.step, trainer.rank,
+        return TrainResult(out, result["loss"], perplexity(result.get("mlm_loss", result["loss"])), None, "", trainer.step, trainer.rank,
                            metrics)
     val_chars = len(tok.decode(val_tokens[1:].tolist()))  # every token after the first is predicted
     generative = trainer.rank == 0
@@ -409,10 +409,24 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
         if get_family(model.config.family).architecture == "encoder":  # masked LM: no bits per char
             result = _masked_lm_task(model, path).evaluate(batches)
             return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["mlm_loss"])}
+        own = _objective_task(model)
+        if own is not None:  # e.g. blank infilling: its own loss and metrics, no bits per char
+            result = own.evaluate(batches)
+            return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"])}
         result = CausalLMTask(model).evaluate(batches)
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
             "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}
+
+
+def _objective_task(model):
+    """The task of a decoder family whose objective does not predict the text left to right, or None."""
+    from .tasks import TASKS, make_task
+
+    objective = get_family(model.config.family).objective
+    if objective not in TASKS or getattr(TASKS[objective], "generates", True):
+        return None
+    return make_task(objective, model, model.tokenizer)
 
 
 def _control_code(model):

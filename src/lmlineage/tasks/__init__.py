@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 from ..core.errors import UserError
+from .blank_infilling import BlankInfillingTask
 from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 
-TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask,
+TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask,
          "mlm+sop": MaskedLMWithSOPTask, "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask}
 
 

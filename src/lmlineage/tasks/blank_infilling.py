@@ -1,0 +1,85 @@
+"""A decoder with 2-D positions + autoregressive blank infilling (GLM), as the trainer sees it.
+
+The sampler's windows become GLM examples (Part A with [MASK]s, Part B spans in a random order);
+the model reads them with the prefix mask and 2-D positions; the loss is over Part B. [MASK],
+[S] and [E] are the vocabulary's mask, start and end specials ([MASK], [CLS], [SEP] in a
+WordPiece vocabulary). Spans are drawn from the global torch RNG, which checkpoints capture;
+evaluation draws from a fixed seed, so every evaluation scores the same spans.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..objectives.blank_infilling import BlankInfilling
+from .masked_lm import EVAL_SEED, MaskedLMTask
+
+
+class BlankInfillingTask(nn.Module):
+    generates = False  # trained to fill blanks; `evaluate` reports the infilling loss, not bits per char
+
+    def __init__(self, model: nn.Module, mask_id: int, start_id: int, end_id: int, pad_id: int = 0):
+        super().__init__()
+        self.model = model
+        self.objective = BlankInfilling(mask_id, start_id, end_id, pad_id)
+
+    @classmethod
+    def check_inputs(cls, tokenizer, batch_size: int = 1) -> dict[str, int]:
+        """The tokenizer's mask / start / end ids; a UserError naming the fix when it lacks one."""
+        return MaskedLMTask.check_inputs(tokenizer)
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer):
+        ids = cls.check_inputs(tokenizer)
+        pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+        return cls(model, ids["mask"], ids["cls"], ids["sep"], pad)
+
+    def room(self) -> int:
+        """The longest window whose example fits the model: m spans add 2m tokens (a [MASK] and
+        an [S] each), and m is at most ceil(mask_ratio * L), as every span holds a token."""
+        limit, ratio = self.model.max_positions, self.objective.mask_ratio
+        length = limit
+        while length > 1 and length + 2 * math.ceil(ratio * length) > limit:
+            length -= 1
+        return length
+
+    def forward(self, batch, generator: torch.Generator | None = None, totals: bool = False):
+        windows, _ = batch  # the causal shift is not used: the spans are the targets
+        encoded = self.objective.prepare(windows[:, : self.room()], generator)
+        out = self.model(encoded["input_ids"], attention_mask=encoded["attention_mask"],
+                         position_ids=encoded["position_ids"], prefix_lengths=encoded["prefix_lengths"])
+        labels = encoded["labels"]
+        if not totals:
+            loss = self.objective.loss(out.logits, labels)
+            aux = getattr(out, "aux_loss", None)
+            return loss + aux if aux is not None and self.training else loss
+        predicted = labels != self.objective.ignore_index
+        targets = labels[predicted]
+        return {
+            "nats": self.objective.loss(out.logits, labels, reduction="sum").float(),
+            "correct": (out.logits[predicted].argmax(-1) == targets).sum(),
+            "label_counts": torch.bincount(targets, minlength=out.logits.shape[-1]),
+        }
+
+    @torch.no_grad()
+    def evaluate(self, batches, forward=None) -> dict:
+        """On the same spans every call: ``loss`` (nats per predicted Part B token, [E] included),
+        ``accuracy`` of those predictions, and the best any context-free predictor could do on
+        the same targets: ``unigram_loss`` (the entropy of their distribution) and ``unigram_accuracy``."""
+        forward = forward or self
+        generator, totals = None, {}
+        for windows, targets in batches:
+            if generator is None:
+                generator = torch.Generator(windows.device).manual_seed(EVAL_SEED)
+            for key, value in forward((windows, targets), generator=generator, totals=True).items():
+                totals[key] = totals[key] + value if key in totals else value
+        counts = totals["label_counts"].double()
+        count = max(int(counts.sum()), 1)
+        share = counts[counts > 0] / count
+        nats = float(totals["nats"])
+        return {"loss": nats / count, "nats": nats, "tokens": count, "infilling_loss": nats / count,
+                "accuracy": int(totals["correct"]) / count, "unigram_accuracy": float(share.max()),
+                "unigram_loss": float(-(share * share.log()).sum())}
