@@ -350,3 +350,34 @@ def test_bad_files_are_refused(files, tmp_path, capsys):
     untemplated = write_gguf(tmp_path / "plain.gguf", ref, tokenizer=False)
     one_line_error(capsys, ["generate", untemplated, "--chat", "--prompt", "hi"], "has no chat template")
     one_line_error(capsys, ["generate", good], "give --prompt")
+
+
+def test_rope_permute_inverts_llama_cpp_permute():
+    from lmlineage.core.registry import get_family
+    from lmlineage.interop.gguf import RopePermute
+
+    cfg = get_family("llama").config("tiny", n_head=4, n_kv_head=2, d_model=64)
+    w = torch.randn(32, 64)  # a key projection: 2 heads of 16 channels
+    rule = RopePermute("ours", "theirs", heads="kv_heads")
+    out = {}
+    rule.load({"theirs": torch.from_numpy(permute(w.numpy(), 2))}, out, set(), cfg)
+    assert torch.equal(out["ours"], w)
+    back = {}
+    rule.export(out, back, cfg)
+    assert torch.equal(back["theirs"], torch.from_numpy(permute(w.numpy(), 2)))
+
+
+def test_gguf_model_exports_to_a_reference_directory(files, tmp_path):
+    """GGUF in, a transformers directory out (with the tokenizer): same logits there."""
+    from lmlineage.interop.reference import to_hf
+
+    _, path = files[True, "quantized"]
+    ours = lmlineage.load(str(path))
+    to_hf(ours, tmp_path / "hf", tokenizer=ours.tokenizer)
+    theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf", attn_implementation="eager").eval()
+    ids, mask, pos = batch(302, 17)
+    with torch.no_grad():
+        a = ours(ids, attention_mask=mask, position_ids=pos).logits
+        b = theirs(ids, attention_mask=mask, position_ids=pos).logits
+    torch.testing.assert_close(a[mask.bool()], b[mask.bool()], atol=1e-5, rtol=0)
+    assert lmlineage.load(str(tmp_path / "hf")).tokenizer.encode(STRINGS[1]) == ours.tokenizer.encode(STRINGS[1])
