@@ -24,12 +24,14 @@ from ..heads.mlm import MLMHead
 from ..heads.nsp import SegmentPairHead
 from ..heads.pooler import Pooler
 from ..heads.rtd import ReplacedTokenHead
+from ..heads.tasks import ChoiceScorer, SequenceClassifier, SpanHead, TokenClassifier
 from ..layers.norm import make_norm
 from ..layers.positions import make_positions
 from ..layers.rotary import Rotary
 from .block import Block
 
-HEADS = ("pooler", "mlm", "nsp", "sop", "rtd")
+HEADS = ("pooler", "mlm", "nsp", "sop", "rtd", "classifier", "choice", "tagger", "span")
+LABELLED_HEADS = ("classifier", "tagger")  # sized by the label names in ``cfg.extra["labels"]``
 PAIR_HEADS = ("nsp", "sop")  # segment-pair classifiers on the pooled [CLS]
 
 
@@ -41,6 +43,8 @@ class EncoderOutput:
     logits: torch.Tensor | None = None  # masked-LM vocabulary logits, every position
     pair_logits: torch.Tensor | None = None  # segment-pair classes (NSP, SOP)
     rtd_logits: torch.Tensor | None = None  # replaced-token detection, (B, T): > 0 means "replaced"
+    # the fine-tuning head's: classifier (B, labels), choice (B,), tagger (B, T, labels), span (B, T, 2)
+    task_logits: torch.Tensor | None = None
 
 
 class EncoderStack(nn.Module):
@@ -110,7 +114,8 @@ class EncoderModel(nn.Module):
 
     ``pooler``: dense + tanh on [CLS]; ``mlm``: the masked-LM head, tied to the word embeddings
     when ``cfg.tie_embeddings``; ``nsp`` / ``sop``: the segment-pair classifier on the pooled
-    vector (next sentence or sentence order); ``rtd``: ELECTRA's replaced-token detector."""
+    vector (next sentence or sentence order); ``rtd``: ELECTRA's replaced-token detector;
+    ``classifier`` / ``choice`` / ``tagger`` / ``span``: a fine-tuning head (heads/tasks.py)."""
 
     def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None, score_mod=None):
         super().__init__()
@@ -129,9 +134,33 @@ class EncoderModel(nn.Module):
         self.nsp = SegmentPairHead(cfg.d_model) if "nsp" in heads else None
         self.sop = SegmentPairHead(cfg.d_model) if "sop" in heads else None
         self.rtd = ReplacedTokenHead(cfg.d_model, cfg.activation) if "rtd" in heads else None
+        self._task_heads(cfg, heads)
         self.apply(self._init_weights)
         if self.mlm is not None and cfg.tie_embeddings:
             self.mlm.tie(self.backbone.embed_tokens)
+
+    def _task_heads(self, cfg, heads) -> None:
+        """At most one fine-tuning head (heads/tasks.py); classifier and tagger have one output per
+        label name in ``cfg.extra["labels"]``."""
+        chosen = [h for h in heads if h in ("classifier", "choice", "tagger", "span")]
+        if len(chosen) > 1:
+            raise UserError(f"config heads: one fine-tuning head at a time, got {', '.join(chosen)}")
+        labels = cfg.extra.get("labels")
+        if any(h in LABELLED_HEADS for h in chosen) and not (isinstance(labels, list) and labels):
+            raise UserError(f"config heads: the {chosen[0]} needs its label names", 'set extra.labels, e.g. ["neg", "pos"]')
+        d = cfg.d_model
+        self.classifier = SequenceClassifier(d, len(labels), cfg.dropout) if "classifier" in heads else None
+        self.choice = ChoiceScorer(d, cfg.dropout) if "choice" in heads else None
+        self.tagger = TokenClassifier(d, len(labels), cfg.dropout) if "tagger" in heads else None
+        self.span = SpanHead(d) if "span" in heads else None
+
+    def _task_logits(self, hidden, pooled):
+        summary = pooled if pooled is not None else hidden[:, 0]  # C: pooled [CLS], or [CLS] itself
+        for head, source in ((self.classifier, summary), (self.choice, summary), (self.tagger, hidden),
+                             (self.span, hidden)):
+            if head is not None:
+                return head(source)
+        return None
 
     def _init_weights(self, module):
         # BERT (released code, modeling.py): truncated-normal-like N(0, 0.02) weights, zero biases.
@@ -166,4 +195,5 @@ class EncoderModel(nn.Module):
             logits=self.mlm(predicted) if self.mlm is not None else None,
             pair_logits=next((head(pooled) for head in (self.nsp, self.sop) if head is not None), None),
             rtd_logits=self.rtd(hidden) if self.rtd is not None else None,
+            task_logits=self._task_logits(hidden, pooled),
         )

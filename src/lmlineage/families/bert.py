@@ -10,7 +10,7 @@ word embeddings. Post-LN blocks as in the Transformer, d_ff = 4d, WordPiece voca
 
 from ..blocks.encoder import EncoderModel
 from ..core.registry import Family, register
-from ..interop.reference import Field, ReferenceSpec
+from ..interop.reference import Field, LabelIds, LabelNames, ReferenceSpec
 from ..interop.rules import Copies, Fuse, Ignore, Rename, Tie
 
 
@@ -75,9 +75,9 @@ FIELDS = (
 )
 
 
-def reference(architecture: str, heads: list[str], rules: tuple) -> ReferenceSpec:
+def reference(architecture: str, heads: list[str], rules: tuple, fields: tuple = FIELDS) -> ReferenceSpec:
     return ReferenceSpec(
-        model_type="bert", architecture=architecture, fields=FIELDS, rules=rules,
+        model_type="bert", architecture=architecture, fields=fields, rules=rules,
         fixed={"position_embedding_type": "absolute", "is_decoder": False, "add_cross_attention": False},
         export_extra={"pad_token_id": 0}, implies={"heads": heads},
     )
@@ -89,6 +89,19 @@ REFERENCES = (
     reference("BertForMaskedLM", ["mlm"], encoder_rules("bert.") + mlm_rules()),
     reference("BertModel", ["pooler"], encoder_rules("") + pooler_rules("")),  # e.g. sentence embedders
 )
+
+# Fine-tuning (section 4, figure 4): the backbone under "bert.", one task layer (heads/tasks.py),
+# the labels in id2label. Reference class -> (our heads, its rules beyond the backbone).
+TASKS = {
+    "BertForSequenceClassification": (["pooler", "classifier"],
+                                      pooler_rules("bert.") + weight_and_bias("classifier.out", "classifier")),
+    "BertForMultipleChoice": (["pooler", "choice"], pooler_rules("bert.") + weight_and_bias("choice.out", "classifier")),
+    "BertForTokenClassification": (["tagger"], weight_and_bias("tagger.out", "classifier")),
+    "BertForQuestionAnswering": (["span"], weight_and_bias("span.out", "qa_outputs")),
+}
+LABELS = (LabelNames("extra.labels", "id2label"), LabelIds("extra.labels", "label2id"))
+REFERENCES += tuple(reference(name, heads, encoder_rules("bert.") + rules, FIELDS + LABELS)
+                    for name, (heads, rules) in TASKS.items())
 
 BERT = register(Family(
     name="bert",

@@ -50,6 +50,35 @@ class Field:
 
 
 @dataclass(frozen=True)
+class LabelNames(Field):
+    """A task model's label names (ours: a list) <-> ``id2label`` ({"0": name, ...}), which sizes the
+    reference's classifier. Without names, the reference's default of two."""
+
+    def read(self, config: dict):
+        names = config.get(self.theirs)
+        if names is None:
+            return None
+        if not isinstance(names, dict) or sorted(map(str, names)) != sorted(str(i) for i in range(len(names))):
+            raise UserError(f"config.json {self.theirs} must map 0..n-1 to label names, got {names!r}")
+        return [str(names.get(str(i), names.get(i))) for i in range(len(names))]
+
+    def write(self, value):
+        value = value or ["LABEL_0", "LABEL_1"]
+        return {str(i): name for i, name in enumerate(value)}
+
+
+@dataclass(frozen=True)
+class LabelIds(LabelNames):
+    """``label2id``: written beside ``id2label``, never read (``id2label`` is the one source)."""
+
+    def read(self, config: dict):
+        return None
+
+    def write(self, value):
+        return {name: int(i) for i, name in super().write(value).items()}
+
+
+@dataclass(frozen=True)
 class ReferenceSpec:
     model_type: str
     architecture: str  # the reference class whose checkpoint this is, e.g. GPT2LMHeadModel
