@@ -85,3 +85,53 @@ def test_a_few_hundred_steps_beat_the_most_frequent_token(family, tmp_path, tiny
     final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
     assert final["step"] == 300
     assert final["val_accuracy"] > final["val_unigram_accuracy"] + LEARNING_MARGIN, final
+
+
+# ---- ALBERT, ELECTRA, DistilBERT: each with its own objective ----------------------------------
+@pytest.mark.parametrize("family, metric", [("albert", "sop_accuracy"), ("electra", "rtd_accuracy")])
+def test_albert_and_electra_train_with_their_own_objectives(family, metric, corpus, tmp_path, capsys):
+    from lmlineage import load
+
+    out_dir = tmp_path / family
+    code, out, err = run(["train", family, "--data", corpus, "--out", out_dir, *SMOKE, *WORDPIECE], capsys)
+    assert code == 0, err
+    report = out.strip().splitlines()[-1]
+    assert ("SOP accuracy" in report) == (family == "albert") and ("RTD accuracy" in report) == (family == "electra")
+    assert f"val_{metric}" in (out_dir / "metrics.jsonl").read_text()
+    model = load(out_dir / "last")
+    if family == "electra":  # the discriminator is the model; the generator is kept for resuming only
+        assert model.rtd is not None and model.mlm is None
+        assert (out_dir / "last" / "task.safetensors").exists()
+        code, _, err = run(["eval", out_dir, "--data", corpus], capsys)
+        assert code == 2 and "no masked-LM head" in err
+    else:
+        assert len(model.backbone.layers) == 1 and model.config.n_layer == 4 and model.sop is not None
+        code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
+        assert code == 0 and 0 <= json.loads(out)["sop_accuracy"] <= 1, err
+
+
+def test_distilbert_distils_a_trained_bert(corpus, tmp_path, capsys):
+    from lmlineage import load
+
+    code, _, err = run(["train", "bert", "--data", corpus, "--out", tmp_path / "bert", *SMOKE, *WORDPIECE], capsys)
+    assert code == 0, err
+    out_dir = tmp_path / "distilbert"
+    code, out, err = run(["train", "distilbert", "--teacher", tmp_path / "bert", "--data", corpus, "--out", out_dir,
+                          *SMOKE], capsys)
+    assert code == 0, err
+    assert "MLM accuracy" in out.strip().splitlines()[-1]
+    student, teacher = load(out_dir), load(tmp_path / "bert")
+    assert student.config.n_layer == teacher.config.n_layer // 2 and student.config.d_model == teacher.config.d_model
+    assert student.backbone.embed_segments is None and student.pooler is None and student.nsp is None
+    assert (out_dir / "last" / "tokenizer.json").read_text() == (tmp_path / "bert" / "last" / "tokenizer.json").read_text()
+    code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
+    assert code == 0 and json.loads(out)["tokens"] > 0, err
+
+
+def test_distilbert_without_a_teacher_is_refused_before_anything_is_written(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "distilbert"
+    code, out, err = run(["train", "distilbert", "--data", corpus, "--out", out_dir, *SMOKE], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--teacher" in err
+    assert not out_dir.exists()
+    code, _, err = run(["train", "bert", "--teacher", tmp_path, "--data", corpus, "--out", out_dir, *SMOKE], capsys)
+    assert code == 2 and "takes no option --teacher" in err and not out_dir.exists()
