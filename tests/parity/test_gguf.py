@@ -243,6 +243,50 @@ def test_tokenizer_ids_equal_transformers(tmp_path, pre):
     assert ours.chat_template == CHATML
 
 
+def sentencepiece_parts():
+    """A SentencePiece-style BPE vocabulary as LLaMA-2 GGUF files carry it: <unk> <s> </s>, the 256
+    byte tokens, then pieces with "▁" for spaces, scored so that earlier merges score higher; no
+    merges stored."""
+    import tokenizers
+    from tokenizers import models, pre_tokenizers, trainers
+
+    hf = tokenizers.Tokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    hf.train_from_iterator([TEXT], trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    learned = [t for t, _ in sorted(hf.get_vocab().items(), key=lambda kv: kv[1])]
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), *learned]
+    types = [2, 3, 3, *[6] * 256, *[1] * len(learned)]
+    scores = [0.0] * 259 + [-float(i) for i in range(len(learned))]
+    return tokens, types, scores
+
+
+def test_sentencepiece_tokenizer_ids_equal_transformers(tmp_path):
+    tokens, types, scores = sentencepiece_parts()
+    path = tmp_path / "spm.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_scores(scores)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    from lmlineage.interop.gguf import gguf_tokenizer
+
+    ours = gguf_tokenizer(read(path)[0], str(path))
+    theirs = transformers.AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    for text in [*STRINGS, " leading space", "tabs\tand ünïcödé ☃", "<s>twice</s>"]:
+        ids = ours.encode(text)
+        assert ids == theirs.encode(text, add_special_tokens=False), text
+        assert ours.decode(ids) == theirs.decode(ids), text
+    assert any(tokens[i].startswith("<0x") for i in ours.encode("☃"))  # bytes for what the vocabulary lacks
+    assert (ours.bos_id, ours.eos_id) == (1, 2)
+
+
 def test_smollm_pre_tokenizer_cuts_every_digit(tmp_path):
     """llama.cpp's "smollm" (and "starcoder") split takes each digit on its own before GPT-2's
     split (llama-vocab.cpp); transformers' GGUF reader ignores it, so only digit-free text agrees."""
@@ -339,7 +383,7 @@ def test_bad_files_are_refused(files, tmp_path, capsys):
         (write_gguf(tmp_path / "extra.gguf", ref, extra_tensors=[("rope_freqs.weight", np.ones(8, np.float32))]),
          ["rope_freqs.weight"]),
         (write_gguf(tmp_path / "missing.gguf", ref, drop={"blk.1.ffn_up.weight"}), ["layers.1.mlp.fc_in.weight"]),
-        (write_gguf(tmp_path / "spm.gguf", ref, tokenizer="llama"), ["tokenizer model 'llama' is not supported"]),
+        (write_gguf(tmp_path / "wp.gguf", ref, tokenizer="bert"), ["tokenizer model 'bert' is not supported"]),
         (write_gguf(tmp_path / "pre.gguf", ref, pre="klingon"), ["pre-tokenizer 'klingon' is not supported"]),
     ]
     for path, needles in cases:

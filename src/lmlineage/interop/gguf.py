@@ -346,27 +346,52 @@ def _pre_tokenizer(name: str | None, where: str):
                     "supported: gpt-2, smollm, starcoder, refact, codeshell, llama-bpe")
 
 
-CONTROL, USER_DEFINED = 3, 4  # llama.cpp's token types
+UNKNOWN, CONTROL, USER_DEFINED = 2, 3, 4  # llama.cpp's token types
 
 
 def gguf_tokenizer(metadata: dict, where: str):
-    """The byte-level BPE tokenizer the metadata describes (``tokenizer.ggml.model == "gpt2"``), with
-    the file's special-token roles and chat template; None when the file carries no tokenizer."""
-    import tokenizers
-    from tokenizers import AddedToken, decoders, models
+    """The tokenizer the metadata describes (``tokenizer.ggml.model``: "gpt2", byte-level BPE, or
+    "llama", SentencePiece BPE), with the file's special-token roles and chat template; None when
+    the file carries no tokenizer."""
+    from tokenizers import AddedToken
 
-    from ..tokenizers.gpt2 import byte_to_unicode
     from ..tokenizers.hf import HFTokenizer
 
     kind = metadata.get("tokenizer.ggml.model")
     if kind is None:
         return None
-    if kind != "gpt2":
-        raise UserError(f"{where}: tokenizer model {kind!r} is not supported (only byte-level BPE, 'gpt2')",
+    if kind not in TOKENIZERS:
+        raise UserError(f"{where}: tokenizer model {kind!r} is not supported (supported: {', '.join(TOKENIZERS)})",
                         "pass token ids to the Python API, or give a tokenizer.json with --tokenizer")
-    tokens, merges = metadata.get("tokenizer.ggml.tokens"), metadata.get("tokenizer.ggml.merges")
-    if not tokens or merges is None:
-        raise UserError(f"{where}: the tokenizer has no tokens or no merges", "the file is incomplete")
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    if not tokens:
+        raise UserError(f"{where}: the tokenizer has no tokens", "the file is incomplete")
+    types = metadata.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+    hf, spelled = TOKENIZERS[kind](metadata, tokens, where)
+    # Control tokens (<|im_start|>, <s>) match whole wherever the text holds them, as in llama.cpp.
+    hf.add_special_tokens([AddedToken(t, normalized=False, special=True)
+                           for t, k in zip(tokens, types) if k in (UNKNOWN, CONTROL) and spelled(t)])
+    hf.add_tokens([AddedToken(t, normalized=False, special=False)
+                   for t, k in zip(tokens, types) if k == USER_DEFINED and spelled(t)])
+    tok = HFTokenizer(hf, "bpe")
+    for role, key in (("bos_id", "bos_token_id"), ("eos_id", "eos_token_id"), ("pad_id", "padding_token_id")):
+        value = metadata.get(f"tokenizer.ggml.{key}")
+        if value is not None and 0 <= value < len(tokens):
+            setattr(tok, role, int(value))
+    tok.chat_template = metadata.get("tokenizer.chat_template")
+    return tok
+
+
+def _byte_level(metadata: dict, tokens: list[str], where: str):
+    """GPT-2-style byte-level BPE from the file's tokens and merges."""
+    import tokenizers
+    from tokenizers import decoders, models
+
+    from ..tokenizers.gpt2 import byte_to_unicode
+
+    merges = metadata.get("tokenizer.ggml.merges")
+    if merges is None:
+        raise UserError(f"{where}: the byte-level tokenizer has no merges", "the file is incomplete")
     # Vocabulary entries are spelled in GPT-2's byte alphabet; one that is not (an added token holding
     # a space) is respelled byte by byte, as its bytes are what the text holds.
     spelling = byte_to_unicode()
@@ -381,17 +406,50 @@ def gguf_tokenizer(metadata: dict, where: str):
     hf = tokenizers.Tokenizer(models.BPE(vocab, pairs, fuse_unk=False, byte_fallback=False))
     hf.pre_tokenizer = _pre_tokenizer(metadata.get("tokenizer.ggml.pre"), where)
     hf.decoder = decoders.ByteLevel()
-    # Control tokens (<|im_start|>) match whole wherever the text holds them, as in llama.cpp.
-    types = metadata.get("tokenizer.ggml.token_type") or [1] * len(tokens)
-    hf.add_special_tokens([AddedToken(t, normalized=False, special=True)
-                           for t, k in zip(tokens, types) if k == CONTROL and set(t) <= alphabet])
-    hf.add_tokens([AddedToken(t, normalized=False, special=False)
-                   for t, k in zip(tokens, types) if k == USER_DEFINED and t in vocab])
-    tok = HFTokenizer(hf, "bpe")
-    for role, key in (("bos_id", "bos_token_id"), ("eos_id", "eos_token_id"), ("pad_id", "padding_token_id")):
-        value = metadata.get(f"tokenizer.ggml.{key}")
-        if value is not None and 0 <= value < len(tokens):
-            setattr(tok, role, int(value))
-    tok.chat_template = metadata.get("tokenizer.chat_template")
-    return tok
+    return hf, lambda t: set(t) <= alphabet  # a control token outside the alphabet is a mislabel: skipped
 
+
+def _sentencepiece(metadata: dict, tokens: list[str], where: str):
+    """SentencePiece BPE (LLaMA 1 and 2, Mistral): words carry a "▁" for the space before them,
+    characters outside the vocabulary fall back to byte tokens <0x00>..<0xFF>, and a pair merges
+    before another when the piece it makes scores higher (Kudo & Richardson 2018). Files without
+    merges give them through the scores."""
+    import tokenizers
+    from tokenizers import decoders, models, pre_tokenizers
+
+    vocab = {}
+    for i, token in enumerate(tokens):
+        vocab.setdefault(token, i)
+    merges = metadata.get("tokenizer.ggml.merges")
+    if merges is not None:
+        pairs = [tuple(m.split(" ")) for m in merges]
+    else:
+        scores = metadata.get("tokenizer.ggml.scores")
+        if scores is None or len(scores) != len(tokens):
+            raise UserError(f"{where}: the SentencePiece tokenizer has neither merges nor a score per token",
+                            "the file is incomplete")
+        pairs = _merges_from_scores(vocab, dict(zip(tokens, scores)))
+    hf = tokenizers.Tokenizer(models.BPE(vocab, pairs, fuse_unk=True, byte_fallback=True))
+    # A "▁" before the first word, as SentencePiece's add_dummy_prefix; llama.cpp's add_space_prefix.
+    prefix = metadata.get("tokenizer.ggml.add_space_prefix", True)
+    hf.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first" if prefix else "never",
+                                                split=False)
+    steps = [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+    hf.decoder = decoders.Sequence(steps + ([decoders.Strip(content=" ", left=1)] if prefix else []))
+    return hf, lambda t: True
+
+
+def _merges_from_scores(vocab: dict[str, int], scores: dict[str, float]) -> list[tuple[str, str]]:
+    """BPE merges implied by SentencePiece scores: every way to cut a piece into two pieces of the
+    vocabulary is a merge, ranked by the piece's score (ties: longer left part first, then the
+    parts' ids), the ranking transformers derives for the same files."""
+    ranked = []
+    for piece, score in scores.items():
+        cuts = [(piece[:k], piece[k:]) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
+        cuts.sort(key=lambda cut: (vocab[cut[0]], vocab[cut[1]]))
+        ranked += [(score, len(left), len(right), left, right) for left, right in cuts]
+    ranked.sort(key=lambda m: m[:3], reverse=True)  # stable: equal keys keep the order above
+    return [(left, right) for *_, left, right in ranked]
+
+
+TOKENIZERS = {"gpt2": _byte_level, "llama": _sentencepiece}
