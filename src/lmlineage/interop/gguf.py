@@ -2,11 +2,12 @@
 
 A GGUF file holds key/value metadata (the config, the tokenizer's vocabulary and merges, the chat
 template) and tensors, most of them block-quantized: Q8_0 stores 32 int8 weights with one fp16
-scale, Q4_1 32 four-bit weights with an fp16 scale and minimum. The ``gguf`` package (ggml's own
-Python reader) parses the file and dequantizes each tensor. Everything else is declared here:
+scale, Q4_1 32 four-bit weights with an fp16 scale and minimum. ``read`` parses the file per the
+GGUF specification; the ``gguf`` package (ggml's own Python code) names the tensor types and
+dequantizes them. Everything else is declared, per architecture, in a ``GGUFSpec``:
 
-* ``CONFIG``: which GGUF key gives which key of the reference ``config.json``;
-* ``TENSORS``: which GGUF tensor is which reference tensor, so the family's own ``ReferenceSpec``
+* ``config``: which GGUF key gives which key of the reference ``config.json``;
+* ``tensors``: which GGUF tensor is which reference tensor, so the family's own ``ReferenceSpec``
   (config fields and weight rules) then loads the model exactly as from a reference directory.
 
 llama.cpp's converter stores the query and key projections with each head's rows reordered for
@@ -218,6 +219,8 @@ def read(path) -> tuple[dict, list[Tensor]]:
             dims = cursor.take("<u8", cursor.int("<u4")).tolist()
             infos.append((name, gguf.GGMLQuantizationType(cursor.int("<u4")), dims, cursor.int()))
         alignment = metadata.get("general.alignment", gguf.GGUF_DEFAULT_ALIGNMENT)
+        if not isinstance(alignment, int) or alignment < 1 or alignment & (alignment - 1):
+            raise ValueError(f"general.alignment={alignment!r} is not a power of two")
         start = -(-cursor.at // alignment) * alignment  # tensor data begins at the next aligned offset
         tensors = []
         for name, kind, dims, offset in infos:
@@ -269,7 +272,9 @@ def reference_config(spec: GGUFSpec, metadata: dict, tensor_names: set, where: s
                 node = node.setdefault(part, {})
             node[leaf] = value
     heads, width = config["num_attention_heads"], config["hidden_size"]
-    head_dim = config.get("head_dim") or width // max(heads, 1)
+    if not (isinstance(heads, int) and isinstance(width, int) and heads > 0):  # per-layer lists (OpenELM)
+        raise UserError(f"{where}: {arch}.attention.head_count={heads!r} is not one positive count for every layer")
+    head_dim = config.get("head_dim") or width // heads
     rotary = metadata.get(f"{arch}.rope.dimension_count", head_dim)
     if rotary != head_dim:  # llama rotates every channel of a head; partial rotary is another family
         raise UserError(f"{where}: rotary dimension {rotary} differs from the head size {head_dim}",
@@ -303,6 +308,7 @@ def from_gguf(path, family: str | None = None):
     if "vocab_size" not in config and embed is not None:
         config["vocab_size"] = embed.shape[0]
     cfg = fam.config(None, **ref.config_from_hf(config))
+    tokenizer = gguf_tokenizer(metadata, where)  # before the slow part: a bad vocabulary is refused at once
 
     tensors = {t.name: dequantize(t, where)
                for t in tqdm(records, desc="dequantizing", unit="tensor", disable=not sys.stderr.isatty())}
@@ -316,7 +322,7 @@ def from_gguf(path, family: str | None = None):
                         + (f" and {len(extra) - 8} more" if len(extra) > 8 else ""))
     model = build_model(cfg)
     model.load_state_dict(load_state(ref.rules, state, model.state_dict(), cfg, where), strict=False)
-    model.tokenizer = gguf_tokenizer(metadata, where)
+    model.tokenizer = tokenizer
     return model
 
 
