@@ -4,6 +4,10 @@
 - ``post`` (Vaswani, BERT, GPT-1): x = norm1(x + attn(x)); x = norm2(x + mlp(x))
 - ``parallel`` (GPT-NeoX):  x = x + attn(norm1(x)) + mlp(norm2(x))
 - ``parallel_shared_norm`` (GPT-J, PaLM): h = norm1(x); x = x + attn(h) + mlp(h)
+
+A decoder block of an encoder-decoder model has a third sub-layer between the two, attention
+over the encoder output (Vaswani et al. 2017, section 3.1), normed and residual like the others:
+pre: x = x + cross(norm_c(x), enc); post: x = norm_c(x + cross(x, enc)).
 """
 
 from __future__ import annotations
@@ -11,31 +15,50 @@ from __future__ import annotations
 from torch import nn
 
 from ..core.config import ModelConfig
+from ..core.errors import UserError
 from ..layers.attention import Attention
+from ..layers.cross_attention import CrossAttention
 from ..layers.moe import feed_forward
 from ..layers.norm import make_norm
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None):
+    def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None,
+                 cross_attention=False):
         super().__init__()
         self.residual = cfg.residual
         self.attn_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.attn = Attention(
             cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias, cfg.dropout, layer,
             qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias, score_mod=score_mod,
+            scale=cfg.attn_scale,  # None: 1/sqrt(head_dim); T5 folds it into its initialisation (1.0)
         )
+        self.cross_attn = None
+        if cross_attention:
+            if cfg.residual not in ("pre", "post"):
+                raise UserError(f"config residual={cfg.residual!r} has no cross-attention layout",
+                                "encoder-decoder models use residual pre or post")
+            self.cross_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+            self.cross_attn = CrossAttention(cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias,
+                                             cfg.dropout, layer, scale=cfg.attn_scale)
         shared = cfg.residual == "parallel_shared_norm"
         self.mlp_norm = None if shared else make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
         self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, **attn_args):
+    def forward(self, x, encoder_out=None, encoder_mask=None, cross_cache=None, **attn_args):
+        """``encoder_out`` (B, S, d), ``encoder_mask`` (B, 1, 1, S) or None, ``cross_cache``: the
+        cross-attention inputs, used by blocks built with ``cross_attention``."""
+        cross = self.cross_attn is not None
         if self.residual == "pre":
             x = x + self.drop(self.attn(self.attn_norm(x), **attn_args))
+            if cross:
+                x = x + self.drop(self.cross_attn(self.cross_norm(x), encoder_out, encoder_mask, cross_cache))
             return x + self.drop(self.mlp(self.mlp_norm(x)))
         if self.residual == "post":
             x = self.attn_norm(x + self.drop(self.attn(x, **attn_args)))
+            if cross:
+                x = self.cross_norm(x + self.drop(self.cross_attn(x, encoder_out, encoder_mask, cross_cache)))
             return self.mlp_norm(x + self.drop(self.mlp(x)))
         h = self.attn_norm(x)
         return x + self.drop(self.attn(h, **attn_args)) + self.drop(self.mlp(h if self.mlp_norm is None else self.mlp_norm(x)))

@@ -37,7 +37,8 @@ class DecoderOutput:
 class DecoderStack(nn.Module):
     """Embeddings + blocks + final norm: produces hidden states, owns no head."""
 
-    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None):
+    def __init__(self, cfg: ModelConfig, qk_transform=None, score_bias=None, cross_attention=False):
+        """``cross_attention``: the decoder of an encoder-decoder model (blocks attend to the encoder)."""
         super().__init__()
         self.cfg = cfg
         if qk_transform is None and cfg.position == "rotary":
@@ -51,14 +52,17 @@ class DecoderStack(nn.Module):
         self.embed_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            Block(cfg, i, qk_transform=qk_transform, score_bias=score_bias) for i in range(cfg.n_layer)
+            Block(cfg, i, qk_transform=qk_transform, score_bias=shared_hook(score_bias), cross_attention=cross_attention)
+            for i in range(cfg.n_layer)
         )
         self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
         self.checkpointing = False  # recompute each block's activations in backward to save memory
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False,
-                prefix_lengths=None):
-        """``prefix_lengths`` (B,): each row's first tokens attend both ways (prefix LM, GLM's Part A)."""
+                encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None):
+        """``encoder_out`` (B, S, d) and ``encoder_mask`` (B, S; 1 at real source tokens, or None):
+        what a cross-attending stack reads; ``cross_cache`` keeps its projected keys and values.
+        ``prefix_lengths`` (B,): each row's first tokens attend both ways (prefix LM, GLM's Part A)."""
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         k_len = cache.key_slots(t) if cache is not None else t
@@ -86,9 +90,15 @@ class DecoderStack(nn.Module):
             key_positions = (key_mask.long().cumsum(-1) - 1).clamp(min=0) if key_mask is not None else \
                 torch.arange(k_len, device=input_ids.device)[None, :]
         hidden = [x] if output_hidden_states else None
+        cross = {}
+        if encoder_out is not None:
+            source_mask = None if encoder_mask is None or bool(encoder_mask.all()) else \
+                masks.never_empty(masks.padding(encoder_mask))
+            cross = dict(encoder_out=encoder_out, encoder_mask=source_mask, cross_cache=cross_cache)
         for i, layer in enumerate(self.layers):
             layer_mask, layer_causal = local if pattern[i % len(pattern)] == "local" else (mask, is_causal)
-            args = dict(mask=layer_mask, is_causal=layer_causal, positions=position_ids, key_positions=key_positions, cache=cache)
+            args = dict(mask=layer_mask, is_causal=layer_causal, positions=position_ids, key_positions=key_positions, cache=cache,
+                        **cross)
             if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False, **args)
             else:
@@ -100,6 +110,12 @@ class DecoderStack(nn.Module):
         if self.norm is not None:
             x = self.norm(x)
         return x, hidden
+
+
+def shared_hook(hook):
+    """A stack-level hook module as the layers see it: its bound call, so every layer shares the
+    stack's one module (and its parameters, T5's bucket table) without registering a copy each."""
+    return hook.__call__ if isinstance(hook, nn.Module) else hook
 
 
 def _key_mask(attention_mask, b, past, t, k_len, cache, device):

@@ -2,7 +2,12 @@
 
 ``cache.update(layer, k, v) -> (k_all, v_all)``, ``cache.length`` (tokens already cached),
 ``cache.advance(t)`` after each forward, ``cache.key_slots(t)`` (how many key slots the
-layers will see) and ``cache.reorder(index)`` (beam search keeps surviving hypotheses).
+layers will see) and ``cache.reorder(index)`` (beam search keeps surviving hypotheses: row i
+of the reordered cache is row ``index[i]`` of the old one, so it also expands a batch to beams).
+
+An encoder-decoder model's cache (``EncoderDecoderCache``) pairs the decoder's self-attention
+cache with a ``CrossCache``: the cross-attention keys and values depend on the source only, so
+they are projected from the encoder output once, at the first decoder step, and reused.
 """
 
 from __future__ import annotations
@@ -70,3 +75,38 @@ class StaticCache:
         for buffers in (self.keys, self.values):
             for i, b in enumerate(buffers):
                 buffers[i] = b.index_select(0, index)
+
+
+class CrossCache:
+    """Per-layer cross-attention (k, v), filled at the first decoder step of a generation."""
+
+    def __init__(self):
+        self.keys: dict[int, torch.Tensor] = {}
+        self.values: dict[int, torch.Tensor] = {}
+
+    def get(self, layer: int):
+        """(k, v) of ``layer``, or None before the first step."""
+        return (self.keys[layer], self.values[layer]) if layer in self.keys else None
+
+    def put(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        self.keys[layer], self.values[layer] = k, v
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.keys = {i: k.index_select(0, index) for i, k in self.keys.items()}
+        self.values = {i: v.index_select(0, index) for i, v in self.values.items()}
+
+
+class EncoderDecoderCache:
+    """The decoder's self-attention cache (dynamic or static) plus its cross-attention cache."""
+
+    def __init__(self, self_attention):
+        self.self_attention = self_attention
+        self.cross = CrossCache()
+
+    @property
+    def length(self) -> int:
+        return self.self_attention.length
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.self_attention.reorder(index)
+        self.cross.reorder(index)

@@ -39,7 +39,9 @@ class Attention(nn.Module):
         score_bias: Callable | None = None,
         qkv_bias: bool | None = None,
         score_mod: Callable | None = None,
+        scale: float | None = None,
     ):
+        """``scale``: the score multiplier; None: 1/sqrt(head_dim) (Vaswani et al. 2017, eq. 1)."""
         super().__init__()
         self.n_head, self.kv_heads, self.head_dim, self.layer = n_head, kv_heads, head_dim, layer
         # One fused projection: a single matmul for q, k and v.
@@ -49,7 +51,7 @@ class Attention(nn.Module):
         self.qk_transform = qk_transform
         self.score_bias = score_bias
         self.score_mod = score_mod
-        self.scale = 1.0 / math.sqrt(head_dim)
+        self.scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
 
     def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None):
         b, t, _ = x.shape

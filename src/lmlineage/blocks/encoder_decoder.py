@@ -1,0 +1,136 @@
+"""The encoder-decoder model (Vaswani et al. 2017, section 3.1): an encoder stack reads the
+source both ways; a decoder stack reads the target left to right and, in every block, attends
+to the encoder's output; an LM head predicts the next target token.
+
+Both stacks are the shared ones (``EncoderStack``, ``DecoderStack`` built with
+``cross_attention``), so norms, MLPs, positions and attention backends are the decoder-only
+models' own. The token embedding is shared by encoder and decoder and, with ``cfg.tie_embeddings``, by the
+LM head (Press & Wolf 2017; T5 and BART share all three).
+
+It speaks the generation engine's encoder-decoder protocol (see ``generation/engine.py``):
+``encode(input_ids, attention_mask)``, ``forward(decoder_input_ids, encoder_out=...,
+encoder_mask=..., cache=...)``, ``new_cache(...)`` and ``decoder_start_id``.
+
+Config: ``n_decoder_layer`` (default ``n_layer``), ``decoder_start_id``, ``position="relative"``
+(T5's buckets, ``relative_buckets`` / ``relative_max_distance``), ``rescale_head`` (the decoder
+output times d_model ** -0.5 before the head, as T5's tied head), ``attn_scale`` (read by the blocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
+from ..core.config import ModelConfig
+from ..heads.lm import LMHead
+from ..layers.relative_position import RelativePositionBias
+from .decoder import DecoderStack, shared_hook
+from .encoder import EncoderStack
+
+
+@dataclass
+class Seq2SeqOutput:
+    logits: torch.Tensor | None
+    last_hidden_state: torch.Tensor  # the decoder's, after its final norm
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # decoder: embeddings, then each block's output
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+class EncoderDecoderLM(nn.Module):
+    """Encoder stack + cross-attending decoder stack + LM head.
+
+    ``encoder_bias`` / ``decoder_bias``: ``score_bias`` hooks of each stack's self-attention
+    (T5's relative buckets, bidirectional in the encoder, causal in the decoder); a hook module
+    is registered once on its stack and shared by that stack's layers."""
+
+    is_encoder_decoder = True
+
+    def __init__(self, cfg: ModelConfig, encoder_bias=None, decoder_bias=None):
+        super().__init__()
+        self.config = cfg
+        if cfg.position == "relative":  # T5: one bucket table per stack, none in cross-attention
+            buckets = dict(buckets=cfg.relative_buckets, max_distance=cfg.relative_max_distance)
+            encoder_bias = encoder_bias or RelativePositionBias(cfg.n_head, bidirectional=True, **buckets)
+            decoder_bias = decoder_bias or RelativePositionBias(cfg.n_head, bidirectional=False, **buckets)
+        self.encoder = EncoderStack(cfg, score_bias=shared_hook(encoder_bias))
+        if isinstance(encoder_bias, nn.Module):
+            self.encoder.score_bias = encoder_bias  # registered on the stack; its layers hold its bound call
+        self.decoder = DecoderStack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), score_bias=decoder_bias,
+                                    cross_attention=True)
+        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.apply(self._init_weights)
+        self.decoder.embed_tokens = self.encoder.embed_tokens
+        if cfg.tie_embeddings:
+            self.lm_head.tie(self.decoder.embed_tokens)
+        # Mesh TensorFlow T5 rescales the decoder output before its tied (embedding-sized) head.
+        self.head_scale = cfg.d_model ** -0.5 if cfg.rescale_head else 1.0
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
+
+    @property
+    def decoder_start_id(self) -> int:
+        return self.config.decoder_start_id
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.max_positions
+
+    def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
+        if not static:
+            return EncoderDecoderCache(DynamicCache())
+        c, p = self.decoder.cfg, next(self.parameters())
+        return EncoderDecoderCache(StaticCache(
+            c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,
+            dtype or p.dtype, device or p.device,
+        ))
+
+    def encode(self, input_ids, attention_mask=None, output_hidden_states=False):
+        """Source ids (B, S) and mask (B, S; 1 at real tokens) -> encoder output (B, S, d);
+        with ``output_hidden_states`` the pair (output, per-layer states)."""
+        hidden, states = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+        return (hidden, states) if output_hidden_states else hidden
+
+    def forward(self, decoder_input_ids, encoder_out=None, encoder_mask=None, cache=None, *, input_ids=None,
+                decoder_attention_mask=None, decoder_position_ids=None, output_hidden_states=False,
+                logits_slice: int | None = None) -> Seq2SeqOutput:
+        """Decoder logits for ``decoder_input_ids`` (B, T). The source is ``encoder_out`` (from
+        ``encode``) or ``input_ids`` (encoded here); ``encoder_mask`` (B, S) marks its real tokens.
+        ``cache`` (from ``new_cache``) is extended in place; ``logits_slice=-1`` computes the
+        last position's logits only."""
+        encoder_states = None
+        if encoder_out is None:
+            if input_ids is None:
+                raise ValueError("give the source: input_ids, or encoder_out from encode()")
+            encoder_out, encoder_states = self.encoder(input_ids, encoder_mask, output_hidden_states=output_hidden_states)
+        self_cache = cache.self_attention if cache is not None else None
+        cross_cache = cache.cross if cache is not None else None
+        hidden, states = self.decoder(
+            decoder_input_ids, decoder_attention_mask, decoder_position_ids, self_cache, output_hidden_states,
+            encoder_out=encoder_out, encoder_mask=encoder_mask, cross_cache=cross_cache,
+        )
+        head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
+        if self.head_scale != 1.0:
+            head_in = head_in * self.head_scale
+        return Seq2SeqOutput(
+            logits=self.lm_head(head_in), last_hidden_state=hidden,
+            hidden_states=tuple(states) if states else None,
+            encoder_last_hidden_state=encoder_out,
+            encoder_hidden_states=tuple(encoder_states) if encoder_states else None,
+        )
+
+    def generate(self, prompt, max_new_tokens: int = 64, **options):
+        """Source text in, target text out (with a tokenizer), or ids (B, S) in, new ids out.
+        Options are those of ``lmlineage.generation.generate``."""
+        from ..generation import generate_text
+
+        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)

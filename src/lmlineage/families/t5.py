@@ -1,0 +1,109 @@
+"""T5 (Raffel et al. 2020, "Exploring the Limits of Transfer Learning with a Unified
+Text-to-Text Transformer").
+
+Diff from the Transformer (section 2.1): layer norm before each sub-block, without bias or
+centring (RMS style), plus a final one in each stack; no position embeddings: a learned scalar
+per head and relative-offset bucket added to the self-attention scores (32 buckets up to 128
+tokens, one table per stack, bidirectional in the encoder, causal in the decoder, none in
+cross-attention); no biases anywhere; ReLU MLP; one embedding shared by encoder, decoder and
+the output layer. Mesh TensorFlow quirks the checkpoints carry: attention scores are not divided
+by sqrt(d_kv) (the initialisation absorbs it) and the tied head reads the decoder output times
+d_model ** -0.5. Pre-trained by span corruption (section 3.1.4).
+"""
+
+from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..core.registry import Family, register
+from ..interop.reference import Field, ReferenceSpec
+from ..interop.rules import Fuse, Ignore, Rename, Tie
+
+FIELDS = (
+    Field("vocab_size", "vocab_size"),
+    Field("d_model", "d_model"),
+    Field("head_dim", "d_kv"),
+    Field("d_ff", "d_ff"),
+    Field("n_layer", "num_layers"),
+    Field("n_decoder_layer", "num_decoder_layers"),
+    Field("n_head", "num_heads"),
+    Field("relative_buckets", "relative_attention_num_buckets", default=32),
+    Field("relative_max_distance", "relative_attention_max_distance", default=128),
+    Field("norm_eps", "layer_norm_epsilon", default=1e-6),
+    Field("dropout", "dropout_rate", default=0.1),
+    Field("decoder_start_id", "decoder_start_token_id", default=0),
+)
+
+
+def stack_rules(stack: str, n_sub: int, mlp: tuple[tuple[str, str], ...]) -> tuple:
+    """One stack's blocks: ``layer.0`` self-attention, (decoder) ``layer.1`` cross-attention,
+    ``layer.{n_sub - 1}`` the feed-forward; ``mlp`` pairs our MLP names with theirs."""
+    ours, theirs = f"{stack}.layers.{{i}}.", f"{stack}.block.{{i}}.layer."
+    attn = theirs + "0.SelfAttention."
+    ff = f"{theirs}{n_sub - 1}."
+    rules = [
+        Fuse(ours + "attn.qkv.weight", tuple(f"{attn}{p}.weight" for p in "qkv"), split="qkv"),
+        Rename(ours + "attn.out.weight", attn + "o.weight"),
+        Rename(ours + "attn_norm.weight", theirs + "0.layer_norm.weight"),
+        *(Rename(f"{ours}mlp.{o}.weight", f"{ff}DenseReluDense.{t}.weight") for o, t in mlp),
+        Rename(ours + "mlp_norm.weight", ff + "layer_norm.weight"),
+        # The relative bucket table lives in the first block's self-attention; the others share it.
+        Rename(f"{stack}.score_bias.embed.weight", f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
+        Rename(f"{stack}.norm.weight", f"{stack}.final_layer_norm.weight"),
+    ]
+    if n_sub == 3:
+        cross = theirs + "1.EncDecAttention."
+        rules += [
+            Rename(ours + "cross_attn.q.weight", cross + "q.weight"),
+            Fuse(ours + "cross_attn.kv.weight", (cross + "k.weight", cross + "v.weight")),
+            Rename(ours + "cross_attn.out.weight", cross + "o.weight"),
+            Rename(ours + "cross_norm.weight", theirs + "1.layer_norm.weight"),
+        ]
+    return tuple(rules)
+
+
+def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict) -> ReferenceSpec:
+    """The T5ForConditionalGeneration layout; mT5 renames the model and gates the MLP."""
+    return ReferenceSpec(
+        model_type=model_type,
+        architecture=architecture,
+        fields=FIELDS,
+        rules=(
+            Rename("encoder.embed_tokens.weight", "shared.weight"),
+            Ignore("encoder.embed_tokens.weight"),  # copies of ``shared`` some checkpoints store
+            Tie("decoder.embed_tokens.weight", "decoder.embed_tokens.weight"),
+            Tie("lm_head.weight", "lm_head.weight"),
+            *stack_rules("encoder", 2, mlp),
+            *stack_rules("decoder", 3, mlp),
+            # A cross-attention table the reference declares but never uses.
+            Ignore("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"),
+        ),
+        fixed={"is_encoder_decoder": True, **fixed},
+        export_extra={"pad_token_id": 0, "eos_token_id": 1, "is_decoder": False},
+    )
+
+
+REFERENCE = reference("t5", "T5ForConditionalGeneration", (("fc_in", "wi"), ("fc_out", "wo")),
+                      {"feed_forward_proj": "relu", "scale_decoder_outputs": True, "tie_word_embeddings": True})
+
+DEFAULTS = dict(norm="rmsnorm", norm_eps=1e-6, position="relative", activation="relu", mlp="mlp", residual="pre",
+                bias=False, tie_embeddings=True, rescale_head=True, attn_scale=1.0, dropout=0.1,
+                vocab_size=32128, max_positions=512, decoder_start_id=0)
+
+T5 = register(Family(
+    name="t5",
+    year=2019,
+    parent="transformer",
+    paper="Raffel et al. 2020, Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer",
+    changes="pre-RMSNorm, relative position buckets, no biases, shared embeddings; span-corruption pre-training",
+    defaults=DEFAULTS,
+    presets={
+        "tiny": dict(n_layer=2, n_head=4, d_model=128, head_dim=32, d_ff=512, max_positions=128),
+        # Section 3.1 (base) and 3.7 (small, large): d_kv = 64 throughout.
+        "small": dict(n_layer=6, n_head=8, d_model=512, head_dim=64, d_ff=2048),  # 60M
+        "base": dict(n_layer=12, n_head=12, d_model=768, head_dim=64, d_ff=3072),  # 220M
+        "large": dict(n_layer=24, n_head=16, d_model=1024, head_dim=64, d_ff=4096),  # 770M
+    },
+    objective="span_corruption",
+    default_tokenizer="unigram",
+    architecture="encoder-decoder",
+    reference=REFERENCE,
+    build=EncoderDecoderLM,
+))
