@@ -211,6 +211,14 @@ def train(
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
     if resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
+    if getattr(TASKS[fam.objective], "trains_on_pairs", False):  # encoder-decoder on (source, target) pairs
+        from .train.seq2seq import train_on_pairs
+
+        return train_on_pairs(fam, preset=preset, data=data, tokenizer=tokenizer, vocab_size=vocab_size, steps=steps,
+                              batch_size=batch_size, lr=lr, warmup=warmup, seed=seed, out=out, resume=resume,
+                              config=config, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,
+                              eval_batches=eval_batches, progress=progress, keep_last=keep_last,
+                              deterministic=deterministic)
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they
     # fix the tokenizer and the model's shape.
     task_cls = TASKS[fam.objective]

@@ -65,19 +65,19 @@ def test_split_encodes_pads_and_round_trips(tmp_path):
     pairs = [("123", "321"), ("9", "9"), ("4567", "7654")]
     tok = build_tokenizer("bpe", ["0123456789"], 257)
     split = PairSplit.encode(pairs, tok, eos_id=tok.eos_id)
-    assert len(split) == 3 and split.max_lengths() == (5, 5)
+    assert len(split) == 3 and split.max_lengths() == (4, 5)
     source, target = split.pair(2)
-    assert tok.decode(source[:-1]) == "4567" and source[-1] == tok.eos_id and tok.decode(target[:-1]) == "7654"
+    assert tok.decode(source) == "4567" and tok.decode(target[:-1]) == "7654" and target[-1] == tok.eos_id
     src, tgt = split.collate([1, 0])
-    assert src.tolist() == [[tok.encode("9")[0], tok.eos_id, PAD, PAD], [*tok.encode("123"), tok.eos_id]]
-    assert tgt.shape == (2, 4)
+    assert src.tolist() == [[tok.encode("9")[0], PAD, PAD], tok.encode("123")]
+    assert tgt.tolist() == [[tok.encode("9")[0], tok.eos_id, PAD, PAD], [*tok.encode("321"), tok.eos_id]]
     split.save(tmp_path, "val")
     again = PairSplit.load(tmp_path, "val")
     assert all(np.array_equal(getattr(split, f), getattr(again, f)) for f in ("source", "target", "source_offsets"))
     batches = list(split.batches(2))
     assert [b[0].shape[0] for b in batches] == [2, 1]
-    assert batches[0][0][0, :2].tolist() == [tok.encode("9")[0], tok.eos_id]  # shortest first
-    assert batches[1][0].shape == (1, 5)
+    assert batches[0][0][0, :1].tolist() == tok.encode("9")  # shortest first
+    assert batches[1][0].shape == (1, 4)
 
 
 def test_sampler_resumes_exactly():

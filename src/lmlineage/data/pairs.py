@@ -104,10 +104,11 @@ class PairSplit:
 
     @classmethod
     def encode(cls, pairs, tokenizer, eos_id: int | None = None) -> PairSplit:
-        """Sources and targets through ``tokenizer``; ``eos_id`` is appended to every target
-        (the decoder learns to stop) and every source (the encoder sees where the text ends)."""
+        """Sources and targets through ``tokenizer``; ``eos_id`` is appended to every target, so
+        the decoder learns to stop. Sources stay as the tokenizer gives them: a prompt typed at
+        ``lmlineage generate`` is encoded the same way."""
         end = [] if eos_id is None else [eos_id]
-        sources = [ids + end for ids in tokenizer.encode_batch([s for s, _ in pairs])]
+        sources = tokenizer.encode_batch([s for s, _ in pairs])
         targets = [ids + end for ids in tokenizer.encode_batch([t for _, t in pairs])]
         return cls(*_flatten(sources), *_flatten(targets))
 

@@ -39,6 +39,29 @@ class Rename:
 
 
 @dataclass(frozen=True)
+class Reshape:
+    """One tensor under another name and shape: ours is flat, theirs ``their_shape`` (Marian's and
+    BART's output bias is a (1, vocab) buffer, ours a (vocab,) parameter)."""
+
+    ours: str
+    theirs: str
+    their_shape: tuple[int, ...] = (1, -1)
+
+    def load(self, src, out, used, cfg=None):
+        out[self.ours] = src[self.theirs].reshape(-1)
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        out[self.theirs] = ours[self.ours].reshape(self.their_shape)
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
 class Fuse:
     """Our one tensor is the concatenation of several of theirs along ``dim`` (q, k, v -> qkv).
     ``split="qkv"`` cuts it back by head counts (grouped-query attention), else equally."""

@@ -12,9 +12,11 @@ from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
+from .seq2seq import Seq2SeqTask
 
-TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask,
-         "mlm+sop": MaskedLMWithSOPTask, "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask}
+TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
+         "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask,
+         "seq2seq": Seq2SeqTask}
 
 
 def make_task(objective: str, model, tokenizer=None, **options):

@@ -1,0 +1,97 @@
+"""An encoder-decoder model + teacher-forced, label-smoothed training (Vaswani et al. 2017), as
+the trainer sees it: ``task((source, target)) -> loss``.
+
+Batches are ``(source, target)`` pairs padded with ``PAD`` (``data.pairs``); every target ends
+with the tokenizer's end-of-sequence token, which also starts the decoder (as in fairseq and
+BART) and fills padding (masked out, never predicted). ``translate`` decodes with
+the one generation engine, greedy or beam search.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..core.errors import UserError
+from ..objectives.seq2seq import Seq2SeqLM
+
+
+class Seq2SeqTask(nn.Module):
+    generates = True
+    trains_on_pairs = True  # api.train hands it (source, target) pairs, not a token stream
+    schedule = "inverse_sqrt"  # section 5.3
+
+    def __init__(self, model: nn.Module, pad_id: int, eps: float = 0.1):
+        super().__init__()
+        self.model = model
+        self.objective = Seq2SeqLM(model.config.decoder_start_id, pad_id, eps)
+
+    @classmethod
+    def check_inputs(cls, tokenizer, batch_size: int = 1) -> int:
+        """The tokenizer's end-of-sequence id, which ends targets and starts the decoder."""
+        if tokenizer.eos_id is None:
+            raise UserError(f"the {tokenizer.kind} tokenizer has no end-of-sequence token, which sequence-to-sequence "
+                            "training needs to end targets", "use --tokenizer bpe")
+        return tokenizer.eos_id
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer):
+        return cls(model, pad_id=cls.check_inputs(tokenizer))
+
+    def _logits(self, batch):
+        prepared = self.objective.prepare(batch)
+        out = self.model(prepared["decoder_input_ids"], input_ids=prepared["input_ids"],
+                         encoder_mask=prepared["attention_mask"])
+        return out.logits, prepared["labels"]
+
+    def forward(self, batch):
+        logits, labels = self._logits(batch)
+        return self.objective.loss(logits, labels)
+
+    @torch.no_grad()
+    def evaluate(self, batches, forward=None) -> dict:
+        """``loss``: unsmoothed negative log-likelihood per target token (what perplexity
+        measures; the smoothed training loss is higher by design); ``accuracy``: the share of
+        target tokens predicted right under teacher forcing."""
+        nats, smoothed, correct, count = 0.0, 0.0, 0, 0
+        for batch in batches:
+            logits, labels = self._logits(batch)
+            keep = labels != self.objective.ignore_index
+            nats += float(self.objective.nll(logits, labels, reduction="sum"))
+            smoothed += float(self.objective.loss(logits, labels, reduction="sum"))
+            correct += int((logits.argmax(-1)[keep] == labels[keep]).sum())
+            count += int(keep.sum())
+        if count == 0:
+            raise UserError("the validation split has no target tokens to evaluate", "use a larger data set")
+        return {"loss": nats / count, "nats": nats, "tokens": count, "smoothed_loss": smoothed / count,
+                "accuracy": correct / count}
+
+    @torch.no_grad()
+    def translate(self, sources, batch_size: int = 64, max_new_tokens: int = 128, num_beams: int = 1,
+                  progress: bool = False) -> list[list[int]]:
+        """Token ids of each source -> the decoded target ids (cut at end-of-sequence)."""
+        from tqdm.auto import tqdm
+
+        from ..generation import generate
+        from ..objectives.seq2seq import PAD
+
+        eos, device = self.objective.pad_id, next(self.model.parameters()).device
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # similar lengths batch together
+        out: list[list[int]] = [[] for _ in sources]
+        was_training = self.model.training
+        self.model.eval()
+        for start in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch", desc="translating"):
+            rows = order[start : start + batch_size]
+            width = max(len(sources[i]) for i in rows)
+            ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+            for r, i in enumerate(rows):
+                ids[r, : len(sources[i])] = torch.as_tensor(sources[i], dtype=torch.long)
+            mask = ids != PAD
+            ids = ids.masked_fill(~mask, eos).to(device)
+            new = generate(self.model, ids, mask.long().to(device), max_new_tokens=max_new_tokens, eos_id=eos,
+                           pad_id=eos, num_beams=num_beams)
+            for r, i in enumerate(rows):
+                row = new[r].tolist()
+                out[i] = row[: row.index(eos)] if eos in row else row
+        self.model.train(was_training)
+        return out
