@@ -197,6 +197,12 @@ def cmd_train(args) -> None:
               f"checkpoints in {result.out}")
         print(f"--- sample ---\n{result.sample}")
         return
+    if result.metrics is not None and "span_loss" in result.metrics:  # span corruption (T5)
+        m = result.metrics
+        print(f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | span tokens "
+              f"{m['span_loss']:.4f} (unigram {m['unigram_span_loss']:.4f}) nats | {result.steps} steps | "
+              f"checkpoints in {result.out}")
+        return
     if result.metrics is not None:  # an encoder
         print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
               f"checkpoints in {result.out}")
