@@ -1,6 +1,6 @@
 """The Transformer (Vaswani et al. 2017) against `transformers`' MarianMTModel, the same
-architecture (post-LN, sinusoidal positions, shared embeddings), loaded through our production
-loader: every encoder and decoder layer's hidden states and the logits within 1e-5 (fp32, CPU)
+architecture (post-LN, sinusoidal positions, shared embeddings), and BART against
+BartForConditionalGeneration, each loaded through our production loader: every encoder and decoder layer's hidden states and the logits within 1e-5 (fp32, CPU)
 with left- and right-padded sources at three lengths; 20 greedy tokens and 4-beam search equal
 to the reference `generate`; our export loading strictly in `transformers` with the same
 logits. Plus golden cases for the sinusoids and the masks the paper describes."""
@@ -20,20 +20,25 @@ PAD, EOS = 1, 2
 TINY = dict(vocab_size=99, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
             decoder_attention_heads=4, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=64,
             pad_token_id=PAD, decoder_start_token_id=PAD, eos_token_id=EOS, forced_eos_token_id=None)
+MARIAN = ("MarianConfig", "MarianMTModel", "transformer")
 CASES = {
-    "vaswani": dict(TINY, activation_function="relu", scale_embedding=True),  # sqrt(d_model) embeddings (3.4)
-    "marian-defaults": dict(TINY, activation_function="gelu", scale_embedding=False),
+    "vaswani": (*MARIAN, dict(TINY, activation_function="relu", scale_embedding=True)),  # sqrt(d) embeddings (3.4)
+    "marian-defaults": (*MARIAN, dict(TINY, activation_function="gelu", scale_embedding=False)),
+    # BART's own token ids: <s> 0, <pad> 1, </s> 2, which also starts the decoder.
+    "bart": ("BartConfig", "BartForConditionalGeneration", "bart",
+             dict(TINY, bos_token_id=0, decoder_start_token_id=2, init_std=0.2)),  # 0.02 makes beams repeat one token
 }
 
 
 def reference(name, tmp_path):
+    config_cls, model_cls, _, kwargs = CASES[name]
     torch.manual_seed(0)
-    cfg = transformers.MarianConfig(**CASES[name], attn_implementation="eager")
-    ref = transformers.MarianMTModel(cfg).eval()
+    cfg = getattr(transformers, config_cls)(**kwargs, attn_implementation="eager")
+    ref = getattr(transformers, model_cls)(cfg).eval()
     with torch.no_grad():  # a trained model's output bias is not zero: make sure it is carried over
         ref.final_logits_bias.normal_(0.0, 0.5)
     ref.save_pretrained(tmp_path)
-    ref = transformers.MarianMTModel.from_pretrained(tmp_path, attn_implementation="eager").eval()
+    ref = getattr(transformers, model_cls).from_pretrained(tmp_path, attn_implementation="eager").eval()
     return ref, from_hf(tmp_path).eval()
 
 
@@ -54,7 +59,7 @@ def source(length, pad_side, vocab=99, rows=3):
 @pytest.mark.parametrize("length", [5, 17, 40])
 def test_hidden_states_and_logits(name, pad_side, length, tmp_path):
     ref, ours = reference(name, tmp_path)
-    assert ours.config.family == "transformer"
+    assert ours.config.family == CASES[name][2]
     ids, mask = source(length, pad_side)
     decoder_ids = torch.randint(3, 99, (3, max(length // 2, 3)), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -122,7 +127,7 @@ def test_beam_search_matches_reference_generate(name, options, tmp_path):
 def test_export_loads_strictly_in_transformers(name, tmp_path):
     ref, ours = reference(name, tmp_path / "ref")
     to_hf(ours, tmp_path / "out")
-    back, info = transformers.MarianMTModel.from_pretrained(tmp_path / "out", output_loading_info=True)
+    back, info = getattr(transformers, CASES[name][1]).from_pretrained(tmp_path / "out", output_loading_info=True)
     assert not any(info.values()), info
     torch.testing.assert_close(back.final_logits_bias, ref.final_logits_bias, atol=0, rtol=0)
     ids, mask = source(11, "right")

@@ -62,6 +62,30 @@ class Reshape:
 
 
 @dataclass(frozen=True)
+class Offset:
+    """A position table whose first ``rows`` rows the reference never reads (BART's learned
+    positions start at index 2): ours holds the rows in use; export puts zero rows back."""
+
+    ours: str
+    theirs: str
+    rows: int = 2
+
+    def load(self, src, out, used, cfg=None):
+        out[self.ours] = src[self.theirs][self.rows:]
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        t = ours[self.ours]
+        out[self.theirs] = torch.cat([t.new_zeros(self.rows, *t.shape[1:]), t])
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
 class Fuse:
     """Our one tensor is the concatenation of several of theirs along ``dim`` (q, k, v -> qkv).
     ``split="qkv"`` cuts it back by head counts (grouped-query attention), else equally."""
