@@ -1,0 +1,197 @@
+"""ELMo's biLM against the NNLM and the modified-KN n-gram (perplexity, one word split), and ELMo
+features against static word2vec features on a downstream classifier.
+
+    python benchmarks/elmo_vs_nnlm_ngram.py --chars 600000          # the setting reported in BENCHMARKS.md
+    python benchmarks/elmo_vs_nnlm_ngram.py                          # the whole built-in corpus (long on CPU)
+
+1. Perplexity: the n-gram LM (orders 2..5) and the NNLM come from ``nnlm_vs_ngram.py``'s ``run`` on the
+   same text, split and vocabulary; ELMo's biLM is trained by the shared trainer on the same training
+   tokens, and its forward LM scores the same held-out tokens, each sentence on its own (its backward
+   LM's perplexity is printed beside it).
+2. Downstream: the 200 sentences of gensim's ``test_data/pang_lee_polarity.cor`` (labels pos/neg).
+   Features: ELMo's layers mean-pooled over each sentence's words and combined by a learned scalar
+   mix (Peters et al. 2018, eq. 1) against the mean of word2vec vectors (skip-gram, trained on the same
+   training text). Both go through the same logistic regression (full-batch L-BFGS, its L2 strength
+   picked by an inner 3-fold search over 1e-3, 1e-2, 1e-1 on each training fold), on the same stratified 5-fold splits,
+   repeated ``--repeats`` times with different shuffles. Accuracy: mean and standard deviation over
+   all folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmlineage.classic.elmo import BiLMTask, ScalarMix
+from lmlineage.classic.text import sentences_from_text, words_from_line
+from lmlineage.classic.word2vec import Word2Vec
+from lmlineage.classic.word_lm import fit_with_trainer
+from lmlineage.core.registry import get_family
+from lmlineage.data.corpora import load_corpus, split_text
+
+HERE = Path(__file__).resolve().parent
+L2_GRID = (1e-3, 1e-2, 1e-1)
+
+
+def _nnlm_benchmark():
+    spec = importlib.util.spec_from_file_location("nnlm_vs_ngram", HERE / "nnlm_vs_ngram.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def polarity() -> tuple[list[list[str]], np.ndarray]:
+    import gensim
+
+    path = Path(gensim.__file__).parent / "test" / "test_data" / "pang_lee_polarity.cor"
+    sentences, labels = [], []
+    for line in path.read_text(encoding="cp1252", errors="replace").splitlines():  # not UTF-8 (0x97 dashes)
+        label, _, text = line.partition(" ")
+        sentences.append(words_from_line(text))
+        labels.append(1 if label == "__label__pos" else 0)
+    return sentences, np.array(labels)
+
+
+def fit_classifier(x: torch.Tensor, y: torch.Tensor, l2: float, steps: int = 50):
+    """Logistic regression over a scalar mix of ``x``'s layers (N, layers, dim), standardised."""
+    mean, std = x.mean(0, keepdim=True), x.std(0, keepdim=True) + 1e-6
+    mix, linear = ScalarMix(x.shape[1]), torch.nn.Linear(x.shape[2], 1)
+    params = list(mix.parameters()) + list(linear.parameters())
+    opt = torch.optim.LBFGS(params, max_iter=steps, line_search_fn="strong_wolfe")
+    z = (x - mean) / std
+
+    def closure():
+        opt.zero_grad()
+        logits = linear(mix(z.transpose(0, 1)))[:, 0]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + l2 * linear.weight.square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return lambda new: (linear(mix(((new - mean) / std).transpose(0, 1)))[:, 0] > 0).float()
+
+
+def accuracy(x, y, train, test, seed) -> float:
+    from sklearn.model_selection import StratifiedKFold
+
+    inner = StratifiedKFold(3, shuffle=True, random_state=seed)
+    xt, yt = x[train], y[train]
+    scores = []
+    for l2 in L2_GRID:
+        hits = 0.0
+        for a, b in inner.split(np.zeros(len(train)), yt.numpy()):
+            hits += float((fit_classifier(xt[a], yt[a], l2)(xt[b]) == yt[b]).sum())
+        scores.append(hits)
+    l2 = L2_GRID[int(np.argmax(scores))]
+    predict = fit_classifier(xt, yt, l2)
+    with torch.no_grad():
+        return float((predict(x[test]) == y[test]).float().mean())
+
+
+def downstream(elmo, w2v, repeats: int = 3) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    sentences, labels = polarity()
+    with torch.no_grad():
+        layers, mask = elmo.layers([s or ["<unk>"] for s in sentences])
+        m = mask.float()[None, ..., None]
+        elmo_x = ((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float()  # (N, layers, 2d)
+    vectors = w2v.vectors
+    known = [[w for w in s if w in vectors] for s in sentences]
+    w2v_x = torch.tensor(np.stack([np.mean([vectors[w] for w in k], 0) if k else np.zeros(vectors.dim, np.float32)
+                                   for k in known]))[:, None]
+    y = torch.tensor(labels, dtype=torch.float32)
+    results = {"elmo": [], "word2vec": []}
+    for repeat in range(repeats):
+        folds = StratifiedKFold(5, shuffle=True, random_state=repeat)
+        for train, test in folds.split(np.zeros(len(y)), labels):  # the same folds for both
+            torch.manual_seed(0)
+            results["elmo"].append(accuracy(elmo_x, y, train, test, repeat))
+            results["word2vec"].append(accuracy(w2v_x, y, train, test, repeat))
+    coverage = float(np.mean([len(k) / max(len(s), 1) for k, s in zip(known, sentences)]))
+    return {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v} for k, v in results.items()} | {
+        "word2vec_word_coverage": coverage, "sentences": len(sentences), "repeats": repeats}
+
+
+def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, context: int = 64, lr: float = 5e-3,
+        preset: str = "small", min_count: int = 2, nnlm_steps: int = 300, w2v_dim: int = 100, repeats: int = 3,
+        progress: bool = True) -> dict:
+    text = "\n".join(load_corpus(None))
+    if chars:
+        text = text[:chars]
+    train_text, val_text = split_text(text)
+    baseline = _nnlm_benchmark().run(chars, steps=nnlm_steps, batch_size=batch_size, context=context, lr=1e-2,
+                                     min_count=min_count, progress=progress)
+    family = get_family("elmo")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="elmo-bench-") as tmp:
+        fit_with_trainer(family, [text], out=Path(tmp), preset=preset, seed=1337, progress=progress,
+                         min_count=min_count, task=BiLMTask, steps=steps, batch_size=batch_size, context=context,
+                         lr=lr, warmup=50, eval_batches=20)
+        elmo = family.load(Path(tmp) / "best")
+    scored = elmo.evaluate_text(val_text)
+    elmo_seconds = time.perf_counter() - t0
+    assert scored["tokens"] == baseline["heldout_tokens"], "ELMo and the n-gram must score the same tokens"
+    w2v = Word2Vec.train(sentences_from_text(train_text), arch="skipgram", dim=w2v_dim, min_count=min_count,
+                         epochs=5, seed=1, progress=progress)
+    cfg = elmo.config
+    return {
+        **{k: baseline[k] for k in ("corpus_chars", "train_words", "heldout_tokens", "vocab", "oov_rate",
+                                    "ngram_perplexity", "nnlm_perplexity", "interpolated_perplexity", "nnlm")},
+        "elmo_forward_perplexity": math.exp(scored["loss"]),
+        "elmo_backward_perplexity": math.exp(scored["backward_loss"]),
+        "elmo": {"d_model": cfg.d_model, "cell": cfg.d_ff, "layers": cfg.n_layer, "filters": cfg.extra["filters"],
+                 "steps": steps, "batch_size": batch_size, "context": context, "lr": lr,
+                 "parameters": sum(p.numel() for p in elmo.parameters()), "seconds": elmo_seconds},
+        "downstream": downstream(elmo, w2v, repeats),
+        "word2vec": {"arch": "skipgram", "dim": w2v_dim, "epochs": 5, "min_count": min_count},
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--chars", type=int, default=None)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--nnlm-steps", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--preset", default="small")
+    p.add_argument("--min-count", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    r = run(args.chars, args.steps, args.batch_size, lr=args.lr, preset=args.preset, min_count=args.min_count,
+            nnlm_steps=args.nnlm_steps, repeats=args.repeats)
+    print(f"## Perplexity on one word split ({r['train_words']:,} training words, {r['heldout_tokens']:,} held-out "
+          f"tokens, vocabulary {r['vocab']:,})\n| model | held-out perplexity |\n|---|---|")
+    print(f"| best modified-KN n-gram ({min(r['ngram_perplexity'], key=r['ngram_perplexity'].get)}-gram) | "
+          f"{min(r['ngram_perplexity'].values()):.2f} |")
+    print(f"| NNLM ({r['nnlm']['steps']} steps) | {r['nnlm_perplexity']:.2f} |")
+    print(f"| NNLM + n-gram | {r['interpolated_perplexity']:.2f} |")
+    e = r["elmo"]
+    print(f"| ELMo biLM, forward LM (d {e['d_model']}, cell {e['cell']}, {e['steps']} steps) | "
+          f"{r['elmo_forward_perplexity']:.2f} |")
+    print(f"| ELMo biLM, backward LM | {r['elmo_backward_perplexity']:.2f} |")
+    d = r["downstream"]
+    print(f"## pang_lee polarity ({d['sentences']} sentences, stratified 5-fold x {d['repeats']}, same folds)")
+    print(f"| features | accuracy mean | std |\n|---|---|---|")
+    for name in ("elmo", "word2vec"):
+        print(f"| {name} | {d[name]['mean']:.3f} | {d[name]['std']:.3f} |")
+    print(f"word2vec covers {d['word2vec_word_coverage']:.2f} of the words; threads {torch.get_num_threads()}")
+    print("command:", " ".join([os.path.basename(sys.executable)] + sys.argv))
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
