@@ -190,6 +190,10 @@ def cmd_train(args) -> None:
     if result.summary:  # word vectors: no loss to report
         print(f"{result.summary} | checkpoint in {result.out}")
         return
+    if result.metrics is not None and "reconstruction_accuracy" in result.metrics:  # BART's denoising
+        print(f"val loss {result.val_loss:.4f} | reconstruction accuracy {result.metrics['reconstruction_accuracy']:.3f} "
+              f"| {result.steps} steps | checkpoints in {result.out}")
+        return
     if result.metrics is not None and "bleu" in result.metrics:  # sequence to sequence: held-out translations
         m = result.metrics
         print(f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "

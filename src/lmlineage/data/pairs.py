@@ -38,7 +38,14 @@ BUILTIN = {
 # The tokenizer a built-in set trains when none is given: single bytes for the digit tasks
 # (a BPE of 256 bytes + <|endoftext|> learns no merges), a shared BPE for the verses.
 DEFAULT_TOKENIZERS = {"reverse": ("bpe", 257), "sort": ("bpe", 257), "bible-en-zh": ("bpe", 8000)}
-TARGET_LANGUAGE = {"bible-en-zh": "zh"}  # decides BLEU's tokenizer
+TARGET_LANGUAGE = {"bible-en-zh": "zh", "reverse": "char", "sort": "char"}  # decides BLEU's tokenizer
+
+
+def target_language(data) -> str | None:
+    """BLEU's tokenization for a pair set: ``zh`` (one token per Chinese character), ``char``
+    (digit strings: every character a token), None (13a, space-separated words)."""
+    parsed = algorithmic.parse_name(data) if isinstance(data, str) else None
+    return TARGET_LANGUAGE.get(parsed[0] if parsed else str(data))
 
 
 def is_builtin(data) -> bool:

@@ -3,7 +3,8 @@ dictionary baseline to compare a trained model against.
 
 BLEU (Papineni et al. 2002) is sacrebleu's corpus BLEU with its standard tokenizers: ``13a``
 for space-separated targets, ``zh`` for Chinese (every CJK character a token, other text as
-13a), so Chinese scores do not depend on a word segmenter. ``sacrebleu`` is an optional
+13a), so Chinese scores do not depend on a word segmenter; ``char`` for strings without words
+(the digit tasks). ``sacrebleu`` is an optional
 package (the ``translation`` and ``test`` extras).
 
 The baseline (``WordByWord``) is the simplest translation model that uses the parallel data:
@@ -33,7 +34,7 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], target_language: 
         raise UserError("BLEU needs the sacrebleu package", "pip install sacrebleu") from None
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
-    tokenize = "zh" if target_language == "zh" else "13a"
+    tokenize = target_language if target_language in ("zh", "char") else "13a"
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize).score)
 
 

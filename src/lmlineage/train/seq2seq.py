@@ -5,7 +5,7 @@ The pairs (``data.pairs``: ``reverse``, ``sort``, ``bible-en-zh`` or a .tsv / .j
 train a tokenizer shared by both sides (Vaswani et al. 2017 section 5.1: "a shared source-target
 vocabulary"), are tokenized into ``OUT/data`` and go through the one ``Trainer`` with the
 task's schedule (inverse square root warmup). At the end the held-out sources are translated
-(greedy) and scored: BLEU (sacrebleu; ``zh`` tokenization for Chinese targets), exact match,
+(greedy, with the best checkpoint's weights) and scored: BLEU (sacrebleu; ``zh`` tokenization for Chinese targets), exact match,
 and teacher-forced token accuracy.
 """
 
@@ -84,6 +84,10 @@ def train_on_pairs(fam, *, preset, data, tokenizer, vocab_size, steps, batch_siz
     if not math.isfinite(result["loss"]):
         raise UserError(f"training diverged: the validation loss is {result['loss']} at step {trainer.step}",
                         f"lower --lr (it was {lr}) or raise --warmup")
+    if (out / "best" / "model.safetensors").exists():  # translate with the weights `lmlineage.load(out)` gives
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / "best" / "model.safetensors")), strict=False)
     model.tokenizer = tok
     sources = [val_split.pair(i)[0].tolist() for i in range(len(val_split))]
     max_new = min(cfg.max_positions, 2 * max(val_split.max_lengths()) + 8)
@@ -91,7 +95,7 @@ def train_on_pairs(fam, *, preset, data, tokenizer, vocab_size, steps, batch_siz
                                                       progress=train_cfg.progress)]
     refs = [target for _, target in val_pairs]
     metrics = {k: v for k, v in result.items() if k not in ("loss", "nats", "tokens")}
-    metrics.update(bleu=bleu(hyps, refs, pair_data.TARGET_LANGUAGE.get(str(data))),
+    metrics.update(bleu=bleu(hyps, refs, pair_data.target_language(data)),
                    exact_match=exact_match(hyps, refs), pairs=len(refs))
     trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
     sample = f"{val_pairs[0][0]} -> {hyps[0]} (reference: {refs[0]})"
