@@ -22,7 +22,7 @@ from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
 
-__all__ = ["load", "train", "embed", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "finetune", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -239,10 +239,8 @@ def train(
         check_inputs(tok, batch_size)
     preset_context = fam.config(preset).max_positions
     context = context or preset_context
-    # A task may size the model from the tokenizer (span corruption's sentinels above its vocabulary).
-    sized = task_cls.model_config(tok) if hasattr(task_cls, "model_config") else {}
     overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context),
-                 **sized, **setup.get("config", {}), **(config or {})}
+                 **setup.get("config", {}), **(config or {})}
     cfg = fam.config(preset, **overrides)
     if resume:
         saved = load_config(out / "last" / "config.json").to_dict()
@@ -455,3 +453,32 @@ def _masked_lm_task(model, path):
                         "(an ELECTRA run keeps its discriminator, which has none)")
     pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
     return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)
+
+
+def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float = 0.1, epochs: int = 3,
+             batch_size: int = 16, lr: float = 5e-5, max_length: int = 128, seed: int = 0, device: str = "cpu",
+             progress: bool = True):
+    """Fine-tune the encoder at ``path`` (our checkpoint, a run, or a reference directory such as
+    all-MiniLM-L6-v2) on ``task`` (classify, pair, tag, qa, choice) with examples from ``data``
+    (.jsonl or .csv; fields in ``lmlineage.tasks.finetune``), holding out ``val_data`` or a
+    ``val_fraction`` of it; writes the fine-tuned checkpoint (with its label map) to ``out``."""
+    from .tasks.finetune import FineTuneConfig, finetune_model, held_out, read_examples
+
+    out = check_out_dir(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty", "choose a new directory for the fine-tuned checkpoint")
+    check_device(device)
+    if not (math.isfinite(lr) and 0 < lr <= 1):
+        raise UserError(f"--lr {lr} is out of range (0, 1]", "BERT fine-tunes with 2e-5 to 5e-5")
+    for name, value in (("epochs", epochs), ("batch-size", batch_size)):
+        if value < 1:
+            raise UserError(f"--{name} must be >= 1, got {value}")
+    examples = read_examples(data, task)
+    if val_data is not None:
+        train_examples, val_examples = examples, read_examples(val_data, task)
+    else:
+        train_examples, val_examples = held_out(examples, val_fraction, seed)
+    base = load(path, device=device)
+    cfg = FineTuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
+    return finetune_model(base, task=task, train=train_examples, val=val_examples, cfg=cfg, max_length=max_length,
+                          out=out)

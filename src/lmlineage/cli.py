@@ -118,6 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
+    f = sub.add_parser("finetune", help="fine-tune an encoder on labelled examples: classify, pair, tag, qa, choice")
+    f.add_argument("checkpoint", help="an encoder checkpoint, run directory, or reference directory (e.g. MiniLM)")
+    f.add_argument("--task", required=True, help="classify (text, label) | pair (text_a, text_b, label) | "
+                   "tag (tokens, tags) | qa (context, question, answer_start, answer_text) | "
+                   "choice (context or question, choices, label = index)")
+    f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields")
+    f.add_argument("--val", default=None, help="held-out examples (default: --val-fraction of --data)")
+    f.add_argument("--val-fraction", type=_float, default=0.1)
+    f.add_argument("--epochs", type=_positive_int, default=3)
+    f.add_argument("--batch-size", type=_positive_int, default=16)
+    f.add_argument("--lr", type=_float, default=5e-5)
+    f.add_argument("--max-length", type=_positive_int, default=128, help="tokens per input sequence")
+    f.add_argument("--seed", type=_seed, default=0)
+    f.add_argument("--out", default=None, help="directory for the fine-tuned checkpoint (default: runs/finetune-TASK)")
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
+
     m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
                    "directory")
@@ -190,22 +208,12 @@ def cmd_train(args) -> None:
     if result.summary:  # word vectors: no loss to report
         print(f"{result.summary} | checkpoint in {result.out}")
         return
-    if result.metrics is not None and "reconstruction_accuracy" in result.metrics:  # BART's denoising
-        print(f"val loss {result.val_loss:.4f} | reconstruction accuracy {result.metrics['reconstruction_accuracy']:.3f} "
-              f"| {result.steps} steps | checkpoints in {result.out}")
-        return
     if result.metrics is not None and "bleu" in result.metrics:  # sequence to sequence: held-out translations
         m = result.metrics
         print(f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
               f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
               f"checkpoints in {result.out}")
         print(f"--- sample ---\n{result.sample}")
-        return
-    if result.metrics is not None and "span_loss" in result.metrics:  # span corruption (T5)
-        m = result.metrics
-        print(f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | span tokens "
-              f"{m['span_loss']:.4f} (unigram {m['unigram_span_loss']:.4f}) nats | {result.steps} steps | "
-              f"checkpoints in {result.out}")
         return
     if result.metrics is not None:  # an encoder
         print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
@@ -316,6 +324,22 @@ def cmd_eval(args) -> None:
               f"bits per char {result['bits_per_char']:.4f} | {result['tokens']} tokens, {result['chars']} chars")
 
 
+def cmd_finetune(args) -> None:
+    from .api import finetune
+
+    result = finetune(args.checkpoint, task=args.task, data=args.data, val_data=args.val,
+                      val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      max_length=args.max_length, seed=args.seed, device=args.device, progress=not args.no_progress,
+                      out=f"runs/finetune-{args.task}" if args.out is None else args.out)
+    if args.json:
+        print(json.dumps({"metrics": result.metrics, "baseline": result.baseline, "out": str(result.out)}))
+        return
+    shown = " | ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.metrics.items())
+    trivial = f" (trivial baseline accuracy {result.baseline['accuracy']:.3f})" if result.baseline else ""
+    print(f"{args.task}: {shown}{trivial} | {result.train_examples} training / {result.val_examples} held-out "
+          f"examples | checkpoint in {result.out}")
+
+
 def cmd_embed(args) -> None:
     from .api import embed
 
@@ -360,7 +384,8 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "embed": cmd_embed, "similar": cmd_similar, "tokenizer": cmd_tokenizer, "convert": cmd_convert}
+            "embed": cmd_embed, "finetune": cmd_finetune, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
+            "convert": cmd_convert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,8 @@ class EncoderModel(nn.Module):
             raise UserError(f"config heads: one fine-tuning head at a time, got {', '.join(chosen)}")
         labels = cfg.extra.get("labels")
         if any(h in LABELLED_HEADS for h in chosen) and not (isinstance(labels, list) and labels):
-            raise UserError(f"config heads: the {chosen[0]} needs its label names", 'set extra.labels, e.g. ["neg", "pos"]')
+            raise UserError(f"config heads: the {chosen[0]} needs its label names",
+                            'set extra.labels, e.g. ["neg", "pos"]')
         d = cfg.d_model
         self.classifier = SequenceClassifier(d, len(labels), cfg.dropout) if "classifier" in heads else None
         self.choice = ChoiceScorer(d, cfg.dropout) if "choice" in heads else None
