@@ -239,8 +239,10 @@ def train(
         check_inputs(tok, batch_size)
     preset_context = fam.config(preset).max_positions
     context = context or preset_context
+    # A task may size the model from the tokenizer (span corruption's sentinels above its vocabulary).
+    sized = task_cls.model_config(tok) if hasattr(task_cls, "model_config") else {}
     overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, preset_context),
-                 **setup.get("config", {}), **(config or {})}
+                 **sized, **setup.get("config", {}), **(config or {})}
     cfg = fam.config(preset, **overrides)
     if resume:
         saved = load_config(out / "last" / "config.json").to_dict()

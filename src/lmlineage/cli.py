@@ -208,12 +208,22 @@ def cmd_train(args) -> None:
     if result.summary:  # word vectors: no loss to report
         print(f"{result.summary} | checkpoint in {result.out}")
         return
+    if result.metrics is not None and "reconstruction_accuracy" in result.metrics:  # BART's denoising
+        print(f"val loss {result.val_loss:.4f} | reconstruction accuracy {result.metrics['reconstruction_accuracy']:.3f} "
+              f"| {result.steps} steps | checkpoints in {result.out}")
+        return
     if result.metrics is not None and "bleu" in result.metrics:  # sequence to sequence: held-out translations
         m = result.metrics
         print(f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
               f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
               f"checkpoints in {result.out}")
         print(f"--- sample ---\n{result.sample}")
+        return
+    if result.metrics is not None and "span_loss" in result.metrics:  # span corruption (T5)
+        m = result.metrics
+        print(f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | span tokens "
+              f"{m['span_loss']:.4f} (unigram {m['unigram_span_loss']:.4f}) nats | {result.steps} steps | "
+              f"checkpoints in {result.out}")
         return
     if result.metrics is not None:  # an encoder
         print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
