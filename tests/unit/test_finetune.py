@@ -207,3 +207,24 @@ def test_wrong_file_type_task_and_non_encoder(base, tmp_path, capsys):
                          build_tokenizer("wordpiece", ["alpha beta"] * 5, vocab_size=30))
     code, _, err = run(["finetune", gpt, "--task", "classify", "--data", data, "--out", tmp_path / "o"], capsys)
     assert code == 2 and "fine-tune an encoder" in err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("task", ["classify", "qa"])
+def test_deberta_fine_tunes_without_a_pooler(task, tmp_path):
+    """DeBERTa has no pooler: sentence heads read [CLS] itself; its relative table carries over."""
+    from lmlineage.tasks.finetune import FineTuneConfig, finetune_model
+
+    torch.manual_seed(0)
+    tok = word_vocabulary(WORDS + COLORS + ["good", "bad", "thing", "what", "colour"])
+    base = build_model(get_family("deberta").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32,
+                                                    n_head=4, d_ff=64, dropout=0.0))
+    base.tokenizer = tok
+    result = finetune_model(base, task=task, train=examples(task, 200), val=examples(task, 80, seed=1),
+                            cfg=FineTuneConfig(epochs=5, lr=2e-3, progress=False), out=tmp_path / "out")
+    assert result.metrics["accuracy" if task == "classify" else "exact_match"] >= 0.9, result.metrics
+    import lmlineage
+
+    tuned = lmlineage.load(tmp_path / "out")
+    assert tuned.config.family == "deberta" and tuned.pooler is None
+    # the relative table came from the base model and was fine-tuned with the rest
+    assert not torch.equal(tuned.backbone.score_mod.rel_embeddings.weight, base.backbone.score_mod.rel_embeddings.weight)
