@@ -7,10 +7,11 @@ Reference figure for the recipe on this machine: val 1.886 in 125 s (nanoGPT); g
 no more wall time. `--preset`/`--steps`/... explore other settings (the performance issue's
 <= 1.80 in 125 s goal).
 
-    python benchmarks/shakespeare_char.py --runs 3 [--peer]
+    python benchmarks/shakespeare_char.py --runs 3 [--peer nanogpt] [--peer transformers]
 
-`--peer` also runs the same recipe with `transformers` GPT2LMHeadModel (sdpa) through the same
-trainer, interleaved, for a side-by-side wall time.
+`--peer nanogpt` runs the recipe itself (restated in nanogpt_recipe.py, since nanoGPT does not
+install here) interleaved with ours, so the wall-time comparison is made on the same host in the
+same minutes; `--peer transformers` runs `transformers` GPT2LMHeadModel (sdpa) through our trainer.
 """
 
 import argparse
@@ -33,7 +34,7 @@ def run_ours(args, out):
     result = lmlineage.train(
         args.family, preset=args.preset, data=str(args.data), tokenizer="char", steps=args.steps,
         batch_size=args.batch_size, context=args.context, lr=args.lr, min_lr=args.lr / 10, warmup=100,
-        seed=args.seed, out=out, progress=False, sample_tokens=0, config=dict(dropout=0.0),
+        seed=args.seed, out=out, progress=False, sample_tokens=0, config=dict(dropout=0.0, **dict(kv.split("=", 1) for kv in args.set)),
     )
     return result.val_loss, time.perf_counter() - t0
 
@@ -61,6 +62,12 @@ def run_peer(args, out):
     return result["loss"], time.perf_counter() - t0
 
 
+def run_nanogpt(args, out):
+    from nanogpt_recipe import run
+
+    return run(Path(args.data), Path(out), iters=args.steps, seed=args.seed)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--family", default="gpt2")
@@ -72,16 +79,21 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--peer", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a model config field of ours, e.g. activation=gelu")
+    ap.add_argument("--peer", action="append", choices=["transformers", "nanogpt"], default=[],
+                    help="also run a peer, interleaved: transformers GPT-2 through our trainer, or the nanoGPT "
+                         "recipe restated in nanogpt_recipe.py (repeatable)")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = {"lmlineage": []} | ({"transformers (same trainer)": []} if args.peer else {})
+    names = {"transformers": "transformers (same trainer)", "nanogpt": "nanoGPT recipe (restated)"}
+    rows = {"lmlineage": []} | {names[p]: [] for p in args.peer}
+    runners = {"lmlineage": run_ours, names["transformers"]: run_peer, names["nanogpt"]: run_nanogpt}
     for r in range(args.runs):
         for name in rows:
             with tempfile.TemporaryDirectory() as out:
-                fn = run_ours if name == "lmlineage" else run_peer
-                loss, wall = fn(args, out)
+                loss, wall = runners[name](args, out)
             rows[name].append((loss, wall))
             print(f"run {r}: {name}: val loss {loss:.4f} in {wall:.1f} s", flush=True)
     print(f"\n## tinyshakespeare char, {args.family}/{args.preset}, {args.steps} steps, batch {args.batch_size}, "
