@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from .core.errors import UserError  # noqa: E402
+from . import families as _families_package  # noqa: E402,F401  (see below)
 from . import train as _train_package  # noqa: E402,F401  (see below)
 
 __all__ = ["UserError", "__version__", "load", "train", "families"]
@@ -16,9 +17,17 @@ def train(family: str = "gpt2", **options):
     return _train(family, **options)
 
 
+def families():
+    """Every registered family, oldest first; defined here so the subpackage of the same name
+    cannot shadow it."""
+    from .core.registry import families as _families
+
+    return _families()
+
+
 def __getattr__(name):
     # The public API imports torch-heavy modules lazily, so `import lmlineage` stays cheap.
-    if name in ("load", "families"):
+    if name in ("load",):
         from . import api
 
         return getattr(api, name)

@@ -431,3 +431,10 @@ def test_train_function_not_shadowed_by_its_subpackage():
     import lmlineage.train.trainer  # noqa: F401
 
     assert callable(lmlineage.train)
+
+
+def test_families_function_not_shadowed_by_its_subpackage():
+    import lmlineage
+
+    names = [f.name for f in lmlineage.families()]  # importing every family binds lmlineage.families.*
+    assert callable(lmlineage.families) and "gpt2" in names and "llama" in names
