@@ -50,7 +50,7 @@ def test_causal_families_beat_the_unigram_model(family, tmp_path, tinyshakespear
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not shown yet: measured 4.378 vs the unigram 4.396 nats after 300 steps "
+@pytest.mark.skip(reason="not shown yet (skipped: ~4-11 min of CI for a known miss): measured 4.378 vs the unigram 4.396 nats after 300 steps "
                    "(margin 0.018 < 0.2); GLM needs a longer or better-tuned run to leave the unigram plateau")
 def test_glm_beats_the_unigram_model_at_filling_blanks(tmp_path, tinyshakespeare, capsys):
     _, final = train("glm", tmp_path, tinyshakespeare, capsys, "--vocab-size", "300")

@@ -51,7 +51,7 @@ LEARNING_MARGIN = 0.3  # nats
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not shown yet: measured span loss 5.765 vs the unigram 5.182 nats after 300 "
+@pytest.mark.skip(reason="not shown yet (skipped: ~4-11 min of CI for a known miss): measured span loss 5.765 vs the unigram 5.182 nats after 300 "
                    "steps (worse than unigram); T5 needs a longer or better-tuned run")
 def test_a_few_hundred_steps_beat_the_unigram_baseline(tmp_path, tinyshakespeare, capsys):
     corpus = tmp_path / "slice.txt"
