@@ -9,7 +9,7 @@ table, the table read by the layer's own query/key projections (v3), no segment 
 Pre-trained here with the masked LM (v3's replaced-token detection is ELECTRA's objective).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..blocks.encoder import EncoderModel
 from ..core.errors import UserError
@@ -17,7 +17,8 @@ from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename
 from ..layers.disentangled import TERMS, DisentangledScores
-from .bert import BERT, weight_and_bias, mlm_rules
+from .bert import BERT, mlm_rules, weight_and_bias
+from .bert import FIELDS as BERT_FIELDS
 
 
 class DebertaModel(EncoderModel):
@@ -55,21 +56,10 @@ class Terms(Field):
         return list(value)
 
 
+# BERT's config keys; DeBERTa-v2's configs differ only in what a missing key means.
+_DEFAULTS = {"max_positions": 512, "type_vocab_size": 0, "norm_eps": 1e-7}
 FIELDS = (
-    Field("vocab_size", "vocab_size"),
-    Field("n_layer", "num_hidden_layers"),
-    Field("n_head", "num_attention_heads"),
-    Field("d_model", "hidden_size"),
-    Field("d_ff", "intermediate_size"),
-    Field("max_positions", "max_position_embeddings", default=512),
-    Field("type_vocab_size", "type_vocab_size", default=0),
-    Field("norm_eps", "layer_norm_eps", default=1e-7),
-    Field("activation", "hidden_act",
-          values={"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}),
-    Field("init_std", "initializer_range", default=0.02),
-    Field("dropout", "attention_probs_dropout_prob", default=0.1),
-    Field("dropout", "hidden_dropout_prob", default=0.1),
-    Field("tie_embeddings", "tie_word_embeddings", default=True),
+    *(replace(f, default=_DEFAULTS[f.ours]) if f.ours in _DEFAULTS else f for f in BERT_FIELDS),
     Field("position", "position_biased_input", values={True: "learned", False: "none"}, default=True),
     Field("extra.buckets", "position_buckets", default=-1),
     Field("extra.max_distance", "max_relative_positions", default=-1),
