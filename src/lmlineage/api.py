@@ -174,13 +174,12 @@ def train(
 ) -> TrainResult:
     """Train ``family`` with its own objective on a corpus; write checkpoints to ``out``.
     ``tokenizer=None``: the family's default (char for decoders, wordpiece for encoders)."""
-    from .core.config import load_config
     from .data.corpora import load_corpus
     from .data.tokens import open_token_file, prepare_tokens
     from .models import build_model
     from .tasks import TASKS, make_task
     from .tokenizers import build_tokenizer, load_tokenizer
-    from .train.checkpoint import recover, verify
+    from .train.checkpoint import check_same_model, recover, verify
     from .train.trainer import TrainConfig, Trainer
 
     out = check_out_dir(out)
@@ -245,11 +244,7 @@ def train(
                  **sized, **setup.get("config", {}), **(config or {})}
     cfg = fam.config(preset, **overrides)
     if resume:
-        saved = load_config(out / "last" / "config.json").to_dict()
-        changed = [f"{k}={saved[k]!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
-        if changed:
-            raise UserError(f"--resume: the run in {out} has a different model: {', '.join(changed)}",
-                            "resume with the --preset and --context the run was started with")
+        check_same_model(out, cfg, "resume with the --preset and --context the run was started with")
     train_cfg = TrainConfig(
         steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=lr / 10 if min_lr is None else min_lr,
         warmup=warmup, seed=seed, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,

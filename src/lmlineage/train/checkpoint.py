@@ -225,3 +225,11 @@ def _is_tied(model, key: str) -> bool:
     params = dict(model.named_parameters(remove_duplicate=False))
     unique = dict(model.named_parameters())
     return key in params and key not in unique
+
+
+def check_same_model(run: Path, cfg, fix: str) -> None:
+    """``--resume`` must rebuild the model the run in ``run`` started with: name every field that differs."""
+    saved = load_config(Path(run) / "last" / "config.json").to_dict()
+    changed = [f"{k}={saved[k]!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
+    if changed:
+        raise UserError(f"--resume: the run in {run} has a different model: {', '.join(changed)}", fix)

@@ -28,7 +28,7 @@ def train_on_pairs(fam, *, preset, data, tokenizer, vocab_size, steps, batch_siz
                    **trainer_options):
     """Returns ``api.TrainResult`` with ``metrics`` = {bleu, exact_match, accuracy, ...}."""
     from ..api import TrainResult, perplexity
-    from ..core.config import load_config
+    from .checkpoint import check_same_model
     from ..evaluation.translation import bleu, exact_match
     from ..models import build_model
     from ..tasks import TASKS, make_task
@@ -51,11 +51,7 @@ def train_on_pairs(fam, *, preset, data, tokenizer, vocab_size, steps, batch_siz
                  "decoder_start_id": eos, "extra": {"pad_id": eos, "eos_id": eos}, **(config or {})}
     cfg = fam.config(preset, **overrides)
     if resume:
-        saved = load_config(out / "last" / "config.json").to_dict()
-        changed = [f"{k}={saved[k]!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
-        if changed:
-            raise UserError(f"--resume: the run in {out} has a different model: {', '.join(changed)}",
-                            "resume with the --preset and --data the run was started with")
+        check_same_model(out, cfg, "resume with the --preset and --data the run was started with")
     task_schedule = schedule or getattr(TASKS[fam.objective], "schedule", "cosine")
     train_cfg = TrainConfig(steps=steps, batch_size=batch_size, context=longest, lr=lr, min_lr=lr / 10,
                             warmup=warmup, seed=seed, schedule=task_schedule, **trainer_options)
