@@ -30,6 +30,35 @@ def test_load_balancing_loss_by_hand():
     assert float(load_balancing_loss(balanced.probs, balanced.experts[..., 0])) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_load_balancing_loss_is_taken_per_sequence_then_averaged():
+    # Two sequences of two tokens, two experts; softmax([ln 3, 0]) = [3/4, 1/4].
+    logits = torch.tensor([[[LN3, 0.0], [LN3, 0.0]],    # both to expert 0: f = (1, 0), P = (3/4, 1/4): 2 * 3/4 = 1.5
+                           [[LN3, 0.0], [0.0, LN3]]])   # balanced: f = P = (1/2, 1/2): 2 * (1/4 + 1/4) = 1
+    routing = route(logits, top_k=1)
+    loss = float(load_balancing_loss(routing.probs, routing.experts[..., 0]))
+    assert loss == pytest.approx((1.5 + 1.0) / 2, abs=1e-6)
+    # Pooled over the batch instead it would be 2 * (3/4 * 5/8 + 1/4 * 3/8) = 1.125.
+    assert loss != pytest.approx(1.125, abs=1e-3)
+
+
+def test_router_jitter_in_training_only_and_the_experts_read_the_clean_input():
+    torch.manual_seed(5)
+    layer = MoE(8, 16, "relu", False, n_experts=4, capacity_factor=4.0, jitter=0.5)
+    x = torch.randn(2, 6, 8)
+    clean = (x @ layer.router.classifier.weight.t()).softmax(-1)
+    with torch.no_grad():
+        layer.eval()(x)
+        torch.testing.assert_close(layer.routing.probs, clean)
+        y = layer.train()(x)
+    routing = layer.routing
+    assert not torch.allclose(routing.probs, clean, atol=1e-3)  # noise of +-50% on the router's input
+    assert routing.kept.all()
+    for b in range(2):
+        for t in range(6):
+            expert = layer.experts[int(routing.experts[b, t, 0])]
+            torch.testing.assert_close(y[b, t], routing.gates[b, t, 0] * expert(x[b, t]))
+
+
 def test_router_z_loss_by_hand():
     # logsumexp([ln 3, 0]) = ln 4, logsumexp([0, 0, 0, 0]) = ln 4, logsumexp([ln 3, ln 3, 0, 0]) = ln 8
     logits = torch.tensor([[[LN3, 0.0, -math.inf, -math.inf], [0.0, 0.0, 0.0, 0.0], [LN3, LN3, 0.0, 0.0]]])

@@ -71,6 +71,7 @@ class ModelConfig:
     expert_capacity: int | None = None  # a fixed per-sequence capacity instead, in training and evaluation
     router_aux_coef: float = 0.01  # load-balancing loss weight (Switch, eq. 4: alpha)
     router_z_coef: float = 0.0  # router z-loss weight (ST-MoE, eq. 5; 1e-3 there)
+    router_jitter: float = 0.0  # training: router input times U(1 - j, 1 + j) noise (Switch's released code: 0.01)
     embed_dim: int | None = None  # factorized embeddings narrower than d_model, projected up (ALBERT); None: d_model
     layer_groups: int | None = None  # cross-layer sharing: n_layer blocks drawn from this many weight sets (ALBERT)
     # Encoder-decoder models (blocks/encoder_decoder.py); relative: T5's bucketed position bias.
@@ -150,6 +151,8 @@ class ModelConfig:
         for name in ("router_aux_coef", "router_z_coef"):
             if not 0 <= getattr(self, name) < float("inf"):
                 raise UserError(f"config {name} must be a number >= 0, got {getattr(self, name)}")
+        if not 0 <= self.router_jitter < 1:
+            raise UserError(f"config router_jitter must lie in [0, 1), got {self.router_jitter}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,7 +1,8 @@
 """Declarative, invertible weight-mapping rules between a reference checkpoint and ours.
 
 A family lists rules; the same list loads (reference -> ours) and exports (ours ->
-reference). ``{i}`` in a name stands for the layer index. Loading fails, naming keys,
+reference). ``{i}`` in a name stands for the layer index, ``{j}`` for an expert's (mixture of
+experts: one rule per expert, ``cfg.n_experts`` of them). Loading fails, naming keys,
 on any unconsumed reference tensor, any parameter left unfilled, or any shape mismatch.
 """
 
@@ -238,25 +239,25 @@ class Ignore:
         return ()
 
 
-def expand(rules, n_layer: int) -> list:
-    """Instantiate ``{i}`` templates for every layer."""
+def expand(rules, n_layer: int, n_experts: int = 0) -> list:
+    """Instantiate ``{i}`` templates for every layer, then ``{j}`` ones for every expert."""
     out = []
     for rule in rules:
-        text = repr(rule)
-        if "{i}" not in text:
-            out.append(rule)
-            continue
-        for i in range(n_layer):
-            fields = {k: _fmt(v, i) for k, v in vars(rule).items()}
-            out.append(type(rule)(**fields))
+        out.extend(r for layer in _each(rule, "{i}", n_layer) for r in _each(layer, "{j}", n_experts))
     return out
 
 
-def _fmt(value, i):
+def _each(rule, slot: str, n: int) -> list:
+    if slot not in repr(rule):
+        return [rule]
+    return [type(rule)(**{k: _fmt(v, slot, i) for k, v in vars(rule).items()}) for i in range(n)]
+
+
+def _fmt(value, slot, i):
     if isinstance(value, str):
-        return value.replace("{i}", str(i))
+        return value.replace(slot, str(i))
     if isinstance(value, tuple):
-        return tuple(_fmt(v, i) for v in value)
+        return tuple(_fmt(v, slot, i) for v in value)
     return value
 
 
@@ -287,7 +288,7 @@ def _untied(rule, tied: set[str]):
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
-    for rule in expand(rules, cfg.n_layer):
+    for rule in expand(rules, cfg.n_layer, cfg.n_experts):
         rule = _untied(rule, tied)
         if isinstance(rule, Tie):
             tied.add(rule.ours)
@@ -313,7 +314,7 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: st
 
 def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
-    for rule in expand(rules, cfg.n_layer):
+    for rule in expand(rules, cfg.n_layer, cfg.n_experts):
         rule = _untied(rule, tied)
         if not all(k in ours for k in rule.our_keys()):
             continue  # a part this configuration lacks (e.g. absolute positions), skipped as on load

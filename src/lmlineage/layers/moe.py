@@ -18,8 +18,14 @@ the capacity (as SwitchTransformers' checkpoints do).
 Auxiliary losses, weighted and summed into ``self.aux_loss`` at every forward (the decoder
 reports them in its output and the task adds them to the objective's loss):
 - load balancing (Switch eq. 4): alpha * N * sum_i f_i * P_i, with f_i the share of tokens whose
-  first choice is expert i and P_i the mean router probability of expert i, over the batch;
+  first choice is expert i and P_i the mean router probability of expert i, per routing group (a
+  sequence, as for capacity) and averaged over the groups, as the Switch code computes it
+  (transformers' ``load_balancing_loss_func`` too);
 - router z-loss (Zoph et al. 2022, ST-MoE, eq. 5): the mean squared log-partition of the router logits.
+
+Router input jitter (``jitter``, training only): the router reads its input times noise drawn
+uniformly from [1 - jitter, 1 + jitter], the multiplicative jitter of the Switch Transformer's
+released router (transformers' ``router_jitter_noise``, 0.01 there); the experts read the input as is.
 
 Parameter names, for reference checkpoints: ``router.classifier.weight`` and
 ``experts.{j}.fc_in.weight`` / ``experts.{j}.fc_out.weight`` (SwitchTransformers:
@@ -65,11 +71,12 @@ def route(logits: torch.Tensor, top_k: int, capacity: int | None = None) -> Rout
 
 
 def load_balancing_loss(probs: torch.Tensor, first_choice: torch.Tensor) -> torch.Tensor:
-    """Switch eq. 4 without alpha: N * sum_i f_i * P_i over every token given."""
+    """Switch eq. 4 without alpha: N * sum_i f_i * P_i within each group of (G, S, E)
+    probabilities and (G, S) first choices, averaged over the G groups."""
     n = probs.shape[-1]
-    f = F.one_hot(first_choice.reshape(-1), n).float().mean(dim=0)
-    p = probs.reshape(-1, n).mean(dim=0)
-    return n * (f * p).sum()
+    f = F.one_hot(first_choice, n).float().mean(dim=-2)
+    p = probs.float().mean(dim=-2)
+    return n * (f * p).sum(dim=-1).mean()
 
 
 def router_z_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -80,23 +87,27 @@ def router_z_loss(logits: torch.Tensor) -> torch.Tensor:
 class Router(nn.Module):
     """A linear map to one logit per expert, computed in fp32 (Switch section 2.4, "selective precision")."""
 
-    def __init__(self, dim: int, n_experts: int):
+    def __init__(self, dim: int, n_experts: int, jitter: float = 0.0):
         super().__init__()
         self.classifier = nn.Linear(dim, n_experts, bias=False)
+        self.jitter = jitter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x.float(), self.classifier.weight.float())
+        x = x.float()
+        if self.training and self.jitter > 0:
+            x = x * torch.empty_like(x).uniform_(1.0 - self.jitter, 1.0 + self.jitter)
+        return F.linear(x, self.classifier.weight.float())
 
 
 class MoE(nn.Module):
     def __init__(self, dim: int, hidden: int, activation: str, bias: bool, n_experts: int, top_k: int = 1,
                  kind: str = "mlp", capacity_factor: float = 1.25, expert_capacity: int | None = None,
-                 aux_coef: float = 0.01, z_coef: float = 0.0):
+                 aux_coef: float = 0.01, z_coef: float = 0.0, jitter: float = 0.0):
         super().__init__()
         self.n_experts, self.top_k = n_experts, top_k
         self.capacity_factor, self.expert_capacity = capacity_factor, expert_capacity
         self.aux_coef, self.z_coef = aux_coef, z_coef
-        self.router = Router(dim, n_experts)
+        self.router = Router(dim, n_experts, jitter)
         self.experts = nn.ModuleList(make_mlp(kind, dim, hidden, activation, bias) for _ in range(n_experts))
         self.aux_loss: torch.Tensor | None = None  # of the latest forward
         self.routing: Routing | None = None
@@ -132,5 +143,5 @@ def feed_forward(cfg, layer: int) -> nn.Module:
     the dense MLP (the rule for which layers: ``ModelConfig.moe_every``)."""
     if cfg.n_experts and layer % cfg.moe_every == 1 % cfg.moe_every:
         return MoE(cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias, cfg.n_experts, cfg.moe_top_k, cfg.mlp,
-                   cfg.capacity_factor, cfg.expert_capacity, cfg.router_aux_coef, cfg.router_z_coef)
+                   cfg.capacity_factor, cfg.expert_capacity, cfg.router_aux_coef, cfg.router_z_coef, cfg.router_jitter)
     return make_mlp(cfg.mlp, cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias)
