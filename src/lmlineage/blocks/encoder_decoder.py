@@ -26,6 +26,7 @@ from torch import nn
 from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
 from ..core.config import ModelConfig
 from ..heads.lm import LMHead
+from ..layers.moe import MoE
 from ..layers.relative_position import RelativePositionBias
 from .decoder import DecoderStack, shared_hook
 from .encoder import EncoderStack
@@ -38,6 +39,8 @@ class Seq2SeqOutput:
     hidden_states: tuple[torch.Tensor, ...] | None = None  # decoder: embeddings, then each block's output
     encoder_last_hidden_state: torch.Tensor | None = None
     encoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    # mixture-of-experts router losses, weighted, of the stacks this call ran; None without experts
+    aux_loss: torch.Tensor | None = None
 
 
 class EncoderDecoderLM(nn.Module):
@@ -107,8 +110,9 @@ class EncoderDecoderLM(nn.Module):
         ``encode``) or ``input_ids`` (encoded here); ``encoder_mask`` (B, S) marks its real tokens.
         ``cache`` (from ``new_cache``) is extended in place; ``logits_slice=-1`` computes the
         last position's logits only."""
-        encoder_states = None
+        encoder_states, stacks = None, [self.decoder]
         if encoder_out is None:
+            stacks.append(self.encoder)
             if input_ids is None:
                 raise ValueError("give the source: input_ids, or encoder_out from encode()")
             encoder_out, encoder_states = self.encoder(input_ids, encoder_mask, output_hidden_states=output_hidden_states)
@@ -121,11 +125,13 @@ class EncoderDecoderLM(nn.Module):
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
         if self.head_scale != 1.0:
             head_in = head_in * self.head_scale
+        routers = [layer.mlp.aux_loss for stack in stacks for layer in stack.layers if isinstance(layer.mlp, MoE)]
         return Seq2SeqOutput(
             logits=self.lm_head(head_in), last_hidden_state=hidden,
             hidden_states=tuple(states) if states else None,
             encoder_last_hidden_state=encoder_out,
             encoder_hidden_states=tuple(encoder_states) if encoder_states else None,
+            aux_loss=sum(routers) if routers else None,
         )
 
     def generate(self, prompt, max_new_tokens: int = 64, **options):

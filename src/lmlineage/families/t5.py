@@ -32,9 +32,10 @@ FIELDS = (
 )
 
 
-def stack_rules(stack: str, n_sub: int, mlp: tuple[tuple[str, str], ...]) -> tuple:
+def stack_rules(stack: str, n_sub: int, mlp: tuple[tuple[str, str], ...], dense: str = "DenseReluDense") -> tuple:
     """One stack's blocks: ``layer.0`` self-attention, (decoder) ``layer.1`` cross-attention,
-    ``layer.{n_sub - 1}`` the feed-forward; ``mlp`` pairs our MLP names with theirs."""
+    ``layer.{n_sub - 1}`` the feed-forward, whose MLP module is ``dense``; ``mlp`` pairs our MLP
+    names with theirs."""
     ours, theirs = f"{stack}.layers.{{i}}.", f"{stack}.block.{{i}}.layer."
     attn = theirs + "0.SelfAttention."
     ff = f"{theirs}{n_sub - 1}."
@@ -42,7 +43,7 @@ def stack_rules(stack: str, n_sub: int, mlp: tuple[tuple[str, str], ...]) -> tup
         Fuse(ours + "attn.qkv.weight", tuple(f"{attn}{p}.weight" for p in "qkv"), split="qkv"),
         Rename(ours + "attn.out.weight", attn + "o.weight"),
         Rename(ours + "attn_norm.weight", theirs + "0.layer_norm.weight"),
-        *(Rename(f"{ours}mlp.{o}.weight", f"{ff}DenseReluDense.{t}.weight") for o, t in mlp),
+        *(Rename(f"{ours}mlp.{o}.weight", f"{ff}{dense}.{t}.weight") for o, t in mlp),
         Rename(ours + "mlp_norm.weight", ff + "layer_norm.weight"),
         # The relative bucket table lives in the first block's self-attention; the others share it.
         Rename(f"{stack}.score_bias.embed.weight", f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
@@ -59,7 +60,8 @@ def stack_rules(stack: str, n_sub: int, mlp: tuple[tuple[str, str], ...]) -> tup
     return tuple(rules)
 
 
-def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict) -> ReferenceSpec:
+def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict,
+              dense: str = "DenseReluDense") -> ReferenceSpec:
     """The T5ForConditionalGeneration layout; mT5 renames the model and gates the MLP."""
     return ReferenceSpec(
         model_type=model_type,
@@ -70,8 +72,8 @@ def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict) -> Re
             Ignore("encoder.embed_tokens.weight"),  # copies of ``shared`` some checkpoints store
             Tie("decoder.embed_tokens.weight", "decoder.embed_tokens.weight"),
             Tie("lm_head.weight", "lm_head.weight"),
-            *stack_rules("encoder", 2, mlp),
-            *stack_rules("decoder", 3, mlp),
+            *stack_rules("encoder", 2, mlp, dense),
+            *stack_rules("decoder", 3, mlp, dense),
             # A cross-attention table the reference declares but never uses.
             Ignore("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"),
         ),

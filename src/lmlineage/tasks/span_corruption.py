@@ -69,7 +69,9 @@ class SpanCorruptionTask(nn.Module):
                          encoder_mask=encoded["attention_mask"])
         labels = encoded["labels"]
         if not totals:
-            return self.objective.loss(out.logits, labels)
+            loss = self.objective.loss(out.logits, labels)
+            aux = getattr(out, "aux_loss", None)  # mixture-of-experts router losses (Switch), already weighted
+            return loss + aux if aux is not None and self.training else loss  # evaluation: the objective alone
         real = labels != self.objective.ignore_index
         span = real & (labels < self.model.config.vocab_size - N_SENTINELS) & (labels != self.objective.eos_id)
         nats = nn.functional.cross_entropy(out.logits.float().transpose(1, 2), labels.clamp(min=0), reduction="none")
