@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, embed,
-tokenizer train.
+align, tokenizer train.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of the checkpoint's")
     g.add_argument("--device", default="cpu")
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
+    g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
+                   "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy) on a "
                        "corpus's validation split")
@@ -142,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--text", action="append", required=True, help="a text to embed (repeatable)")
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
+
+    a = sub.add_parser("align", help="translate a source with an attention model (bahdanau) and draw where each "
+                       "generated token looked: an alignment heatmap PNG")
+    a.add_argument("checkpoint", help="a bahdanau checkpoint or run directory")
+    a.add_argument("source", help="the text to translate")
+    a.add_argument("--out", default="alignment.png", help="the PNG to write (default: alignment.png)")
+    a.add_argument("--max-new-tokens", type=_positive_int, default=100)
+    a.add_argument("--num-beams", type=_positive_int, default=1, help="beam search with N beams (default: greedy)")
+    a.add_argument("--device", default="cpu")
+    a.add_argument("--json", action="store_true", help="print tokens, weights and translation as JSON")
 
     n = sub.add_parser("similar", help="nearest words in a word-vector checkpoint (word2vec): a + b - c ...")
     n.add_argument("checkpoint")
@@ -277,7 +289,7 @@ def cmd_generate(args) -> None:
     model.generate(
         args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
-        stream=stream,
+        stream=stream, compile=args.compile,
     )
     stream("")
     print()
@@ -296,7 +308,8 @@ def _chat(model, args) -> None:
         raise UserError("--prompt is empty", "give the user's message")
     require_template(getattr(model, "tokenizer", None), args.checkpoint)  # before reading any input
     options = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                   top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop)
+                   top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
+                   compile=args.compile)
 
     def stream(piece: str) -> None:
         print(piece, end="", flush=True)
@@ -361,6 +374,18 @@ def cmd_embed(args) -> None:
             print(" ".join(f"{v:.6f}" for v in vector))
 
 
+def cmd_align(args) -> None:
+    from .api import align
+
+    alignment = align(args.checkpoint, args.source, out=args.out, max_new_tokens=args.max_new_tokens,
+                      num_beams=args.num_beams, device=args.device)
+    if args.json:
+        print(json.dumps({**alignment.to_json(), "png": args.out}, ensure_ascii=False))
+        return
+    print(alignment.translation)
+    print(f"alignment of {len(alignment.target)} generated x {len(alignment.source)} source tokens written to {args.out}")
+
+
 def cmd_similar(args) -> None:
     from .api import load
 
@@ -395,7 +420,7 @@ def cmd_convert(args) -> None:
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "finetune": cmd_finetune, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
-            "convert": cmd_convert}
+            "convert": cmd_convert, "align": cmd_align}
 
 
 def main(argv: list[str] | None = None) -> int:

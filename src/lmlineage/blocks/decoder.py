@@ -121,12 +121,7 @@ def shared_hook(hook):
 def _key_mask(attention_mask, b, past, t, k_len, cache, device):
     """(B, k_len) real-key mask, or None when every key is real."""
     if isinstance(cache, StaticCache):
-        filled = torch.arange(k_len, device=device) < past + t
-        key_mask = filled[None, :].expand(b, -1)
-        if attention_mask is not None:
-            key_mask = key_mask.clone()
-            key_mask[:, : attention_mask.shape[1]] &= attention_mask.bool()
-        return key_mask
+        return cache.begin(t, attention_mask)
     if attention_mask is None or bool(attention_mask.all()):
         return None
     if attention_mask.shape[1] != k_len:

@@ -48,23 +48,39 @@ class DynamicCache:
 
 class StaticCache:
     """Pre-allocated buffers of ``max_length`` tokens, so shapes never change (CUDA graphs,
-    torch.compile). Keys beyond ``length`` are zeros; callers mask them out."""
+    torch.compile). Unfilled slots and left padding are masked out by ``begin``'s key mask.
+
+    The write offset lives on the device (``position``) as well as on the host (``length``):
+    everything a forward pass reads to place and mask its keys comes from device tensors, so
+    one captured decoding step replays correctly at every later position."""
 
     def __init__(self, n_layer, batch, kv_heads, max_length, head_dim, dtype=torch.float32, device=None):
         shape = (batch, kv_heads, max_length, head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.max_length = max_length
-        self.length = 0  # advanced by the model after each forward (see ``advance``)
+        self.length = 0  # host mirror of ``position``, advanced by the model after each forward
+        self.position = torch.zeros((), dtype=torch.long, device=device)
+        self.real = torch.ones(batch, max_length, dtype=torch.bool, device=device)  # False at padding
+        self._slots = None
+
+    def begin(self, t: int, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Start a forward of ``t`` new tokens: fix their slots, record their padding (the last
+        ``t`` columns of ``attention_mask``) and return the (B, max_length) real-key mask."""
+        device = self.position.device
+        self._slots = self.position + torch.arange(t, device=device)
+        if attention_mask is not None:
+            self.real.index_copy_(1, self._slots, attention_mask[:, -t:].to(device=device, dtype=torch.bool))
+        return self.real & (torch.arange(self.max_length, device=device) < self.position + t)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        t = k.shape[-2]
-        self.keys[layer][:, :, self.length : self.length + t] = k
-        self.values[layer][:, :, self.length : self.length + t] = v
+        self.keys[layer].index_copy_(2, self._slots, k)
+        self.values[layer].index_copy_(2, self._slots, v)
         return self.keys[layer], self.values[layer]
 
     def advance(self, t: int) -> None:
         self.length += t
+        self.position += t
 
     def key_slots(self, t: int) -> int:
         if self.length + t > self.max_length:
@@ -75,6 +91,7 @@ class StaticCache:
         for buffers in (self.keys, self.values):
             for i, b in enumerate(buffers):
                 buffers[i] = b.index_select(0, index)
+        self.real = self.real.index_select(0, index)
 
 
 class CrossCache:

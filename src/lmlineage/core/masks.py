@@ -71,6 +71,11 @@ def build(
             return None, True
         return causal(q_len, k_len, device, past), False
     keep = None
+    if is_causal and q_len == 1 and window is None:
+        # One query sees every key there is (a cache holds only the past; a static cache's
+        # unfilled slots are out of ``key_mask``): no mask from ``past``, a host number that a
+        # captured decoding step would freeze.
+        is_causal = False
     if is_causal:
         keep = causal(q_len, k_len, device, past) if window is None else \
             sliding_window(q_len, k_len, window, device, past)

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from ..core.errors import UserError
 from . import processors
+from .compiled import CapturedDecoderSteps
 
 NEG = -1.0e9  # the score of an impossible hypothesis (finite, so sums and sorts stay ordered)
 
@@ -138,6 +139,7 @@ def generate(
     length_penalty: float = 1.0,
     early_stopping: bool | str = False,
     num_return_sequences: int = 1,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Return the new tokens, shape (B * num_return_sequences, n <= max_new_tokens); for an
     encoder-decoder model ``input_ids`` is the source and the new tokens are the target.
@@ -147,7 +149,11 @@ def generate(
     summed log-probability / generated length ** ``length_penalty``; ``early_stopping``: True
     ends a prompt's search once it has ``num_beams`` finished hypotheses, False when no running
     one can still beat them at its current length, "never" at max_new_tokens (for positive
-    length penalties)."""
+    length penalties).
+
+    ``compile``: decode through a static cache with a torch.compile'd one-token step, captured
+    as a CUDA graph on CUDA (``generation.compiled``); same tokens as the eager path within the
+    compiler's rounding; the first call per model pays the compilation."""
     processors.check_sampling(temperature, top_k, top_p, repetition_penalty)
     _check_beams(num_beams, num_return_sequences, length_penalty, early_stopping, temperature, on_token, should_stop)
     if max_new_tokens < 1:
@@ -156,8 +162,14 @@ def generate(
         raise UserError("the prompt is empty", "give at least one token of prompt")
     b, t = input_ids.shape
     _check_length(model, t, max_new_tokens)
-    steps = (_EncoderDecoderSteps if is_encoder_decoder(model) else _DecoderOnlySteps)(
-        model, input_ids, attention_mask, max_new_tokens, static_cache)
+    if compile:
+        if num_beams > 1 or is_encoder_decoder(model):
+            raise UserError("compiled decoding runs one hypothesis per prompt of a decoder-only model",
+                            "drop compile for beam search and encoder-decoder models")
+        steps = CapturedDecoderSteps(model, input_ids, attention_mask, max_new_tokens)
+    else:
+        steps = (_EncoderDecoderSteps if is_encoder_decoder(model) else _DecoderOnlySteps)(
+            model, input_ids, attention_mask, max_new_tokens, static_cache)
 
     was_training = model.training
     model.eval()
