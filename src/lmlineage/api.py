@@ -22,7 +22,7 @@ from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
 
-__all__ = ["load", "train", "embed", "finetune", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "finetune", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -479,3 +479,21 @@ def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float =
     cfg = FineTuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
     return finetune_model(base, task=task, train=train_examples, val=val_examples, cfg=cfg, max_length=max_length,
                           out=out)
+
+
+def align(path, text: str, out="alignment.png", max_new_tokens: int = 100, num_beams: int = 1,
+          device: str = "cpu"):
+    """Translate ``text`` with an attention checkpoint (``bahdanau``) and draw where each generated
+    token looked in the source as a heatmap PNG at ``out``. Returns the
+    ``evaluation.alignment.Alignment``: source and target tokens, weights (target x source), translation."""
+    from .evaluation.alignment import align as read_alignment
+    from .evaluation.alignment import draw
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out}: the heatmap is written as PNG", "give a path ending in .png")
+    check_out_dir(out.parent)
+    model = load(path, device=check_device(device))
+    alignment = read_alignment(model, text, max_new_tokens=max_new_tokens, num_beams=num_beams)
+    draw(alignment, out, title=f"{model.config.family} alignment")
+    return alignment

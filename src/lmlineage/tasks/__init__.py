@@ -14,11 +14,12 @@ from .electra import ReplacedTokenDetectionTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
-from .seq2seq import Seq2SeqTask
+from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 
 TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
-         "seq2seq": Seq2SeqTask, "bart_denoising": DenoisingTask}
+         "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
+         "bart_denoising": DenoisingTask}
 
 
 def make_task(objective: str, model, tokenizer=None, **options):

@@ -95,3 +95,15 @@ class Seq2SeqTask(nn.Module):
                 out[i] = row[: row.index(eos)] if eos in row else row
         self.model.train(was_training)
         return out
+
+
+class MaximumLikelihoodSeq2SeqTask(Seq2SeqTask):
+    """The RNN encoder-decoders' training (Cho et al. 2014 sec. 2.2; Bahdanau et al. 2015 sec.
+    3): maximise the log-likelihood of the reference targets, teacher forced, with no label
+    smoothing (which arrived with the Transformer). A warmup + cosine schedule stands in for
+    their Adadelta."""
+
+    schedule = "cosine"
+
+    def __init__(self, model: nn.Module, pad_id: int, eps: float = 0.0):
+        super().__init__(model, pad_id, eps)
