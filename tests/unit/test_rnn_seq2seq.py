@@ -166,7 +166,7 @@ def test_checkpoint_round_trip(tmp_path, family):
 
 def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "bahdanau", "--data", "reverse:2-4", "--steps", "20", "--batch-size", "16",
+    code = main(["train", "bahdanau", "--data", "reverse:2-4", "--steps", "30", "--batch-size", "16",
                  "--warmup", "5", "--lr", "3e-3", "--no-progress", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
