@@ -38,6 +38,18 @@ def reference(capacity, tmp_path):
     return ref, from_hf(tmp_path).eval()
 
 
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The reference and ours for a capacity, built once per module (saving and loading dominate)."""
+    built = {}
+
+    def get(capacity):
+        if capacity not in built:
+            built[capacity] = reference(capacity, tmp_path_factory.mktemp(capacity))
+        return built[capacity]
+    return get
+
+
 def source(length, pad_side, vocab=99, rows=3):
     g = torch.Generator().manual_seed(length)
     ids = torch.randint(2, vocab, (rows, length), generator=g)
@@ -64,8 +76,8 @@ def test_the_reference_layout_is_loaded():
 @pytest.mark.parametrize("capacity", CAPACITY)
 @pytest.mark.parametrize("pad_side", ["left", "right"])
 @pytest.mark.parametrize("length", [5, 17, 40])
-def test_hidden_states_logits_and_router_losses(capacity, pad_side, length, tmp_path):
-    ref, ours = reference(capacity, tmp_path)
+def test_hidden_states_logits_and_router_losses(capacity, pad_side, length, pair):
+    ref, ours = pair(capacity)
     assert ours.config.expert_capacity == CAPACITY[capacity] and ours.config.moe_every == 2
     ids, mask = source(length, pad_side)
     decoder_ids = torch.randint(2, 99, (3, max(length // 2, 3)), generator=torch.Generator().manual_seed(1))
@@ -112,8 +124,8 @@ def reference_generate(ref, ids, mask, eos_id, **options):
 
 
 @pytest.mark.parametrize("capacity", CAPACITY)
-def test_greedy_matches_reference_generate(capacity, tmp_path):
-    ref, ours = reference(capacity, tmp_path)
+def test_greedy_matches_reference_generate(capacity, pair):
+    ref, ours = pair(capacity)
     ids, mask = source(17, "right")
     theirs = reference_generate(ref, ids, mask, None)
     assert theirs.shape == (3, 20) and len(set(theirs.flatten().tolist())) > 3  # not one repeated token
@@ -129,8 +141,8 @@ def test_greedy_matches_reference_generate(capacity, tmp_path):
 
 
 @pytest.mark.parametrize("capacity", CAPACITY)
-def test_beam_search_matches_reference_generate(capacity, tmp_path):
-    ref, ours = reference(capacity, tmp_path)
+def test_beam_search_matches_reference_generate(capacity, pair):
+    ref, ours = pair(capacity)
     ids, mask = source(17, "left")
     theirs = reference_generate(ref, ids, mask, None, num_beams=4)
     assert torch.equal(generate(ours, ids, mask, max_new_tokens=20, num_beams=4), theirs)
@@ -144,8 +156,8 @@ def test_beam_search_matches_reference_generate(capacity, tmp_path):
 
 
 @pytest.mark.parametrize("capacity", CAPACITY)
-def test_export_loads_strictly_in_transformers(capacity, tmp_path):
-    ref, ours = reference(capacity, tmp_path / "ref")
+def test_export_loads_strictly_in_transformers(capacity, pair, tmp_path):
+    _, ours = pair(capacity)
     to_hf(ours, tmp_path / "out")
     back, info = transformers.SwitchTransformersForConditionalGeneration.from_pretrained(
         tmp_path / "out", output_loading_info=True)
@@ -180,8 +192,8 @@ def test_a_model_without_fixed_capacity_exports_one_that_never_drops(tmp_path):
 
 
 @pytest.mark.parametrize("static", [False, True])
-def test_cached_decoding_equals_uncached(static, tmp_path):
-    _, ours = reference("room", tmp_path)  # with room for all: a token's route does not depend on its neighbours
+def test_cached_decoding_equals_uncached(static, pair):
+    _, ours = pair("room")  # with room for all: a token's route does not depend on its neighbours
     ids, mask = source(13, "left")
     decoder_ids = torch.randint(2, 99, (3, 10))
     with torch.no_grad():
@@ -193,11 +205,11 @@ def test_cached_decoding_equals_uncached(static, tmp_path):
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
 
 
-def test_glam_routing_with_k1_is_switch_routing(tmp_path):
+def test_glam_routing_with_k1_is_switch_routing(pair):
     """GLaM's mixture-of-experts layer, built from the glam family with one expert per token, given
     the weights of the reference's encoder Switch layer, computes what that layer computes,
     dropped tokens included."""
-    ref, _ = reference("drops", tmp_path)
+    ref, _ = pair("drops")
     glam = get_family("glam").config("tiny", d_model=32, d_ff=37, n_experts=4, moe_top_k=1, mlp="mlp",
                                      activation="relu", bias=False, expert_capacity=2)
     model = build_model(glam).eval()
