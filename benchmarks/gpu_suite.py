@@ -9,6 +9,7 @@ Sections (each guarded: one failing section does not stop the others; results ar
 - ``decode``:   batch-1 greedy decoding of LLaMA 1.1B (llama preset ``1b``, random weights, bf16):
                 ours (``generate(compile=True)``) vs ``transformers`` generate (dynamic and static
                 cache), tokens/s against the roofline from the measured copy bandwidth;
+- ``shakespeare``: nanoGPT's shakespeare_char GPU recipe vs our settings at equal wall time;
 - ``train``:    GPT-2 124M, batch 16 x 1024, bf16 autocast, fused AdamW: our trainer
                 (``--compile``) vs a compiled nanoGPT-style loop (benchmarks/nanogpt_recipe.py's
                 model at GPT-2 size) vs ``transformers`` GPT2LMHeadModel eager sdpa; interleaved
@@ -336,6 +337,48 @@ def train(device, smoke, budget, with_llama, out_dir):
     return out
 
 
+# ---- shakespeare-char at equal wall time -------------------------------------------------
+def shakespeare(device, smoke, budget, data: Path):
+    """nanoGPT's GPU recipe (config/train_shakespeare_char.py, restated in nanogpt_recipe.py) vs
+    our settings; val loss over the whole val split, wall time of each whole run (compilation,
+    data preparation and our final evaluation included)."""
+    import lmlineage
+    from nanogpt_recipe import GPU, run
+
+    out = {}
+    recipe = dict(GPU, device=str(device), compile=device.type == "cuda")
+    ours_runs = {  # name -> (family, model fields, steps, lr)
+        "lmlineage gpt2 6x384, dropout 0.1, 3000 steps, lr 1.5e-3":
+            ("gpt2", dict(n_layer=6, n_head=6, d_model=384, dropout=0.1), 3000, 1.5e-3),
+        "lmlineage llama 6x384 (SwiGLU 1024), dropout 0.1, 3000 steps, lr 1.5e-3":
+            ("llama", dict(n_layer=6, n_head=6, d_model=384, d_ff=1024, dropout=0.1), 3000, 1.5e-3),
+    }
+    if smoke:
+        recipe.update(block=32, batch=4, layers=2, heads=2, d=32, iters=20, eval_iters=2)
+        ours_runs = {k: (f, dict(v, n_layer=2, n_head=2, d_model=32, **({"d_ff": 64} if f == "llama" else {})), 20, lr)
+                     for k, (f, v, _, lr) in ours_runs.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        loss, wall = run(data, Path(tmp) / "nanogpt", recipe=recipe)
+    out["nanoGPT recipe (restated), 5000 iters"] = {"val loss": loss, "wall s": wall}
+    goal_s = wall / 2
+    for name, (family, fields, steps, lr) in ours_runs.items():
+        if left(budget) < goal_s + 15:
+            out[name] = "skipped: lease budget"
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            result = lmlineage.train(
+                family, preset="tiny", data=str(data), tokenizer="char", steps=steps, batch_size=recipe["batch"],
+                context=recipe["block"], lr=lr, min_lr=lr / 10, warmup=100, device=str(device),
+                dtype="bfloat16" if device.type == "cuda" else "float32", compile=device.type == "cuda",
+                out=Path(tmp) / "run", progress=False, sample_tokens=0,
+                config=dict(fields, max_positions=recipe["block"]))
+            wall_ours = time.perf_counter() - t
+        out[name] = {"val loss": result.val_loss, "wall s": wall_ours, "wall / nanoGPT": wall_ours / wall,
+                     "goal (<= 1.47 in <= half the recipe's wall)": result.val_loss <= 1.47 and wall_ours <= goal_s}
+    return out
+
+
 # ---- profiles ---------------------------------------------------------------------------
 def top_kernels(device, fn, out_dir: Path, filename: str, title: str, rows: int = 15) -> str:
     """torch.profiler's top kernels by device time (CPU ops without a GPU); the table goes to
@@ -363,6 +406,8 @@ def main():
     ap.add_argument("--budget", type=float, default=520, help="seconds this call may use; later sections shrink")
     ap.add_argument("--llama", action="store_true", help="add a LLaMA-style 124M-class row to the training table")
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"),
+                    help="tinyshakespeare.txt, for the shakespeare section")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -386,6 +431,8 @@ def main():
                 value = check(device, args.smoke)
             elif section == "decode":
                 value = decode(device, args.smoke, copy_bw, args.budget, out)
+            elif section == "shakespeare":
+                value = shakespeare(device, args.smoke, args.budget, Path(args.data))
             elif section == "train":
                 value = train(device, args.smoke, args.budget, args.llama, out)
             else:

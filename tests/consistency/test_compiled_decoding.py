@@ -40,6 +40,18 @@ def test_compiled_greedy_equals_eager(family, extra):
     assert torch.equal(again, generate(model, ids[1:2], max_new_tokens=20))
 
 
+def test_a_second_call_of_the_same_shape_reuses_the_session():
+    from lmlineage.generation import compiled
+
+    model = tiny("gpt2")
+    first, second = torch.randint(1, 61, (2, 1, 6), generator=torch.Generator().manual_seed(5))
+    generate(model, first, max_new_tokens=10, compile=True)
+    session = compiled._SESSIONS[model]
+    out = generate(model, second, max_new_tokens=10, compile=True)  # stale keys of the first call must not leak
+    assert compiled._SESSIONS[model] is session
+    assert torch.equal(out, generate(model, second, max_new_tokens=10))
+
+
 def test_compiled_sampling_is_seeded_like_eager():
     model = tiny("gpt2")
     ids = torch.randint(1, 61, (1, 5))

@@ -8,14 +8,16 @@ host work per layer. This is what ``generate(..., compile=True)`` uses.
 
 What makes the step capturable: the static cache keeps its write offset on the device and
 masks by device tensors (``core.cache.StaticCache``), the position ids live in a buffer that
-the step itself advances, and the token ids are copied into a fixed input buffer.
+the step itself advances, and the token ids are copied into a fixed input buffer. A model keeps
+its last session (cache, buffers, graph) so that the next call of the same batch size and
+length replays the recorded graph at once.
 """
 
 from __future__ import annotations
 
-import torch
+import weakref
 
-_COMPILED = {}  # id(model) -> compiled step: a model compiles once per process
+import torch
 
 
 def _step(model, ids, positions, cache):
@@ -25,12 +27,38 @@ def _step(model, ids, positions, cache):
     return logits
 
 
-def compiled_step(model):
-    key = id(model)
-    if key not in _COMPILED or _COMPILED[key][0] is not model:
-        _COMPILED[key] = (model, torch.compile(_step))
-    compiled = _COMPILED[key][1]
-    return lambda ids, positions, cache: compiled(model, ids, positions, cache)
+_compiled_step = torch.compile(_step)
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its last _Session
+
+
+class _Session:
+    """What a captured graph reads and writes, kept together so the graph can be replayed by a
+    later call: the static cache, the token and position buffers, the graph and its output."""
+
+    def __init__(self, model, batch, max_length, device):
+        self.key = (batch, max_length, next(model.parameters()).dtype, device)
+        self.cache = model.new_cache(batch_size=batch, max_length=max_length, static=True)
+        self.ids = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        self.positions = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        self.graph = None
+        self.logits = None  # the graph's output buffer
+        self.warm_length = None  # the cache length at the (uncaptured) warm-up step
+
+    def reset(self):
+        """Empty the cache in place (the graph holds these very tensors)."""
+        self.cache.position.zero_()
+        self.cache.length = 0
+        self.cache.real.fill_(True)
+
+
+def _session(model, batch, max_length, device) -> _Session:
+    key = (batch, max_length, next(model.parameters()).dtype, device)
+    session = _SESSIONS.get(model)
+    if session is None or session.key != key:
+        session = _SESSIONS[model] = _Session(model, batch, max_length, device)
+    else:
+        session.reset()
+    return session
 
 
 class CapturedDecoderSteps:
@@ -47,50 +75,52 @@ class CapturedDecoderSteps:
         self.mask = attention_mask
         self.positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0) if attention_mask is not None else \
             torch.arange(t, device=input_ids.device)[None, :].expand(b, -1)
-        self.cache = model.new_cache(batch_size=b, max_length=t + max_new_tokens, static=True)
-        self.ids = torch.zeros(b, 1, dtype=torch.long, device=input_ids.device)
-        self.next_positions = None
-        self.run = compiled_step(model)
+        self.session = _session(model, b, t + max_new_tokens, input_ids.device)
+        self.cache = self.session.cache
         self.use_graph = input_ids.device.type == "cuda"
-        self.graph = None
-        self._warm_length = None  # the cache length at the warm-up step
-        self.logits = None  # the graph's output buffer
+
+    def _run(self):
+        s = self.session
+        return _compiled_step(self.model, s.ids, s.positions, s.cache)
 
     def first(self):
         logits = self.model(self.prefix, attention_mask=self.mask, position_ids=self.positions, cache=self.cache,
                             logits_slice=-1).logits[:, -1]
-        self.next_positions = self.positions[:, -1:] + 1
+        self.session.positions.copy_(self.positions[:, -1:] + 1)
         return logits
 
     def step(self, next_ids):
-        self.ids.copy_(next_ids[:, None])
+        s = self.session
+        s.ids.copy_(next_ids[:, None])
         if not self.use_graph:
-            return self.run(self.ids, self.next_positions, self.cache)
-        if self.graph is None:
+            return self._run()
+        if s.graph is None:
             return self._warm_up_or_capture()
-        self.graph.replay()
-        self.cache.length += 1  # the host mirror; the replay moved the device offset
-        return self.logits
+        s.graph.replay()
+        s.cache.length += 1  # the host mirror; the replay moved the device offset
+        return s.logits
 
     def _warm_up_or_capture(self):
         """First decoding step: run the compiled step for real (compilation and cuBLAS set-up
         must not happen inside a capture). Second: record it, then replay the recording."""
+        s = self.session
         main = torch.cuda.current_stream()
         side = torch.cuda.Stream()  # capture (and its warm-up) on a side stream, as CUDA graphs require
         side.wait_stream(main)
         with torch.cuda.stream(side):
-            if self._warm_length is None:
-                self._warm_length = self.cache.length
-                logits = self.run(self.ids, self.next_positions, self.cache)
+            if s.warm_length is None:
+                s.warm_length = s.cache.length
+                logits = self._run()
                 main.wait_stream(side)
                 return logits
-            length = self.cache.length
-            self.cache.length = self._warm_length  # the value the compiled code's guards were built on
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph, stream=side):
-                self.logits = self.run(self.ids, self.next_positions, self.cache)
-            self.cache.length = length
+            length = s.cache.length
+            s.cache.length = s.warm_length  # the value the compiled code's guards were built on
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=side):
+                s.logits = self._run()
+            s.graph = graph
+            s.cache.length = length
         main.wait_stream(side)
-        self.graph.replay()
-        self.cache.length += 1
-        return self.logits
+        s.graph.replay()
+        s.cache.length += 1
+        return s.logits
