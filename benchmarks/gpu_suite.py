@@ -347,19 +347,20 @@ def shakespeare(device, smoke, budget, data: Path):
 
     out = {}
     recipe = dict(GPU, device=str(device), compile=device.type == "cuda")
+    # The recipe's model and dropout, its schedule compressed into 2000 steps: its own curve passes
+    # 1.47 by iteration 1500 and then overfits (measured: 1.4682 at 1500, 1.7184 at 5000).
     ours_runs = {  # name -> (family, model fields, steps, lr)
-        "lmlineage gpt2 6x384, dropout 0.1, 3000 steps, lr 1.5e-3":
-            ("gpt2", dict(n_layer=6, n_head=6, d_model=384, dropout=0.1), 3000, 1.5e-3),
-        "lmlineage llama 6x384 (SwiGLU 1024), dropout 0.1, 3000 steps, lr 1.5e-3":
-            ("llama", dict(n_layer=6, n_head=6, d_model=384, d_ff=1024, dropout=0.1), 3000, 1.5e-3),
+        "lmlineage gpt2 6x384, dropout 0.2, 2000 steps, lr 1e-3":
+            ("gpt2", dict(n_layer=6, n_head=6, d_model=384, dropout=0.2), 2000, 1e-3),
     }
     if smoke:
         recipe.update(block=32, batch=4, layers=2, heads=2, d=32, iters=20, eval_iters=2)
         ours_runs = {k: (f, dict(v, n_layer=2, n_head=2, d_model=32, **({"d_ff": 64} if f == "llama" else {})), 20, lr)
                      for k, (f, v, _, lr) in ours_runs.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        loss, wall = run(data, Path(tmp) / "nanogpt", recipe=recipe)
-    out["nanoGPT recipe (restated), 5000 iters"] = {"val loss": loss, "wall s": wall}
+        loss, wall, final = run(data, Path(tmp) / "nanogpt", recipe=recipe)
+    out["nanoGPT recipe (restated), 5000 iters"] = {"val loss (best checkpoint)": loss, "val loss (final model)": final,
+                                                    "wall s": wall}
     goal_s = wall / 2
     for name, (family, fields, steps, lr) in ours_runs.items():
         if left(budget) < goal_s + 15:
