@@ -405,6 +405,8 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
                 "bits_per_char": bits_per_char(result["nats"], result["chars"]), "chars": result["chars"]}
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
+    if getattr(model, "is_encoder_decoder", False):  # a translation model reads (source, target) pairs
+        return _evaluate_pairs(model, data, batch_size, device)
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
         _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch), control_code=_control_code(model))
         context = model.config.max_positions
@@ -422,6 +424,24 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
             "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}
+
+
+def _evaluate_pairs(model, data, batch_size: int, device: str) -> dict:
+    """Teacher-forced loss, perplexity and token accuracy of an encoder-decoder on the held-out
+    split of a pair set (``--data reverse``, ``bible-en-zh``, a .tsv / .jsonl), as training scores it."""
+    from .data import pairs as pair_data
+    from .tasks import TASKS, make_task
+
+    objective = get_family(model.config.family).objective
+    if not getattr(TASKS.get(objective), "trains_on_pairs", False):
+        raise UserError(f"{model.config.family} checkpoints are not evaluated on a corpus yet",
+                        "evaluate a checkpoint of a family trained on pairs (transformer, seq2seq, bahdanau)")
+    _, val_pairs = pair_data.load_pairs(data)
+    task = make_task(objective, model, model.tokenizer)
+    split = pair_data.PairSplit.encode(val_pairs, model.tokenizer, model.tokenizer.eos_id)
+    result = task.evaluate((s.to(device), t.to(device)) for s, t in split.batches(batch_size))
+    return {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "accuracy": result["accuracy"],
+            "tokens": result["tokens"], "pairs": len(split)}
 
 
 def _objective_task(model):

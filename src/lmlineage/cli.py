@@ -340,6 +340,9 @@ def cmd_eval(args) -> None:
     result = evaluate(args.checkpoint, data=args.data, device=args.device)
     if args.json:
         print(json.dumps(result))
+    elif "pairs" in result:  # an encoder-decoder on (source, target) pairs
+        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | token accuracy "
+              f"{result['accuracy']:.3f} | {result['tokens']} target tokens of {result['pairs']} held-out pairs")
     elif "accuracy" in result:  # an encoder
         print(f"loss {result['loss']:.4f} | {_masked_lm_report(result)} | {result['tokens']} masked tokens")
     else:

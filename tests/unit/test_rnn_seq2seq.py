@@ -181,6 +181,12 @@ def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     assert isinstance(model.generate("1234", max_new_tokens=6, temperature=0), str)
     assert isinstance(model.generate("1234", max_new_tokens=6, num_beams=4), str)
 
+    # `eval` scores the pair set's held-out split teacher forced, as training did with the best weights
+    assert main(["eval", str(out), "--data", "reverse:2-4", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    best = min(r["val_loss"] for r in records if "val_loss" in r)
+    assert scored["loss"] == pytest.approx(best, rel=1e-4) and scored["pairs"] == final["val_pairs"]
+
     png = tmp_path / "align.png"
     assert main(["align", str(out), "1234", "--out", str(png), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -13,7 +13,7 @@ alpha are returned by every forward and drawn by ``lmlineage align``.
 from __future__ import annotations
 
 from ..core.registry import Family, register
-from .seq2seq import PRESETS, _SHARED
+from .seq2seq import DEFAULTS, PRESETS
 
 
 def build(cfg):
@@ -30,7 +30,7 @@ FAMILY = register(Family(
     changes="bidirectional encoder; additive attention gives each target step its own context c_i over the "
             "source annotations",
     presets=PRESETS,  # RNNsearch shares RNNencdec's sizes (sec. 4.2)
-    defaults=_SHARED,
+    defaults=DEFAULTS,
     objective="seq2seq_mle",
     default_tokenizer="bpe",
     architecture="encoder-decoder",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..core.registry import Family, register
 
-_SHARED = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, dropout=0.0,
+DEFAULTS = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, dropout=0.0,
                max_positions=64)
 PRESETS = {
     "tiny": dict(d_model=64, embed_dim=32, d_ff=64),
@@ -40,7 +40,7 @@ FAMILY = register(Family(
     changes="a GRU encodes the source into one fixed vector c; a GRU decoder is a neural LM of the target "
             "conditioned on c",
     presets=PRESETS,
-    defaults=_SHARED,
+    defaults=DEFAULTS,
     objective="seq2seq_mle",
     default_tokenizer="bpe",
     architecture="encoder-decoder",
