@@ -235,3 +235,54 @@ def test_load_rejects_what_is_not_a_checkpoint(tmp_path):
 def test_bad_input_raises_user_error(sentences, options, message):
     with pytest.raises(UserError, match=message):
         Word2Vec.train(sentences, progress=False, **{"min_count": 1, **options})
+
+
+@needs_numba
+@pytest.mark.parametrize("hs,negative", [(True, 0), (False, 3), (True, 2)])
+def test_compiled_output_layer_equals_a_plain_reference(hs, negative):
+    """The numba kernel's update for one (input, target) pair equals the update written out
+    in numpy: for each unit in turn, g = (label - sigma(l1 . out)) * alpha, work += g * out,
+    out += g * l1 (Mikolov et al. 2013; word2vec.c's order). Negative samples are replayed from
+    the kernel's own generator so both sides see the same noise words."""
+    from lmlineage.classic._w2v_kernels import _noise_word, _output_layer, sigmoid_table
+
+    rng = np.random.default_rng(3)
+    dim, vocab = 16, 6
+    counts = np.array([40, 25, 12, 9, 5, 2])
+    prob, alias = negative_sampling_table(counts)
+    codes = np.array([[0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1], [1, 0, 1]], dtype=np.uint8)
+    points = rng.integers(0, vocab - 1, size=(vocab, 3)).astype(np.int64)
+    lengths = np.array([3, 2, 3, 1, 2, 3], dtype=np.int64)
+    l1 = (rng.normal(size=(vocab, dim)) * 0.5).astype(np.float32)
+    syn1 = (rng.normal(size=(vocab, dim)) * 0.5).astype(np.float32)
+    syn1neg = (rng.normal(size=(vocab, dim)) * 0.5).astype(np.float32)
+    table = sigmoid_table()
+    alpha, row, target, state = np.float32(0.05), 1, 4, np.uint64(12345)
+
+    def sigma(f):  # the kernel's table lookup, saturating at |f| >= 6
+        return 0.0 if f <= -6 else 1.0 if f >= 6 else float(table[int((f + 6.0) * len(table) / 12.0)])
+
+    ref_work, ref_syn1, ref_neg = np.zeros(dim, np.float64), syn1.astype(np.float64), syn1neg.astype(np.float64)
+    units = []
+    if hs:
+        units += [(ref_syn1, points[target, d], 1.0 - codes[target, d]) for d in range(lengths[target])]
+    s = state
+    for d in range(negative + 1 if negative else 0):
+        if d == 0:
+            units.append((ref_neg, target, 1.0))
+            continue
+        sample, s = _noise_word(s, prob, alias)
+        s = np.uint64(s)  # numba hands the state back as a Python int
+        if sample != target:
+            units.append((ref_neg, sample, 0.0))
+    for out, out_row, label in units:
+        g = (label - sigma(float(l1[row] @ out[out_row]))) * alpha
+        ref_work += g * out[out_row]
+        out[out_row] += g * l1[row]
+
+    work = np.zeros(dim, np.float32)
+    _output_layer(l1, row, target, work, syn1neg, syn1, prob, alias, codes, points, lengths,
+                  hs, negative, dim, alpha, table, state)
+    np.testing.assert_allclose(work, ref_work, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(syn1, ref_syn1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(syn1neg, ref_neg, rtol=1e-5, atol=1e-6)
