@@ -71,6 +71,7 @@ class _DecoderOnlySteps:
         self.static = static_cache
         self.positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
         self.cache = model.new_cache(batch_size=b, max_length=t + max_new_tokens, static=static_cache)
+        self.sequence = input_ids  # prompt + new tokens: what a model without a cache reads each step
 
     def first(self):
         logits = self.model(self.prefix, attention_mask=self.mask if self.pass_mask else None,
@@ -80,14 +81,21 @@ class _DecoderOnlySteps:
 
     def step(self, next_ids):
         self.mask = torch.cat([self.mask, torch.ones_like(next_ids)[:, None]], dim=1)
-        logits = self.model(next_ids[:, None], attention_mask=self.mask if self.pass_mask else None,
-                            position_ids=self.next_pos, cache=self.cache, logits_slice=-1).logits[:, -1]
+        if self.cache is None:
+            self.sequence = torch.cat([self.sequence, next_ids[:, None]], dim=1)
+            ids, positions = self.sequence, (self.mask.long().cumsum(-1) - 1).clamp(min=0)
+        else:
+            ids, positions = next_ids[:, None], self.next_pos
+        logits = self.model(ids, attention_mask=self.mask if self.pass_mask else None,
+                            position_ids=positions, cache=self.cache, logits_slice=-1).logits[:, -1]
         self.next_pos = self.next_pos + 1
         return logits
 
     def select(self, index):
-        self.prefix, self.mask, self.next_pos = _take((self.prefix, self.mask, self.next_pos), index)
-        self.cache.reorder(index)
+        self.prefix, self.mask, self.next_pos, self.sequence = _take(
+            (self.prefix, self.mask, self.next_pos, self.sequence), index)
+        if self.cache is not None:
+            self.cache.reorder(index)
 
 
 class _EncoderDecoderSteps:
@@ -364,29 +372,40 @@ def generate_text(model, prompt, max_new_tokens: int = 64, stream: Callable[[str
         raise UserError("beam search cannot stream its text", "use num_beams 1 to stream")
     emitted = [""] * len(prompts)
     produced: list[list[int]] = [[] for _ in prompts]
+    streaming = stream is not None and len(prompts) == 1
+    # Text that may still change is held back: a character whose bytes have not all arrived
+    # (decoded as U+FFFD for now), and a tail that could be the start of a stop string.
+    hold = max((len(s) - 1 for s in stop or ()), default=0)
+
+    def emit(text: str) -> None:
+        if text.startswith(emitted[0]) and len(text) > len(emitted[0]):
+            stream(text[len(emitted[0]):])
+            emitted[0] = text
 
     def on_token(next_ids):
         for row, t in enumerate(next_ids.tolist()):
             produced[row].append(t)
-        if stream is not None and len(prompts) == 1:
-            text = _cut_at_stop(tok.decode(produced[0]), stop)
-            stream(text[len(emitted[0]):])
-            emitted[0] = text
+        if streaming:
+            row = _until(produced[0], options["eos_id"])
+            text = _cut_at_stop(tok.decode(row), stop).rstrip("\ufffd")
+            emit(text[: len(text) - hold] if hold and not any(s in tok.decode(row) for s in stop) else text)
 
     def should_stop(out):
         return torch.tensor([any(s in tok.decode(row) for s in stop) for row in out.tolist()], device=out.device)
 
     live = {} if beams else dict(on_token=on_token, should_stop=should_stop if stop else None)
     new = generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens, **live, **options)
-    texts = []
-    for row in new.tolist():
-        if options["eos_id"] is not None and options["eos_id"] in row:
-            row = row[: row.index(options["eos_id"])]
-        texts.append(_cut_at_stop(tok.decode(row), stop))
+    texts = [_cut_at_stop(tok.decode(_until(row, options["eos_id"])), stop) for row in new.tolist()]
+    if streaming:
+        emit(texts[0])  # what was held back
     n = options.get("num_return_sequences", 1)
     if n > 1:
         texts = [texts[i : i + n] for i in range(0, len(texts), n)]
     return texts[0] if isinstance(prompt, str) else texts
+
+
+def _until(row: list[int], eos_id: int | None) -> list[int]:
+    return row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:
