@@ -120,10 +120,16 @@ class ReferenceSpec:
                 node = node.setdefault(part, {})
             first, *rest = f.ours.split(".")
             value = getattr(cfg, first)
+            if value is None and first in RESOLVED:  # "derive it" is ours alone: write what it resolves to
+                value = getattr(cfg, RESOLVED[first])
             for part in rest:
                 value = value.get(part)
             node[leaf] = f.write(value)
         return out
+
+
+# Config fields whose None means "derived from the others", and the property that derives them.
+RESOLVED = {"d_ff": "ff_dim", "n_kv_head": "kv_heads", "head_dim": "dim_head"}
 
 
 def _same(ours, implied) -> bool:
