@@ -210,7 +210,7 @@ def decode(device, smoke, copy_bw, budget, out_dir):
             kw = dict(attention_mask=attention, do_sample=False, pad_token_id=0, **extra)
             peer.generate(prompt, max_new_tokens=4, min_new_tokens=4, **kw)  # warm-up
             rates = []
-            for _ in range(min(3, runs)):
+            for _ in range(runs):
                 sync(device)
                 t = time.perf_counter()
                 peer.generate(prompt, max_new_tokens=hf_tokens, min_new_tokens=hf_tokens, **kw)
@@ -400,6 +400,49 @@ def top_kernels(device, fn, out_dir: Path, filename: str, title: str, rows: int 
     return [f"{e.key[:80]}: {100 * getattr(e, key, 0) / total:.1f}%" for e in top]
 
 
+def summary() -> str:
+    """The results as markdown tables: medians, min-max, runs, ratios; then device, versions, command."""
+    lines = []
+    d = RESULTS.get("decode")
+    if isinstance(d, dict):
+        lines += ["## batch-1 greedy decoding", "| contender | tokens/s median | min-max | runs | fraction of roofline |",
+                  "|---|---|---|---|---|"]
+        roof = d.get("roofline tokens/s") or float("nan")
+        for name, key in (("lmlineage generate(compile=True)", "ours compiled tokens/s runs"),
+                          ("transformers generate, static cache", "transformers static tokens/s runs"),
+                          ("transformers generate, dynamic cache", "transformers dynamic tokens/s runs")):
+            runs = d.get(key)
+            if isinstance(runs, list) and runs:
+                med = statistics.median(runs)
+                lines.append(f"| {name} | {med:.1f} | {min(runs):.1f}-{max(runs):.1f} | {len(runs)} | {med / roof:.1%} |")
+        if "ratio ours / best transformers" in d:
+            lines.append(f"ratio ours / best transformers: {d['ratio ours / best transformers']:.2f}; "
+                         f"roofline {roof:.0f} tokens/s")
+    t = RESULTS.get("train")
+    if isinstance(t, dict):
+        lines += ["", f"## training throughput ({t.get('shape', '')})",
+                  "| contender | ms/step median | min-max | runs | tokens/s | MFU |", "|---|---|---|---|---|---|"]
+        for name, row in t.items():
+            if isinstance(row, dict) and "ms/step median" in row:
+                lo, hi = row["ms/step min-max"]
+                lines.append(f"| {name} | {row['ms/step median']:.2f} | {lo:.2f}-{hi:.2f} | {row['runs']} | "
+                             f"{row['tokens/s']:,.0f} | {row.get('MFU', float('nan')):.1%} |")
+        for key in ("ratio ours/nanoGPT-style tokens/s", "ratio ours/transformers tokens/s"):
+            if key in t:
+                lines.append(f"{key}: {t[key]:.2f}")
+    sh = RESULTS.get("shakespeare")
+    if isinstance(sh, dict):
+        lines += ["", "## shakespeare-char at equal wall time", "| contender | val loss (whole split) | wall s |", "|---|---|---|"]
+        for name, row in sh.items():
+            if isinstance(row, dict):
+                loss = row.get("val loss", row.get("val loss (best checkpoint)"))
+                lines.append(f"| {name} | {loss:.4f} | {row['wall s']:.1f} |")
+    decode_versions = RESULTS.get("decode", {}).get("versions") if isinstance(RESULTS.get("decode"), dict) else None
+    lines += ["", f"device: {RESULTS.get('device')}", f"versions: {RESULTS.get('versions') or decode_versions}",
+              f"command: {RESULTS.get('command')}"]
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true")
@@ -417,6 +460,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = True
     record(out, "device", torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu")
     record(out, "command", " ".join([os.path.basename(sys.executable)] + sys.argv))
+    import transformers
+    record(out, "versions", f"torch {torch.__version__}, transformers {transformers.__version__}")
     sections = args.sections.split(",")
     copy_bw = 3.0e12
     for section in sections:
@@ -444,6 +489,7 @@ def main():
         record(out, f"{section} wall s", time.perf_counter() - t)
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    print("\n" + summary())
 
 
 if __name__ == "__main__":
