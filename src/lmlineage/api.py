@@ -391,7 +391,9 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
 
 def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
     """Loss, perplexity and bits per character of a checkpoint on a corpus's validation split
-    (the last 10%, as training splits it)."""
+    (the last 10%, as training splits it, in the windows the run trained with); a family
+    pre-trained by an objective of its own (masked LM, span corruption, denoising, blank
+    infilling) reports that objective's loss and metrics instead, as training evaluates them."""
     from .data.batches import packed_windows
     from .data.tokens import prepare_tokens
     from .tasks.causal_lm import CausalLMTask
@@ -405,11 +407,11 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
                 "bits_per_char": bits_per_char(result["nats"], result["chars"]), "chars": result["chars"]}
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
-    if getattr(model, "is_encoder_decoder", False):  # a translation model reads (source, target) pairs
-        return _evaluate_pairs(model, data, batch_size, device)
+    if getattr(model, "is_encoder_decoder", False) and _objective_task(model) is None:
+        return _evaluate_pairs(model, data, batch_size, device)  # a translation model: (source, target) pairs
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
         _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch), control_code=_control_code(model))
-        context = model.config.max_positions
+        context = _trained_context(path, model)
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
@@ -417,7 +419,7 @@ def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = 
             result = _masked_lm_task(model, path).evaluate(batches)
             return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["mlm_loss"])}
         own = _objective_task(model)
-        if own is not None:  # e.g. blank infilling: its own loss and metrics, no bits per char
+        if own is not None:  # span corruption, denoising, blank infilling: their own metrics, no bits per char
             result = own.evaluate(batches)
             return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"])}
         result = CausalLMTask(model).evaluate(batches)
@@ -444,8 +446,23 @@ def _evaluate_pairs(model, data, batch_size: int, device: str) -> dict:
             "tokens": result["tokens"], "pairs": len(split)}
 
 
+def _trained_context(path, model) -> int:
+    """The window length a run of ours trained and evaluated with (its trainer_state.json), else
+    the model's full context: positions a run never trained are not scored."""
+    from .interop.reference import read_json
+
+    state = resolve_checkpoint(path) / "trainer_state.json" if Path(path).is_dir() else None
+    if state is not None and state.exists():
+        config = read_json(state).get("config")
+        context = config.get("context") if isinstance(config, dict) else None
+        if isinstance(context, int) and 2 <= context <= model.config.max_positions:
+            return context
+    return model.config.max_positions
+
+
 def _objective_task(model):
-    """The task of a decoder family whose objective does not predict the text left to right, or None."""
+    """The task of a family whose objective does not predict the text left to right (span
+    corruption, denoising, blank infilling), or None."""
     from .tasks import TASKS, make_task
 
     objective = get_family(model.config.family).objective

@@ -343,6 +343,17 @@ def cmd_eval(args) -> None:
     elif "pairs" in result:  # an encoder-decoder on (source, target) pairs
         print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | token accuracy "
               f"{result['accuracy']:.3f} | {result['tokens']} target tokens of {result['pairs']} held-out pairs")
+    elif "span_loss" in result:  # span corruption (t5, mt5, switch)
+        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity "
+              f"{result['perplexity']:.2f} | token accuracy {result['accuracy']:.3f} | span tokens "
+              f"{result['span_loss']:.4f} (unigram {result['unigram_span_loss']:.4f}) nats | {result['tokens']} target tokens")
+    elif "reconstruction_accuracy" in result:  # BART's denoising
+        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | reconstruction accuracy "
+              f"{result['reconstruction_accuracy']:.3f} | {result['tokens']} target tokens")
+    elif "infilling_loss" in result:  # GLM's blank infilling
+        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity {result['perplexity']:.2f} "
+              f"| token accuracy {result['accuracy']:.3f} (most frequent token: {result['unigram_accuracy']:.3f}) | "
+              f"{result['tokens']} predicted tokens")
     elif "accuracy" in result:  # an encoder
         print(f"loss {result['loss']:.4f} | {_masked_lm_report(result)} | {result['tokens']} masked tokens")
     else:

@@ -76,14 +76,16 @@ class SpanCorruptionTask(nn.Module):
         span = real & (labels < self.model.config.vocab_size - N_SENTINELS) & (labels != self.objective.eos_id)
         nats = nn.functional.cross_entropy(out.logits.float().transpose(1, 2), labels.clamp(min=0), reduction="none")
         return {"nats": (nats * real).sum(), "span_nats": (nats * span).sum(),
+                "correct": ((out.logits.argmax(-1) == labels) & real).sum(),
                 "counts": torch.bincount(labels[real], minlength=self.model.config.vocab_size),
                 "span_counts": torch.bincount(labels[span], minlength=self.model.config.vocab_size)}
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
         """``loss``: nats per target token (sentinels, spans, eos); ``span_loss``: per span token;
-        ``unigram_loss`` / ``unigram_span_loss``: the same for the best unigram model of those
-        very tokens (their empirical entropy), the trivial baseline to beat."""
+        ``accuracy``: target tokens predicted right under teacher forcing; ``unigram_loss`` /
+        ``unigram_span_loss``: the loss of the best unigram model of those very tokens (their
+        empirical entropy), the trivial baseline to beat."""
         forward = forward or self
         generator = torch.Generator().manual_seed(EVAL_SEED)  # spans are drawn on the CPU
         totals = {}
@@ -94,7 +96,7 @@ class SpanCorruptionTask(nn.Module):
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         tokens, span_tokens = int(totals["counts"].sum()), max(int(totals["span_counts"].sum()), 1)
         return {"loss": float(totals["nats"]) / tokens, "nats": float(totals["nats"]), "tokens": tokens,
-                "span_loss": float(totals["span_nats"]) / span_tokens,
+                "span_loss": float(totals["span_nats"]) / span_tokens, "accuracy": int(totals["correct"]) / tokens,
                 "unigram_loss": _entropy(totals["counts"]), "unigram_span_loss": _entropy(totals["span_counts"])}
 
 
