@@ -277,7 +277,9 @@ def cmd_generate(args) -> None:
                         "give one with --tokenizer PATH")
     if not args.prompt:
         raise UserError("--prompt is empty", "give at least one character of prompt")
-    echoed = False
+    # A decoder continues the prompt, so it is echoed; an encoder-decoder's output (a translation)
+    # is a new text and stands alone.
+    echoed = bool(getattr(model, "is_encoder_decoder", False))
 
     def stream(piece: str) -> None:
         nonlocal echoed

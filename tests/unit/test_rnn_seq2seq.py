@@ -180,6 +180,9 @@ def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     assert model.config.family == "bahdanau" and model.decoder_start_id == model.tokenizer.eos_id
     assert isinstance(model.generate("1234", max_new_tokens=6, temperature=0), str)
     assert isinstance(model.generate("1234", max_new_tokens=6, num_beams=4), str)
+    # `generate` prints the translation alone: the source is not echoed before it
+    assert main(["generate", str(out), "--prompt", "1234", "--temperature", "0", "--max-new-tokens", "6"]) == 0
+    assert capsys.readouterr().out == model.generate("1234", max_new_tokens=6, temperature=0) + "\n"
 
     # `eval` scores the pair set's held-out split teacher forced, as training did with the best weights
     assert main(["eval", str(out), "--data", "reverse:2-4", "--json"]) == 0
