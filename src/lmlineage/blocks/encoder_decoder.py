@@ -26,6 +26,8 @@ from torch import nn
 from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
 from ..core.config import ModelConfig
 from ..heads.lm import LMHead
+from ..layers.attention import Attention
+from ..layers.cross_attention import CrossAttention
 from ..layers.moe import MoE
 from ..layers.relative_position import RelativePositionBias
 from .decoder import DecoderStack, shared_hook
@@ -73,10 +75,33 @@ class EncoderDecoderLM(nn.Module):
         self.head_scale = cfg.d_model ** -0.5 if cfg.rescale_head else 1.0
 
     def _init_weights(self, module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
-            if getattr(module, "bias", None) is not None:
+        """Children before parents (``nn.Module.apply``), so an attention module rescales the
+        query rows its projections were just given."""
+        cfg = self.config
+        if cfg.init == "normal":
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=cfg.init_std)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+            return
+        # fan_in (Mesh TensorFlow's variance scaling, which T5 trains with; transformers'
+        # T5 init states the same numbers): the tied head's d_model ** -0.5 (rescale_head)
+        # then gives logits of unit scale from the start, where a 0.02 embedding gives 0.02.
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
+            if module.bias is not None:
                 nn.init.zeros_(module.bias)
+        elif isinstance(module, RelativePositionBias):
+            nn.init.normal_(module.embed.weight, mean=0.0, std=cfg.d_model ** -0.5)
+        elif isinstance(module, nn.Embedding) and module.embedding_dim == cfg.d_model:  # token embeddings
+            nn.init.normal_(module.weight, mean=0.0, std=1.0)
+        elif isinstance(module, Attention):
+            # Scores left unscaled (attn_scale 1.0, T5) take the 1/sqrt(head_dim) from the query's init.
+            folded = module.head_dim ** -0.5 / module.scale
+            query = module.q.weight if isinstance(module, CrossAttention) else \
+                module.qkv.weight[: module.n_head * module.head_dim]
+            with torch.no_grad():
+                query.mul_(folded)
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 

@@ -24,6 +24,7 @@ CHOICES = {
     "mlp": ("mlp", "glu"),
     "residual": ("pre", "post", "parallel", "parallel_shared_norm"),
     "rope_layout": ("half", "interleaved"),
+    "init": ("normal", "fan_in"),
 }
 
 
@@ -51,6 +52,9 @@ class ModelConfig:
     embed_norm: bool = False  # LayerNorm right after the embeddings (BERT, BLOOM)
     dropout: float = 0.0
     init_std: float = 0.02
+    # normal: every weight N(0, init_std) (GPT-2, BERT); fan_in: Mesh TensorFlow's, as T5 trains
+    # (encoder-decoders): each weight N(0, 1 / fan_in), token embeddings N(0, 1)
+    init: str = "normal"
     rope_theta: float = 10000.0
     rotary_fraction: float = 1.0  # share of each head's channels that rotate (GPT-NeoX: 0.25)
     rope_layout: str = "half"  # half (NeoX / HF LLaMA) or interleaved (RoFormer, GPT-J, GGUF)

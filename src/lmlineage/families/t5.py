@@ -8,8 +8,13 @@ tokens, one table per stack, bidirectional in the encoder, causal in the decoder
 cross-attention); no biases anywhere; ReLU MLP; one embedding shared by encoder, decoder and
 the output layer. Mesh TensorFlow quirks the checkpoints carry: attention scores are not divided
 by sqrt(d_kv) (the initialisation absorbs it) and the tied head reads the decoder output times
-d_model ** -0.5. Pre-trained by span corruption (section 3.1.4).
+d_model ** -0.5, which presumes Mesh TensorFlow's initialisation (``init="fan_in"``: embeddings
+N(0, 1), each projection N(0, 1 / fan_in)); with GPT-2's N(0, 0.02) the logits start 50 times too
+small and span corruption barely leaves the unigram plateau in a few hundred steps. Pre-trained by
+span corruption (section 3.1.4).
 """
+
+from dataclasses import replace
 
 from ..blocks.encoder_decoder import EncoderDecoderLM
 from ..core.registry import Family, register
@@ -82,11 +87,21 @@ def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict,
     )
 
 
-REFERENCE = reference("t5", "T5ForConditionalGeneration", (("fc_in", "wi"), ("fc_out", "wo")),
-                      {"feed_forward_proj": "relu", "scale_decoder_outputs": True, "tie_word_embeddings": True})
+REFERENCE = replace(reference("t5", "T5ForConditionalGeneration", (("fc_in", "wi"), ("fc_out", "wo")),
+                              {"feed_forward_proj": "relu", "scale_decoder_outputs": True, "tie_word_embeddings": True}),
+                    implies={"mlp": "mlp"})
+GATED = (("fc_gate", "wi_0"), ("fc_in", "wi_1"), ("fc_out", "wo"))
+# T5 v1.1, the released "T5.1.1" checkpoints (model type t5, feed_forward_proj gated-gelu): mT5's
+# architecture (see mt5.py) without its vocabulary: GeGLU, an untied output layer read without the
+# rescale. Their config.json says tie_word_embeddings false (transformers 5 writes
+# scale_decoder_outputs false instead); the head is untied either way.
+V1_1 = replace(reference("t5", "T5ForConditionalGeneration", GATED,
+                         {"feed_forward_proj": "gated-gelu", "scale_decoder_outputs": False}),
+               implies={"mlp": "glu", "activation": "gelu_tanh", "tie_embeddings": False, "rescale_head": False})
+V1_1 = replace(V1_1, export_extra={**V1_1.export_extra, "tie_word_embeddings": False})
 
 DEFAULTS = dict(norm="rmsnorm", norm_eps=1e-6, position="relative", activation="relu", mlp="mlp", residual="pre",
-                bias=False, tie_embeddings=True, rescale_head=True, attn_scale=1.0, dropout=0.1,
+                bias=False, tie_embeddings=True, rescale_head=True, attn_scale=1.0, init="fan_in", dropout=0.1,
                 vocab_size=32128, max_positions=512, decoder_start_id=0)
 
 T5 = register(Family(
@@ -106,6 +121,6 @@ T5 = register(Family(
     objective="span_corruption",
     default_tokenizer="unigram",
     architecture="encoder-decoder",
-    reference=REFERENCE,
+    reference=(REFERENCE, V1_1),
     build=EncoderDecoderLM,
 ))
