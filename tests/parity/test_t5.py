@@ -21,7 +21,11 @@ CASES = {
     "t5-few-buckets": ("T5Config", "T5ForConditionalGeneration",
                        {**TINY, "relative_attention_num_buckets": 8, "relative_attention_max_distance": 12}),
     "mt5": ("MT5Config", "MT5ForConditionalGeneration", TINY),
+    # T5 v1.1 ("T5.1.1"): model type t5 with mT5's GeGLU and untied, unscaled output layer.
+    "t5-v1_1": ("T5Config", "T5ForConditionalGeneration", {**TINY, "feed_forward_proj": "gated-gelu",
+                                                          "tie_word_embeddings": False}),
 }
+UNTIED = ("mt5", "t5-v1_1")
 
 
 def reference(name, tmp_path):
@@ -31,7 +35,7 @@ def reference(name, tmp_path):
     ref = getattr(transformers, model_cls)(cfg).eval()
     with torch.no_grad():  # unit-variance embeddings make a tied random T5 repeat one token; shrink them
         ref.shared.weight.mul_(0.05)
-    if name.startswith("mt5"):  # mT5's output layer is its own matrix (transformers builds it tied)
+    if name in UNTIED:  # mT5's and T5 v1.1's output layer is its own matrix (transformers builds it tied)
         ref.lm_head.weight = torch.nn.Parameter(torch.randn(cfg.vocab_size, cfg.d_model) * cfg.d_model ** -0.5)
     ref.save_pretrained(tmp_path)
     ref = getattr(transformers, model_cls).from_pretrained(tmp_path, attn_implementation="eager").eval()
@@ -134,6 +138,7 @@ def test_beam_search_matches_reference_generate(name, options, tmp_path):
 def test_export_loads_strictly_in_transformers(name, tmp_path):
     ref, ours = reference(name, tmp_path / "ref")
     to_hf(ours, tmp_path / "out")
+    assert from_hf(tmp_path / "out").config == ours.config  # T5 v1.1 is written back as T5 v1.1
     model_cls = getattr(transformers, CASES[name][1])
     back, info = model_cls.from_pretrained(tmp_path / "out", output_loading_info=True)
     assert not any(info.values()), info

@@ -209,7 +209,9 @@ def from_hf(directory, family=None):
         matches = [m for m in matches if m[0].name == family] or matches
     if not matches:
         raise UserError(f"{directory}: no family reads model_type={model_type!r}")
-    # The architecture the checkpoint declares picks among a family's specs; else the default.
+    # Specs whose fixed values the config contradicts are out (T5 and T5 v1.1 share model type and
+    # architecture, not feed_forward_proj); the declared architecture picks among the rest, else the default.
+    matches = [m for m in matches if all(config.get(k, v) == v for k, v in m[1].fixed.items())] or matches
     declared = config.get("architectures") or ()
     fam, spec = next((m for m in matches if m[1].architecture in declared), matches[0])
     cfg = fam.config(None, **spec.config_from_hf(config))
