@@ -87,7 +87,7 @@ class DecoderStack(nn.Module):
         x = self.drop(x)
         key_positions = None
         if self.score_bias is not None:  # relative biases need every key's position
-            key_positions = (key_mask.long().cumsum(-1) - 1).clamp(min=0) if key_mask is not None else \
+            key_positions = masks.positions(key_mask) if key_mask is not None else \
                 torch.arange(k_len, device=input_ids.device)[None, :]
         hidden = [x] if output_hidden_states else None
         cross = {}

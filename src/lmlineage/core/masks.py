@@ -19,6 +19,11 @@ def causal(q_len: int, k_len: int, device=None, past: int | None = None) -> torc
     return k <= q
 
 
+def positions(mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) mask with 1 at real tokens -> position ids that skip left padding (0 on the pads)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def padding(key_mask: torch.Tensor) -> torch.Tensor:
     """(B, k_len) with 1 for real tokens -> (B, 1, 1, k_len)."""
     return key_mask.bool()[:, None, None, :]

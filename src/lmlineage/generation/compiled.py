@@ -19,6 +19,8 @@ import weakref
 
 import torch
 
+from ..core import masks
+
 
 def _step(model, ids, positions, cache):
     """One token per row: the logits of ``ids`` (B, 1); moves ``positions`` and the cache on."""
@@ -73,7 +75,7 @@ class CapturedDecoderSteps:
         self.model = model
         self.prefix = input_ids
         self.mask = attention_mask
-        self.positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0) if attention_mask is not None else \
+        self.positions = masks.positions(attention_mask) if attention_mask is not None else \
             torch.arange(t, device=input_ids.device)[None, :].expand(b, -1)
         self.session = _session(model, b, t + max_new_tokens, input_ids.device)
         self.cache = self.session.cache

@@ -37,6 +37,7 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from ..core import masks
 from ..core.errors import UserError
 from . import processors
 from .compiled import CapturedDecoderSteps
@@ -69,7 +70,7 @@ class _DecoderOnlySteps:
         self.mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         self.pass_mask = not bool(self.mask.all()) or static_cache
         self.static = static_cache
-        self.positions = (self.mask.long().cumsum(-1) - 1).clamp(min=0)
+        self.positions = masks.positions(self.mask)
         self.cache = model.new_cache(batch_size=b, max_length=t + max_new_tokens, static=static_cache)
         self.sequence = input_ids  # prompt + new tokens: what a model without a cache reads each step
 
@@ -83,7 +84,7 @@ class _DecoderOnlySteps:
         self.mask = torch.cat([self.mask, torch.ones_like(next_ids)[:, None]], dim=1)
         if self.cache is None:
             self.sequence = torch.cat([self.sequence, next_ids[:, None]], dim=1)
-            ids, positions = self.sequence, (self.mask.long().cumsum(-1) - 1).clamp(min=0)
+            ids, positions = self.sequence, masks.positions(self.mask)
         else:
             ids, positions = next_ids[:, None], self.next_pos
         logits = self.model(ids, attention_mask=self.mask if self.pass_mask else None,
