@@ -221,7 +221,8 @@ def cmd_train(args) -> None:
         print(f"{result.summary} | checkpoint in {result.out}")
         return
     if result.metrics is not None and "reconstruction_accuracy" in result.metrics:  # BART's denoising
-        print(f"val loss {result.val_loss:.4f} | reconstruction accuracy {result.metrics['reconstruction_accuracy']:.3f} "
+        print(f"val loss {result.val_loss:.4f} (unigram {result.metrics['unigram_loss']:.4f}) | reconstruction accuracy "
+              f"{result.metrics['reconstruction_accuracy']:.3f} "
               f"| {result.steps} steps | checkpoints in {result.out}")
         return
     if result.metrics is not None and "bleu" in result.metrics:  # sequence to sequence: held-out translations
@@ -350,8 +351,8 @@ def cmd_eval(args) -> None:
               f"{result['perplexity']:.2f} | token accuracy {result['accuracy']:.3f} | span tokens "
               f"{result['span_loss']:.4f} (unigram {result['unigram_span_loss']:.4f}) nats | {result['tokens']} target tokens")
     elif "reconstruction_accuracy" in result:  # BART's denoising
-        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | reconstruction accuracy "
-              f"{result['reconstruction_accuracy']:.3f} | {result['tokens']} target tokens")
+        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity {result['perplexity']:.2f} "
+              f"| reconstruction accuracy {result['reconstruction_accuracy']:.3f} | {result['tokens']} target tokens")
     elif "infilling_loss" in result:  # GLM's blank infilling
         print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity {result['perplexity']:.2f} "
               f"| token accuracy {result['accuracy']:.3f} (most frequent token: {result['unigram_accuracy']:.3f}) | "

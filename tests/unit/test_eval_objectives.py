@@ -38,9 +38,9 @@ def train(family, corpus, tmp_path, capsys, *extra):
 # The objective's metrics that training logs (as val_<name>) and eval reports under the same name,
 # and the words of its one-line report. mt5 is evaluated by t5's very code (the same task).
 OWN = {"t5": ("span_loss", "accuracy", "unigram_span_loss"), "switch": ("span_loss", "accuracy"),
-       "bart": ("reconstruction_accuracy",), "glm": ("accuracy", "unigram_loss")}
+       "bart": ("reconstruction_accuracy", "unigram_loss"), "glm": ("accuracy", "unigram_loss")}
 WORDS = {"t5": ("token accuracy", "span tokens", "unigram"), "switch": ("token accuracy", "span tokens"),
-         "bart": ("reconstruction accuracy", "target tokens"), "glm": ("token accuracy", "predicted tokens", "unigram")}
+         "bart": ("reconstruction accuracy", "target tokens", "unigram"), "glm": ("token accuracy", "predicted tokens", "unigram")}
 
 
 @pytest.mark.parametrize("family", sorted(OWN))

@@ -1,5 +1,8 @@
 """BART's denoising pre-training as a task and from the CLI."""
 
+import json
+
+import pytest
 import torch
 
 import lmlineage
@@ -41,3 +44,24 @@ def test_cli_trains_bart(tmp_path, capsys):
     assert "reconstruction accuracy" in capsys.readouterr().out
     model = lmlineage.load(tmp_path / "run")
     assert model.config.family == "bart" and model.tokenizer is not None
+
+
+# 300 CLI steps of 16 windows of 64 unigram tokens (vocabulary 128) from the first 300 KB of
+# tinyshakespeare, lr 2e-3, against the entropy of the very validation targets' own frequencies
+# (the best any model that reads neither the corrupted source nor the target prefix can score).
+# Measured: 3.109 against 4.267 (reconstruction accuracy 0.223) in 90 s on a quiet 2-core host.
+LEARNING_MARGIN = 0.6  # nats per target token
+
+
+@pytest.mark.slow
+def test_a_few_hundred_steps_beat_the_unigram_baseline(tmp_path, tinyshakespeare, capsys):
+    corpus = tmp_path / "slice.txt"
+    corpus.write_text(tinyshakespeare[:300_000])
+    out_dir = tmp_path / "bart"
+    code = main([str(a) for a in ["train", "bart", "--data", corpus, "--out", out_dir, "--steps", "300",
+                                  "--context", "64", "--batch-size", "16", "--vocab-size", "128", "--lr", "2e-3",
+                                  "--warmup", "30", "--no-progress"]])
+    assert code == 0, capsys.readouterr().err
+    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    assert final["step"] == 300
+    assert final["val_loss"] < final["val_unigram_loss"] - LEARNING_MARGIN, final

@@ -77,7 +77,7 @@ SPAN_MARGIN = 0.08  # nats per span token
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["t5", "switch"])
+@pytest.mark.parametrize("family", ["t5", "mt5", "switch"])
 def test_a_few_hundred_steps_beat_the_unigram_baseline(family, tmp_path, tinyshakespeare, capsys):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:300_000])

@@ -16,6 +16,7 @@ from torch import nn
 from ..core.errors import UserError
 from ..objectives.bart_noise import BartDenoising, Compose, SentencePermutation, TextInfilling
 from ..objectives.seq2seq import PAD, Seq2SeqLM
+from .baselines import unigram_entropy
 
 EVAL_SEED = 0
 SENTENCE_ENDS = (".", "!", "?")
@@ -61,20 +62,23 @@ class DenoisingTask(nn.Module):
             return self.objective.loss(logits, labels)
         keep = labels != PAD
         return {"nats": self.objective.nll(logits, labels, reduction="sum"),
-                "correct": (logits.argmax(-1)[keep] == labels[keep]).sum(), "tokens": keep.sum()}
+                "correct": (logits.argmax(-1)[keep] == labels[keep]).sum(),
+                "counts": torch.bincount(labels[keep], minlength=logits.shape[-1])}
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
         """``loss``: unsmoothed nats per target token; ``reconstruction_accuracy``: target tokens
-        predicted right under teacher forcing, on the same corruptions every call."""
+        predicted right under teacher forcing, on the same corruptions every call; ``unigram_loss``:
+        the entropy of those target tokens, the best a model that reads neither source nor prefix does."""
         forward = forward or self
         generator = torch.Generator().manual_seed(EVAL_SEED)
-        nats, correct, count = 0.0, 0, 0
+        totals = {}
         for windows, targets in batches:
-            sums = forward((windows, targets), generator=generator, totals=True)
-            nats += float(sums["nats"])
-            correct += int(sums["correct"])
-            count += int(sums["tokens"])
-        if count == 0:
+            for key, value in forward((windows, targets), generator=generator, totals=True).items():
+                totals[key] = totals[key] + value if key in totals else value
+        if not totals:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
-        return {"loss": nats / count, "nats": nats, "tokens": count, "reconstruction_accuracy": correct / count}
+        nats, count = float(totals["nats"]), int(totals["counts"].sum())
+        return {"loss": nats / count, "nats": nats, "tokens": count,
+                "reconstruction_accuracy": int(totals["correct"]) / count,
+                "unigram_loss": unigram_entropy(totals["counts"])}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..objectives.blank_infilling import BlankInfilling
+from .baselines import most_frequent_share, unigram_entropy
 from .masked_lm import EVAL_SEED, MaskedLMTask
 
 
@@ -76,10 +77,9 @@ class BlankInfillingTask(nn.Module):
                 generator = torch.Generator(windows.device).manual_seed(EVAL_SEED)
             for key, value in forward((windows, targets), generator=generator, totals=True).items():
                 totals[key] = totals[key] + value if key in totals else value
-        counts = totals["label_counts"].double()
+        counts = totals["label_counts"]
         count = max(int(counts.sum()), 1)
-        share = counts[counts > 0] / count
         nats = float(totals["nats"])
         return {"loss": nats / count, "nats": nats, "tokens": count, "infilling_loss": nats / count,
-                "accuracy": int(totals["correct"]) / count, "unigram_accuracy": float(share.max()),
-                "unigram_loss": float(-(share * share.log()).sum())}
+                "accuracy": int(totals["correct"]) / count, "unigram_accuracy": most_frequent_share(counts),
+                "unigram_loss": unigram_entropy(counts)}

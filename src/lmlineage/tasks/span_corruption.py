@@ -14,13 +14,12 @@ to predict) and the unigram baselines: the entropy of the predicted tokens' own 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from ..core.errors import UserError
 from ..objectives.span_corruption import SpanCorruption
+from .baselines import unigram_entropy
 
 EVAL_SEED = 0
 N_SENTINELS = 100  # T5's extra_ids
@@ -97,10 +96,5 @@ class SpanCorruptionTask(nn.Module):
         tokens, span_tokens = int(totals["counts"].sum()), max(int(totals["span_counts"].sum()), 1)
         return {"loss": float(totals["nats"]) / tokens, "nats": float(totals["nats"]), "tokens": tokens,
                 "span_loss": float(totals["span_nats"]) / span_tokens, "accuracy": int(totals["correct"]) / tokens,
-                "unigram_loss": _entropy(totals["counts"]), "unigram_span_loss": _entropy(totals["span_counts"])}
-
-
-def _entropy(counts: torch.Tensor) -> float:
-    counts = counts[counts > 0].double()
-    p = counts / counts.sum()
-    return float(-(p * p.log()).sum()) if len(p) else math.nan
+                "unigram_loss": unigram_entropy(totals["counts"]),
+                "unigram_span_loss": unigram_entropy(totals["span_counts"])}
