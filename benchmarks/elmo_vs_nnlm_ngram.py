@@ -125,7 +125,7 @@ def downstream(elmo, w2v, repeats: int = 3) -> dict:
 
 def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, context: int = 64, lr: float = 5e-3,
         preset: str = "small", min_count: int = 2, nnlm_steps: int = 300, w2v_dim: int = 100, repeats: int = 3,
-        progress: bool = True) -> dict:
+        progress: bool = True, dropout: float | None = None) -> dict:
     text = "\n".join(load_corpus(None))
     if chars:
         text = text[:chars]
@@ -137,7 +137,8 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
     with tempfile.TemporaryDirectory(prefix="elmo-bench-") as tmp:
         fit_with_trainer(family, [text], out=Path(tmp), preset=preset, seed=1337, progress=progress,
                          min_count=min_count, task=BiLMTask, steps=steps, batch_size=batch_size, context=context,
-                         lr=lr, warmup=50, eval_batches=20)
+                         lr=lr, warmup=50, eval_batches=20,
+                         overrides=None if dropout is None else {"dropout": dropout})
         elmo = family.load(Path(tmp) / "best")
     scored = elmo.evaluate_text(val_text)
     elmo_seconds = time.perf_counter() - t0
@@ -150,7 +151,8 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
                                     "ngram_perplexity", "nnlm_perplexity", "interpolated_perplexity", "nnlm")},
         "elmo_forward_perplexity": math.exp(scored["loss"]),
         "elmo_backward_perplexity": math.exp(scored["backward_loss"]),
-        "elmo": {"d_model": cfg.d_model, "cell": cfg.d_ff, "layers": cfg.n_layer, "filters": cfg.extra["filters"],
+        "elmo": {"dropout": cfg.dropout, "d_model": cfg.d_model, "cell": cfg.d_ff, "layers": cfg.n_layer,
+                 "filters": cfg.extra["filters"],
                  "steps": steps, "batch_size": batch_size, "context": context, "lr": lr,
                  "parameters": sum(p.numel() for p in elmo.parameters()), "seconds": elmo_seconds},
         "downstream": downstream(elmo, w2v, repeats),
@@ -168,10 +170,11 @@ def main() -> None:
     p.add_argument("--preset", default="small")
     p.add_argument("--min-count", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--dropout", type=float, default=None, help="ELMo's dropout (default: the preset's)")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     r = run(args.chars, args.steps, args.batch_size, lr=args.lr, preset=args.preset, min_count=args.min_count,
-            nnlm_steps=args.nnlm_steps, repeats=args.repeats)
+            nnlm_steps=args.nnlm_steps, repeats=args.repeats, dropout=args.dropout)
     print(f"## Perplexity on one word split ({r['train_words']:,} training words, {r['heldout_tokens']:,} held-out "
           f"tokens, vocabulary {r['vocab']:,})\n| model | held-out perplexity |\n|---|---|")
     print(f"| best modified-KN n-gram ({min(r['ngram_perplexity'], key=r['ngram_perplexity'].get)}-gram) | "
