@@ -17,8 +17,8 @@ from ..core.errors import UserError
 from ..objectives.bart_noise import BartDenoising, Compose, SentencePermutation, TextInfilling
 from ..objectives.seq2seq import PAD, Seq2SeqLM
 from .baselines import unigram_entropy
+from .held_out import add_up_totals
 
-EVAL_SEED = 0
 SENTENCE_ENDS = (".", "!", "?")
 
 
@@ -70,14 +70,7 @@ class DenoisingTask(nn.Module):
         """``loss``: unsmoothed nats per target token; ``reconstruction_accuracy``: target tokens
         predicted right under teacher forcing, on the same corruptions every call; ``unigram_loss``:
         the entropy of those target tokens, the best a model that reads neither source nor prefix does."""
-        forward = forward or self
-        generator = torch.Generator().manual_seed(EVAL_SEED)
-        totals = {}
-        for windows, targets in batches:
-            for key, value in forward((windows, targets), generator=generator, totals=True).items():
-                totals[key] = totals[key] + value if key in totals else value
-        if not totals:
-            raise UserError("the validation split is too short to evaluate", "use a larger corpus")
+        totals = add_up_totals(forward or self, batches, generator_on_batch_device=False)
         nats, count = float(totals["nats"]), int(totals["counts"].sum())
         return {"loss": nats / count, "nats": nats, "tokens": count,
                 "reconstruction_accuracy": int(totals["correct"]) / count,

@@ -16,7 +16,8 @@ from torch import nn
 
 from ..objectives.blank_infilling import BlankInfilling
 from .baselines import most_frequent_share, unigram_entropy
-from .masked_lm import EVAL_SEED, MaskedLMTask
+from .held_out import add_up_totals
+from .masked_lm import MaskedLMTask
 
 
 class BlankInfillingTask(nn.Module):
@@ -70,13 +71,7 @@ class BlankInfillingTask(nn.Module):
         """On the same spans every call: ``loss`` (nats per predicted Part B token, [E] included),
         ``accuracy`` of those predictions, and the best any context-free predictor could do on
         the same targets: ``unigram_loss`` (the entropy of their distribution) and ``unigram_accuracy``."""
-        forward = forward or self
-        generator, totals = None, {}
-        for windows, targets in batches:
-            if generator is None:
-                generator = torch.Generator(windows.device).manual_seed(EVAL_SEED)
-            for key, value in forward((windows, targets), generator=generator, totals=True).items():
-                totals[key] = totals[key] + value if key in totals else value
+        totals = add_up_totals(forward or self, batches)
         counts = totals["label_counts"]
         count = max(int(counts.sum()), 1)
         nats = float(totals["nats"])

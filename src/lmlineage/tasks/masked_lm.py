@@ -24,10 +24,11 @@ from ..core.errors import UserError
 from ..objectives.mlm import MaskedLM
 from ..objectives.nsp import IS_NEXT, NOT_NEXT, NextSentencePrediction
 from ..objectives.sop import SentenceOrderPrediction
+from .baselines import most_frequent_share
+from .held_out import add_up_totals
 
 # The role of each special token, by the names BERT's and SentencePiece-style vocabularies use.
 SPECIAL_NAMES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>")}
-EVAL_SEED = 0
 
 
 class MaskedLMTask(nn.Module):
@@ -148,25 +149,18 @@ class MaskedLMTask(nn.Module):
         The same two ``_at_mask``: at the 80% of positions showing [MASK], where copying the input
         cannot help (it gives away the other 10% kept). For BERT ``nsp_loss`` and ``nsp_accuracy``
         (ALBERT: ``sop_...``)."""
-        forward = forward or self
-        generator, totals = None, {}
-        for windows, targets in batches:
-            if self.pairs and (windows.shape[0] < 2 and self.next_sentence or windows.shape[1] < 2):
-                continue  # a lone tail window has no partner to draw NotNext text from, or cannot be cut
-            if generator is None:
-                generator = torch.Generator(windows.device).manual_seed(EVAL_SEED)
-            for key, value in forward((windows, targets), generator=generator, totals=True).items():
-                totals[key] = totals[key] + value if key in totals else value
-        if not totals:
-            raise UserError("the validation split is too short to evaluate", "use a larger corpus")
+        def unpaired(windows):  # a lone tail window has no partner to draw NotNext text from, or cannot be cut
+            return bool(self.pairs) and (windows.shape[0] < 2 and self.next_sentence or windows.shape[1] < 2)
+
+        totals = add_up_totals(forward or self, batches, skip=unpaired)
         count = max(int(totals["label_counts"].sum()), 1)
         nats = float(totals["nats"])
         result = {"loss": nats / count, "nats": nats, "tokens": count, "mlm_loss": nats / count,
                   "accuracy": int(totals["correct"]) / count,
-                  "unigram_accuracy": int(totals["label_counts"].max()) / count}
+                  "unigram_accuracy": most_frequent_share(totals["label_counts"])}
         at_mask = max(int(totals["label_counts_at_mask"].sum()), 1)
         result["accuracy_at_mask"] = int(totals["correct_at_mask"]) / at_mask
-        result["unigram_accuracy_at_mask"] = int(totals["label_counts_at_mask"].max()) / at_mask
+        result["unigram_accuracy_at_mask"] = most_frequent_share(totals["label_counts_at_mask"])
         if "pairs" in totals:
             pairs = int(totals["pairs"])
             result[f"{self.pairs}_loss"] = float(totals["pair_nats"]) / pairs

@@ -20,8 +20,8 @@ from torch import nn
 from ..core.errors import UserError
 from ..objectives.span_corruption import SpanCorruption
 from .baselines import unigram_entropy
+from .held_out import add_up_totals
 
-EVAL_SEED = 0
 N_SENTINELS = 100  # T5's extra_ids
 
 
@@ -85,14 +85,8 @@ class SpanCorruptionTask(nn.Module):
         ``accuracy``: target tokens predicted right under teacher forcing; ``unigram_loss`` /
         ``unigram_span_loss``: the loss of the best unigram model of those very tokens (their
         empirical entropy), the trivial baseline to beat."""
-        forward = forward or self
-        generator = torch.Generator().manual_seed(EVAL_SEED)  # spans are drawn on the CPU
-        totals = {}
-        for windows, targets in batches:
-            for key, value in forward((windows, targets), generator=generator, totals=True).items():
-                totals[key] = totals[key] + value if key in totals else value
-        if not totals:
-            raise UserError("the validation split is too short to evaluate", "use a larger corpus")
+        # spans are drawn on the CPU
+        totals = add_up_totals(forward or self, batches, generator_on_batch_device=False)
         tokens, span_tokens = int(totals["counts"].sum()), max(int(totals["span_counts"].sum()), 1)
         return {"loss": float(totals["nats"]) / tokens, "nats": float(totals["nats"]), "tokens": tokens,
                 "span_loss": float(totals["span_nats"]) / span_tokens, "accuracy": int(totals["correct"]) / tokens,
