@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.utils.checkpoint
@@ -24,6 +25,7 @@ from ..layers.alibi import ALiBi
 from ..layers.moe import MoE
 from ..layers.rotary import Rotary
 from .block import Block
+from .init import init_weights
 
 
 @dataclass
@@ -137,19 +139,13 @@ class DecoderLM(nn.Module):
         self.config = cfg
         self.backbone = DecoderStack(cfg, qk_transform, score_bias)
         self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
-        self.apply(self._init_weights)
+        self.apply(partial(init_weights, cfg=cfg))
         if cfg.tie_embeddings:
             self.lm_head.tie(self.backbone.embed_tokens)
         # GPT-2 (section 2.3): scale residual projections by 1/sqrt(2 * n_layer) at init.
         for name, p in self.named_parameters():
-            if name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
+            if cfg.init == "normal" and name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
                 nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
-
-    def _init_weights(self, module):
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
 
     def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
         if not static:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ from ..layers.norm import make_norm
 from ..layers.positions import make_positions
 from ..layers.rotary import Rotary
 from .block import Block
+from .init import init_weights
 
 HEADS = ("pooler", "mlm", "nsp", "sop", "rtd", "classifier", "choice", "tagger", "span")
 LABELLED_HEADS = ("classifier", "tagger")  # sized by the label names in ``cfg.extra["labels"]``
@@ -135,7 +137,7 @@ class EncoderModel(nn.Module):
         self.sop = SegmentPairHead(cfg.d_model) if "sop" in heads else None
         self.rtd = ReplacedTokenHead(cfg.d_model, cfg.activation) if "rtd" in heads else None
         self._task_heads(cfg, heads)
-        self.apply(self._init_weights)
+        self.apply(partial(init_weights, cfg=cfg))
         if self.mlm is not None and cfg.tie_embeddings:
             self.mlm.tie(self.backbone.embed_tokens)
 
@@ -162,13 +164,6 @@ class EncoderModel(nn.Module):
             if head is not None:
                 return head(source)
         return None
-
-    def _init_weights(self, module):
-        # BERT (released code, modeling.py): truncated-normal-like N(0, 0.02) weights, zero biases.
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.init_std)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
 
     @property
     def max_positions(self) -> int:

@@ -19,6 +19,7 @@ output times d_model ** -0.5 before the head, as T5's tied head), ``attn_scale``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -26,12 +27,11 @@ from torch import nn
 from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
 from ..core.config import ModelConfig
 from ..heads.lm import LMHead
-from ..layers.attention import Attention
-from ..layers.cross_attention import CrossAttention
 from ..layers.moe import MoE
 from ..layers.relative_position import RelativePositionBias
 from .decoder import DecoderStack, shared_hook
 from .encoder import EncoderStack
+from .init import init_weights
 
 
 @dataclass
@@ -67,41 +67,12 @@ class EncoderDecoderLM(nn.Module):
         self.decoder = DecoderStack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), score_bias=decoder_bias,
                                     cross_attention=True)
         self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
-        self.apply(self._init_weights)
+        self.apply(partial(init_weights, cfg=cfg))
         self.decoder.embed_tokens = self.encoder.embed_tokens
         if cfg.tie_embeddings:
             self.lm_head.tie(self.decoder.embed_tokens)
         # Mesh TensorFlow T5 rescales the decoder output before its tied (embedding-sized) head.
         self.head_scale = cfg.d_model ** -0.5 if cfg.rescale_head else 1.0
-
-    def _init_weights(self, module):
-        """Children before parents (``nn.Module.apply``), so an attention module rescales the
-        query rows its projections were just given."""
-        cfg = self.config
-        if cfg.init == "normal":
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=cfg.init_std)
-                if getattr(module, "bias", None) is not None:
-                    nn.init.zeros_(module.bias)
-            return
-        # fan_in (Mesh TensorFlow's variance scaling, which T5 trains with; transformers'
-        # T5 init states the same numbers): the tied head's d_model ** -0.5 (rescale_head)
-        # then gives logits of unit scale from the start, where a 0.02 embedding gives 0.02.
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=module.in_features ** -0.5)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, RelativePositionBias):
-            nn.init.normal_(module.embed.weight, mean=0.0, std=cfg.d_model ** -0.5)
-        elif isinstance(module, nn.Embedding) and module.embedding_dim == cfg.d_model:  # token embeddings
-            nn.init.normal_(module.weight, mean=0.0, std=1.0)
-        elif isinstance(module, Attention):
-            # Scores left unscaled (attn_scale 1.0, T5) take the 1/sqrt(head_dim) from the query's init.
-            folded = module.head_dim ** -0.5 / module.scale
-            query = module.q.weight if isinstance(module, CrossAttention) else \
-                module.qkv.weight[: module.n_head * module.head_dim]
-            with torch.no_grad():
-                query.mul_(folded)
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
