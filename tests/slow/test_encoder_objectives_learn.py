@@ -11,11 +11,10 @@ baselines in every setting tried (below); those two tests are skipped with the n
 for step, while DeBERTa's relative positions leave it by step 400
 (benchmarks/encoder_context_plateau.py, BENCHMARKS.md)."""
 
-import json
-
 import pytest
 
 from lmlineage import cli
+from lmlineage.train.trainer import read_metrics
 
 SETTING = ["--context", "64", "--batch-size", "16", "--warmup", "20", "--no-progress"]
 WORDPIECE = ["--vocab-size", "300"]
@@ -34,7 +33,7 @@ def train(family, corpus, out_dir, steps, lr, capsys, extra=WORDPIECE) -> dict:
     code = cli.main([str(a) for a in argv])
     _, err = capsys.readouterr()
     assert code == 0, err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == steps
     return final
 

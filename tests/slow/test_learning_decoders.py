@@ -6,13 +6,12 @@ The causal families' baseline is the entropy of the validation tokens' own frequ
 model that ignores context can score lower on them. GLM's is the same entropy over the tokens it
 predicts (its spans and their [E]), which its evaluation reports as ``val_unigram_loss``."""
 
-import json
-
 import numpy as np
 import pytest
 
 from lmlineage import cli
 from lmlineage.data.tokens import open_token_file
+from lmlineage.train.trainer import read_metrics
 
 # 300 steps of 16 x 64 tokens from the first 300 KB at lr 2e-3 (char tokenizer for the causal
 # families, wordpiece of 300 for GLM). The validation characters' unigram entropy is 3.37 nats;
@@ -30,7 +29,7 @@ def train(family, tmp_path, tinyshakespeare, capsys, *extra):
                                       "--context", "64", "--batch-size", "16", "--lr", "2e-3", "--warmup", "20",
                                       "--no-progress", *extra]])
     assert code == 0, capsys.readouterr().err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 300
     return out_dir, final
 

@@ -11,6 +11,7 @@ import torch
 
 from lmlineage.core.errors import UserError
 from lmlineage.train import checkpoint as ckpt
+from lmlineage.train.trainer import read_metrics
 
 DEAD = 4194305 + 17  # above Linux's largest pid_max: no such process can exist
 
@@ -114,7 +115,7 @@ def test_a_fresh_start_drops_the_records_of_an_attempt_that_crashed_before_its_f
     (tmp_path / "metrics.jsonl").write_text(json.dumps({"step": 1, "val_loss": 9.0}) + "\n")
     trainer = _trainer(tmp_path)
     trainer.fit()
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(tmp_path)
     assert records == trainer.history
     assert (tmp_path / "loss.png").exists() and not (tmp_path / ".loss.png.tmp").exists()
 

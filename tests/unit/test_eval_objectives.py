@@ -9,6 +9,7 @@ import math
 import pytest
 
 from lmlineage import cli
+from lmlineage.train.trainer import read_metrics
 
 SMOKE = ["--steps", "2", "--context", "32", "--batch-size", "2", "--warmup", "1", "--no-progress"]
 
@@ -30,7 +31,7 @@ def train(family, corpus, tmp_path, capsys, *extra):
     out_dir = tmp_path / family
     code, _, err = run(["train", family, "--data", corpus, "--out", out_dir, *SMOKE, *extra], capsys)
     assert code == 0, err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 2
     return out_dir, final
 

@@ -14,6 +14,7 @@ from lmlineage.core.registry import get_family
 from lmlineage.models import build_model
 from lmlineage.objectives.blank_infilling import BlankInfilling
 from lmlineage.tasks.blank_infilling import BlankInfillingTask
+from lmlineage.train.trainer import read_metrics
 
 MASK, S, E, PAD = 90, 91, 92, 0
 X = [11, 12, 13, 14, 15, 16]  # x1 .. x6
@@ -162,7 +163,7 @@ def test_train_and_eval_glm_from_the_command_line(tmp_path, capsys):
     argv = ["train", "glm", "--data", str(corpus), "--out", str(out), "--steps", "3", "--context", "24",
             "--batch-size", "2", "--vocab-size", "60", "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
-    final = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out)[-1]
     assert {"val_loss", "val_unigram_loss", "val_accuracy"} <= set(final)
     capsys.readouterr()
     assert main(["eval", str(out), "--data", str(corpus), "--json"]) == 0

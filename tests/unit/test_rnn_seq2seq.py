@@ -13,6 +13,7 @@ from lmlineage.cli import main
 from lmlineage.core.errors import UserError
 from lmlineage.generation import generate
 from lmlineage.train.checkpoint import atomic_directory, save_model_files
+from lmlineage.train.trainer import read_metrics
 
 V, START = 40, 1
 FAMILIES = ("seq2seq", "bahdanau")
@@ -171,7 +172,7 @@ def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "BLEU" in printed and "exact match" in printed
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(out)
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0]
     final = records[-1]

@@ -1,7 +1,5 @@
 """BART's denoising pre-training as a task and from the CLI."""
 
-import json
-
 import pytest
 import torch
 
@@ -9,6 +7,7 @@ import lmlineage
 from lmlineage.cli import main
 from lmlineage.tasks import make_task
 from lmlineage.tokenizers import build_tokenizer
+from lmlineage.train.trainer import read_metrics
 
 TEXT = ["The cat sat. The dog ran! Where is the bird? It flew away. " * 20, "A second document. It is short. " * 20]
 SMALL = dict(n_layer=1, n_decoder_layer=1, d_model=32, n_head=4, d_ff=64, dropout=0.0, max_positions=64)
@@ -62,6 +61,6 @@ def test_a_few_hundred_steps_beat_the_unigram_baseline(tmp_path, tinyshakespeare
                                   "--context", "64", "--batch-size", "16", "--vocab-size", "128", "--lr", "2e-3",
                                   "--warmup", "30", "--no-progress"]])
     assert code == 0, capsys.readouterr().err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 300
     assert final["val_loss"] < final["val_unigram_loss"] - LEARNING_MARGIN, final

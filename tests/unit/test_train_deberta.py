@@ -6,6 +6,7 @@ import json
 import pytest
 
 from lmlineage import cli
+from lmlineage.train.trainer import read_metrics
 
 
 def run(argv, capsys):
@@ -45,6 +46,6 @@ def test_a_few_hundred_steps_beat_the_most_frequent_token(tmp_path, tinyshakespe
                           "--batch-size", "16", "--vocab-size", "300", "--lr", "2e-3", "--warmup", "20",
                           "--no-progress"], capsys)
     assert code == 0, err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 300
     assert final["val_accuracy"] > final["val_unigram_accuracy"] + LEARNING_MARGIN, final

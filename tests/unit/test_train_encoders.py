@@ -7,6 +7,7 @@ import json
 import pytest
 
 from lmlineage import cli
+from lmlineage.train.trainer import read_metrics
 
 SMOKE = ["--steps", "3", "--context", "32", "--batch-size", "4", "--warmup", "1", "--no-progress"]
 WORDPIECE = ["--vocab-size", "300"]
@@ -82,7 +83,7 @@ def test_a_few_hundred_steps_beat_the_most_frequent_token(family, tmp_path, tiny
                           "--batch-size", "16", "--vocab-size", "300", "--lr", "2e-3", "--warmup", "20",
                           "--no-progress"], capsys)
     assert code == 0, err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 300
     assert final["val_accuracy"] > final["val_unigram_accuracy"] + LEARNING_MARGIN, final
 

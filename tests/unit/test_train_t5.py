@@ -2,13 +2,12 @@
 tokenizer + 100 sentinels, the objective's own report, a checkpoint that loads as an
 encoder-decoder and decodes; and, over a few hundred steps, real learning (the slow test)."""
 
-import json
-
 import pytest
 import torch
 
 from lmlineage import cli, load
 from lmlineage.generation import generate
+from lmlineage.train.trainer import read_metrics
 
 SMOKE = ["--steps", "3", "--context", "32", "--batch-size", "4", "--warmup", "1", "--no-progress"]
 
@@ -86,7 +85,7 @@ def test_a_few_hundred_steps_beat_the_unigram_baseline(family, tmp_path, tinysha
                           "--batch-size", "64", "--vocab-size", "128", "--lr", "3e-3", "--warmup", "30",
                           "--no-progress"], capsys)
     assert code == 0, err
-    final = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()][-1]
+    final = read_metrics(out_dir)[-1]
     assert final["step"] == 300
     assert final["val_loss"] < final["val_unigram_loss"] - LEARNING_MARGIN, final
     assert final["val_span_loss"] < final["val_unigram_span_loss"] - SPAN_MARGIN, final

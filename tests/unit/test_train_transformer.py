@@ -1,14 +1,13 @@
 """`lmlineage train transformer` on sequence pairs: the run, its report, its checkpoint, and
 the inputs it refuses."""
 
-import json
-
 import pytest
 import torch
 
 import lmlineage
 from lmlineage.cli import main
 from lmlineage.core.errors import UserError
+from lmlineage.train.trainer import read_metrics
 
 SMALL = dict(n_layer=1, n_decoder_layer=1, d_model=32, n_head=4, d_ff=64, dropout=0.0)
 
@@ -21,7 +20,7 @@ def test_train_reports_translation_metrics_and_writes_a_loadable_checkpoint(tmp_
     assert {"bleu", "exact_match", "accuracy", "smoothed_loss", "pairs"} <= set(result.metrics)
     assert 100 < result.metrics["pairs"] <= 500 and 0 <= result.metrics["exact_match"] <= 1
     assert result.metrics["smoothed_loss"] > result.val_loss  # label smoothing costs likelihood by design
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(out)
     losses = [r["loss"] for r in records if "loss" in r]
     assert losses[-1] < losses[0]
     lrs = [r["lr"] for r in records if "lr" in r]

@@ -73,6 +73,11 @@ class TrainConfig:
             raise UserError(f"--dtype {self.dtype!r} is not one of float32, bfloat16, float16")
 
 
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """A run's records, oldest first: one per logged step and one per evaluation (``metrics.jsonl``)."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
 def parameter_groups(model: torch.nn.Module, weight_decay: float):
     """Decay matrices and embeddings; leave biases and norm gains alone (as GPT-2/nanoGPT)."""
     decay, no_decay = [], []
@@ -325,8 +330,7 @@ class Trainer:
         self.step = state["step"]
         self.lr_scale = state.get("lr_scale", 1.0)
         self.best_val = state["best_val"] if state["best_val"] is not None else math.inf
-        metrics = directory / "metrics.jsonl"
-        self.history = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+        self.history = read_metrics(directory) if (directory / "metrics.jsonl").exists() else []
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
 
