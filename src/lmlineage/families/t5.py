@@ -95,10 +95,10 @@ GATED = (("fc_gate", "wi_0"), ("fc_in", "wi_1"), ("fc_out", "wo"))
 # architecture (see mt5.py) without its vocabulary: GeGLU, an untied output layer read without the
 # rescale. Their config.json says tie_word_embeddings false (transformers 5 writes
 # scale_decoder_outputs false instead); the head is untied either way.
-V1_1 = replace(reference("t5", "T5ForConditionalGeneration", GATED,
-                         {"feed_forward_proj": "gated-gelu", "scale_decoder_outputs": False}),
-               implies={"mlp": "glu", "activation": "gelu_tanh", "tie_embeddings": False, "rescale_head": False})
-V1_1 = replace(V1_1, export_extra={**V1_1.export_extra, "tie_word_embeddings": False})
+_GATED_T5 = reference("t5", "T5ForConditionalGeneration", GATED,
+                      {"feed_forward_proj": "gated-gelu", "scale_decoder_outputs": False})
+V1_1 = replace(_GATED_T5, implies={"mlp": "glu", "activation": "gelu_tanh", "tie_embeddings": False, "rescale_head": False},
+               export_extra={**_GATED_T5.export_extra, "tie_word_embeddings": False})
 
 DEFAULTS = dict(norm="rmsnorm", norm_eps=1e-6, position="relative", activation="relu", mlp="mlp", residual="pre",
                 bias=False, tie_embeddings=True, rescale_head=True, attn_scale=1.0, init="fan_in", dropout=0.1,
