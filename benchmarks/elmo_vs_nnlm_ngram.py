@@ -188,8 +188,10 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
         "elmo_backward_perplexity": math.exp(scored["backward_loss"]),
         "elmo": {"dropout": cfg.dropout, "d_model": cfg.d_model, "cell": cfg.d_ff, "layers": cfg.n_layer,
                  "filters": cfg.extra["filters"],
-                 "steps": steps, "batch_size": batch_size, "context": context, "lr": lr,
-                 "parameters": sum(p.numel() for p in elmo.parameters()), "seconds": elmo_seconds},
+                 # a biLM loaded with --elmo was trained elsewhere: this call's settings do not describe it
+                 **({"loaded_from": trained} if trained else
+                    {"steps": steps, "batch_size": batch_size, "context": context, "lr": lr, "seconds": elmo_seconds}),
+                 "parameters": sum(p.numel() for p in elmo.parameters())},
         "downstream": plain,
         **adapted,
         "word2vec": {"arch": "skipgram", "dim": w2v_dim, "epochs": 5, "min_count": min_count},
@@ -223,7 +225,8 @@ def main() -> None:
     print(f"| NNLM ({r['nnlm']['steps']} steps) | {r['nnlm_perplexity']:.2f} |")
     print(f"| NNLM + n-gram | {r['interpolated_perplexity']:.2f} |")
     e = r["elmo"]
-    print(f"| ELMo biLM, forward LM (d {e['d_model']}, cell {e['cell']}, {e['steps']} steps) | "
+    trained = f"{e['steps']} steps" if "steps" in e else f"loaded from {e['loaded_from']}"
+    print(f"| ELMo biLM, forward LM (d {e['d_model']}, cell {e['cell']}, {trained}) | "
           f"{r['elmo_forward_perplexity']:.2f} |")
     print(f"| ELMo biLM, backward LM | {r['elmo_backward_perplexity']:.2f} |")
     for key, title in (("downstream", ""), ("downstream_domain_adapted", ", after adapting both to its text")):
