@@ -303,9 +303,11 @@ def train(
 def _fit_own_path(fam, *, data, preset, out, seed, progress, resume, device="cpu", options=None) -> TrainResult:
     """Families fitted by a fast path of their own (counting, word2vec), into the same run layout."""
     from .data.corpora import load_corpus
+    from .train.checkpoint import recover_run
 
     if resume:
         raise UserError(f"--resume does not apply to {fam.name!r}, which is fitted in one pass")
+    recover_run(out)  # a crashed fit's half-written best/
     if (out / "best").exists() or (out / "last").exists():
         raise UserError(f"{out} already holds a run", "choose another --out")
     docs = load_corpus(data)

@@ -141,3 +141,26 @@ def test_same_seed_same_saved_rng_state(tmp_path):
         _trainer(tmp_path / str(i), steps=1).fit()
         states.append(json.loads((tmp_path / str(i) / "last" / "trainer_state.json").read_text())["rng"])
     assert states[0] == states[1]
+
+
+def test_a_fresh_start_clears_the_litter_of_an_attempt_killed_inside_its_first_best_write(tmp_path):
+    """The first eval writes best/ before last/ exists, so a kill there is followed by a fresh start,
+    not a resume (found by the kill test: round 36 of 100 kept a ``.best.tmp-PID``)."""
+    for name in ("best", "step-00000002"):  # a half copy, and the rotation copy of --keep-last
+        half = tmp_path / f".{name}.tmp-{DEAD}"
+        half.mkdir()
+        (half / "model.safetensors").write_bytes(b"cut short")
+    live = tmp_path / f".best.tmp-{os.getppid()}"  # a writer that may still be running is left alone
+    live.mkdir()
+    _trainer(tmp_path, steps=1).fit()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [live.name]
+    ckpt.verify(tmp_path / "best")
+
+
+def test_recover_run_puts_back_a_best_left_between_its_renames(tmp_path):
+    best = tmp_path / "best"
+    write(best, "step 1")
+    crash_between_renames(best, "step 2")
+    ckpt.recover_run(tmp_path)
+    assert (best / "payload.txt").read_text() == "step 1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -127,6 +128,21 @@ def recover(target: Path) -> None:
     for litter in [*target.parent.glob(f".{target.name}.tmp-*"), *target.parent.glob(f".{target.name}.old-*")]:
         if _writer_gone(litter.name.rsplit("-", 1)[-1]):
             shutil.rmtree(litter, ignore_errors=True)
+
+
+def recover_run(run: Path) -> None:
+    """:func:`recover` every checkpoint of a run directory: last/, best/ and any step-N/ whose write
+    a crash cut short. A crash before the first last/ existed (best/ is written first) leaves litter
+    that a fresh start, not a resume, must clear."""
+    run = Path(run)
+    if not run.is_dir():
+        return
+    names = {"last", "best"} | {m.group(1) for p in run.iterdir() if (m := _LITTER.match(p.name))}
+    for name in sorted(names):
+        recover(run / name)
+
+
+_LITTER = re.compile(r"^\.(.+)\.(?:tmp|old)-\d+$")
 
 
 def _writer_gone(pid: str) -> bool:

@@ -136,6 +136,8 @@ class Trainer:
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            ckpt.recover_run(self.out)  # litter of a crashed attempt, also one that died before last/ existed
         if self.step == 0 and not self.history and self.rank == 0:
             (self.out / "metrics.jsonl").write_text("")  # a fresh start: drop a crashed attempt's records
         bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
