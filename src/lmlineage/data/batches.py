@@ -45,6 +45,17 @@ class RandomWindows:
         self.generator.set_state(state["generator"])
 
 
+def packed_window_batches(n_tokens: int, context: int, batch_size: int, max_batches: int | None = None) -> int:
+    """How many batches ``packed_windows`` yields for a split of ``n_tokens`` tokens."""
+    if n_tokens < 2:
+        return 0
+    starts = -(-(n_tokens - 1) // context)
+    if max_batches is not None:
+        starts = min(starts, max_batches * batch_size)
+    full = min(starts, (n_tokens - 1) // context)
+    return -(-full // batch_size) + (starts > full)
+
+
 def packed_windows(tokens, context: int, batch_size: int, max_batches: int | None = None):
     """Consecutive non-overlapping windows covering the split once: every token after the
     first is predicted exactly once (the last partial window included)."""

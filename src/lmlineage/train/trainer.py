@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..core.errors import UserError
-from ..data.batches import RandomWindows, packed_windows
+from ..data.batches import RandomWindows, packed_window_batches, packed_windows
 from . import checkpoint as ckpt
 from . import distributed
 from .schedule import inverse_sqrt_peak, warmup_cosine
@@ -230,11 +230,18 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
+        from tqdm.auto import tqdm
+
         self.task.eval()
+        cfg = self.cfg
         if hasattr(self.val_tokens, "batches"):  # data with its own batches (e.g. sequence pairs)
-            split = self.val_tokens.batches(self.cfg.eval_batch_size, self.cfg.eval_batches)
+            split, total = self.val_tokens.batches(cfg.eval_batch_size, cfg.eval_batches), cfg.eval_batches
         else:
-            split = packed_windows(self.val_tokens, self.cfg.context, self.cfg.eval_batch_size, self.cfg.eval_batches)
+            split = packed_windows(self.val_tokens, cfg.context, cfg.eval_batch_size, cfg.eval_batches)
+            total = packed_window_batches(len(self.val_tokens), cfg.context, cfg.eval_batch_size, cfg.eval_batches)
+        # The whole validation split of a large corpus takes minutes: a bar, shown once it has run 2 s.
+        split = tqdm(split, total=total, desc="evaluating", unit="batch", leave=False, delay=2,
+                     disable=not (cfg.progress and self.rank == 0), dynamic_ncols=True)
         batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
