@@ -35,23 +35,6 @@ def _benchmark():
     return module
 
 
-def mean_pooled_layers(elmo, sentences) -> torch.Tensor:
-    """(N, layers, 2d): each layer's states averaged over a sentence's words."""
-    pooled = []
-    with torch.no_grad():
-        for start in range(0, len(sentences), 200):
-            layers, mask = elmo.layers([s or ["<unk>"] for s in sentences[start:start + 200]])
-            m = mask.float()[None, ..., None]
-            pooled.append(((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float())
-    return torch.cat(pooled)
-
-
-def mean_vectors(vectors, sentences) -> torch.Tensor:
-    return torch.tensor(np.stack([np.mean([vectors[w] for w in s if w in vectors], 0)
-                                  if any(w in vectors for w in s) else np.zeros(vectors.dim, np.float32)
-                                  for s in sentences]))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("bilm", help="a biLM directory saved by elmo_vs_nnlm_ngram.py --keep")
@@ -64,7 +47,7 @@ def main() -> None:
     elmo = get_family("elmo").load(Path(args.bilm)).eval()
     report = {}
     for name, (sentences, labels) in (("pang_lee", bench.polarity()), ("rotten_tomatoes_1000", bench.rotten_tomatoes())):
-        layers, static = mean_pooled_layers(elmo, sentences), mean_vectors(w2v, sentences)[:, None]
+        layers, static = bench.elmo_features(elmo, sentences), bench.word2vec_features(w2v, sentences)[:, None]
         features = {f"elmo_layer{k}": layers[:, k:k + 1] for k in range(layers.shape[1])}
         features["word2vec"] = static
         features["word2vec+elmo_mix"] = torch.cat([layers, static.expand(-1, layers.shape[1], -1)], 2)

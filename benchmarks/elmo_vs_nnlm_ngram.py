@@ -140,22 +140,31 @@ def accuracy(x, y, train, test, seed) -> float:
         return float((predict(x[test]) == y[test]).float().mean())
 
 
+def elmo_features(elmo, sentences) -> torch.Tensor:
+    """(N, layers, 2d): each biLM layer's states averaged over a sentence's words."""
+    pooled = []
+    with torch.no_grad():
+        for start in range(0, len(sentences), 200):  # batches of sentences: padding stays short
+            layers, mask = elmo.layers([s or ["<unk>"] for s in sentences[start:start + 200]])
+            m = mask.float()[None, ..., None]
+            pooled.append(((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float())
+    return torch.cat(pooled)
+
+
+def word2vec_features(vectors, sentences) -> torch.Tensor:
+    """(N, dim): the mean of a sentence's known words' vectors (zeros where none is known)."""
+    known = [[w for w in s if w in vectors] for s in sentences]
+    return torch.tensor(np.stack([np.mean([vectors[w] for w in k], 0) if k else np.zeros(vectors.dim, np.float32)
+                                  for k in known]))
+
+
 def downstream(elmo, w2v, repeats: int = 3, data: tuple | None = None) -> dict:
     """Both feature sets on ``data`` (sentences, labels; default the 200 pang_lee sentences)."""
     from sklearn.model_selection import StratifiedKFold
 
     sentences, labels = data or polarity()
-    elmo_x = []
-    with torch.no_grad():
-        for start in range(0, len(sentences), 200):  # batches of sentences: padding stays short
-            layers, mask = elmo.layers([s or ["<unk>"] for s in sentences[start:start + 200]])
-            m = mask.float()[None, ..., None]
-            elmo_x.append(((layers * m).sum(2) / m.sum(2).clamp(min=1)).transpose(0, 1).float())  # (N, layers, 2d)
-    elmo_x = torch.cat(elmo_x)
-    vectors = w2v.vectors
-    known = [[w for w in s if w in vectors] for s in sentences]
-    w2v_x = torch.tensor(np.stack([np.mean([vectors[w] for w in k], 0) if k else np.zeros(vectors.dim, np.float32)
-                                   for k in known]))[:, None]
+    elmo_x, w2v_x = elmo_features(elmo, sentences), word2vec_features(w2v.vectors, sentences)[:, None]
+    known = [[w for w in s if w in w2v.vectors] for s in sentences]
     y = torch.tensor(labels, dtype=torch.float32)
     results = {"elmo": [], "word2vec": []}
     for repeat in range(repeats):
