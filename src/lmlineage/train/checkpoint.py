@@ -130,6 +130,9 @@ def recover(target: Path) -> None:
             shutil.rmtree(litter, ignore_errors=True)
 
 
+_LITTER = re.compile(r"^\.(.+)\.(?:tmp|old)-\d+$")  # .NAME.tmp-PID / .NAME.old-PID of a swap
+
+
 def recover_run(run: Path) -> None:
     """:func:`recover` every checkpoint of a run directory: last/, best/ and any step-N/ whose write
     a crash cut short. A crash before the first last/ existed (best/ is written first) leaves litter
@@ -140,9 +143,6 @@ def recover_run(run: Path) -> None:
     names = {"last", "best"} | {m.group(1) for p in run.iterdir() if (m := _LITTER.match(p.name))}
     for name in sorted(names):
         recover(run / name)
-
-
-_LITTER = re.compile(r"^\.(.+)\.(?:tmp|old)-\d+$")
 
 
 def _writer_gone(pid: str) -> bool:
