@@ -45,10 +45,11 @@ def resolve_checkpoint(path) -> Path:
 def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: str | None = None, **overrides):
     """A model by family name (fresh weights), from a directory (ours or a reference one) or from a
     ``.gguf`` file (llama.cpp's format; LLaMA architecture)."""
-    from .interop.reference import from_hf, read_json
+    from .checkpoint.files import read_json
+    from .checkpoint.model import load_model
+    from .interop.reference import from_hf
     from .models import build_model
     from .tokenizers import load_tokenizer
-    from .train.checkpoint import load_model
 
     candidate = Path(path_or_family)
     if candidate.suffix.lower() == ".gguf" and not candidate.is_dir():  # llama.cpp's one-file format
@@ -66,13 +67,13 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         config = read_json(directory / "config.json")
         own = config.get("family")
         if isinstance(own, str) and own in {f.name for f in families()} and get_family(own).load is not None:
-            from .train.checkpoint import verify
+            from .checkpoint.directory import verify
 
             verify(directory)
             if dtype is not None or device != "cpu":
                 raise UserError(f"{own} checkpoints run on the CPU in float64", "leave out --device and --dtype")
             return get_family(own).load(directory)  # a classic model with its own format
-        model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory)
+        model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
         if model.tokenizer is not None and "model_type" in config:  # chat template, end-of-turn token
@@ -179,7 +180,8 @@ def train(
     from .models import build_model
     from .tasks import TASKS, make_task
     from .tokenizers import build_tokenizer, load_tokenizer
-    from .train.checkpoint import check_same_model, recover, verify
+    from .checkpoint.directory import recover, verify
+    from .checkpoint.model import check_same_model
     from .train.trainer import TrainConfig, Trainer
 
     out = check_out_dir(out)
@@ -303,7 +305,7 @@ def train(
 def _fit_own_path(fam, *, data, preset, out, seed, progress, resume, device="cpu", options=None) -> TrainResult:
     """Families fitted by a fast path of their own (counting, word2vec), into the same run layout."""
     from .data.corpora import load_corpus
-    from .train.checkpoint import recover_run
+    from .checkpoint.directory import recover_run
 
     if resume:
         raise UserError(f"--resume does not apply to {fam.name!r}, which is fitted in one pass")
@@ -451,7 +453,7 @@ def _evaluate_pairs(model, data, batch_size: int, device: str) -> dict:
 def _trained_context(path, model) -> int:
     """The window length a run of ours trained and evaluated with (its trainer_state.json), else
     the model's full context: positions a run never trained are not scored."""
-    from .interop.reference import read_json
+    from .checkpoint.files import read_json
 
     state = resolve_checkpoint(path) / "trainer_state.json" if Path(path).is_dir() else None
     if state is not None and state.exists():

@@ -143,9 +143,10 @@ def load_word_lm(directory):
     """A word-level LM checkpoint (weights, config, word tokenizer), ready to score or generate."""
     from ..tokenizers import load_tokenizer
     from ..tokenizers.word import WordTokenizer
-    from ..train.checkpoint import load_model
+    from ..checkpoint.model import load_model
+    from ..models import build_model
 
-    model = load_model(directory)
+    model = load_model(directory, build_model)
     model.tokenizer = load_tokenizer(directory)
     if not isinstance(model.tokenizer, WordTokenizer):
         raise UserError(f"{directory} holds no word tokenizer", "is it a checkpoint of a word-level family?")

@@ -43,7 +43,7 @@ def fit(corpus: list[str], *, out: Path, preset: str = "tiny", seed: int = 0, pr
     from ..classic.ngram import NGramLM
     from ..classic.text import sentences_from_text
     from ..data.corpora import split_text
-    from ..train.checkpoint import atomic_directory
+    from ..checkpoint.directory import atomic_directory
 
     if preset not in PRESETS:
         raise UserError(f"family 'ngram' has no preset {preset!r}", f"choose one of: {', '.join(PRESETS)}")

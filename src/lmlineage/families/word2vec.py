@@ -71,7 +71,7 @@ def fit(corpus: list[str], *, out: Path, preset: str = "tiny", seed: int = 0, pr
         device: str = "cpu", **options):
     from ..classic.text import sentences_from_text
     from ..classic.word2vec import Word2Vec
-    from ..train.checkpoint import atomic_directory
+    from ..checkpoint.directory import atomic_directory
 
     if preset not in PRESETS:
         raise UserError(f"family 'word2vec' has no preset {preset!r}", f"choose one of: {', '.join(PRESETS)}")

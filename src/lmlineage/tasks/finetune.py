@@ -466,7 +466,8 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
     metrics = evaluate(head, encoder, val, val_items, device=cfg.device)
     result = FineTuneResult(None, task, metrics, baseline(task, train, val), labels, len(train), len(val), losses)
     if out is not None:
-        from ..train.checkpoint import atomic_directory, save_model_files
+        from ..checkpoint.directory import atomic_directory
+        from ..checkpoint.model import save_model_files
 
         with atomic_directory(Path(out)) as tmp:
             save_model_files(tmp, model.cpu(), base.tokenizer)

@@ -28,7 +28,7 @@ def train_on_pairs(fam, *, preset, data, tokenizer, vocab_size, steps, batch_siz
                    **trainer_options):
     """Returns ``api.TrainResult`` with ``metrics`` = {bleu, exact_match, accuracy, ...}."""
     from ..api import TrainResult, perplexity
-    from .checkpoint import check_same_model
+    from ..checkpoint.model import check_same_model
     from ..evaluation.translation import bleu, exact_match
     from ..models import build_model
     from ..tasks import TASKS, make_task
