@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from lmlineage.classic.elmo import BiLMTask, ScalarMix
-from lmlineage.classic.text import sentences_from_text, words_from_line
+from lmlineage.tokenizers.word import sentences_from_text, words_from_line
 from lmlineage.classic.word2vec import Word2Vec
 from lmlineage.classic.word_lm import fit_with_trainer
 from lmlineage.core.registry import get_family

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from lmlineage.classic.ngram import NGramLM
-from lmlineage.classic.text import sentences_from_text
+from lmlineage.tokenizers.word import sentences_from_text
 from lmlineage.classic.word_lm import cross_fitted_mixture, fit_with_trainer, split_corpus
 from lmlineage.core.registry import get_family
 from lmlineage.data.corpora import load_corpus, split_text

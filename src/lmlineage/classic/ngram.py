@@ -48,7 +48,7 @@ from lmlineage.classic.ngram_counts import (
     tokens_to_end,
 )
 from lmlineage.classic.ngram_smoothing import METHODS, smooth
-from lmlineage.classic.text import sentences_from_text
+from lmlineage.tokenizers.word import sentences_from_text
 from lmlineage.core.errors import UserError
 
 FORMAT = "lmlineage-ngram"
@@ -278,7 +278,7 @@ class NGramLM:
         return self._sentence_logprobs(sentences)[0]
 
     def score_text(self, text: str, lowercase: bool = True) -> TextScore:
-        """Score raw text split by ``classic.text.sentences_from_text`` (which keeps
+        """Score raw text split by ``tokenizers.word.sentences_from_text`` (which keeps
         words only); ``chars`` is ``len(text)``, so characters it drops still count."""
         s = self.score_sentences(sentences_from_text(text, lowercase=lowercase))
         return s._replace(chars=len(text))

@@ -105,14 +105,14 @@ def build_vocab(sentences: Sequence[Sequence[str]], min_count: int) -> tuple[lis
     if isinstance(sentences, str) or not isinstance(sentences, Sequence):
         raise UserError(
             "word2vec trains on a list of sentences, each a list of words",
-            "split raw text with lmlineage.classic.text.sentences_from_text",
+            "split raw text with lmlineage.tokenizers.word.sentences_from_text",
         )
     counts: Counter[str] = Counter()
     for number, sentence in enumerate(sentences):
         if isinstance(sentence, str) or not isinstance(sentence, Sequence):
             raise UserError(
                 f"sentence {number} is a {type(sentence).__name__}, not a list of words",
-                "split raw text with lmlineage.classic.text.sentences_from_text",
+                "split raw text with lmlineage.tokenizers.word.sentences_from_text",
             )
         counts.update(sentence)
     bad = next((w for w in counts if not isinstance(w, str) or not w), None)

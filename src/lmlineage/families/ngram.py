@@ -41,7 +41,7 @@ class NGramCheckpoint:
 
 def fit(corpus: list[str], *, out: Path, preset: str = "tiny", seed: int = 0, progress: bool = True, **_):
     from ..classic.ngram import NGramLM
-    from ..classic.text import sentences_from_text
+    from ..tokenizers.word import sentences_from_text
     from ..data.corpora import split_text
     from ..checkpoint.directory import atomic_directory
 

@@ -49,7 +49,7 @@ class Word2VecCheckpoint:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Per text, the L2-normalised mean of its in-vocabulary words' unit vectors (zeros if none)."""
-        from ..classic.text import words_from_line
+        from ..tokenizers.word import words_from_line
 
         out = np.zeros((len(texts), self.vectors.dim), np.float32)
         for row, text in enumerate(texts):
@@ -69,7 +69,7 @@ class Word2VecCheckpoint:
 
 def fit(corpus: list[str], *, out: Path, preset: str = "tiny", seed: int = 0, progress: bool = True,
         device: str = "cpu", **options):
-    from ..classic.text import sentences_from_text
+    from ..tokenizers.word import sentences_from_text
     from ..classic.word2vec import Word2Vec
     from ..checkpoint.directory import atomic_directory
 
