@@ -87,6 +87,8 @@ class ReferenceSpec:
     # Our config values this architecture implies (e.g. the heads it carries): set on import,
     # and on export the spec whose values the model's config has is the one written.
     implies: dict = field(default_factory=dict)
+    # An interop.gguf.GGUFSpec where llama.cpp's single-file format holds this architecture too.
+    gguf: object = None
 
     def config_from_hf(self, config: dict) -> dict:
         for key, value in self.fixed.items():
