@@ -13,8 +13,11 @@ The rules, each the DESIGN sentence it enforces:
   ``core``; ``blocks`` only ``core`` and ``layers`` (blocks end at stacks: no heads, no
   ``generation``, no family).
 - ``heads`` and ``objectives`` use ``core`` and ``layers`` only (so never a family).
-- ``train`` and ``generation`` work on any model or task and import no family; neither does
-  ``interop``, which reads each family's declared rules through the registry.
+- ``train`` and ``generation`` work on any model or task through small protocols and import no
+  family (``generation`` may use ``core``, ``layers`` and the tokenizers' chat templates; nothing
+  stricter is declared for it); neither does ``interop``, which reads each family's declared rules
+  through the registry. ``lmlineage.models`` builds a model through the registry, so importing it
+  is not importing a family.
 - ``checkpoint`` sits below ``interop`` and ``train``: it imports only ``core``.
 - A family file is a declaration: it imports no ``train`` and no ``data`` (fitting code lives in
   ``classic``).
