@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from ..checkpoint.directory import atomic_directory
 from ..checkpoint.files import read_json, read_weights, refuse_pickles
 from ..core.errors import UserError
+from .gguf import GGUFSpec
 from .rules import export_state, load_state
 
 
@@ -87,8 +88,7 @@ class ReferenceSpec:
     # Our config values this architecture implies (e.g. the heads it carries): set on import,
     # and on export the spec whose values the model's config has is the one written.
     implies: dict = field(default_factory=dict)
-    # An interop.gguf.GGUFSpec where llama.cpp's single-file format holds this architecture too.
-    gguf: object = None
+    gguf: GGUFSpec | None = None  # where llama.cpp's single-file format holds this architecture too
 
     def config_from_hf(self, config: dict) -> dict:
         for key, value in self.fixed.items():
