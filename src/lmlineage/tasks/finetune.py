@@ -348,38 +348,15 @@ def batches(encoder: Encoder, items: list[dict], size: int, order=None):
 
 
 def fit(task: FineTuneTask, encoder: Encoder, train: list[dict], cfg: FineTuneConfig) -> list[float]:
-    """Train on encoded examples; returns each epoch's mean loss."""
-    from tqdm import tqdm
+    """Train on encoded examples through the run driver's fine-tuning loop, in a seeded random order
+    every epoch; returns each epoch's mean loss."""
+    from ..train.run import fit_epochs
 
-    from ..train.trainer import parameter_groups
-
-    device = torch.device(cfg.device)
-    task.to(device).train()
-    optimizer = torch.optim.AdamW(parameter_groups(task, cfg.weight_decay), lr=cfg.lr)
-    per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = per_epoch * cfg.epochs
-    warmup = max(1, int(cfg.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
     generator = torch.Generator().manual_seed(cfg.seed)
-    losses = []
-    with tqdm(total=total, desc="fine-tuning", disable=not cfg.progress, unit="step") as bar:
-        for _ in range(cfg.epochs):
-            summed = 0.0
-            for batch in batches(encoder, train, cfg.batch_size, torch.randperm(len(train), generator=generator)):
-                loss = task({k: v.to(device) for k, v in batch.items()})
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(task.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                summed += loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            losses.append(summed / per_epoch)
-    if not all(math.isfinite(x) for x in losses):
-        raise UserError(f"fine-tuning diverged (loss {losses[-1]})", f"lower --lr (it was {cfg.lr})")
-    return losses
+    return fit_epochs(task, lambda: batches(encoder, train, cfg.batch_size, torch.randperm(len(train), generator=generator)),
+                      epochs=cfg.epochs, steps_per_epoch=math.ceil(len(train) / cfg.batch_size), lr=cfg.lr,
+                      weight_decay=cfg.weight_decay, warmup_share=cfg.warmup, device=torch.device(cfg.device),
+                      progress=cfg.progress)
 
 
 @torch.no_grad()
