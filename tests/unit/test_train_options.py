@@ -46,3 +46,21 @@ def test_every_task_declares_what_it_reads_and_which_options_apply():
         assert task_cls.options <= GENERIC_OPTIONS, objective
     assert "context" in TASKS["clm"].options and "context" not in TASKS["seq2seq"].options
     assert TASKS["counts"].options == frozenset()
+
+
+def test_api_and_cli_call_the_protocol_and_probe_no_task():
+    import ast
+    from pathlib import Path
+
+    import lmlineage.api
+    import lmlineage.cli
+
+    for module in (lmlineage.api, lmlineage.cli):
+        source = Path(module.__file__).read_text()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr"):
+                probed = ast.unparse(node.args[0])
+                assert "task" not in probed.lower(), f"{module.__name__} probes {probed}"
+        # what is printed comes from the task's report, not from looking for metric keys
+        for key in ('"bleu"', '"span_loss"', '"reconstruction_accuracy"', '"infilling_loss"', '"pairs" in'):
+            assert key not in source, f"{module.__name__} looks for {key}"

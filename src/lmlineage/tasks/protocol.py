@@ -111,9 +111,11 @@ class Task(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def fit(cls, corpus: list[str], *, out: Path, settings: dict, seed: int, progress: bool, device: str) -> dict:
-        """A one-pass fit (``reads == "corpus"``): write ``out/best`` and return the held-out score
-        (``loss``, ``nats``, ``tokens``, ``chars``) or a ``summary``."""
+    def fit(cls, corpus: list[str], *, out: Path, preset: dict, options: dict, seed: int, progress: bool,
+            device: str) -> dict:
+        """A one-pass fit (``reads == "corpus"``) with the ``preset``'s settings and the family's own
+        ``options`` given: write ``out/best`` and return the held-out score (``loss``, ``nats``,
+        ``tokens``, ``chars``) or a ``summary``."""
         raise NotImplementedError(f"{cls.__name__} is trained by gradient steps, not fitted in one pass")
 
     # ---- evaluation ---------------------------------------------------------------------------
