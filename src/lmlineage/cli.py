@@ -320,10 +320,7 @@ def cmd_finetune(args) -> None:
     if args.json:
         print(json.dumps({"metrics": result.metrics, "baseline": result.baseline, "out": str(result.out)}))
         return
-    shown = " | ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.metrics.items())
-    trivial = f" (trivial baseline accuracy {result.baseline['accuracy']:.3f})" if result.baseline else ""
-    print(f"{args.task}: {shown}{trivial} | {result.train_examples} training / {result.val_examples} held-out "
-          f"examples | checkpoint in {result.out}")
+    print(result.report)
 
 
 def cmd_embed(args) -> None:

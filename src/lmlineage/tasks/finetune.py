@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.errors import UserError
+from .protocol import Task
 
 FIELDS = {
     "classify": ("text", "label"),
@@ -233,8 +234,11 @@ class Encoder:
 
 
 # ---- the task -----------------------------------------------------------------------------------
-class FineTuneTask(nn.Module):
+class FineTuneTask(Task):
     """An encoder with one task head; ``forward(batch) -> loss``, ``predict(batch) -> predictions``."""
+
+    reads = "examples"
+    options = frozenset()  # `finetune` has flags of its own (--epochs, --max-length, ...)
 
     def __init__(self, model: nn.Module, task: str):
         super().__init__()
@@ -256,6 +260,14 @@ class FineTuneTask(nn.Module):
             logits = logits.masked_fill(~real[..., None], float("-inf"))
             return (F.cross_entropy(logits[..., 0], target[:, 0]) + F.cross_entropy(logits[..., 1], target[:, 1])) / 2
         return F.cross_entropy(logits, target, ignore_index=IGNORE)
+
+    @classmethod
+    def report(cls, result: "FineTuneResult") -> str:
+        """The held-out metrics beside the trivial baseline's, what `lmlineage finetune` prints."""
+        shown = " | ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.metrics.items())
+        trivial = f" (trivial baseline accuracy {result.baseline['accuracy']:.3f})" if result.baseline else ""
+        return (f"{result.task}: {shown}{trivial} | {result.train_examples} training / {result.val_examples} "
+                f"held-out examples | checkpoint in {result.out}")
 
     @torch.no_grad()
     def predict(self, batch: dict) -> list:
@@ -425,6 +437,10 @@ class FineTuneResult:
     train_examples: int
     val_examples: int
     losses: list[float]
+
+    @property
+    def report(self) -> str:
+        return FineTuneTask.report(self)
 
 
 def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: FineTuneConfig,

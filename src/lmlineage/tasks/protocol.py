@@ -4,7 +4,8 @@ CLI call it and probe nothing.
 Every member is declared here with its default; a task overrides what differs. A task states
 
 - what it reads (``reads``): windows of a token stream, (source, target) pairs, a word stream from
-  its own word tokenizer, or the whole corpus fitted in one pass (n-gram counting, word2vec);
+  its own word tokenizer, the whole corpus fitted in one pass (n-gram counting, word2vec), or
+  labelled examples (``finetune``, through the driver's :func:`~lmlineage.train.run.fit_epochs`);
 - which of `train`'s generic options apply to it (``options``; the driver refuses the rest);
 - how it is set up: checkpoints it loads first (``checkpoint_options``, distillation's --teacher)
   and what it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how it sizes
@@ -39,6 +40,7 @@ READS = {
     "pairs": "trains on whole (source, target) pairs",
     "words": "trains on words from its own word tokenizer",
     "corpus": "is fitted in one pass over the corpus",
+    "examples": "is fine-tuned on labelled examples",
 }
 
 
