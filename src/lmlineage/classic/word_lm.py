@@ -12,9 +12,6 @@ The run driver (:mod:`lmlineage.train.run`) trains them on this split.
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import numpy as np
 import torch
 
