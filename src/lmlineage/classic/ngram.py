@@ -467,3 +467,42 @@ def _encode(sents: list[list[str]], word_id: dict) -> tuple[np.ndarray, np.ndarr
     get = word_id.get
     ids = np.fromiter((get(w, UNK) for s in sents for w in s), dtype=np.int32, count=total)
     return ids, lengths
+
+
+# ---- the n-gram family's run: a fit into a run directory, and the checkpoint's face -----------------
+class NGramCheckpoint:
+    """A fitted model plus the eval/generate face every checkpoint shows."""
+
+    def __init__(self, lm: NGramLM):
+        self.lm = lm
+        self.tokenizer = None
+
+    def evaluate_text(self, text: str) -> dict:
+        score = self.lm.score_text(text)
+        return {"loss": score.nats_per_token, "nats": -score.log_prob, "tokens": score.tokens, "chars": score.chars}
+
+    def generate(self, prompt: str = "", max_new_tokens: int = 30, seed: int | None = None, **_) -> str:
+        return " ".join(self.lm.sample(1, max_len=max_new_tokens, seed=seed or 0, skip_unk=True)[0])
+
+
+def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:
+    """Count the first 90% of ``corpus`` (``settings``: the preset's order and smoothing) into
+    ``out/best``; return the held-out score of the last 10%."""
+    from lmlineage.data.corpora import split_text
+    from lmlineage.checkpoint.directory import atomic_directory
+
+    train_text, val_text = split_text("\n".join(corpus))
+    sentences = sentences_from_text(train_text)
+    if not sentences or not val_text.strip():
+        raise UserError("the corpus has too little text to fit an n-gram model and hold out 10%",
+                        "give a larger corpus")
+    lm = NGramLM.fit(sentences, **settings)
+    with atomic_directory(Path(out) / "best") as tmp:
+        lm.save(tmp)
+        config = json.loads((tmp / "config.json").read_text())
+        (tmp / "config.json").write_text(json.dumps({**config, "family": "ngram"}, indent=2) + "\n")
+    return NGramCheckpoint(lm).evaluate_text(val_text)
+
+
+def load_checkpoint(directory) -> NGramCheckpoint:
+    return NGramCheckpoint(NGramLM.load(directory))
