@@ -635,7 +635,7 @@ class Word2VecCheckpoint:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Per text, the L2-normalised mean of its in-vocabulary words' unit vectors (zeros if none)."""
-        from .text import words_from_line
+        from ..tokenizers.word import words_from_line
 
         out = np.zeros((len(texts), self.vectors.dim), np.float32)
         for row, text in enumerate(texts):
@@ -660,7 +660,7 @@ def fit_run(corpus: list[str], out: Path, settings: dict, options: dict, *, seed
     format); return a one-line ``summary``: the vocabulary and a probe word's neighbours."""
     from lmlineage.checkpoint.directory import atomic_directory
 
-    from .text import sentences_from_text
+    from ..tokenizers.word import sentences_from_text
 
     settings = {**settings, **{k: v for k, v in options.items() if v is not None}}
     if settings["hs"] and options.get("negative") is None:
