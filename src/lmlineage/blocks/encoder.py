@@ -17,6 +17,7 @@ from functools import partial
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..core import masks
 from ..core.config import ModelConfig
@@ -161,10 +162,11 @@ class EncoderModel(nn.Module):
         self.span = SpanHead(d) if "span" in heads else None
 
     def summary(self, hidden, pooled, attention_mask) -> torch.Tensor:
-        """(B, d): what sentence-level heads read, by ``cfg.extra["pooling"]``: "mean" of the real
-        tokens (as sentence embedders were trained, Sentence-BERT), else C: pooled [CLS], or [CLS]."""
+        """(B, d): what sentence-level heads read, by ``cfg.extra["pooling"]``: "mean": the sentence
+        embedding, the mean of the real tokens L2-normalised (as sentence embedders were trained:
+        Sentence-BERT; sentence-transformers' Pooling + Normalize modules); else C: pooled [CLS], or [CLS]."""
         if self.config.extra.get("pooling") == "mean":
-            return mean_pool(hidden, attention_mask)
+            return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
         return pooled if pooled is not None else hidden[:, 0]
 
     def _task_logits(self, hidden, pooled, attention_mask):
