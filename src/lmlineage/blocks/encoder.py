@@ -17,13 +17,14 @@ from functools import partial
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..core import masks
 from ..core.config import ModelConfig
 from ..core.errors import UserError
 from ..heads.mlm import MLMHead
 from ..heads.nsp import SegmentPairHead
-from ..heads.pooler import Pooler
+from ..heads.pooler import POOLINGS, Pooler, mean_pool
 from ..heads.rtd import ReplacedTokenHead
 from ..heads.tasks import ChoiceScorer, SequenceClassifier, SpanHead, TokenClassifier
 from ..layers.norm import make_norm
@@ -148,6 +149,9 @@ class EncoderModel(nn.Module):
         if len(chosen) > 1:
             raise UserError(f"config heads: one fine-tuning head at a time, got {', '.join(chosen)}")
         labels = cfg.extra.get("labels")
+        if cfg.extra.get("pooling", "cls") not in POOLINGS:
+            raise UserError(f"config extra.pooling={cfg.extra['pooling']!r} is not supported",
+                            f"choose one of: {', '.join(POOLINGS)}")
         if any(h in LABELLED_HEADS for h in chosen) and not (isinstance(labels, list) and labels):
             raise UserError(f"config heads: the {chosen[0]} needs its label names",
                             'set extra.labels, e.g. ["neg", "pos"]')
@@ -157,8 +161,17 @@ class EncoderModel(nn.Module):
         self.tagger = TokenClassifier(d, len(labels), cfg.dropout) if "tagger" in heads else None
         self.span = SpanHead(d) if "span" in heads else None
 
-    def _task_logits(self, hidden, pooled):
-        summary = pooled if pooled is not None else hidden[:, 0]  # C: pooled [CLS], or [CLS] itself
+    def summary(self, hidden, pooled, attention_mask) -> torch.Tensor:
+        """(B, d): what sentence-level heads read, by ``cfg.extra["pooling"]``: "mean": the sentence
+        embedding, the mean of the real tokens L2-normalised (as sentence embedders were trained:
+        Sentence-BERT; sentence-transformers' Pooling + Normalize modules); else C: pooled [CLS], or [CLS]."""
+        if self.config.extra.get("pooling") == "mean":
+            return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
+        return pooled if pooled is not None else hidden[:, 0]
+
+    def _task_logits(self, hidden, pooled, attention_mask):
+        sentence_level = self.classifier is not None or self.choice is not None
+        summary = self.summary(hidden, pooled, attention_mask) if sentence_level else None
         for head, source in ((self.classifier, summary), (self.choice, summary), (self.tagger, hidden),
                              (self.span, hidden)):
             if head is not None:
@@ -191,5 +204,5 @@ class EncoderModel(nn.Module):
             logits=self.mlm(predicted) if self.mlm is not None else None,
             pair_logits=next((head(pooled) for head in (self.nsp, self.sop) if head is not None), None),
             rtd_logits=self.rtd(hidden) if self.rtd is not None else None,
-            task_logits=self._task_logits(hidden, pooled),
+            task_logits=self._task_logits(hidden, pooled, attention_mask),
         )
