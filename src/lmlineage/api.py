@@ -3,7 +3,7 @@
     model = lmlineage.load("gpt2", preset="tiny")          # a fresh model
     model = lmlineage.load("runs/gpt2")                     # a trained checkpoint (best/)
     model = lmlineage.load("path/to/hf-gpt2")               # a reference directory
-    print(model.generate("ROMEO:", max_new_tokens=100))
+    print(lmlineage.generate(model, "ROMEO:", max_new_tokens=100))
     result = lmlineage.train("gpt2", steps=2000, out="runs/gpt2")
 """
 
@@ -303,6 +303,7 @@ def train(
 def _fit_own_path(fam, *, data, preset, out, seed, progress, resume, device="cpu", options=None) -> TrainResult:
     """Families fitted by a fast path of their own (counting, word2vec), into the same run layout."""
     from .data.corpora import load_corpus
+    from .generation.text import generate
     from .train.checkpoint import recover_run
 
     if resume:
@@ -314,7 +315,7 @@ def _fit_own_path(fam, *, data, preset, out, seed, progress, resume, device="cpu
     result = fam.fit(docs, out=out, preset=preset, seed=seed, progress=progress, device=device, **(options or {}))
     if "summary" in result:  # word vectors: no likelihood, no sample
         return TrainResult(out, math.nan, math.nan, None, "", 0, summary=result["summary"])
-    sample = fam.load(out / "best").generate(seed=seed)
+    sample = generate(fam.load(out / "best"), seed=seed)
     return TrainResult(out, result["loss"], perplexity(result["loss"]), bits_per_char(result["nats"], result["chars"]),
                        sample, 0)
 
@@ -323,13 +324,15 @@ def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
     """An unconditional sample: start from the document separator's last token (a newline for char,
     ``<|endoftext|>`` for GPT-2-style BPE), which every tokenizer can encode in one token; or from
     token 0 where the corpus has no such token."""
+    from .generation.text import generate
+
     try:
         start = tok.encode(tok.document_separator)[-1:]
     except UserError:  # a char tokenizer whose corpus has no newline
         start = []
     device = next(model.parameters()).device
-    new = model.generate(torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
-                         temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
+    new = generate(model, torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
+                   temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
     if tok.eos_id in new:
         new = new[: new.index(tok.eos_id)]
     return tok.decode(new)

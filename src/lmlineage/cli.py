@@ -262,6 +262,7 @@ def _masked_lm_report(metrics: dict) -> str:
 
 def cmd_generate(args) -> None:
     from .api import check_device, load
+    from .generation.text import generate
     from .tokenizers import load_tokenizer
 
     if args.prompt is None and not args.chat:
@@ -270,7 +271,7 @@ def cmd_generate(args) -> None:
     if args.chat:
         return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
-        print(model.generate(args.prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
+        print(generate(model, args.prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
     if args.tokenizer is not None:
         model.tokenizer = load_tokenizer(args.tokenizer)
@@ -290,8 +291,8 @@ def cmd_generate(args) -> None:
             echoed = True
         print(piece, end="", flush=True)
 
-    model.generate(
-        args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+    generate(
+        model, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
         stream=stream, compile=args.compile,
     )

@@ -163,13 +163,6 @@ class DecoderLM(nn.Module):
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
-    def generate(self, prompt, max_new_tokens: int = 64, **options):
-        """Text in, text out (with a tokenizer), or ids (B, T) in, new ids out.
-        Options are those of ``lmlineage.generation.generate``."""
-        from ..generation import generate_text  # the engine sits beside the models, not below them
-
-        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)
-
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
                 output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None) -> DecoderOutput:
         """``logits_slice=-1`` computes logits only for the last position (decoding)."""

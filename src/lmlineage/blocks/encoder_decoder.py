@@ -129,10 +129,3 @@ class EncoderDecoderLM(nn.Module):
             encoder_hidden_states=tuple(encoder_states) if encoder_states else None,
             aux_loss=sum(routers) if routers else None,
         )
-
-    def generate(self, prompt, max_new_tokens: int = 64, **options):
-        """Source text in, target text out (with a tokenizer), or ids (B, S) in, new ids out.
-        Options are those of ``lmlineage.generation.generate``."""
-        from ..generation import generate_text
-
-        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)
