@@ -18,8 +18,10 @@ from .errors import UserError
 
 CHOICES = {
     "norm": ("layernorm", "rmsnorm"),
-    # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables
-    "position": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative", "none"),
+    # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables;
+    # relative: T5's buckets; disentangled: DeBERTa's content/position scores (layers/positions.py)
+    "position": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative",
+                 "disentangled", "none"),
     "activation": ("gelu", "gelu_tanh", "relu", "silu"),
     "mlp": ("mlp", "glu"),
     "residual": ("pre", "post", "parallel", "parallel_shared_norm"),
