@@ -4,8 +4,8 @@ from ``cfg.position``; layer sharing works in a causal stack too."""
 import pytest
 import torch
 
-from lmlineage.blocks.decoder import DecoderLM
-from lmlineage.blocks.encoder import EncoderModel
+from lmlineage.models.decoder import DecoderLM
+from lmlineage.models.encoder import EncoderModel
 from lmlineage.core.config import CHOICES, ModelConfig
 from lmlineage.generation import generate
 from lmlineage.layers.alibi import ALiBi

@@ -11,7 +11,7 @@ Pre-trained here with the masked LM (v3's replaced-token detection is ELECTRA's 
 
 from dataclasses import dataclass, replace
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.errors import UserError
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec

@@ -25,10 +25,10 @@ from torch import nn
 
 from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
 from ..core.config import ModelConfig
-from ..heads.lm import LMHead
+from ..heads.registry import HEADS
 from ..layers.moe import MoE
-from .init import init_weights
-from .stack import Stack
+from ..blocks.init import init_weights
+from ..blocks.stack import Stack
 
 
 @dataclass
@@ -57,7 +57,7 @@ class EncoderDecoderLM(nn.Module):
             # runs and every T5 trained here were drawn in), so it is registered last.
             self.encoder.score_bias = self.encoder._modules.pop("score_bias")
         self.decoder = Stack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), causal=True, cross_attention=True)
-        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
         self.decoder.embed_tokens = self.encoder.embed_tokens
         if cfg.tie_embeddings:

@@ -16,10 +16,10 @@ from torch import nn
 
 from ..core.cache import DynamicCache, StaticCache
 from ..core.config import ModelConfig
-from ..heads.lm import LMHead
+from ..heads.registry import HEADS
 from ..layers.moe import MoE
-from .init import init_weights
-from .stack import Stack
+from ..blocks.init import init_weights
+from ..blocks.stack import Stack
 
 
 @dataclass
@@ -37,7 +37,7 @@ class DecoderLM(nn.Module):
         super().__init__()
         self.config = cfg
         self.backbone = Stack(cfg, causal=True)
-        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
         if cfg.tie_embeddings:
             self.lm_head.tie(self.backbone.embed_tokens)
