@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 
-from lmlineage.classic.text import sentences_from_text
+from lmlineage.tokenizers.word import sentences_from_text
 from lmlineage.classic.word2vec import Word2Vec
 from lmlineage.core.registry import get_family
 from lmlineage.data.corpora import split_text

@@ -45,11 +45,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmlineage.classic.elmo import BiLMTask, ScalarMix
-from lmlineage.classic.text import sentences_from_text, words_from_line
+import lmlineage
+from lmlineage.classic.elmo import ScalarMix
+from lmlineage.tokenizers.word import sentences_from_text, words_from_line
 from lmlineage.classic.word2vec import Word2Vec
-from lmlineage.classic.word_lm import fit_with_trainer
 from lmlineage.core.registry import get_family
+from lmlineage.tasks.classic import BiLMTask
 from lmlineage.data.corpora import movie_reviews_rows, split_text
 
 HERE = Path(__file__).resolve().parent
@@ -200,13 +201,14 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
         elmo = family.load(Path(trained))
     else:
         with tempfile.TemporaryDirectory(prefix="elmo-bench-") as tmp:
-            fit_with_trainer(family, [text], out=Path(tmp), preset=preset, seed=1337, progress=progress,
-                             min_count=min_count, task=BiLMTask, steps=steps, batch_size=batch_size, context=context,
-                             lr=lr, warmup=50, eval_batches=20,
-                             overrides=None if dropout is None else {"dropout": dropout})
+            (Path(tmp) / "corpus.txt").write_text(text)
+            lmlineage.train("elmo", data=str(Path(tmp) / "corpus.txt"), out=Path(tmp) / "run", preset=preset,
+                            seed=1337, progress=progress, options={"min_count": min_count}, steps=steps,
+                            batch_size=batch_size, context=context, lr=lr, warmup=50, eval_batches=20,
+                            config=None if dropout is None else {"dropout": dropout})
             if keep:
-                shutil.copytree(Path(tmp) / "best", keep, dirs_exist_ok=True)
-            elmo = family.load(Path(tmp) / "best")
+                shutil.copytree(Path(tmp) / "run" / "best", keep, dirs_exist_ok=True)
+            elmo = family.load(Path(tmp) / "run" / "best")
     scored = elmo.evaluate_text(val_text)
     elmo_seconds = time.perf_counter() - t0
     assert scored["tokens"] == baseline["heldout_tokens"], "ELMo and the n-gram must score the same tokens"

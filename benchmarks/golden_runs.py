@@ -47,7 +47,7 @@ def _losses(run_dir: Path) -> list:
 
 def golden_runs(workdir: Path) -> dict:
     import lmlineage
-    from lmlineage.classic.text import sentences_from_text
+    from lmlineage.tokenizers.word import sentences_from_text
     from lmlineage.classic.word2vec import Word2Vec
 
     threads = torch.get_num_threads()

@@ -238,10 +238,12 @@ def readable(directory: Path) -> dict:
     """Verify and load a checkpoint directory; its trainer state. Raises on any damage."""
     from safetensors.torch import load_file
 
-    from lmlineage.train import checkpoint as ckpt
+    from lmlineage.checkpoint.directory import verify
+    from lmlineage.checkpoint.model import load_model
+    from lmlineage.models import build_model
 
-    ckpt.verify(directory)
-    ckpt.load_model(directory)
+    verify(directory)
+    load_model(directory, build_model)
     load_file(str(directory / "optimizer.safetensors"))
     state = json.loads((directory / "trainer_state.json").read_text())
     json.loads((directory / "tokenizer.json").read_text())
@@ -251,11 +253,11 @@ def readable(directory: Path) -> dict:
 def check_after_kill(out: Path, seen: dict, report: Report, where: str) -> int | None:
     """Every checkpoint a resume could read is whole; none vanished or went back; best/ is at least
     as good as the best model last/ knows of. The step of last/."""
-    from lmlineage.train import checkpoint as ckpt
+    from lmlineage.checkpoint.directory import recoverable
 
     last_step, states = None, {}
     for name in ("last", "best"):
-        source = ckpt.recoverable(out / name)
+        source = recoverable(out / name)
         if source is None:
             if name in seen:
                 report.failures.append(f"{where}: {name}/ is gone and nothing can restore it")
@@ -347,9 +349,9 @@ def run_kill_test(kills: int = 100, workdir: str | Path | None = None, *, mode: 
     started = time.perf_counter()
 
     def start(out: Path, die: bool = False) -> Life:
-        from lmlineage.train import checkpoint as ckpt
+        from lmlineage.checkpoint.directory import recoverable
 
-        resume = ckpt.recoverable(out / "last") is not None
+        resume = recoverable(out / "last") is not None
         return Life(mode, out, data, steps, seed, resume, tmpdir, logfile, die)
 
     def fail(life: Life, what: str) -> None:

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 
 from lmlineage.classic.ngram import NGramLM
-from lmlineage.classic.text import sentences_from_text
-from lmlineage.classic.word_lm import cross_fitted_mixture, fit_with_trainer, split_corpus
+from lmlineage.tokenizers.word import sentences_from_text
+import lmlineage
+from lmlineage.classic.word_lm import cross_fitted_mixture, split_corpus
 from lmlineage.core.registry import get_family
 from lmlineage.data.corpora import load_corpus, split_text
 
@@ -75,10 +76,12 @@ def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, contex
     overrides = {"extra": extra, **({"d_ff": hidden} if hidden else {}), **({"d_model": dim} if dim else {})}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nnlm-bench-") as tmp:
-        run_dir = Path(out or tmp)
-        fit_with_trainer(family, [text], out=run_dir, preset=preset, seed=seed, progress=progress,
-                         min_count=min_count, overrides=overrides, steps=steps, batch_size=batch_size,
-                         context=context, lr=lr, warmup=warmup, eval_batches=20)
+        run_dir = Path(out or tmp) / "run"
+        corpus_file = Path(tmp) / "corpus.txt"
+        corpus_file.write_text(text)
+        lmlineage.train("nnlm", data=str(corpus_file), out=run_dir, preset=preset, seed=seed, progress=progress,
+                        options={"min_count": min_count}, config=overrides, steps=steps, batch_size=batch_size,
+                        context=context, lr=lr, warmup=warmup, eval_batches=20)
         model = family.load(run_dir / "best")
         nnlm = model.token_logprobs(torch.as_tensor(val_ids, dtype=torch.long)).double().numpy()
         cfg = model.config

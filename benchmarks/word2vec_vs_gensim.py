@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmlineage.classic.text import sentences_from_text, words_from_line
+from lmlineage.tokenizers.word import sentences_from_text, words_from_line
 from lmlineage.classic.vectors import WordVectors
 from lmlineage.classic.word2vec import Word2Vec
 

@@ -1,8 +1,7 @@
 """lmlineage: the language-model lineage, from n-grams to LLaMA, on one set of shared blocks."""
 
-__version__ = "0.1.0"
-
-from .core.errors import UserError  # noqa: E402
+from .core.errors import UserError
+from .core.version import __version__
 from . import families as _families_package  # noqa: E402,F401  (see below)
 from . import train as _train_package  # noqa: E402,F401  (see below)
 

@@ -71,16 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size for trained tokenizers")
-    t.add_argument("--steps", type=_positive_int, default=2000)
-    t.add_argument("--batch-size", type=_positive_int, default=12)
+    # The generic training options default to None, "not given": the run driver fills in its defaults
+    # and refuses an option given to a family it does not apply to (ngram --context).
+    t.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps (default: 2000)")
+    t.add_argument("--batch-size", type=_positive_int, default=None, help="sequences per step (default: 12)")
     t.add_argument("--context", type=_positive_int, default=None, help="tokens per training window "
                    "(default: the preset's context)")
-    t.add_argument("--lr", type=_float, default=1e-3)
-    t.add_argument("--warmup", type=_int, default=100)
+    t.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: 1e-3)")
+    t.add_argument("--warmup", type=_int, default=None, help="warmup steps (default: 100)")
     t.add_argument("--seed", type=_seed, default=1337)
     t.add_argument("--out", default=None, help="run directory (default: runs/FAMILY)")
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--dtype", default="float32", help="float32 | bfloat16 | float16 (autocast on GPU)")
+    t.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cpu)")
+    t.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (autocast on GPU; default: float32)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--eval-interval", type=_positive_int, default=None, help="evaluate every N steps "
@@ -88,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-batches", type=_positive_int, default=None, help="evaluate on N batches "
                    "(default: the whole validation split)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.add_argument("--keep-last", type=_positive_int, default=1, help="recent checkpoints to keep besides best/")
+    t.add_argument("--keep-last", type=_positive_int, default=None, help="recent checkpoints to keep besides best/ "
+                   "(default: 1)")
     t.add_argument("--deterministic", action="store_true", help="deterministic algorithms: same seed, same curve")
-    t.add_argument("--parallel", default="ddp", help="under torchrun: ddp (replicate) or fsdp (FSDP2 sharding)")
+    t.add_argument("--parallel", default=None, help="under torchrun: ddp (replicate, the default) or fsdp "
+                   "(FSDP2 sharding)")
     t.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute block activations in backward to save memory")
     _add_family_options(t)
@@ -216,53 +220,14 @@ def cmd_train(args) -> None:
         deterministic=args.deterministic, parallel=args.parallel,
         activation_checkpointing=args.activation_checkpointing, options=_family_options(args),
     )
-    if result.rank != 0:
-        return  # under torchrun, rank 0 reports
-    if result.summary:  # word vectors: no loss to report
-        print(f"{result.summary} | checkpoint in {result.out}")
-        return
-    if result.metrics is not None and "reconstruction_accuracy" in result.metrics:  # BART's denoising
-        print(f"val loss {result.val_loss:.4f} (unigram {result.metrics['unigram_loss']:.4f}) | reconstruction accuracy "
-              f"{result.metrics['reconstruction_accuracy']:.3f} "
-              f"| {result.steps} steps | checkpoints in {result.out}")
-        return
-    if result.metrics is not None and "bleu" in result.metrics:  # sequence to sequence: held-out translations
-        m = result.metrics
-        print(f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
-              f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
-              f"checkpoints in {result.out}")
-        print(f"--- sample ---\n{result.sample}")
-        return
-    if result.metrics is not None and "span_loss" in result.metrics:  # span corruption (T5)
-        m = result.metrics
-        print(f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | span tokens "
-              f"{m['span_loss']:.4f} (unigram {m['unigram_span_loss']:.4f}) nats | {result.steps} steps | "
-              f"checkpoints in {result.out}")
-        return
-    if result.metrics is not None:  # an encoder
-        print(f"val loss {result.val_loss:.4f} | {_masked_lm_report(result.metrics)} | {result.steps} steps | "
-              f"checkpoints in {result.out}")
-        return
-    print(f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
-          f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}")
-    print("--- sample ---")
-    print(result.sample)
-
-
-def _masked_lm_report(metrics: dict) -> str:
-    """MLM accuracy beside the trivial baseline (always the most frequent token), and NSP's / SOP's;
-    ELECTRA's replaced-token detection beside calling every token original."""
-    pairs = "".join(f" | {name.upper()} accuracy {metrics[name + '_accuracy']:.3f}"
-                    for name in ("nsp", "sop") if name + "_accuracy" in metrics)
-    rtd = (f" | RTD accuracy {metrics['rtd_accuracy']:.3f} (all original: {metrics['rtd_all_original_accuracy']:.3f})"
-           if "rtd_accuracy" in metrics else "")
-    return (f"MLM accuracy {metrics['accuracy']:.3f} (most frequent token: {metrics['unigram_accuracy']:.3f})"
-            f"{pairs}{rtd}")
+    if result.rank == 0:  # under torchrun, rank 0 reports
+        print(result.report)
 
 
 def cmd_generate(args) -> None:
-    from .api import check_device, load
+    from .api import load
     from .generation.text import generate
+    from .train.run import check_device
     from .tokenizers import load_tokenizer
 
     if args.prompt is None and not args.chat:
@@ -340,30 +305,10 @@ def _chat(model, args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from .api import evaluate
+    from .api import evaluate_with_report
 
-    result = evaluate(args.checkpoint, data=args.data, device=args.device)
-    if args.json:
-        print(json.dumps(result))
-    elif "pairs" in result:  # an encoder-decoder on (source, target) pairs
-        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | token accuracy "
-              f"{result['accuracy']:.3f} | {result['tokens']} target tokens of {result['pairs']} held-out pairs")
-    elif "span_loss" in result:  # span corruption (t5, mt5, switch)
-        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity "
-              f"{result['perplexity']:.2f} | token accuracy {result['accuracy']:.3f} | span tokens "
-              f"{result['span_loss']:.4f} (unigram {result['unigram_span_loss']:.4f}) nats | {result['tokens']} target tokens")
-    elif "reconstruction_accuracy" in result:  # BART's denoising
-        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity {result['perplexity']:.2f} "
-              f"| reconstruction accuracy {result['reconstruction_accuracy']:.3f} | {result['tokens']} target tokens")
-    elif "infilling_loss" in result:  # GLM's blank infilling
-        print(f"loss {result['loss']:.4f} (unigram {result['unigram_loss']:.4f}) | perplexity {result['perplexity']:.2f} "
-              f"| token accuracy {result['accuracy']:.3f} (most frequent token: {result['unigram_accuracy']:.3f}) | "
-              f"{result['tokens']} predicted tokens")
-    elif "accuracy" in result:  # an encoder
-        print(f"loss {result['loss']:.4f} | {_masked_lm_report(result)} | {result['tokens']} masked tokens")
-    else:
-        print(f"loss {result['loss']:.4f} | perplexity {result['perplexity']:.2f} | "
-              f"bits per char {result['bits_per_char']:.4f} | {result['tokens']} tokens, {result['chars']} chars")
+    metrics, report = evaluate_with_report(args.checkpoint, data=args.data, device=args.device)
+    print(json.dumps(metrics) if args.json else report)
 
 
 def cmd_finetune(args) -> None:
@@ -376,10 +321,7 @@ def cmd_finetune(args) -> None:
     if args.json:
         print(json.dumps({"metrics": result.metrics, "baseline": result.baseline, "out": str(result.out)}))
         return
-    shown = " | ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.metrics.items())
-    trivial = f" (trivial baseline accuracy {result.baseline['accuracy']:.3f})" if result.baseline else ""
-    print(f"{args.task}: {shown}{trivial} | {result.train_examples} training / {result.val_examples} held-out "
-          f"examples | checkpoint in {result.out}")
+    print(result.report)
 
 
 def cmd_embed(args) -> None:
@@ -420,7 +362,7 @@ def cmd_similar(args) -> None:
 
 
 def cmd_tokenizer(args) -> None:
-    from .api import check_out_dir
+    from .train.run import check_out_dir
     from .data.corpora import load_corpus
     from .tokenizers import build_tokenizer
 

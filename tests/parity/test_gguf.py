@@ -398,7 +398,7 @@ def test_bad_files_are_refused(files, tmp_path, capsys):
 
 def test_rope_permute_inverts_llama_cpp_permute():
     from lmlineage.core.registry import get_family
-    from lmlineage.interop.gguf import RopePermute
+    from lmlineage.interop.rules import RopePermute
 
     cfg = get_family("llama").config("tiny", n_head=4, n_kv_head=2, d_model=64)
     w = torch.randn(32, 64)  # a key projection: 2 heads of 16 channels

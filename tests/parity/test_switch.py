@@ -15,7 +15,8 @@ transformers = pytest.importorskip("transformers")
 
 from lmlineage.core.registry import get_family  # noqa: E402
 from lmlineage.generation import generate  # noqa: E402
-from lmlineage.interop.reference import from_hf, read_json, to_hf  # noqa: E402
+from lmlineage.checkpoint.files import read_json  # noqa: E402
+from lmlineage.interop.reference import from_hf, to_hf  # noqa: E402
 from lmlineage.layers.moe import MoE  # noqa: E402
 from lmlineage.models import build_model  # noqa: E402
 

@@ -365,8 +365,10 @@ class _Payload:
 
 
 def test_pickles_are_refused_by_every_loader_and_never_run(capsys, tmp_path, reference_dir, run_dir, corpus):
-    from lmlineage.interop.reference import from_hf, read_weights
-    from lmlineage.train.checkpoint import load_model
+    from lmlineage.checkpoint.files import read_weights
+    from lmlineage.checkpoint.model import load_model
+    from lmlineage.interop.reference import from_hf
+    from lmlineage.models import build_model
 
     marker = tmp_path / "PAYLOAD_RAN"
     payload = pickle.dumps({"transformer.wte.weight": _Payload(marker)})
@@ -379,7 +381,7 @@ def test_pickles_are_refused_by_every_loader_and_never_run(capsys, tmp_path, ref
     (ours / "training_args.pt").write_bytes(payload)
 
     for directory, name in ((hf_dir, "pytorch_model.bin"), (ours, "training_args.pt")):
-        for load in (lmlineage.load, from_hf, load_model):
+        for load in (lmlineage.load, from_hf, lambda d: load_model(d, build_model)):
             with pytest.raises(UserError, match=f"{name} is a pickle file"):
                 load(directory)
         fails_cleanly(capsys, generate(directory), name, "pickle", keep=[directory])

@@ -24,7 +24,7 @@ def test_plain_causal_builds_no_tensor():
 
 def test_causal_with_padding_and_offset():
     key_mask = torch.tensor([[0, 1, 1, 1]])
-    mask, is_causal = masks.build(2, 4, is_causal=True, key_mask=key_mask, past=2)
+    mask, is_causal = masks.build(2, 4, is_causal=True, key_mask=key_mask, query_index=torch.tensor([2, 3]))
     assert not is_causal
     assert mask[0, 0].tolist() == [[False, True, True, False], [False, True, True, True]]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lmlineage.core.errors import UserError
-from lmlineage.train import checkpoint as ckpt
+from lmlineage.checkpoint import directory as ckpt
 from lmlineage.train.trainer import read_metrics
 
 DEAD = 4194305 + 17  # above Linux's largest pid_max: no such process can exist

@@ -39,9 +39,10 @@ def test_two_processes_match_one(strategy, single, tmp_path):
         assert abs(a - b) < 1e-5, (multi["losses"], single["losses"])
     assert abs(multi["val"] - single["val"]) < 1e-5
 
-    from lmlineage.train.checkpoint import load_model
+    from lmlineage.checkpoint.model import load_model
+    from lmlineage.models import build_model
 
-    model = load_model(tmp_path / "last")  # the consolidated export, in this single process
+    model = load_model(tmp_path / "last", build_model)  # the consolidated export, in this single process
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 

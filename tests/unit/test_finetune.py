@@ -13,7 +13,8 @@ from lmlineage import cli
 from lmlineage.core.registry import get_family
 from lmlineage.models import build_model
 from lmlineage.tokenizers import build_tokenizer
-from lmlineage.train.checkpoint import atomic_directory, save_model_files
+from lmlineage.checkpoint.directory import atomic_directory
+from lmlineage.checkpoint.model import save_model_files
 
 WORDS = "alpha beta gamma delta omega kappa sigma theta zeta lambda".split()
 COLORS = ["red", "blue", "green"]

@@ -14,7 +14,7 @@ T, F = True, False
 
 def test_banded_causal_mask_by_hand():
     # Window 2: each query sees itself and the one token before it.
-    assert masks.sliding_window(5, 5, 2).tolist() == [
+    assert masks.sliding_window(torch.arange(5), torch.arange(5), 2).tolist() == [
         [T, F, F, F, F],
         [T, T, F, F, F],
         [F, T, T, F, F],
@@ -22,7 +22,7 @@ def test_banded_causal_mask_by_hand():
         [F, F, F, T, T],
     ]
     # Decoding: one query at position 5 (five cached tokens), window 3: keys 3, 4, 5.
-    mask, is_causal = masks.build(1, 6, is_causal=True, past=5, window=3)
+    mask, is_causal = masks.build(1, 6, is_causal=True, query_index=torch.tensor([5]), window=3)
     assert not is_causal and mask[0, 0].tolist() == [[F, F, F, T, T, T]]
     # With left padding (row 1 has two pad tokens) the band follows the real tokens.
     key_mask = torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]])
@@ -43,7 +43,7 @@ def test_layers_alternate_dense_and_banded():
         layer.attn.register_forward_pre_hook(lambda m, a, kw, i=i: seen.__setitem__(i, kw["mask"]), with_kwargs=True)
     model(ids)
     assert seen[0] is None  # dense: plain causal, no tensor
-    assert seen[1][0, 0].tolist() == masks.sliding_window(12, 12, 3).tolist()
+    assert seen[1][0, 0].tolist() == masks.sliding_window(torch.arange(12), torch.arange(12), 3).tolist()
 
 
 def test_a_banded_layer_sees_only_its_band():

@@ -76,7 +76,7 @@ def test_mixture_weight_is_the_maximum_likelihood_one():
 
 def test_word_tokenizer_gives_the_ngram_models_tokens_and_vocabulary(tmp_path):
     from lmlineage.classic.ngram import NGramLM
-    from lmlineage.classic.text import sentences_from_text
+    from lmlineage.tokenizers.word import sentences_from_text
 
     train = "The cat sat.\nThe dog sat!\n\nA cat ran, the end\n"
     tok = WordTokenizer.train(train, min_count=2)

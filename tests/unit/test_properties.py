@@ -18,7 +18,8 @@ from lmlineage.core.config import CHOICES, ModelConfig, from_dict
 from lmlineage.core.errors import UserError
 from lmlineage.models import build_model
 from lmlineage.tokenizers import CharTokenizer, build_tokenizer
-from lmlineage.train.checkpoint import atomic_directory, save_model_files
+from lmlineage.checkpoint.directory import atomic_directory
+from lmlineage.checkpoint.model import save_model_files
 
 TEXT = "the cat sat on a mat.\n" * 60
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -12,7 +12,8 @@ from lmlineage.classic.rnn_seq2seq import RecurrentState
 from lmlineage.cli import main
 from lmlineage.core.errors import UserError
 from lmlineage.generation import generate
-from lmlineage.train.checkpoint import atomic_directory, save_model_files
+from lmlineage.checkpoint.directory import atomic_directory
+from lmlineage.checkpoint.model import save_model_files
 from lmlineage.train.trainer import read_metrics
 
 V, START = 40, 1

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lmlineage.classic.text import sentences_from_text
+from lmlineage.tokenizers.word import sentences_from_text
 from lmlineage.classic.word2vec import (
     Word2Vec,
     Word2VecConfig,

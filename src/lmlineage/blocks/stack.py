@@ -55,24 +55,27 @@ class Stack(Embeddings):
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         k_len = cache.key_slots(t) if cache is not None else t
+        # Places in the sequence as device tensors: masks built from them survive graph capture.
+        query_index, key_index = cache.indices(t, input_ids.device) if cache is not None else \
+            (torch.arange(t, device=input_ids.device),) * 2
         if position_ids is None:
-            position_ids = torch.arange(past, past + t, device=input_ids.device)[None, :]
+            position_ids = query_index[None, :]
         if past + t > self.cfg.max_positions and self.embed_positions is not None:
             raise ValueError(f"sequence of {past + t} tokens exceeds max_positions={self.cfg.max_positions}")
-        key_mask = _key_mask(attention_mask, b, past, t, k_len, cache, input_ids.device)
-        mask, is_causal = masks.build(t, k_len, is_causal=self.causal, key_mask=key_mask, past=past,
-                                      device=input_ids.device, prefix_lengths=prefix_lengths)
+        key_mask = _key_mask(attention_mask, past, t, k_len, cache)
+        places = dict(key_mask=key_mask, query_index=query_index, key_index=key_index, prefix_lengths=prefix_lengths)
+        mask, is_causal = masks.build(t, k_len, is_causal=self.causal, **places)
         pattern = self.cfg.attention_pattern or ["dense"]
-        local = masks.build(t, k_len, is_causal=self.causal, key_mask=key_mask, past=past, device=input_ids.device,
-                            window=self.cfg.attention_window, prefix_lengths=prefix_lengths) if "local" in pattern else None
+        local = masks.build(t, k_len, is_causal=self.causal, window=self.cfg.attention_window, **places) \
+            if "local" in pattern else None
 
         x = self.embed(input_ids, position_ids, token_type_ids)
         key_positions = None
         if not self.causal:  # no cache: the keys are the queries
             key_positions = position_ids.expand(b, -1)
         elif self.score_bias is not None or self.score_mod is not None:  # relative schemes need every key's position
-            key_positions = masks.positions(key_mask) if key_mask is not None else \
-                torch.arange(k_len, device=input_ids.device)[None, :]
+            key_positions = key_index[None, :] if key_mask is None else \
+                masks.positions(key_mask if isinstance(cache, StaticCache) else attention_mask)[:, -k_len:]
         hidden = [x] if output_hidden_states else None
         cross = {}
         if encoder_out is not None:
@@ -103,12 +106,13 @@ def shared_hook(hook):
     return hook.__call__ if isinstance(hook, nn.Module) else hook
 
 
-def _key_mask(attention_mask, b, past, t, k_len, cache, device):
-    """(B, k_len) real-key mask, or None when every key is real."""
+def _key_mask(attention_mask, past, t, k_len, cache):
+    """(B, k_len) real-key mask, or None when every key is real. ``attention_mask`` covers every
+    token so far (cache + input); the layers see its last ``k_len`` (a rolling cache dropped the rest)."""
     if isinstance(cache, StaticCache):
         return cache.begin(t, attention_mask)
     if attention_mask is None or bool(attention_mask.all()):
         return None
-    if attention_mask.shape[1] != k_len:
-        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} tokens, expected {k_len} (cache + input)")
-    return attention_mask
+    if attention_mask.shape[1] != past + t:
+        raise ValueError(f"attention_mask covers {attention_mask.shape[1]} tokens, expected {past + t} (cache + input)")
+    return attention_mask[:, past + t - k_len:]

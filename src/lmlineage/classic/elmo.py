@@ -253,38 +253,3 @@ class ELMo(WordLM, nn.Module):
         mask = (index >= 1) & (index < lengths[:, None] - 1)  # the words, not the boundaries
         return stacked[:, :, 1:-1], mask[:, 1:-1].to(x.device)
 
-
-class BiLMTask(nn.Module):
-    """The biLM objective (eq. 3): forward NLL + backward NLL on a window of the word stream."""
-
-    generates = True
-
-    def __init__(self, model: ELMo):
-        super().__init__()
-        self.model = model
-
-    @classmethod
-    def for_tokenizer(cls, model, tokenizer):
-        return cls(model)
-
-    def losses(self, inputs, targets, reduction="mean"):
-        block = torch.cat([inputs, targets[:, -1:]], dim=1)
-        forward = self.model(block[:, :-1]).logits
-        backward = self.model.backward_logits(block[:, 1:])
-        loss = lambda logits, y: F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
-                                                 reduction=reduction)
-        return loss(forward, block[:, 1:]), loss(backward, block[:, :-1])
-
-    def forward(self, batch):
-        forward, backward = self.losses(*batch)
-        return forward + backward
-
-    @torch.no_grad()
-    def evaluate(self, batches, forward=None) -> dict:
-        """Nats per token averaged over both directions (what training minimises, halved)."""
-        nats, count = 0.0, 0
-        for inputs, targets in batches:
-            f, b = self.losses(inputs, targets, reduction="sum")
-            nats += float(f + b) / 2
-            count += targets.numel()
-        return {"nats": nats, "tokens": count, "loss": nats / max(count, 1)}

@@ -48,7 +48,7 @@ from lmlineage.classic.ngram_counts import (
     tokens_to_end,
 )
 from lmlineage.classic.ngram_smoothing import METHODS, smooth
-from lmlineage.classic.text import sentences_from_text
+from lmlineage.tokenizers.word import sentences_from_text
 from lmlineage.core.errors import UserError
 
 FORMAT = "lmlineage-ngram"
@@ -278,7 +278,7 @@ class NGramLM:
         return self._sentence_logprobs(sentences)[0]
 
     def score_text(self, text: str, lowercase: bool = True) -> TextScore:
-        """Score raw text split by ``classic.text.sentences_from_text`` (which keeps
+        """Score raw text split by ``tokenizers.word.sentences_from_text`` (which keeps
         words only); ``chars`` is ``len(text)``, so characters it drops still count."""
         s = self.score_sentences(sentences_from_text(text, lowercase=lowercase))
         return s._replace(chars=len(text))
@@ -467,3 +467,43 @@ def _encode(sents: list[list[str]], word_id: dict) -> tuple[np.ndarray, np.ndarr
     get = word_id.get
     ids = np.fromiter((get(w, UNK) for s in sents for w in s), dtype=np.int32, count=total)
     return ids, lengths
+
+
+# ---- the n-gram family's run: a fit into a run directory, and the checkpoint's face -----------------
+class NGramCheckpoint:
+    """A fitted model plus the eval/generate face every checkpoint shows."""
+
+    def __init__(self, lm: NGramLM):
+        self.lm = lm
+        self.tokenizer = None
+
+    def evaluate_text(self, text: str) -> dict:
+        score = self.lm.score_text(text)
+        return {"loss": score.nats_per_token, "nats": -score.log_prob, "tokens": score.tokens, "chars": score.chars}
+
+    def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None, **_) -> str:
+        length = 30 if max_new_tokens is None else max_new_tokens
+        return " ".join(self.lm.sample(1, max_len=length, seed=seed or 0, skip_unk=True)[0])
+
+
+def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:
+    """Count the first 90% of ``corpus`` (``settings``: the preset's order and smoothing) into
+    ``out/best``; return the held-out score of the last 10%."""
+    from lmlineage.data.corpora import split_text
+    from lmlineage.checkpoint.directory import atomic_directory
+
+    train_text, val_text = split_text("\n".join(corpus))
+    sentences = sentences_from_text(train_text)
+    if not sentences or not val_text.strip():
+        raise UserError("the corpus has too little text to fit an n-gram model and hold out 10%",
+                        "give a larger corpus")
+    lm = NGramLM.fit(sentences, **settings)
+    with atomic_directory(Path(out) / "best") as tmp:
+        lm.save(tmp)
+        config = json.loads((tmp / "config.json").read_text())
+        (tmp / "config.json").write_text(json.dumps({**config, "family": "ngram"}, indent=2) + "\n")
+    return NGramCheckpoint(lm).evaluate_text(val_text)
+
+
+def load_checkpoint(directory) -> NGramCheckpoint:
+    return NGramCheckpoint(NGramLM.load(directory))

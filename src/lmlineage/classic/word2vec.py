@@ -105,14 +105,14 @@ def build_vocab(sentences: Sequence[Sequence[str]], min_count: int) -> tuple[lis
     if isinstance(sentences, str) or not isinstance(sentences, Sequence):
         raise UserError(
             "word2vec trains on a list of sentences, each a list of words",
-            "split raw text with lmlineage.classic.text.sentences_from_text",
+            "split raw text with lmlineage.tokenizers.word.sentences_from_text",
         )
     counts: Counter[str] = Counter()
     for number, sentence in enumerate(sentences):
         if isinstance(sentence, str) or not isinstance(sentence, Sequence):
             raise UserError(
                 f"sentence {number} is a {type(sentence).__name__}, not a list of words",
-                "split raw text with lmlineage.classic.text.sentences_from_text",
+                "split raw text with lmlineage.tokenizers.word.sentences_from_text",
             )
         counts.update(sentence)
     bad = next((w for w in counts if not isinstance(w, str) or not w), None)
@@ -620,3 +620,63 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
     return tqdm(total=total, desc=label, unit="word", unit_scale=True, disable=not enabled, leave=False)
 
+
+
+# ---- the word2vec family's run: a fit into a run directory, and the checkpoint's face ---------------
+class Word2VecCheckpoint:
+    """A trained model as the CLI sees it: neighbours and text vectors, no likelihood."""
+
+    def __init__(self, model: Word2Vec):
+        self.model = model
+        self.vectors = model.vectors
+
+    def most_similar(self, positive, negative=(), topn: int = 10):
+        return self.vectors.most_similar(positive, negative, topn=topn)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Per text, the L2-normalised mean of its in-vocabulary words' unit vectors (zeros if none)."""
+        from ..tokenizers.word import words_from_line
+
+        out = np.zeros((len(texts), self.vectors.dim), np.float32)
+        for row, text in enumerate(texts):
+            known = [w for w in words_from_line(text) if w in self.vectors]
+            if known:
+                mean = np.mean([self.vectors.unit(w) for w in known], axis=0)
+                out[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return out
+
+    def evaluate_text(self, text: str) -> dict:
+        raise UserError("word2vec learns word vectors, not a language model: it has no perplexity",
+                        "query it with `lmlineage similar CHECKPOINT WORD` or evaluate analogies in Python")
+
+    def sample_text(self, *_, **__):
+        raise UserError("word2vec does not generate text", "query it with `lmlineage similar CHECKPOINT WORD`")
+
+
+def fit_run(corpus: list[str], out: Path, settings: dict, options: dict, *, seed: int, progress: bool,
+            device: str) -> dict:
+    """Train on every sentence of ``corpus`` with the preset's ``settings`` overridden by the
+    ``options`` given (--arch, --hs, ...) into ``out/best`` (also ``vectors.bin``, word2vec's binary
+    format); return a one-line ``summary``: the vocabulary and a probe word's neighbours."""
+    from lmlineage.checkpoint.directory import atomic_directory
+
+    from ..tokenizers.word import sentences_from_text
+
+    settings = {**settings, **{k: v for k, v in options.items() if v is not None}}
+    if settings["hs"] and options.get("negative") is None:
+        settings["negative"] = 0  # --hs alone: the Huffman softmax instead of negative sampling
+    sentences = sentences_from_text("\n".join(corpus))
+    if not sentences:
+        raise UserError("the corpus has no words to train word2vec on", "give a text corpus")
+    model = Word2Vec.train(sentences, seed=seed % 2**31, progress=progress, device=device, **settings)
+    with atomic_directory(Path(out) / "best") as tmp:
+        model.save(tmp)
+        model.vectors.save_word2vec_format(tmp / "vectors.bin", binary=True)
+    probe = next((w for w in model.words if len(w) > 3), model.words[0])
+    neighbours = ", ".join(w for w, _ in model.vectors.most_similar(probe, topn=5))
+    return {"summary": f"{len(model.words)} words x {model.config.dim} ({model.config.arch}, "
+                       f"{model.stats.words_per_second:,.0f} words/s) | nearest to {probe!r}: {neighbours}"}
+
+
+def load_checkpoint(directory) -> Word2VecCheckpoint:
+    return Word2VecCheckpoint(Word2Vec.load(directory))

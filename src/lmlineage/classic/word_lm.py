@@ -7,12 +7,10 @@ training part, so every word-level model is scored on the same tokens. Models ar
 one trainer (:mod:`lmlineage.train.trainer`) on random windows of the training token stream, and
 expose ``token_logprobs(ids)``: the natural-log probability of every token of a stream of
 sentences, each predicted from its own sentence only (what the n-gram LM conditions on, too).
+The run driver (:mod:`lmlineage.train.run`) trains them on this split.
 """
 
 from __future__ import annotations
-
-import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -103,51 +101,14 @@ def cross_fitted_mixture(logp_a, logp_b) -> tuple[float, list[float]]:
     return -float(total) / len(a), [lam_first, lam_second]
 
 
-def fit_with_trainer(family, corpus: list[str], *, out: Path, preset: str, seed: int, progress: bool,
-                     device: str = "cpu", min_count: int = 2, overrides: dict | None = None, task=None,
-                     steps: int = 2000, batch_size: int = 12, context: int | None = None, lr: float = 1e-3,
-                     min_lr: float | None = None, warmup: int = 100, eval_interval: int | None = None,
-                     eval_batches: int | None = None, dtype: str = "float32", compile: bool = False,
-                     keep_last: int = 1, deterministic: bool = False, **_) -> dict:
-    """Train a word-level family with the shared trainer into ``out`` (best/, last/); return its
-    score on the held-out text (``loss``, ``nats``, ``tokens``, ``chars``). ``task(model)`` wraps the
-    model for the trainer (default: the causal LM task)."""
-    from ..models import build_model
-    from ..tasks.causal_lm import CausalLMTask
-    from ..train.trainer import TrainConfig, Trainer
-
-    family.config(preset, **(overrides or {}))  # a bad preset is refused before any work
-    tok, train_ids, val_text, val_ids = split_corpus(corpus, min_count)
-    cfg = family.config(preset, vocab_size=tok.vocab_size, **(overrides or {}))
-    context = context or cfg.max_positions
-    for name, ids in (("training", train_ids), ("validation", val_ids)):
-        if len(ids) < context + 2:
-            raise UserError(f"the {name} split has {len(ids)} words, fewer than the context of {context} + 2",
-                            "use a larger corpus or a smaller --context")
-    train_cfg = TrainConfig(
-        steps=steps, batch_size=batch_size, context=context, lr=lr, min_lr=lr / 10 if min_lr is None else min_lr,
-        warmup=warmup, seed=seed, device=device, dtype=dtype, compile=compile, eval_interval=eval_interval,
-        eval_batches=eval_batches, progress=progress, keep_last=keep_last, deterministic=deterministic,
-    )
-    torch.manual_seed(seed)
-    model = build_model(cfg)
-    if hasattr(model, "use_vocabulary"):  # ELMo's token encoder reads each word's characters
-        model.use_vocabulary(tok.words)
-    trainer = Trainer((task or CausalLMTask)(model), train_ids, val_ids, train_cfg, Path(out), tokenizer=tok)
-    result = trainer.fit()
-    if not math.isfinite(result["loss"]):
-        raise UserError(f"training diverged: the validation loss is {result['loss']}", f"lower --lr (it was {lr})")
-    best = family.load(Path(out) / "best")
-    return best.evaluate_text(val_text)
-
-
 def load_word_lm(directory):
     """A word-level LM checkpoint (weights, config, word tokenizer), ready to score or generate."""
     from ..tokenizers import load_tokenizer
     from ..tokenizers.word import WordTokenizer
-    from ..train.checkpoint import load_model
+    from ..checkpoint.model import load_model
+    from ..models import build_model
 
-    model = load_model(directory)
+    model = load_model(directory, build_model)
     model.tokenizer = load_tokenizer(directory)
     if not isinstance(model.tokenizer, WordTokenizer):
         raise UserError(f"{directory} holds no word tokenizer", "is it a checkpoint of a word-level family?")

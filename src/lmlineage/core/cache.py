@@ -2,8 +2,14 @@
 
 ``cache.update(layer, k, v) -> (k_all, v_all)``, ``cache.length`` (tokens already cached),
 ``cache.advance(t)`` after each forward, ``cache.key_slots(t)`` (how many key slots the
-layers will see) and ``cache.reorder(index)`` (beam search keeps surviving hypotheses: row i
-of the reordered cache is row ``index[i]`` of the old one, so it also expands a batch to beams).
+layers will see), ``cache.indices(t, device)`` (the places in the sequence of the ``t`` new
+queries and of the keys the layers will see, padding counted, as device tensors: what causal and
+banded masks are built from) and ``cache.reorder(index)`` (beam search keeps surviving
+hypotheses: row i of the reordered cache is row ``index[i]`` of the old one, so it also expands
+a batch to beams).
+
+``DynamicCache`` grows; ``StaticCache`` is pre-allocated (compiled decoding); ``RollingCache``
+keeps only the last keys a sliding window can still see.
 
 An encoder-decoder model's cache (``EncoderDecoderCache``) pairs the decoder's self-attention
 cache with a ``CrossCache``: the cross-attention keys and values depend on the source only, so
@@ -40,6 +46,56 @@ class DynamicCache:
 
     def key_slots(self, t: int) -> int:
         return self.length + t
+
+    def indices(self, t: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = torch.arange(self.length + t, device=device)
+        return keys[self.length:], keys
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+
+
+class RollingCache:
+    """Keeps the last ``window - 1`` keys and values of each layer and drops the rest: when every
+    layer attends within a sliding window of ``window`` tokens (itself and ``window - 1`` before
+    it), nothing older is read again, so memory stays flat however long decoding goes on
+    (Jiang et al. 2023, Mistral 7B, section 2, "Rolling Buffer Cache"). Left padding works as
+    with ``DynamicCache``: the attention mask covers every token so far, the layers see its end."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.length = 0  # tokens seen so far, kept or dropped
+
+    @property
+    def kept(self) -> int:
+        return min(self.length, self.window - 1)
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        if layer == len(self.keys):
+            self.keys.append(k[..., :0, :])
+            self.values.append(v[..., :0, :])
+        k_all = torch.cat([self.keys[layer], k], dim=-2)
+        v_all = torch.cat([self.values[layer], v], dim=-2)
+        self.keys[layer], self.values[layer] = self._last(k_all), self._last(v_all)
+        return k_all, v_all
+
+    def _last(self, x: torch.Tensor) -> torch.Tensor:
+        drop = max(x.shape[-2] - (self.window - 1), 0)
+        # A copy, so the dropped keys' memory is freed (a slice would hold all of ``x``).
+        return x[..., drop:, :].clone() if drop else x
+
+    def advance(self, t: int) -> None:
+        self.length += t
+
+    def key_slots(self, t: int) -> int:
+        return self.kept + t
+
+    def indices(self, t: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = torch.arange(self.length - self.kept, self.length + t, device=device)
+        return keys[self.kept:], keys
 
     def reorder(self, index: torch.Tensor) -> None:
         self.keys = [k.index_select(0, index) for k in self.keys]
@@ -86,6 +142,11 @@ class StaticCache:
         if self.length + t > self.max_length:
             raise ValueError(f"static cache holds {self.max_length} tokens, asked for {self.length + t}")
         return self.max_length
+
+    def indices(self, t: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """From the device offset, never the host mirror: a captured step replays at later places."""
+        device = self.position.device
+        return self.position + torch.arange(t, device=device), torch.arange(self.max_length, device=device)
 
     def reorder(self, index: torch.Tensor) -> None:
         for buffers in (self.keys, self.values):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 
 
-def causal(q_len: int, k_len: int, device=None, past: int | None = None) -> torch.Tensor:
-    """(q_len, k_len): query i sits at absolute position ``past + i`` (default: the
-    queries are the last ``q_len`` keys)."""
-    offset = k_len - q_len if past is None else past
-    q = torch.arange(q_len, device=device)[:, None] + offset
-    k = torch.arange(k_len, device=device)[None, :]
-    return k <= q
+def causal(query_index: torch.Tensor, key_index: torch.Tensor) -> torch.Tensor:
+    """(q_len, k_len): each query sees the keys at or before its place in the sequence.
+
+    ``query_index`` (q_len,) and ``key_index`` (k_len,) are places in the sequence, padding
+    counted (what a cache reports): device tensors, so a captured decoding step that reads them
+    stays right at every later position."""
+    return key_index[None, :] <= query_index[:, None]
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -29,13 +29,12 @@ def padding(key_mask: torch.Tensor) -> torch.Tensor:
     return key_mask.bool()[:, None, None, :]
 
 
-def sliding_window(q_len: int, k_len: int, window: int, device=None, past: int | None = None) -> torch.Tensor:
-    """Causal and banded: query i sees itself and the ``window - 1`` keys before it (the
-    "locally banded" layers of GPT-3, Brown et al. 2020, section 2.1; Child et al. 2019)."""
-    offset = k_len - q_len if past is None else past
-    q = torch.arange(q_len, device=device)[:, None] + offset
-    k = torch.arange(k_len, device=device)[None, :]
-    return (k <= q) & (q - k < window)
+def sliding_window(query_index: torch.Tensor, key_index: torch.Tensor, window: int) -> torch.Tensor:
+    """Causal and banded: each query sees itself and the ``window - 1`` keys before it (GPT-3's
+    "locally banded" layers, Brown et al. 2020, section 2.1, after Child et al. 2019; Mistral's
+    sliding window, Jiang et al. 2023, section 2). Indices as in ``causal``."""
+    distance = query_index[:, None] - key_index[None, :]
+    return (distance >= 0) & (distance < window)
 
 
 def prefix(q_len: int, k_len: int, prefix_lengths: torch.Tensor) -> torch.Tensor:
@@ -59,7 +58,8 @@ def build(
     *,
     is_causal: bool,
     key_mask: torch.Tensor | None = None,
-    past: int = 0,
+    query_index: torch.Tensor | None = None,
+    key_index: torch.Tensor | None = None,
     device=None,
     window: int | None = None,
     prefix_lengths: torch.Tensor | None = None,
@@ -67,23 +67,25 @@ def build(
     """Return ``(mask_tensor_or_None, sdpa_is_causal)`` for one forward pass.
 
     ``key_mask`` (B, k_len) marks real keys (padding and unfilled static-cache slots are 0);
-    ``past`` is how many tokens precede the queries; ``window`` bands the causal mask
-    (``sliding_window``); ``prefix_lengths`` (B,) opens each row's prefix to every query (``prefix``)."""
+    ``query_index`` (q_len,) and ``key_index`` (k_len,) place queries and keys in the sequence
+    (default: keys 0..k_len-1, the queries the last ``q_len`` of them); ``window`` bands the causal
+    mask (``sliding_window``); ``prefix_lengths`` (B,) opens each row's prefix to every query (``prefix``)."""
     if key_mask is None and window is None and prefix_lengths is None:
         if not is_causal or q_len == 1:
             return None, False
-        if q_len == k_len:
+        if q_len == k_len:  # every cache starts at place 0: the queries are all the keys
             return None, True
-        return causal(q_len, k_len, device, past), False
     keep = None
     if is_causal and q_len == 1 and window is None:
         # One query sees every key there is (a cache holds only the past; a static cache's
-        # unfilled slots are out of ``key_mask``): no mask from ``past``, a host number that a
-        # captured decoding step would freeze.
+        # unfilled slots are out of ``key_mask``): no causal tensor at all.
         is_causal = False
     if is_causal:
-        keep = causal(q_len, k_len, device, past) if window is None else \
-            sliding_window(q_len, k_len, window, device, past)
+        if key_index is None:
+            key_index = torch.arange(k_len, device=device)
+        if query_index is None:
+            query_index = key_index[k_len - q_len:]
+        keep = causal(query_index, key_index) if window is None else sliding_window(query_index, key_index, window)
     if prefix_lengths is not None:
         opened = prefix(q_len, k_len, prefix_lengths)
         keep = opened if keep is None else keep | opened

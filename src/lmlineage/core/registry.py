@@ -31,12 +31,10 @@ class Family:
     # default): how reference checkpoints map onto ours
     reference: Any = None
     build: Callable[[ModelConfig], Any] | None = None  # None: the shared decoder LM
-    # Families with a fast path of their own (n-gram counting, word2vec): ``fit(corpus, out=...,
-    # preset=..., seed=..., progress=...)`` trains and writes a checkpoint directory; ``load(dir)``
-    # reads one back as an object with ``evaluate_text(text)`` and ``generate``.
-    fit: Callable | None = None
+    # Classic families with a checkpoint format of their own (n-gram counts, word2vec, the word-level
+    # LMs): ``load(dir)`` reads one back as an object with ``evaluate_text(text)`` and ``generate``.
     load: Callable | None = None
-    # Options only this family's ``fit`` takes, as ``argparse`` keyword arguments by option name
+    # Options only this family's task takes, as ``argparse`` keyword arguments by option name
     # (``{"arch": dict(choices=[...], help=...)}``): `lmlineage train` offers them as flags.
     options: dict = field(default_factory=dict)
 
@@ -47,13 +45,15 @@ class Family:
             return ()
         return self.reference if isinstance(self.reference, tuple) else (self.reference,)
 
+    def preset(self, name: str) -> dict:
+        """The preset's own settings; a UserError naming the choices for an unknown one."""
+        if name not in self.presets:
+            raise UserError(f"family {self.name!r} has no preset {name!r}", f"choose one of: {', '.join(self.presets)}")
+        return self.presets[name]
+
     def config(self, preset: str | None = "tiny", **overrides) -> ModelConfig:
         """The preset's config with ``overrides``; ``preset=None`` starts from the family defaults."""
-        if preset is not None and preset not in self.presets:
-            raise UserError(
-                f"family {self.name!r} has no preset {preset!r}", f"choose one of: {', '.join(self.presets)}"
-            )
-        chosen = self.presets[preset] if preset is not None else {}
+        chosen = self.preset(preset) if preset is not None else {}
         return from_dict({**self.defaults, **chosen, **overrides, "family": self.name})
 
 

@@ -38,21 +38,13 @@ def build(cfg):
     return ELMo(cfg)
 
 
-def fit(corpus, *, out, preset="tiny", seed=0, progress=True, device="cpu", min_count=None, **training):
-    from ..classic.elmo import BiLMTask
-    from ..classic.word_lm import fit_with_trainer
-
-    return fit_with_trainer(FAMILY, corpus, out=out, preset=preset, seed=seed, progress=progress, device=device,
-                            min_count=min_count or 2, task=BiLMTask, **training)
-
-
 def load(directory):
     from ..classic.word_lm import load_word_lm
 
     return load_word_lm(directory)
 
 
-FAMILY = register(Family(
+register(Family(
     name="elmo",
     year=2018,
     parent="nnlm",
@@ -65,7 +57,6 @@ FAMILY = register(Family(
     default_tokenizer="word",
     architecture="classic",
     build=build,
-    fit=fit,
     load=load,
     options={"min_count": dict(type=int, help="words seen fewer times become <unk> (elmo)")},
 ))

@@ -7,8 +7,45 @@ attention (fewer K/V heads).
 """
 
 from ..core.registry import Family, register
+from ..interop.gguf import GGUFSpec, Meta
 from ..interop.reference import Field, ReferenceSpec
-from ..interop.rules import Fuse, Rename
+from ..interop.rules import Fuse, Rename, RopePermute
+
+# llama.cpp's files: GGUF metadata keys -> config.json keys, GGUF tensors -> reference tensors.
+GGUF = GGUFSpec(
+    architecture="llama",
+    config=(
+        Meta("num_hidden_layers", "{arch}.block_count"),
+        Meta("hidden_size", "{arch}.embedding_length"),
+        Meta("intermediate_size", "{arch}.feed_forward_length"),
+        Meta("num_attention_heads", "{arch}.attention.head_count"),
+        Meta("num_key_value_heads", "{arch}.attention.head_count_kv", default=None),  # none: as many as queries
+        Meta("head_dim", "{arch}.attention.key_length", default=None),  # none: width / heads
+        Meta("max_position_embeddings", "{arch}.context_length"),
+        Meta("rms_norm_eps", "{arch}.attention.layer_norm_rms_epsilon"),
+        Meta("rope_parameters.rope_theta", "{arch}.rope.freq_base", default=10000.0),  # llama.cpp's default
+        Meta("vocab_size", "{arch}.vocab_size", default=None),  # none: the embedding's rows
+    ),
+    tensors=(
+        Rename("model.embed_tokens.weight", "token_embd.weight"),
+        Rename("model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight"),
+        RopePermute("model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight", heads="n_head"),
+        RopePermute("model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight", heads="kv_heads"),
+        Rename("model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight"),
+        Rename("model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight"),
+        Rename("model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight"),
+        Rename("model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"),
+        Rename("model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"),
+        Rename("model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"),
+        Rename("model.norm.weight", "output_norm.weight"),
+        Rename("lm_head.weight", "output.weight"),  # absent when the output embedding is tied
+    ),
+    fixed={"hidden_act": "silu"},
+    refuse=(
+        ("{arch}.expert_count", (None, 0), "mixture-of-experts LLaMA files (Mixtral) are not supported"),
+        ("{arch}.rope.scaling.type", (None, "none"), "rotary scaling (linear, YaRN) is not supported"),
+    ),
+)
 
 REFERENCE = ReferenceSpec(
     model_type="llama",
@@ -42,6 +79,7 @@ REFERENCE = ReferenceSpec(
     ),
     fixed={"attention_bias": False, "mlp_bias": False, "pretraining_tp": 1},
     export_extra={"bos_token_id": 0, "eos_token_id": 0, "rope_parameters": {"rope_type": "default"}},
+    gguf=GGUF,
 )
 
 LLAMA = register(Family(

@@ -13,7 +13,6 @@ paper does (``benchmarks/nnlm_vs_ngram.py``).
 
 from __future__ import annotations
 
-from ..core.errors import UserError
 from ..core.registry import Family, register
 
 # Sizes around the paper's Table 1 (Brown corpus: n 3-6, h 0-100, m 30-60); window = training context.
@@ -38,25 +37,13 @@ def build(cfg):
     return NNLM(cfg)
 
 
-def fit(corpus, *, out, preset="tiny", seed=0, progress=True, device="cpu", order=None, direct=None,
-        min_count=None, **training):
-    from ..classic.word_lm import fit_with_trainer
-
-    extra = dict(PRESETS.get(preset, PRESETS["tiny"])["extra"])
-    extra.update({k: v for k, v in (("order", order), ("direct", direct)) if v is not None})
-    if extra["order"] < 2:
-        raise UserError(f"--order {extra['order']} conditions on no word", "use --order 2 or more")
-    return fit_with_trainer(FAMILY, corpus, out=out, preset=preset, seed=seed, progress=progress, device=device,
-                            min_count=min_count or 2, overrides={"extra": extra}, **training)
-
-
 def load(directory):
     from ..classic.word_lm import load_word_lm
 
     return load_word_lm(directory)
 
 
-FAMILY = register(Family(
+register(Family(
     name="nnlm",
     year=2003,
     parent="ngram",
@@ -64,11 +51,10 @@ FAMILY = register(Family(
     changes="the n-1 context words as learned feature vectors (shared matrix C), a tanh layer and a softmax",
     presets=PRESETS,
     defaults=_SHARED,
-    objective="clm",
+    objective="word_clm",
     default_tokenizer="word",
     architecture="classic",
     build=build,
-    fit=fit,
     load=load,
     options=OPTIONS,
 ))

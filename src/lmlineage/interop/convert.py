@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from ..checkpoint.directory import atomic_directory
+from ..checkpoint.files import PICKLED
 from ..core.errors import UserError
-from .reference import PICKLED
 
 
 def _tensors(obj, prefix="") -> dict[str, torch.Tensor]:
@@ -35,8 +36,6 @@ def _tensors(obj, prefix="") -> dict[str, torch.Tensor]:
 
 def convert(source, out) -> Path:
     """Convert a pickled checkpoint (a file, or a directory holding one or more) to safetensors."""
-    from ..train.checkpoint import atomic_directory
-
     source, out = Path(source), Path(out)
     if not source.exists():
         raise UserError(f"{source} does not exist")

@@ -4,15 +4,16 @@ A GGUF file holds key/value metadata (the config, the tokenizer's vocabulary and
 template) and tensors, most of them block-quantized: Q8_0 stores 32 int8 weights with one fp16
 scale, Q4_1 32 four-bit weights with an fp16 scale and minimum. ``read`` parses the file per the
 GGUF specification; the ``gguf`` package (ggml's own Python code) names the tensor types and
-dequantizes them. Everything else is declared, per architecture, in a ``GGUFSpec``:
+dequantizes them. Everything else is declared by the family, per architecture, in a ``GGUFSpec`` on its
+``ReferenceSpec``:
 
 * ``config``: which GGUF key gives which key of the reference ``config.json``;
 * ``tensors``: which GGUF tensor is which reference tensor, so the family's own ``ReferenceSpec``
   (config fields and weight rules) then loads the model exactly as from a reference directory.
 
 llama.cpp's converter stores the query and key projections with each head's rows reordered for
-interleaved rotary pairs (2i, 2i+1); ``RopePermute`` puts them back in the halves layout (i, i+d/2)
-the reference, and our LLaMA, use.
+interleaved rotary pairs (2i, 2i+1); the rule ``RopePermute`` puts them back in the halves layout
+(i, i+d/2) the reference, and our LLaMA, use.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from ..core.errors import UserError
-from .rules import Rename, expand
+from .rules import expand
 
 REQUIRED = object()
 MAGIC = b"GGUF"
@@ -43,83 +44,15 @@ class Meta:
 
 
 @dataclass(frozen=True)
-class RopePermute:
-    """Their q or k projection lists each head's rows in interleaved-rotary order (row 2j+h holds
-    channel h*d/2 + j: llama.cpp's ``permute`` in convert_hf_to_gguf.py, as in Meta's original LLaMA
-    release); ours holds the halves order. ``heads``: the config attribute counting this
-    projection's heads (``n_head`` for q, ``kv_heads`` for k)."""
-
-    ours: str
-    theirs: str
-    heads: str
-
-    def _regroup(self, t, cfg, order):
-        rows = (getattr(cfg, self.heads),) + order
-        return t.reshape(*rows, *t.shape[1:]).transpose(1, 2).reshape(t.shape)
-
-    def load(self, src, out, used, cfg=None):
-        out[self.ours] = self._regroup(src[self.theirs], cfg, (cfg.dim_head // 2, 2))  # (pair, 2) -> (2, half)
-        used.add(self.theirs)
-
-    def export(self, ours, out, cfg=None):
-        out[self.theirs] = self._regroup(ours[self.ours], cfg, (2, cfg.dim_head // 2))
-
-    def their_keys(self):
-        return (self.theirs,)
-
-    def our_keys(self):
-        return (self.ours,)
-
-
-@dataclass(frozen=True)
 class GGUFSpec:
-    """How one GGUF ``general.architecture`` reads as a reference checkpoint."""
+    """How llama.cpp's files of one ``general.architecture`` read as a family's reference checkpoint:
+    the family declares it on that ``ReferenceSpec`` (``gguf=``)."""
 
-    model_type: str  # the reference config's model_type: picks the family through its ReferenceSpec
-    architecture: str
+    architecture: str  # GGUF's general.architecture, e.g. "llama"
     config: tuple[Meta, ...]
     tensors: tuple
     fixed: dict
     refuse: tuple[tuple[str, object, str], ...] = ()  # (key, allowed value(s), why), for what the family lacks
-
-
-LLAMA = GGUFSpec(
-    model_type="llama",
-    architecture="LlamaForCausalLM",
-    config=(
-        Meta("num_hidden_layers", "{arch}.block_count"),
-        Meta("hidden_size", "{arch}.embedding_length"),
-        Meta("intermediate_size", "{arch}.feed_forward_length"),
-        Meta("num_attention_heads", "{arch}.attention.head_count"),
-        Meta("num_key_value_heads", "{arch}.attention.head_count_kv", default=None),  # none: as many as queries
-        Meta("head_dim", "{arch}.attention.key_length", default=None),  # none: width / heads
-        Meta("max_position_embeddings", "{arch}.context_length"),
-        Meta("rms_norm_eps", "{arch}.attention.layer_norm_rms_epsilon"),
-        Meta("rope_parameters.rope_theta", "{arch}.rope.freq_base", default=10000.0),  # llama.cpp's default
-        Meta("vocab_size", "{arch}.vocab_size", default=None),  # none: the embedding's rows
-    ),
-    tensors=(
-        Rename("model.embed_tokens.weight", "token_embd.weight"),
-        Rename("model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight"),
-        RopePermute("model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight", heads="n_head"),
-        RopePermute("model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight", heads="kv_heads"),
-        Rename("model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight"),
-        Rename("model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight"),
-        Rename("model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight"),
-        Rename("model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"),
-        Rename("model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"),
-        Rename("model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"),
-        Rename("model.norm.weight", "output_norm.weight"),
-        Rename("lm_head.weight", "output.weight"),  # absent when the output embedding is tied
-    ),
-    fixed={"hidden_act": "silu"},
-    refuse=(
-        ("{arch}.expert_count", (None, 0), "mixture-of-experts LLaMA files (Mixtral) are not supported"),
-        ("{arch}.rope.scaling.type", (None, "none"), "rotary scaling (linear, YaRN) is not supported"),
-    ),
-)
-
-ARCHITECTURES = {"llama": LLAMA}
 
 
 @dataclass(frozen=True)
@@ -251,14 +184,14 @@ def dequantize(tensor: Tensor, where: str) -> torch.Tensor:
     return torch.from_numpy(np.array(values, dtype=np.float32).reshape(tensor.shape))  # a copy: F32 views the map
 
 
-def reference_config(spec: GGUFSpec, metadata: dict, tensor_names: set, where: str) -> dict:
-    """The ``config.json`` a reference checkpoint of this model would carry."""
-    arch = metadata["general.architecture"]
+def reference_config(reference, metadata: dict, tensor_names: set, where: str) -> dict:
+    """The ``config.json`` a checkpoint of ``reference`` (a ``ReferenceSpec``) holding this model would carry."""
+    spec, arch = reference.gguf, metadata["general.architecture"]
     for key, allowed, why in spec.refuse:
         value = metadata.get(key.format(arch=arch))
         if value not in (allowed if isinstance(allowed, tuple) else (allowed,)):
             raise UserError(f"{where}: {key.format(arch=arch)}={value!r}: {why}")
-    config = {"model_type": spec.model_type, "architectures": [spec.architecture], **spec.fixed,
+    config = {"model_type": reference.model_type, "architectures": [reference.architecture], **spec.fixed,
               "tie_word_embeddings": "output.weight" not in tensor_names}
     for meta in spec.config:
         key = meta.key.format(arch=arch)
@@ -294,16 +227,17 @@ def from_gguf(path, family: str | None = None):
     where = str(path)
     metadata, records = read(path)
     arch = metadata.get("general.architecture")
-    if arch not in ARCHITECTURES:
+    declared = [(f, ref) for f in families() for ref in f.references if ref.gguf is not None]
+    matches = [(f, ref) for f, ref in declared if ref.gguf.architecture == arch]
+    if not matches:
         raise UserError(f"{where}: GGUF architecture {arch!r} is not supported",
-                        f"supported: {', '.join(ARCHITECTURES)}")
-    spec = ARCHITECTURES[arch]
-    names = {t.name for t in records}
-    config = reference_config(spec, metadata, names, where)
-    matches = [(f, s) for f in families() for s in f.references if s.model_type == spec.model_type]
+                        f"supported: {', '.join(sorted({ref.gguf.architecture for _, ref in declared}))}")
     if family is not None:
         matches = [m for m in matches if m[0].name == family] or matches
-    fam, ref = next((m for m in matches if m[1].architecture == spec.architecture), matches[0])
+    fam, ref = matches[0]
+    spec = ref.gguf
+    names = {t.name for t in records}
+    config = reference_config(ref, metadata, names, where)
     embed = next((t for t in records if t.name == "token_embd.weight"), None)
     if "vocab_size" not in config and embed is not None:
         config["vocab_size"] = embed.shape[0]

@@ -11,14 +11,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
+from ..checkpoint.directory import atomic_directory
+from ..checkpoint.files import read_json, read_weights, refuse_pickles
 from ..core.errors import UserError
+from .gguf import GGUFSpec
 from .rules import export_state, load_state
-
-PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,7 @@ class ReferenceSpec:
     # Our config values this architecture implies (e.g. the heads it carries): set on import,
     # and on export the spec whose values the model's config has is the one written.
     implies: dict = field(default_factory=dict)
+    gguf: GGUFSpec | None = None  # where llama.cpp's single-file format holds this architecture too
 
     def config_from_hf(self, config: dict) -> dict:
         for key, value in self.fixed.items():
@@ -138,61 +138,6 @@ def _same(ours, implied) -> bool:
     return ours == implied
 
 
-def read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    return data
-
-
-def refuse_pickles(directory: Path) -> None:
-    """Weights stored as pickles can run code when loaded; we never unpickle implicitly."""
-    pickled = sorted(p.name for p in Path(directory).iterdir() if p.suffix in PICKLED)
-    if pickled:
-        raise UserError(
-            f"{directory / pickled[0]} is a pickle file, which can run code when loaded; refusing it",
-            f"convert its tensors explicitly with `lmlineage convert {directory} OUT`, or use safetensors",
-        )
-
-
-def _inside(directory: Path, name: str) -> Path:
-    path = (directory / name).resolve()
-    if directory.resolve() not in path.parents:
-        raise UserError(f"{directory}: file name {name!r} points outside the checkpoint directory")
-    return path
-
-
-def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{path} is not a readable safetensors file ({e})", "the file may be truncated") from None
-
-
-def read_weights(directory: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a checkpoint directory: one file or shards listed in an index."""
-    directory = Path(directory)
-    single = directory / "model.safetensors"
-    index = directory / "model.safetensors.index.json"
-    if single.exists():
-        return read_safetensors(single)
-    if index.exists():
-        weight_map = read_json(index).get("weight_map")
-        if not isinstance(weight_map, dict):
-            raise UserError(f"{index} has no weight_map")
-        tensors = {}
-        for shard in sorted(set(weight_map.values())):
-            tensors.update(read_safetensors(_inside(directory, shard)))
-        return tensors
-    refuse_pickles(directory)
-    raise UserError(f"{directory} holds no model.safetensors", "is this a checkpoint directory?")
-
-
 def from_hf(directory, family=None):
     """Load a reference checkpoint directory into our model of the matching family."""
     from ..core.registry import families
@@ -225,7 +170,6 @@ def from_hf(directory, family=None):
 def to_hf(model, directory, tokenizer=None) -> Path:
     """Write ``model`` as a reference checkpoint directory that ``transformers`` loads strictly."""
     from ..core.registry import get_family
-    from ..train.checkpoint import atomic_directory
 
     cfg = model.config
     specs = get_family(cfg.family).references

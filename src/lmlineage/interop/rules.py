@@ -8,6 +8,7 @@ on any unconsumed reference tensor, any parameter left unfilled, or any shape mi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -15,8 +16,41 @@ import torch
 from ..core.errors import UserError
 
 
+class Rule(ABC):
+    """One mapping between tensors of a reference checkpoint (theirs) and of our model (ours);
+    ``load`` and ``export`` are inverses. Loading skips a rule whose ``their_keys`` are not all in
+    the source, exporting one whose ``our_keys`` are not all in the model (a part it lacks)."""
+
+    @abstractmethod
+    def load(self, src, out, used, cfg=None) -> None:
+        """Fill ``out`` (ours) from ``src`` (theirs); add every name it consumed to ``used``."""
+
+    @abstractmethod
+    def export(self, ours, out, cfg=None) -> None:
+        """Fill ``out`` (theirs) from ``ours``."""
+
+    def their_keys(self) -> tuple[str, ...]:
+        return ()
+
+    def our_keys(self) -> tuple[str, ...]:
+        return ()
+
+
+class OneToOne(Rule):
+    """A rule between one tensor of ours (``ours``) and one of theirs (``theirs``)."""
+
+    ours: str
+    theirs: str
+
+    def their_keys(self):
+        return (self.theirs,)
+
+    def our_keys(self):
+        return (self.ours,)
+
+
 @dataclass(frozen=True)
-class Rename:
+class Rename(OneToOne):
     """One tensor under another name; ``transpose`` for GPT-2's Conv1D (in, out) layout."""
 
     ours: str
@@ -32,15 +66,9 @@ class Rename:
         t = ours[self.ours]
         out[self.theirs] = t.t() if self.transpose else t
 
-    def their_keys(self):
-        return (self.theirs,)
-
-    def our_keys(self):
-        return (self.ours,)
-
 
 @dataclass(frozen=True)
-class Reshape:
+class Reshape(OneToOne):
     """One tensor under another name and shape: ours is flat, theirs ``their_shape`` (Marian's and
     BART's output bias is a (1, vocab) buffer, ours a (vocab,) parameter)."""
 
@@ -55,15 +83,9 @@ class Reshape:
     def export(self, ours, out, cfg=None):
         out[self.theirs] = ours[self.ours].reshape(self.their_shape)
 
-    def their_keys(self):
-        return (self.theirs,)
-
-    def our_keys(self):
-        return (self.ours,)
-
 
 @dataclass(frozen=True)
-class Offset:
+class Offset(OneToOne):
     """A position table whose first ``rows`` rows the reference never reads (BART's learned
     positions start at index 2): ours holds the rows in use; export puts zero rows back."""
 
@@ -79,15 +101,9 @@ class Offset:
         t = ours[self.ours]
         out[self.theirs] = torch.cat([t.new_zeros(self.rows, *t.shape[1:]), t])
 
-    def their_keys(self):
-        return (self.theirs,)
-
-    def our_keys(self):
-        return (self.ours,)
-
 
 @dataclass(frozen=True)
-class Fuse:
+class Fuse(Rule):
     """Our one tensor is the concatenation of several of theirs along ``dim`` (q, k, v -> qkv).
     ``split="qkv"`` cuts it back by head counts (grouped-query attention), else equally."""
 
@@ -119,7 +135,7 @@ class Fuse:
 
 
 @dataclass(frozen=True)
-class Split:
+class Split(Rule):
     """Their one tensor is the concatenation of several of ours along ``dim`` (a fused
     gate/up projection -> our separate gate and up)."""
 
@@ -143,7 +159,7 @@ class Split:
 
 
 @dataclass(frozen=True)
-class HeadInterleaved:
+class HeadInterleaved(OneToOne):
     """Their fused q/k/v is laid out head by head, (H, 3, head_dim) rows (GPT-NeoX, BLOOM);
     ours is (3, H, head_dim): all queries, then all keys, then all values."""
 
@@ -163,15 +179,32 @@ class HeadInterleaved:
         shape = (3, cfg.n_head, cfg.dim_head) + tuple(t.shape[1:])
         out[self.theirs] = t.reshape(shape).transpose(0, 1).reshape(t.shape)
 
-    def their_keys(self):
-        return (self.theirs,)
 
-    def our_keys(self):
-        return (self.ours,)
+@dataclass(frozen=True)
+class RopePermute(OneToOne):
+    """Their q or k projection lists each head's rows in interleaved-rotary order (row 2j+h holds
+    channel h*d/2 + j: llama.cpp's ``permute`` in convert_hf_to_gguf.py, as in Meta's original LLaMA
+    release); ours holds the halves order. ``heads``: the config attribute counting this
+    projection's heads (``n_head`` for q, ``kv_heads`` for k)."""
+
+    ours: str
+    theirs: str
+    heads: str
+
+    def _regroup(self, t, cfg, order):
+        rows = (getattr(cfg, self.heads),) + order
+        return t.reshape(*rows, *t.shape[1:]).transpose(1, 2).reshape(t.shape)
+
+    def load(self, src, out, used, cfg=None):
+        out[self.ours] = self._regroup(src[self.theirs], cfg, (cfg.dim_head // 2, 2))  # (pair, 2) -> (2, half)
+        used.add(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        out[self.theirs] = self._regroup(ours[self.ours], cfg, (2, cfg.dim_head // 2))
 
 
 @dataclass(frozen=True)
-class Tie:
+class Tie(Rule):
     """Our parameter shares storage with another (tied LM head). The reference may store a
     copy under ``theirs`` (consumed, not loaded) and omits it on export. Where the model's config
     unties it, the rule is a plain ``Rename`` (see ``_untied``)."""
@@ -194,7 +227,7 @@ class Tie:
 
 
 @dataclass(frozen=True)
-class Copies:
+class Copies(Rule):
     """Our one tensor, which the reference may store under several names holding the same values
     (BERT's MLM output bias is ``cls.predictions.bias`` and, untied, ``cls.predictions.decoder.bias``).
     Loads the first name present, consumes every one, writes every one."""
@@ -220,7 +253,7 @@ class Copies:
 
 
 @dataclass(frozen=True)
-class Ignore:
+class Ignore(Rule):
     """Reference tensors that carry no parameter (causal-mask buffers and the like)."""
 
     theirs: str
@@ -231,12 +264,6 @@ class Ignore:
 
     def export(self, ours, out, cfg=None):
         pass
-
-    def their_keys(self):
-        return ()
-
-    def our_keys(self):
-        return ()
 
 
 def expand(rules, n_layer: int, n_experts: int = 0) -> list:

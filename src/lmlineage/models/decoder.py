@@ -14,7 +14,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..core.cache import DynamicCache, StaticCache
+from ..core.cache import DynamicCache, RollingCache, StaticCache
 from ..core.config import ModelConfig
 from ..heads.registry import HEADS
 from ..layers.moe import MoE
@@ -49,9 +49,10 @@ class DecoderLM(nn.Module):
     def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
         if self.backbone.shares_layers:
             return None  # one block at several depths would write one cache slot: decode without a cache
-        if not static:
-            return DynamicCache()
         c = self.config
+        if not static:
+            # Sliding windows on every layer: keys older than the window are never read again.
+            return RollingCache(c.attention_window) if set(c.attention_pattern or ()) == {"local"} else DynamicCache()
         p = next(self.parameters())
         return StaticCache(
             c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,

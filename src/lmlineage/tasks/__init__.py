@@ -1,7 +1,7 @@
-"""Tasks: a model (or several) + heads + an objective, as the trainer sees them:
-``task(batch) -> loss`` and ``task.evaluate(batches) -> {"loss", "nats", "tokens"}``.
+"""Tasks: a model (or several) + heads + an objective, each declaring the protocol of
+:mod:`lmlineage.tasks.protocol` (what it reads, how it learns, evaluates and reports).
 
-``make_task`` maps a family's declared objective to its task; a new objective registers here.
+``task_class`` maps a family's declared objective to its task; a new objective registers here.
 """
 
 from __future__ import annotations
@@ -14,19 +14,26 @@ from .electra import ReplacedTokenDetectionTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
+from .classic import BiLMTask, NGramCountsTask, Word2VecTask, WordLMTask
+from .protocol import Task
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 
 TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
-         "bart_denoising": DenoisingTask}
+         "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
+         "word2vec": Word2VecTask}
+
+
+def task_class(objective: str) -> type[Task]:
+    if objective not in TASKS:
+        raise UserError(f"training with the {objective!r} objective is not available yet",
+                        f"trainable objectives: {', '.join(TASKS)}")
+    return TASKS[objective]
 
 
 def make_task(objective: str, model, tokenizer=None, **options):
     """``options``: what a composed task needs besides the model (distillation: ``teacher``)."""
-    if objective not in TASKS:
-        raise UserError(f"training with the {objective!r} objective is not available yet",
-                        f"trainable objectives: {', '.join(TASKS)}")
     if tokenizer is None:
-        return TASKS[objective](model, **options)
-    return TASKS[objective].for_tokenizer(model, tokenizer, **options)
+        return task_class(objective)(model, **options)
+    return task_class(objective).for_tokenizer(model, tokenizer, **options)

@@ -18,11 +18,12 @@ from ..objectives.bart_noise import BartDenoising, Compose, SentencePermutation,
 from ..objectives.seq2seq import PAD, Seq2SeqLM
 from .baselines import unigram_entropy
 from .held_out import add_up_totals
+from .protocol import Task
 
 SENTENCE_ENDS = (".", "!", "?")
 
 
-class DenoisingTask(nn.Module):
+class DenoisingTask(Task):
     generates = False  # reports reconstruction, not bits per character
 
     def __init__(self, model: nn.Module, mask_id: int, eos_id: int, sentence_end_ids, rate: float = 0.3):
@@ -75,3 +76,15 @@ class DenoisingTask(nn.Module):
         return {"loss": nats / count, "nats": nats, "tokens": count,
                 "reconstruction_accuracy": int(totals["correct"]) / count,
                 "unigram_loss": unigram_entropy(totals["counts"])}
+
+    @classmethod
+    def report(cls, result) -> str:
+        m = result.metrics
+        return (f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | reconstruction accuracy "
+                f"{m['reconstruction_accuracy']:.3f} | {result.steps} steps | checkpoints in {result.out}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return (f"loss {metrics['loss']:.4f} (unigram {metrics['unigram_loss']:.4f}) | perplexity "
+                f"{metrics['perplexity']:.2f} | reconstruction accuracy {metrics['reconstruction_accuracy']:.3f} | "
+                f"{metrics['tokens']} target tokens")

@@ -17,10 +17,11 @@ from torch import nn
 from ..objectives.blank_infilling import BlankInfilling
 from .baselines import most_frequent_share, unigram_entropy
 from .held_out import add_up_totals
-from .masked_lm import MaskedLMTask
+from .masked_lm import MaskedLMTask, masked_lm_report
+from .protocol import Task
 
 
-class BlankInfillingTask(nn.Module):
+class BlankInfillingTask(Task):
     generates = False  # trained to fill blanks; `evaluate` reports the infilling loss, not bits per char
 
     def __init__(self, model: nn.Module, mask_id: int, start_id: int, end_id: int, pad_id: int = 0):
@@ -78,3 +79,14 @@ class BlankInfillingTask(nn.Module):
         return {"loss": nats / count, "nats": nats, "tokens": count, "infilling_loss": nats / count,
                 "accuracy": int(totals["correct"]) / count, "unigram_accuracy": most_frequent_share(counts),
                 "unigram_loss": unigram_entropy(counts)}
+
+    @classmethod
+    def report(cls, result) -> str:
+        return (f"val loss {result.val_loss:.4f} | {masked_lm_report(result.metrics)} | {result.steps} steps | "
+                f"checkpoints in {result.out}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return (f"loss {metrics['loss']:.4f} (unigram {metrics['unigram_loss']:.4f}) | perplexity "
+                f"{metrics['perplexity']:.2f} | token accuracy {metrics['accuracy']:.3f} (most frequent token: "
+                f"{metrics['unigram_accuracy']:.3f}) | {metrics['tokens']} predicted tokens")

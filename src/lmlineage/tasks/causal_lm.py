@@ -7,17 +7,14 @@ from torch import nn
 
 from ..objectives.clm import CausalLM
 from ..objectives.control_codes import ControlCodes
+from .protocol import Task
 
 
-class CausalLMTask(nn.Module):
+class CausalLMTask(Task):
     def __init__(self, model: nn.Module, objective=None):
         super().__init__()
         self.model = model
         self.objective = objective or CausalLM()
-
-    @classmethod
-    def for_tokenizer(cls, model, tokenizer):
-        return cls(model)  # causal LM needs no special tokens
 
     generates = True  # the model can sample text after training
 

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.errors import UserError
+from .protocol import Task
 
 FIELDS = {
     "classify": ("text", "label"),
@@ -233,8 +234,11 @@ class Encoder:
 
 
 # ---- the task -----------------------------------------------------------------------------------
-class FineTuneTask(nn.Module):
+class FineTuneTask(Task):
     """An encoder with one task head; ``forward(batch) -> loss``, ``predict(batch) -> predictions``."""
+
+    reads = "examples"
+    options = frozenset()  # `finetune` has flags of its own (--epochs, --max-length, ...)
 
     def __init__(self, model: nn.Module, task: str):
         super().__init__()
@@ -256,6 +260,14 @@ class FineTuneTask(nn.Module):
             logits = logits.masked_fill(~real[..., None], float("-inf"))
             return (F.cross_entropy(logits[..., 0], target[:, 0]) + F.cross_entropy(logits[..., 1], target[:, 1])) / 2
         return F.cross_entropy(logits, target, ignore_index=IGNORE)
+
+    @classmethod
+    def report(cls, result: "FineTuneResult") -> str:
+        """The held-out metrics beside the trivial baseline's, what `lmlineage finetune` prints."""
+        shown = " | ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in result.metrics.items())
+        trivial = f" (trivial baseline accuracy {result.baseline['accuracy']:.3f})" if result.baseline else ""
+        return (f"{result.task}: {shown}{trivial} | {result.train_examples} training / {result.val_examples} "
+                f"held-out examples | checkpoint in {result.out}")
 
     @torch.no_grad()
     def predict(self, batch: dict) -> list:
@@ -348,38 +360,15 @@ def batches(encoder: Encoder, items: list[dict], size: int, order=None):
 
 
 def fit(task: FineTuneTask, encoder: Encoder, train: list[dict], cfg: FineTuneConfig) -> list[float]:
-    """Train on encoded examples; returns each epoch's mean loss."""
-    from tqdm import tqdm
+    """Train on encoded examples through the run driver's fine-tuning loop, in a seeded random order
+    every epoch; returns each epoch's mean loss."""
+    from ..train.run import fit_epochs
 
-    from ..train.trainer import parameter_groups
-
-    device = torch.device(cfg.device)
-    task.to(device).train()
-    optimizer = torch.optim.AdamW(parameter_groups(task, cfg.weight_decay), lr=cfg.lr)
-    per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = per_epoch * cfg.epochs
-    warmup = max(1, int(cfg.warmup * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
     generator = torch.Generator().manual_seed(cfg.seed)
-    losses = []
-    with tqdm(total=total, desc="fine-tuning", disable=not cfg.progress, unit="step") as bar:
-        for _ in range(cfg.epochs):
-            summed = 0.0
-            for batch in batches(encoder, train, cfg.batch_size, torch.randperm(len(train), generator=generator)):
-                loss = task({k: v.to(device) for k, v in batch.items()})
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(task.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                summed += loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-            losses.append(summed / per_epoch)
-    if not all(math.isfinite(x) for x in losses):
-        raise UserError(f"fine-tuning diverged (loss {losses[-1]})", f"lower --lr (it was {cfg.lr})")
-    return losses
+    return fit_epochs(task, lambda: batches(encoder, train, cfg.batch_size, torch.randperm(len(train), generator=generator)),
+                      epochs=cfg.epochs, steps_per_epoch=math.ceil(len(train) / cfg.batch_size), lr=cfg.lr,
+                      weight_decay=cfg.weight_decay, warmup_share=cfg.warmup, device=torch.device(cfg.device),
+                      progress=cfg.progress)
 
 
 @torch.no_grad()
@@ -449,6 +438,10 @@ class FineTuneResult:
     val_examples: int
     losses: list[float]
 
+    @property
+    def report(self) -> str:
+        return FineTuneTask.report(self)
+
 
 def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: FineTuneConfig,
                    max_length: int = 128, out=None) -> FineTuneResult:
@@ -466,7 +459,8 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
     metrics = evaluate(head, encoder, val, val_items, device=cfg.device)
     result = FineTuneResult(None, task, metrics, baseline(task, train, val), labels, len(train), len(val), losses)
     if out is not None:
-        from ..train.checkpoint import atomic_directory, save_model_files
+        from ..checkpoint.directory import atomic_directory
+        from ..checkpoint.model import save_model_files
 
         with atomic_directory(Path(out)) as tmp:
             save_model_files(tmp, model.cpu(), base.tokenizer)

@@ -26,12 +26,13 @@ from ..objectives.nsp import IS_NEXT, NOT_NEXT, NextSentencePrediction
 from ..objectives.sop import SentenceOrderPrediction
 from .baselines import most_frequent_share
 from .held_out import add_up_totals
+from .protocol import Task
 
 # The role of each special token, by the names BERT's and SentencePiece-style vocabularies use.
 SPECIAL_NAMES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "mask": ("[MASK]", "<mask>")}
 
 
-class MaskedLMTask(nn.Module):
+class MaskedLMTask(Task):
     next_sentence = False  # MaskedLMWithNSPTask: also next sentence prediction
     pairs: str | None = None  # the segment-pair objective besides the masked LM: "nsp" or "sop"
     pair_label_key = "next_sentence_label"
@@ -171,6 +172,26 @@ class MaskedLMTask(nn.Module):
     def more_metrics(self, result: dict, totals: dict) -> dict:
         """A hook for tasks that add up more than the masked LM's sums (ELECTRA's discriminator)."""
         return result
+
+    @classmethod
+    def report(cls, result) -> str:
+        return (f"val loss {result.val_loss:.4f} | {masked_lm_report(result.metrics)} | {result.steps} steps | "
+                f"checkpoints in {result.out}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return f"loss {metrics['loss']:.4f} | {masked_lm_report(metrics)} | {metrics['tokens']} masked tokens"
+
+
+def masked_lm_report(metrics: dict) -> str:
+    """MLM accuracy beside the trivial baseline (always the most frequent token), and NSP's / SOP's;
+    ELECTRA's replaced-token detection beside calling every token original."""
+    pairs = "".join(f" | {name.upper()} accuracy {metrics[name + '_accuracy']:.3f}"
+                    for name in ("nsp", "sop") if name + "_accuracy" in metrics)
+    rtd = (f" | RTD accuracy {metrics['rtd_accuracy']:.3f} (all original: {metrics['rtd_all_original_accuracy']:.3f})"
+           if "rtd_accuracy" in metrics else "")
+    return (f"MLM accuracy {metrics['accuracy']:.3f} (most frequent token: {metrics['unigram_accuracy']:.3f})"
+            f"{pairs}{rtd}")
 
 
 class MaskedLMWithNSPTask(MaskedLMTask):

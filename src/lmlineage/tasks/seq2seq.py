@@ -14,11 +14,13 @@ from torch import nn
 
 from ..core.errors import UserError
 from ..objectives.seq2seq import Seq2SeqLM
+from .protocol import GENERIC_OPTIONS, Task
 
 
-class Seq2SeqTask(nn.Module):
+class Seq2SeqTask(Task):
     generates = True
-    trains_on_pairs = True  # api.train hands it (source, target) pairs, not a token stream
+    reads = "pairs"  # whole (source, target) pairs, not windows of a token stream
+    options = GENERIC_OPTIONS - {"context"}  # a pair is as long as it is
     schedule = "inverse_sqrt"  # section 5.3
 
     def __init__(self, model: nn.Module, pad_id: int, eps: float = 0.1):
@@ -65,6 +67,23 @@ class Seq2SeqTask(nn.Module):
             raise UserError("the validation split has no target tokens to evaluate", "use a larger data set")
         return {"loss": nats / count, "nats": nats, "tokens": count, "smoothed_loss": smoothed / count,
                 "accuracy": correct / count}
+
+    @classmethod
+    def metrics(cls, evaluation: dict) -> dict:
+        return {k: v for k, v in evaluation.items() if k not in ("loss", "nats", "tokens")}
+
+    @classmethod
+    def report(cls, result) -> str:
+        """Held-out translations: BLEU, exact match and teacher-forced token accuracy, one example."""
+        m = result.metrics
+        return (f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
+                f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
+                f"checkpoints in {result.out}\n--- sample ---\n{result.sample}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return (f"loss {metrics['loss']:.4f} | perplexity {metrics['perplexity']:.2f} | token accuracy "
+                f"{metrics['accuracy']:.3f} | {metrics['tokens']} target tokens of {metrics['pairs']} held-out pairs")
 
     @torch.no_grad()
     def translate(self, sources, batch_size: int = 64, max_new_tokens: int = 128, num_beams: int = 1,

@@ -21,11 +21,12 @@ from ..core.errors import UserError
 from ..objectives.span_corruption import SpanCorruption
 from .baselines import unigram_entropy
 from .held_out import add_up_totals
+from .protocol import Task
 
 N_SENTINELS = 100  # T5's extra_ids
 
 
-class SpanCorruptionTask(nn.Module):
+class SpanCorruptionTask(Task):
     generates = False  # trained to fill sentinels: `evaluate` reports the span loss, not bits per char
 
     def __init__(self, model: nn.Module, eos_id: int, pad_id: int):
@@ -92,3 +93,17 @@ class SpanCorruptionTask(nn.Module):
                 "span_loss": float(totals["span_nats"]) / span_tokens, "accuracy": int(totals["correct"]) / tokens,
                 "unigram_loss": unigram_entropy(totals["counts"]),
                 "unigram_span_loss": unigram_entropy(totals["span_counts"])}
+
+    @classmethod
+    def report(cls, result) -> str:
+        m = result.metrics
+        return (f"val loss {result.val_loss:.4f} (unigram {m['unigram_loss']:.4f}) | span tokens "
+                f"{m['span_loss']:.4f} (unigram {m['unigram_span_loss']:.4f}) nats | {result.steps} steps | "
+                f"checkpoints in {result.out}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return (f"loss {metrics['loss']:.4f} (unigram {metrics['unigram_loss']:.4f}) | perplexity "
+                f"{metrics['perplexity']:.2f} | token accuracy {metrics['accuracy']:.3f} | span tokens "
+                f"{metrics['span_loss']:.4f} (unigram {metrics['unigram_span_loss']:.4f}) nats | "
+                f"{metrics['tokens']} target tokens")

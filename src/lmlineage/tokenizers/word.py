@@ -1,8 +1,12 @@
-"""Word-level tokenizer for the classic neural LMs (NNLM, ELMo): the n-gram model's tokens, as ids.
+"""Raw text to sentences of words, and the word-level tokenizer over them.
 
-Text is split as :mod:`lmlineage.classic.text` splits it for the n-gram LM and word2vec: one
-non-blank line is one sentence, words are lowercased runs of letters and digits, punctuation is
-dropped. Each sentence is its words followed by ``</s>``; a word seen fewer than ``min_count``
+:func:`sentences_from_text` is how the classic count- and window-based models (the n-gram LM,
+word2vec) read text: one non-blank line is one sentence; a word is a run of letters and digits,
+with inner apostrophes kept (``'tis`` -> ``tis``, ``don't`` -> ``don't``), lowercased; punctuation
+is dropped. No tokenizer to train, no punctuation tokens.
+
+:class:`WordTokenizer` gives the classic neural LMs (NNLM, ELMo) the n-gram model's tokens, as ids:
+each sentence is its words followed by ``</s>``; a word seen fewer than ``min_count``
 times in the training text is ``<unk>``. So a word-level neural LM predicts exactly the tokens the
 n-gram LM predicts (words plus one ``</s>`` per sentence, ``<s>`` never), over the same
 vocabulary, and the two perplexities compare directly.
@@ -13,12 +17,27 @@ the line and word splitting above is lmlineage's, recognised on load by the pre-
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 
-from lmlineage.classic.text import WORD, sentences_from_text
 from lmlineage.core.errors import UserError
 from lmlineage.tokenizers.base import Tokenizer, as_id_list, check_text
+
+# Letters and digits (any script), joined by an apostrophe inside a word.
+WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+
+def words_from_line(line: str, lowercase: bool = True) -> list[str]:
+    """The words of one line, lowercased unless ``lowercase=False``."""
+    return WORD.findall(line.lower() if lowercase else line)
+
+
+def sentences_from_text(text: str, lowercase: bool = True) -> list[list[str]]:
+    """One sentence per non-blank line of ``text``; lines with no word are dropped."""
+    sentences = (words_from_line(line, lowercase) for line in text.splitlines())
+    return [words for words in sentences if words]
+
 
 SPECIALS = ("<unk>", "<s>", "</s>")  # the n-gram LM's ids 0, 1, 2
 UNK, BOS, EOS = 0, 1, 2

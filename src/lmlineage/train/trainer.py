@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..checkpoint.directory import atomic_directory, recover, recover_run, verify
+from ..checkpoint.model import save_model_files
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_window_batches, packed_windows
-from . import checkpoint as ckpt
 from . import distributed
 from .schedule import inverse_sqrt_peak, warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
@@ -137,7 +138,7 @@ class Trainer:
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
-            ckpt.recover_run(self.out)  # litter of a crashed attempt, also one that died before last/ existed
+            recover_run(self.out)  # litter of a crashed attempt, also one that died before last/ existed
         if self.step == 0 and not self.history and self.rank == 0:
             (self.out / "metrics.jsonl").write_text("")  # a fresh start: drop a crashed attempt's records
         bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
@@ -257,7 +258,7 @@ class Trainer:
             step = json.loads((last / "trainer_state.json").read_text())["step"]
             target = self.out / f"step-{step:08d}"
             if not target.exists():
-                with ckpt.atomic_directory(target, manifest=False) as tmp:  # never a half copy
+                with atomic_directory(target, manifest=False) as tmp:  # never a half copy
                     for file in last.iterdir():
                         shutil.copy2(file, tmp / file.name)
         for old in sorted(self.out.glob("step-*"))[: -max(self.cfg.keep_last - 1, 0) or None]:
@@ -287,8 +288,8 @@ class Trainer:
             "rng": rng_state(),
             "data": {"generator": generator_to_json(self.batches.state_dict()["generator"])},
         }
-        with ckpt.atomic_directory(directory) as tmp:
-            ckpt.save_model_files(tmp, self.task.model, self.tokenizer, model_state)
+        with atomic_directory(directory) as tmp:
+            save_model_files(tmp, self.task.model, self.tokenizer, model_state)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             own = self._task_weights()
             if own:  # trained weights outside the saved model (ELECTRA's generator), for resume
@@ -307,9 +308,9 @@ class Trainer:
     def resume(self, directory: Path) -> None:
         """Restore weights, optimizer, schedule position, RNG and data position."""
         directory = Path(directory)
-        ckpt.recover(directory)
-        ckpt.recover(self.out / "best")  # a crash may have been in the middle of replacing best/ too
-        ckpt.verify(directory)
+        recover(directory)
+        recover(self.out / "best")  # a crash may have been in the middle of replacing best/ too
+        verify(directory)
         state_path = directory / "trainer_state.json"
         if not state_path.exists():
             raise UserError(f"{directory} holds no training state", "resume from a run's last/ checkpoint")

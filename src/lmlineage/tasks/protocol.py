@@ -1,0 +1,149 @@
+"""The one Task protocol: what a training objective declares, so the run driver, the API and the
+CLI call it and probe nothing.
+
+Every member is declared here with its default; a task overrides what differs. A task states
+
+- what it reads (``reads``): windows of a token stream, (source, target) pairs, a word stream from
+  its own word tokenizer, the whole corpus fitted in one pass (n-gram counting, word2vec), or
+  labelled examples (``finetune``, through the driver's :func:`~lmlineage.train.run.fit_epochs`);
+- which of `train`'s generic options apply to it (``options``; the driver refuses the rest);
+- how it is set up: checkpoints it loads first (``checkpoint_options``, distillation's --teacher)
+  and what it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how it sizes
+  the model from the tokenizer (``model_config``) or from the family's own options
+  (``config_from_options``), the text before every document (``control_code``, CTRL);
+- how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
+- how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``; whether it
+  ``generates`` text;
+- how its result is reported: ``metrics`` (the dict a run returns), ``report`` (the lines
+  `lmlineage train` prints) and ``evaluation_report`` (the line `lmlineage eval` prints).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ClassVar
+
+from torch import nn
+
+# `train`'s options that every family could take; a task names those that apply to it.
+GENERIC_OPTIONS = frozenset({
+    "tokenizer", "vocab_size", "steps", "batch_size", "context", "lr", "min_lr", "warmup", "eval_interval",
+    "eval_batches", "device", "dtype", "compile", "resume", "keep_last", "deterministic", "parallel",
+    "activation_checkpointing",
+})
+
+# What each kind of input means for a user, as the refusal of an option says it.
+READS = {
+    "tokens": "trains on windows of a token stream",
+    "pairs": "trains on whole (source, target) pairs",
+    "words": "trains on words from its own word tokenizer",
+    "corpus": "is fitted in one pass over the corpus",
+    "examples": "is fine-tuned on labelled examples",
+}
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), inf where that overflows a float."""
+    return math.exp(loss) if loss < 700 else math.inf
+
+
+def bits_per_char(nats: float, chars: int) -> float:
+    """Total nats over the characters of the text: comparable across tokenizers."""
+    return nats / max(chars, 1) / math.log(2)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    val_loss: float
+    perplexity: float  # of the masked LM alone for encoders
+    bits_per_char: float | None  # None where the objective does not predict the text (masked LM)
+    sample: str
+    steps: int
+    rank: int = 0
+    metrics: dict | None = None  # the objective's own evaluation (MLM accuracy, ...); None for causal LM
+    summary: str = ""  # what a model that is no language model (word2vec) reports instead of a loss
+    report: str = ""  # what `lmlineage train` prints: the task's ``report`` of this result
+
+
+class Task(nn.Module):
+    """A model (or several) + heads + an objective, as the run driver and the trainer see it."""
+
+    # ---- what it reads and which generic options apply --------------------------------------
+    reads: ClassVar[str] = "tokens"  # a key of READS
+    options: ClassVar[frozenset[str]] = GENERIC_OPTIONS
+
+    # ---- set-up -------------------------------------------------------------------------------
+    checkpoint_options: ClassVar[tuple[str, ...]] = ()  # `train --NAME PATH` loads a checkpoint for it
+    control_code: ClassVar[Callable[[str], str] | None] = None  # text -> the code put before each document
+    generates: ClassVar[bool] = False  # the trained model samples text (a sample, bits per char)
+    schedule: ClassVar[str] = "cosine"  # the trainer's learning-rate schedule
+
+    @classmethod
+    def setup(cls, **checkpoints) -> dict:
+        """What the loaded ``checkpoint_options`` fix before the model is built: ``tokenizer``,
+        ``config`` (overrides)."""
+        return {}
+
+    @classmethod
+    def check_inputs(cls, tokenizer, batch_size: int = 1):
+        """Refuse, before anything is written, a tokenizer (or batch) the task cannot train with;
+        returns what the task reads from the tokenizer (special ids), or None."""
+        return None
+
+    @classmethod
+    def model_config(cls, tokenizer) -> dict:
+        """Config overrides the task derives from the tokenizer (T5's sentinels above its vocabulary)."""
+        return {}
+
+    @classmethod
+    def config_from_options(cls, config, options: dict) -> dict:
+        """Config overrides from the family's own options (the NNLM's --order), given the preset's config."""
+        return {}
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "Task":
+        return cls(model, **checkpoints)
+
+    # ---- learning -----------------------------------------------------------------------------
+    def forward(self, batch):
+        """The training loss of one batch."""
+        raise NotImplementedError
+
+    @classmethod
+    def fit(cls, corpus: list[str], *, out: Path, preset: dict, options: dict, seed: int, progress: bool,
+            device: str) -> dict:
+        """A one-pass fit (``reads == "corpus"``) with the ``preset``'s settings and the family's own
+        ``options`` given: write ``out/best`` and return the held-out score (``loss``, ``nats``,
+        ``tokens``, ``chars``) or a ``summary``."""
+        raise NotImplementedError(f"{cls.__name__} is trained by gradient steps, not fitted in one pass")
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, batches, forward=None) -> dict:
+        """``{"loss", "nats", "tokens", ...}`` over ``batches``; ``forward``: the (possibly sharded)
+        module to call instead of this task."""
+        raise NotImplementedError
+
+    # ---- reporting ----------------------------------------------------------------------------
+    @classmethod
+    def metrics(cls, evaluation: dict) -> dict | None:
+        """What a run returns besides its loss: None for a task that predicts the text, else the
+        objective's own metrics."""
+        if cls.generates:
+            return None
+        return {k: v for k, v in evaluation.items() if k not in ("loss", "nats", "tokens")}
+
+    @classmethod
+    def report(cls, result: TrainResult) -> str:
+        """The lines `lmlineage train` prints (a language model: loss, perplexity, bits per char, a sample)."""
+        return (f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
+                f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}\n"
+                f"--- sample ---\n{result.sample}")
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        """The line `lmlineage eval` prints."""
+        return (f"loss {metrics['loss']:.4f} | perplexity {metrics['perplexity']:.2f} | "
+                f"bits per char {metrics['bits_per_char']:.4f} | {metrics['tokens']} tokens, {metrics['chars']} chars")

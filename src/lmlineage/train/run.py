@@ -1,0 +1,447 @@
+"""The one run driver: every family's training goes through :func:`run`.
+
+It reads the family from the registry and its task from the task registry, refuses the options
+that do not apply to that task, checks the run directory, then feeds the task what it reads
+(``Task.reads``): windows of a token stream, (source, target) pairs, a word stream from the
+corpus's own word tokenizer, or the whole corpus for a one-pass fit (n-gram counting, word2vec).
+Data is prepared into a scratch directory and moved into ``OUT/data`` (bad input leaves no
+half-written run; under torchrun rank 0 prepares it while the other ranks wait); the model is
+trained by the one :class:`~lmlineage.train.trainer.Trainer`; the result is reported by the task.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..core.errors import UserError
+from ..core.registry import families, get_family
+from ..tasks.protocol import READS, TrainResult, bits_per_char, perplexity
+
+# `train`'s generic options and their values where not given; an option given (not None, not
+# False) that the family's task does not take is refused.
+DEFAULTS = dict(tokenizer=None, vocab_size=None, steps=2000, batch_size=12, context=None, lr=1e-3, min_lr=None,
+                warmup=100, eval_interval=None, eval_batches=None, device="cpu", dtype="float32", compile=False,
+                resume=False, keep_last=1, deterministic=False, parallel="ddp", activation_checkpointing=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    tokenizer: str | None
+    vocab_size: int | None
+    steps: int
+    batch_size: int
+    context: int | None
+    lr: float
+    min_lr: float | None
+    warmup: int
+    eval_interval: int | None
+    eval_batches: int | None
+    device: str
+    dtype: str
+    compile: bool
+    resume: bool
+    keep_last: int
+    deterministic: bool
+    parallel: str
+    activation_checkpointing: bool
+
+
+def check_device(device: str) -> str:
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}", "use cpu, cuda or cuda:N") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("CUDA is not available on this machine", "use --device cpu, or install a CUDA build of torch")
+    if d.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {device!r}", "use cpu or cuda")
+    return device
+
+
+def check_out_dir(out, flag: str = "--out") -> Path:
+    """An output directory that can be created or written into; checked before any work."""
+    if not str(out).strip():
+        raise UserError(f"{flag} is empty", "give the directory to write into")
+    out = Path(out)
+    for existing in (out, *out.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise UserError(f"{flag} {out}: {existing} is a file, not a directory", f"choose another {flag}")
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise UserError(f"{flag} {out}: {existing} is not writable", f"choose another {flag}")
+            break
+    return out
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs/gpt2", seed: int = 1337,
+        progress: bool = True, sample_tokens: int = 200, config: dict | None = None, options: dict | None = None,
+        load_checkpoint=None, **training) -> TrainResult:
+    """Train ``family`` with its task into the run directory ``out``. ``training``: the generic
+    options (DEFAULTS) that were given; ``options``: the family's own (--arch, --order, --teacher);
+    ``load_checkpoint(path)``: how a checkpoint option's path becomes a model."""
+    unexpected = sorted(set(training) - set(DEFAULTS))
+    if unexpected:
+        raise TypeError(f"run() got unexpected options {unexpected}")
+    out = check_out_dir(out)
+    fam = get_family(family)
+    from ..tasks import TASKS, task_class
+
+    if fam.objective not in TASKS:
+        raise UserError(f"training family {family!r} ({fam.objective} objective) is not available yet",
+                        f"families that train now: {', '.join(f.name for f in families() if f.objective in TASKS)}")
+    task_cls = task_class(fam.objective)
+    options = options or {}
+    unknown = sorted(set(options) - set(fam.options))
+    if unknown:
+        raise UserError(f"family {family!r} takes no option {', '.join(_flag(k) for k in unknown)}",
+                        f"its own options: {', '.join(_flag(k) for k in fam.options) or 'none'}")
+    given = {k: v for k, v in training.items() if v is not None and v is not False}
+    refused = sorted(set(given) - task_cls.options)
+    if refused:
+        raise UserError(f"{', '.join(_flag(k) for k in refused)} does not apply to {family!r}, which "
+                        f"{READS[task_cls.reads]}", "leave it out")
+    s = Settings(**{**DEFAULTS, **given})
+    check_device(s.device)
+    if task_cls.reads == "corpus":
+        return _fit_in_one_pass(fam, task_cls, data=data, preset=preset, out=out, seed=seed, progress=progress,
+                                device=s.device, options=options)
+    if s.parallel not in ("ddp", "fsdp"):
+        raise UserError(f"--parallel {s.parallel!r} is not one of ddp, fsdp")
+    if not (math.isfinite(s.lr) and 0 < s.lr <= 100):
+        raise UserError(f"--lr {s.lr} is out of range (0, 100]", "typical learning rates are 1e-4 to 1e-2")
+    _trainer_config(s, s.context or 1, "cosine", seed, progress).validate()  # before any work
+    base = fam.config(preset, **(config or {}))  # preset and overrides checked before any work
+    from ..checkpoint.directory import recover, verify
+
+    recover(out / "last")  # a crash between the two renames of a checkpoint swap leaves only .last.old-*
+    if s.resume and not (out / "last").exists():
+        raise UserError(f"--resume: {out}/last does not exist", "start a fresh run without --resume")
+    if not s.resume and (out / "last").exists():
+        raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
+    if s.resume:
+        verify(out / "last")  # a damaged checkpoint is refused before anything is written
+    # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
+    # the tokenizer and the model's shape.
+    loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words}[task_cls.reads]
+    prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
+    cfg = base.replace(**{**prepared.config, **(config or {})})
+    if s.resume:
+        from ..checkpoint.model import check_same_model
+
+        check_same_model(out, cfg, f"resume with the --preset and {prepared.shape_flags} the run was started with")
+    if prepared.write is not None:
+        prepared.open(_install_data(out, prepared.write))
+    return _train(fam, task_cls, cfg, prepared, s, out=out, seed=seed, progress=progress,
+                  sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint)
+
+
+# ---- what each kind of task reads ---------------------------------------------------------------
+@dataclass
+class Prepared:
+    tokenizer: object
+    train: object  # token ids, or a split with its own batches (pairs)
+    val: object
+    context: int
+    config: dict  # overrides of the preset's config (vocabulary, positions, the task's own)
+    shape_flags: str  # the flags that fix the model's shape besides --preset, for a resume mismatch
+    schedule: str
+    held_out: object = None  # what the result is scored on after training (pairs, or the held-out text)
+    write: object = None  # write(scratch): the run's data files, installed as out/data before training
+    open: object = None  # open(data_dir): read train and val back from the installed files
+
+
+
+def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    from ..data.corpora import load_corpus
+    from ..data.tokens import open_token_file, prepare_tokens
+    from ..tokenizers import build_tokenizer, load_tokenizer
+
+    setup = task_cls.setup(**loaded)
+    if setup.get("tokenizer") is not None and s.tokenizer is not None:
+        raise UserError(f"--tokenizer {s.tokenizer}: {fam.name} reads the vocabulary of {', '.join(loaded)}",
+                        "leave out --tokenizer")
+    control_code = task_cls.control_code  # CTRL: a code before every document
+    docs = load_corpus(data, control_code)
+    if s.resume:
+        tok = load_tokenizer(out / "last")
+    else:
+        tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size)
+    task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
+    context = s.context or base.max_positions
+
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, base.max_positions),
+                 **task_cls.model_config(tok), **setup.get("config", {})}
+    prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
+
+    def write(scratch: Path) -> None:
+        train_tokens, val_tokens = prepare_tokens(data, tok, scratch, control_code=control_code)
+        _check_long_enough(train_tokens, val_tokens, context, "tokens")
+
+    def read(data_dir: Path) -> None:
+        prepared.train = open_token_file(data_dir / "train.bin")
+        prepared.val = open_token_file(data_dir / "val.bin")
+
+    prepared.write, prepared.open = write, read
+    return prepared
+
+
+def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """(source, target) pairs (``data.pairs``) with a tokenizer shared by both sides (Vaswani et al.
+    2017 section 5.1: "a shared source-target vocabulary")."""
+    from ..data import pairs as pair_data
+    from ..tokenizers import build_tokenizer, load_tokenizer
+
+    train_pairs, val_pairs = pair_data.load_pairs(data)
+    if s.resume:
+        tok = load_tokenizer(out / "last")
+    else:
+        kind, default_size = pair_data.default_tokenizer(data)
+        texts = (text for pair in train_pairs for text in pair)
+        tok = build_tokenizer(s.tokenizer or kind, texts,
+                              s.vocab_size or (default_size if s.tokenizer is None else None))
+    eos = task_cls.check_inputs(tok, s.batch_size)
+    train_split = pair_data.PairSplit.encode(train_pairs, tok, eos)
+    val_split = pair_data.PairSplit.encode(val_pairs, tok, eos)
+    longest = max(*train_split.max_lengths(), *val_split.max_lengths())
+
+    def write(scratch: Path) -> None:
+        train_split.save(scratch, "train")
+        val_split.save(scratch, "val")
+        (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train_split),
+                                                         "val": len(val_split)}) + "\n")
+
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions),
+                 "decoder_start_id": eos, "extra": {"pad_id": eos, "eos_id": eos}}
+    return Prepared(tok, train_split, val_split, longest, overrides, "--data", task_cls.schedule,
+                    held_out=(val_pairs, pair_data.target_language(data)), write=write, open=lambda data_dir: None)
+
+
+def _words(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """The n-gram LM's split (the last 10% of the text, from a line break) in words of a tokenizer
+    built on the training part, so every word-level model is scored on the same tokens."""
+    from ..classic.word_lm import split_corpus
+    from ..data.corpora import load_corpus
+
+    overrides = task_cls.config_from_options(base, options)
+    tok, train_ids, val_text, val_ids = split_corpus(load_corpus(data), options.get("min_count") or 2)
+    context = s.context or base.max_positions
+    _check_long_enough(train_ids, val_ids, context, "words")
+    return Prepared(tok, train_ids, val_ids, context, {"vocab_size": tok.vocab_size, **overrides}, "--context",
+                    task_cls.schedule, held_out=val_text)
+
+
+def _check_long_enough(train, val, context: int, unit: str) -> None:
+    for name, split in (("training", train), ("validation", val)):
+        if len(split) < context + 2:
+            raise UserError(f"the {name} split has {len(split)} {unit}, fewer than the context of {context} + 2",
+                            "use a larger corpus or a smaller --context")
+
+
+def _install_data(out: Path, write) -> Path:
+    """``write(scratch)`` the run's data into a scratch directory, then move it to ``out/data``:
+    bad input leaves no half-written run. Under torchrun rank 0 does it while the others wait."""
+    from . import distributed
+
+    rank, _ = distributed.world()
+    data_dir = out / "data"
+    if rank == 0:
+        scratch = Path(tempfile.mkdtemp(prefix="lmlineage-"))
+        try:
+            write(scratch)
+            out.mkdir(parents=True, exist_ok=True)
+            if data_dir.exists():
+                shutil.rmtree(data_dir)
+            shutil.move(str(scratch), data_dir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    distributed.barrier()
+    return data_dir
+
+
+# ---- training and its report ---------------------------------------------------------------------
+def _trainer_config(s: Settings, context: int, schedule: str, seed: int, progress: bool):
+    from .trainer import TrainConfig
+
+    return TrainConfig(
+        steps=s.steps, batch_size=s.batch_size, context=context, lr=s.lr,
+        min_lr=s.lr / 10 if s.min_lr is None else s.min_lr, warmup=s.warmup, seed=seed, schedule=schedule,
+        device=s.device, dtype=s.dtype, compile=s.compile, eval_interval=s.eval_interval,
+        eval_batches=s.eval_batches, progress=progress, keep_last=s.keep_last, deterministic=s.deterministic,
+        parallel=s.parallel, activation_checkpointing=s.activation_checkpointing,
+    )
+
+
+def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, seed: int, progress: bool,
+           sample_tokens: int, loaded: dict, load_checkpoint) -> TrainResult:
+    from ..models import build_model
+    from .trainer import Trainer
+
+    train_cfg = _trainer_config(s, prepared.context, prepared.schedule, seed, progress)
+    train_cfg.validate()
+    tok = prepared.tokenizer
+    torch.manual_seed(seed)
+    model = build_model(cfg)
+    task = task_cls.for_tokenizer(model, tok, **loaded)
+    trainer = Trainer(task, prepared.train, prepared.val, train_cfg, out, tokenizer=tok)
+    if s.resume:
+        trainer.resume(out / "last")
+    if trainer.step < s.steps:
+        evaluation = trainer.fit()
+    else:  # killed after the last checkpoint: the loss curve may not have been drawn
+        evaluation = trainer.evaluate()
+        trainer.plot()
+    check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
+    model.tokenizer = tok
+    finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result}[task_cls.reads]
+    result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
+                    sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
+    result.report = task_cls.report(result)
+    return result
+
+
+def check_converged(loss: float, what: str, lr: float, fix: str = " or raise --warmup") -> None:
+    """The one divergence check of every run: a loss that is not finite is refused with the fix."""
+    if not math.isfinite(loss):
+        raise UserError(f"training diverged: {what}", f"lower --lr (it was {lr}){fix}")
+
+
+def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: float, weight_decay: float,
+               warmup_share: float, device, progress: bool) -> list[float]:
+    """Fine-tuning's loop (BERT, Devlin et al. 2019, appendix A.3): AdamW, linear warmup over the first
+    ``warmup_share`` of the steps then linear decay to zero, gradients clipped at 1.
+    ``epoch_batches()`` gives one epoch's batches (dicts of tensors); returns each epoch's mean loss."""
+    from tqdm import tqdm
+
+    from .trainer import parameter_groups
+
+    task.to(device).train()
+    optimizer = torch.optim.AdamW(parameter_groups(task, weight_decay), lr=lr)
+    total = steps_per_epoch * epochs
+    warmup = max(1, int(warmup_share * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
+    losses = []
+    with tqdm(total=total, desc="fine-tuning", disable=not progress, unit="step") as bar:
+        for _ in range(epochs):
+            summed = 0.0
+            for batch in epoch_batches():
+                loss = task({k: v.to(device) for k, v in batch.items()})
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(task.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                summed += loss.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            losses.append(summed / steps_per_epoch)
+    check_converged(sum(losses), f"the training loss is {losses[-1]}", lr, fix="")
+    return losses
+
+
+def _token_stream_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                         load_checkpoint) -> TrainResult:
+    model, tok = task.model, prepared.tokenizer
+    metrics = task_cls.metrics(evaluation)
+    if not task_cls.generates:  # its objective's metrics, no bits per char
+        return TrainResult(out, evaluation["loss"], perplexity(evaluation.get("mlm_loss", evaluation["loss"])), None,
+                           "", trainer.step, trainer.rank, metrics)
+    val_chars = len(tok.decode(prepared.val[1:].tolist()))  # every token after the first is predicted
+    generative = trainer.rank == 0
+    if generative and trainer.world > 1:  # the live model may be sharded: sample from the consolidated copy
+        model = load_checkpoint(out / "last")
+    sample = ""
+    if sample_tokens and generative:
+        sample = _sample(model, tok, min(sample_tokens, model.config.max_positions - 1), seed)
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]),
+                       bits_per_char(evaluation["nats"], val_chars), sample, trainer.step, trainer.rank, metrics)
+
+
+def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                  load_checkpoint) -> TrainResult:
+    """The held-out sources translated (greedy, with the best checkpoint's weights, what
+    ``lmlineage.load(out)`` gives) and scored: BLEU (sacrebleu), exact match, token accuracy."""
+    from ..evaluation.translation import bleu, exact_match
+
+    model, tok, val_split = task.model, prepared.tokenizer, prepared.val
+    val_pairs, language = prepared.held_out
+    if (out / "best" / "model.safetensors").exists():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / "best" / "model.safetensors")), strict=False)
+    sources = [val_split.pair(i)[0].tolist() for i in range(len(val_split))]
+    max_new = min(model.config.max_positions, 2 * max(val_split.max_lengths()) + 8)
+    hyps = [tok.decode(ids) for ids in task.translate(sources, max_new_tokens=max_new, progress=trainer.cfg.progress)]
+    refs = [target for _, target in val_pairs]
+    metrics = task_cls.metrics(evaluation)
+    metrics.update(bleu=bleu(hyps, refs, language), exact_match=exact_match(hyps, refs), pairs=len(refs))
+    trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
+    sample = f"{val_pairs[0][0]} -> {hyps[0]} (reference: {refs[0]})"
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, metrics)
+
+
+def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                  load_checkpoint) -> TrainResult:
+    """Scored as every word-level model is: the best checkpoint on the held-out text, token by token."""
+    from ..generation.text import generate
+
+    best = fam.load(out / "best")
+    score = best.evaluate_text(prepared.held_out)
+    return TrainResult(out, score["loss"], perplexity(score["loss"]), bits_per_char(score["nats"], score["chars"]),
+                       generate(best, seed=seed), trainer.step, trainer.rank)
+
+
+def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, progress: bool, device: str,
+                     options: dict) -> TrainResult:
+    """Counting (n-gram) or word2vec's kernels, into the same run layout (``out/best``)."""
+    from ..data.corpora import load_corpus
+    from ..checkpoint.directory import recover_run
+    from ..generation.text import generate
+
+    settings = fam.preset(preset)
+    recover_run(out)  # a crashed fit's half-written best/
+    if (out / "best").exists() or (out / "last").exists():
+        raise UserError(f"{out} already holds a run", "choose another --out")
+    docs = load_corpus(data)
+    score = task_cls.fit(docs, out=out, preset=settings, options=options, seed=seed, progress=progress,
+                         device=device)
+    if "summary" in score:  # word vectors: no likelihood, no sample
+        result = TrainResult(out, math.nan, math.nan, None, "", 0, summary=score["summary"])
+    else:
+        sample = generate(fam.load(out / "best"), seed=seed)
+        result = TrainResult(out, score["loss"], perplexity(score["loss"]),
+                             bits_per_char(score["nats"], score["chars"]), sample, 0)
+    result.report = task_cls.report(result)
+    return result
+
+
+def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
+    """An unconditional sample: start from the document separator's last token (a newline for char,
+    ``<|endoftext|>`` for GPT-2-style BPE), which every tokenizer can encode in one token; or from
+    token 0 where the corpus has no such token."""
+    from ..generation.text import generate
+
+    try:
+        start = tok.encode(tok.document_separator)[-1:]
+    except UserError:  # a char tokenizer whose corpus has no newline
+        start = []
+    device = next(model.parameters()).device
+    new = generate(model, torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
+                   temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
+    if tok.eos_id in new:
+        new = new[: new.index(tok.eos_id)]
+    return tok.decode(new)
