@@ -10,8 +10,11 @@ Contenders, each scored by accuracy and macro F1 on the held-out fold:
 - ``bow-logreg``: scikit-learn CountVectorizer (unigrams + bigrams) + LogisticRegression;
 - ``minilm-frozen``: lmlineage's MiniLM sentence embeddings (mean-pooled, normalised; no training of
   the encoder) + the same logistic regression;
-- ``minilm-finetune``: lmlineage fine-tuning (tasks/finetune.py: [CLS] -> pooler -> linear, the whole
-  encoder trained; AdamW, 10% warmup, linear decay) for ``--epochs`` epochs.
+- ``minilm-finetune``: lmlineage fine-tuning (tasks/finetune.py: the pooled sentence -> linear, the
+  whole encoder trained; AdamW, 10% warmup, linear decay) for ``--epochs`` epochs. The pooling is the
+  checkpoint's own (its sentence-transformers config says the mean of the tokens), as ``lmlineage
+  finetune`` chooses by default; ``--pooling cls`` reads [CLS] -> pooler instead. The head starts
+  from a linear probe on the frozen summaries (LP-FT, ``probe_head``); ``--no-probe`` starts it at random.
 
     python benchmarks/minilm_pang_lee.py                  # 5 folds, 4 epochs, lr 5e-5, batch 16
     python benchmarks/minilm_pang_lee.py --folds 2 --epochs 1   # a quick look
@@ -78,6 +81,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--pooling", choices=("cls", "mean"), default=None,
+                        help="the fine-tuned classifier's summary (default: as the checkpoint was trained)")
+    parser.add_argument("--no-probe", action="store_true", help="start the classifier at random, not from a probe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write every fold's numbers here")
@@ -105,16 +111,18 @@ def main() -> None:
         results["minilm-frozen"].append(scores(gold, frozen_logreg(vectors, train_index, test_index, labels)))
         base = lmlineage.load(minilm)
         cfg = FineTuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed + k,
-                             progress=False)
+                             progress=False, probe=not args.no_probe)
         tuned = finetune_model(base, task="classify",
                                train=[{"text": t, "label": y} for t, y in zip(train_texts, train_labels)],
-                               val=[{"text": t, "label": y} for t, y in zip(test_texts, gold)], cfg=cfg)
+                               val=[{"text": t, "label": y} for t, y in zip(test_texts, gold)], cfg=cfg,
+                               pooling=args.pooling)
         results["minilm-finetune"].append(tuned.metrics)
         print(f"fold {k + 1}/{args.folds} ({time.perf_counter() - started:.0f} s): " + " | ".join(
             f"{name} {r[-1]['accuracy']:.3f}" for name, r in results.items()))
 
     print(f"\n{args.folds}-fold stratified CV (same folds for every contender), seed {args.seed}; fine-tuning: "
-          f"{args.epochs} epochs, lr {args.lr}, batch {args.batch_size}\n")
+          f"{args.epochs} epochs, lr {args.lr}, batch {args.batch_size}, pooling {args.pooling or 'as trained'}, "
+          f"{'random head' if args.no_probe else 'head from a linear probe'}\n")
     print("| contender | accuracy (mean ± sd) | min-max | macro F1 (mean ± sd) |")
     print("|---|---|---|---|")
     for name, rows in results.items():

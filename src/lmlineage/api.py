@@ -278,12 +278,13 @@ def _masked_lm_task(model, path):
 
 
 def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float = 0.1, epochs: int = 3,
-             batch_size: int = 16, lr: float = 5e-5, max_length: int = 128, seed: int = 0, device: str = "cpu",
-             progress: bool = True):
+             batch_size: int = 16, lr: float = 5e-5, max_length: int = 128, pooling: str | None = None, seed: int = 0,
+             device: str = "cpu", progress: bool = True):
     """Fine-tune the encoder at ``path`` (our checkpoint, a run, or a reference directory such as
     all-MiniLM-L6-v2) on ``task`` (classify, pair, tag, qa, choice) with examples from ``data``
     (.jsonl or .csv; fields in ``lmlineage.tasks.finetune``), holding out ``val_data`` or a
-    ``val_fraction`` of it; writes the fine-tuned checkpoint (with its label map) to ``out``."""
+    ``val_fraction`` of it; writes the fine-tuned checkpoint (with its label map) to ``out``.
+    ``pooling`` ("cls" | "mean"; None: as the checkpoint was trained): what sentence-level heads read."""
     from .tasks.finetune import FineTuneConfig, finetune_model, held_out, read_examples
 
     out = check_out_dir(out)
@@ -303,7 +304,7 @@ def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float =
     base = load(path, device=device)
     cfg = FineTuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
     return finetune_model(base, task=task, train=train_examples, val=val_examples, cfg=cfg, max_length=max_length,
-                          out=out)
+                          pooling=pooling, out=out)
 
 
 def align(path, text: str, out="alignment.png", max_new_tokens: int = 100, num_beams: int = 1,

@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="continue a prompt with a trained or reference model")
     g.add_argument("checkpoint", help="a checkpoint directory, a run directory, a reference directory "
                    "(config.json + safetensors + tokenizer.json) or a .gguf file")
-    g.add_argument("--prompt", default=None, help="the text to continue; with --chat, one user message")
+    g.add_argument("--prompt", default=None, help="the text to continue (default: a new document); with --chat, "
+                   "one user message")
     g.add_argument("--chat", action="store_true", help="lay the conversation out with the model's chat template; "
                    "without --prompt, read user messages line by line from standard input")
     g.add_argument("--max-new-tokens", type=_positive_int, default=200)
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=_positive_int, default=16)
     f.add_argument("--lr", type=_float, default=5e-5)
     f.add_argument("--max-length", type=_positive_int, default=128, help="tokens per input sequence")
+    f.add_argument("--pooling", choices=("cls", "mean"), default=None, help="what classify / pair / choice "
+                   "heads read: [CLS] (through the pooler) or the mean of the tokens (default: as the checkpoint "
+                   "was trained: mean for a sentence-transformers directory, else cls)")
     f.add_argument("--seed", type=_seed, default=0)
     f.add_argument("--out", default=None, help="directory for the fine-tuned checkpoint (default: runs/finetune-TASK)")
     f.add_argument("--device", default="cpu")
@@ -230,24 +234,28 @@ def cmd_generate(args) -> None:
     from .train.run import check_device
     from .tokenizers import load_tokenizer
 
-    if args.prompt is None and not args.chat:
-        raise UserError("give --prompt TEXT", "or --chat to converse, one message per line of standard input")
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
     if args.chat:
         return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
-        print(generate(model, args.prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
+        print(generate(model, args.prompt or "", max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
+    encoder_decoder = bool(getattr(model, "is_encoder_decoder", False))
+    if args.prompt is None and encoder_decoder:
+        raise UserError("give --prompt TEXT: the source this model transforms", "or --chat to converse")
     if args.tokenizer is not None:
         model.tokenizer = load_tokenizer(args.tokenizer)
     if model.tokenizer is None:
         raise UserError(f"{args.checkpoint} has no tokenizer.json to encode the prompt",
                         "give one with --tokenizer PATH")
-    if not args.prompt:
+    if args.prompt == "":
         raise UserError("--prompt is empty", "give at least one character of prompt")
+    # Without --prompt a decoder starts a new document: after the separator training put between
+    # documents (<|endoftext|>, or a blank line for characters), which is not echoed.
+    prompt = model.tokenizer.document_separator if args.prompt is None else args.prompt
     # A decoder continues the prompt, so it is echoed; an encoder-decoder's output (a translation)
     # is a new text and stands alone.
-    echoed = bool(getattr(model, "is_encoder_decoder", False))
+    echoed = encoder_decoder or args.prompt is None
 
     def stream(piece: str) -> None:
         nonlocal echoed
@@ -257,7 +265,7 @@ def cmd_generate(args) -> None:
         print(piece, end="", flush=True)
 
     generate(
-        model, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+        model, prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
         stream=stream, compile=args.compile,
     )
@@ -316,7 +324,8 @@ def cmd_finetune(args) -> None:
 
     result = finetune(args.checkpoint, task=args.task, data=args.data, val_data=args.val,
                       val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      max_length=args.max_length, seed=args.seed, device=args.device, progress=not args.no_progress,
+                      max_length=args.max_length, pooling=args.pooling, seed=args.seed, device=args.device,
+                      progress=not args.no_progress,
                       out=f"runs/finetune-{args.task}" if args.out is None else args.out)
     if args.json:
         print(json.dumps({"metrics": result.metrics, "baseline": result.baseline, "out": str(result.out)}))

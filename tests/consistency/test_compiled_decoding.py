@@ -64,3 +64,12 @@ def test_compiled_decoding_refuses_beam_search():
     model = tiny("gpt2")
     with pytest.raises(UserError, match="one hypothesis"):
         generate(model, torch.randint(1, 61, (1, 5)), max_new_tokens=4, num_beams=2, compile=True)
+
+
+def test_compiled_decoding_past_a_position_table_crops_like_eager():
+    """Past the 64 learned positions every step re-reads the last window (generation/context.py)."""
+    model = tiny("gpt2")
+    ids, mask = left_padded_prompts()
+    eager = generate(model, ids, attention_mask=mask, max_new_tokens=70)
+    assert eager.shape == (3, 70)
+    assert torch.equal(generate(model, ids, attention_mask=mask, max_new_tokens=70, compile=True), eager)

@@ -230,3 +230,97 @@ def test_deberta_fine_tunes_without_a_pooler(task, tmp_path):
     # the relative table came from the base model and was fine-tuned with the rest
     table = lambda model: model.backbone.score_mod.rel_embeddings.weight  # noqa: E731
     assert not torch.equal(table(tuned), table(base))
+
+
+# ---- pooling: as the checkpoint was trained, unless told ------------------------------------------
+def sentence_transformers_dir(base, directory, mode):
+    """``base`` as sentence-transformers lays a model out: the reference directory plus modules.json
+    naming a Pooling module whose config turns ``mode`` on (cls_token, mean_tokens, max_tokens)."""
+    import lmlineage
+    from lmlineage.interop.reference import to_hf
+
+    model = lmlineage.load(base)
+    to_hf(model, directory, tokenizer=model.tokenizer)
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+               {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+    (directory / "modules.json").write_text(json.dumps(modules))
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, **{f"pooling_mode_{m}": m == mode for m in ("cls_token", "mean_tokens",
+                                                                                     "max_tokens")}}))
+    return directory
+
+
+@pytest.mark.parametrize("layout, option, expected", [
+    ("mean_tokens", None, "mean"),  # all-MiniLM-L6-v2's own set-up
+    ("mean_tokens", "cls", "cls"),
+    ("cls_token", None, "cls"),
+    ("max_tokens", None, "cls"),  # a pooling fine-tuning does not offer: the plain BERT default
+    (None, None, "cls"),  # our BERT checkpoint: [CLS] through its pooler
+    (None, "mean", "mean"),
+])
+def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, base, tmp_path, capsys):
+    from torch.nn import functional as F
+
+    import lmlineage
+    from lmlineage.heads.pooler import mean_pool
+
+    source = base if layout is None else sentence_transformers_dir(base, tmp_path / "st", layout)
+    data = write_jsonl(tmp_path / "train.jsonl", examples("classify", 40))
+    pooling = [] if option is None else ["--pooling", option]
+    code, _, err = run(["finetune", source, "--task", "classify", "--data", data, "--epochs", "1", *pooling,
+                        "--out", tmp_path / "out", "--no-progress", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "finetune.json").read_text())["pooling"] == expected
+    tuned = lmlineage.load(tmp_path / "out")  # the choice travels with the checkpoint
+    assert tuned.config.extra["pooling"] == expected
+    assert (tuned.pooler is not None) == (expected == "cls")
+    ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    with torch.no_grad():
+        out = tuned(ids, attention_mask=mask)
+        hidden = out.last_hidden_state
+        summary = F.normalize(mean_pool(hidden, mask), dim=-1) if expected == "mean" else tuned.pooler(hidden)
+        torch.testing.assert_close(out.task_logits, tuned.classifier.out(summary), atol=1e-6, rtol=0)
+
+
+def test_pooling_applies_to_sentence_tasks_only(base, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "train.jsonl", examples("tag", 10))
+    code, out, err = run(["finetune", base, "--task", "tag", "--data", data, "--pooling", "mean",
+                          "--out", tmp_path / "out", "--no-progress"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--pooling applies to" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_linear_probe_starts_the_sentence_head(base):
+    """LP-FT: the head starts as the L2-regularised logistic regression on the frozen summaries (its
+    objective is at a minimum: no gradient left), better than the random head it replaces; the
+    encoder is left as it was."""
+    import lmlineage
+    from lmlineage.tasks.finetune import (Encoder, FineTuneConfig, FineTuneTask, label_names, probe_head,
+                                          with_task_head)
+
+    loaded = lmlineage.load(base)
+    train = examples("classify", 80)
+    labels = label_names(train, "classify")
+    task = FineTuneTask(with_task_head(loaded, "classify", labels), "classify").eval()
+    encoder = Encoder(loaded.tokenizer, "classify", labels, 64, segments=True)
+    items = [encoder.encode(e) for e in train]
+    batch = encoder.collate(items)
+    layer = task.model.classifier.out
+
+    def objective():  # scikit-learn's LogisticRegression(C=1): summed cross-entropy + |W|^2 / 2
+        layer.zero_grad()
+        value = torch.nn.functional.cross_entropy(task.logits(batch), batch["target"], reduction="sum")
+        value = value + layer.weight.square().sum() / 2
+        value.backward()
+        return value.item(), max(p.grad.abs().max().item() for p in layer.parameters())
+
+    backbone = {k: v.clone() for k, v in task.model.backbone.state_dict().items()}
+    before, _ = objective()
+    probe_head(task, encoder, items, FineTuneConfig(progress=False))
+    task.eval()
+    after, gradient = objective()
+    assert after < before and gradient < 1e-3, (before, after, gradient)
+    assert all(torch.equal(v, task.model.backbone.state_dict()[k]) for k, v in backbone.items())

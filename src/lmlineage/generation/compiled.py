@@ -19,7 +19,7 @@ import weakref
 
 import torch
 
-from ..core import masks
+from .context import last_window, last_window_logits, window_of
 
 
 def _step(model, ids, positions, cache):
@@ -68,16 +68,19 @@ class CapturedDecoderSteps:
     step; on CUDA the second step is captured as a graph and every later step replays it.
 
     Speaks the engine's step protocol (``first``, ``step``, ``prefix``); beam search, which
-    reshapes the batch, stays on the eager path."""
+    reshapes the batch, stays on the eager path. Past a position table's window each step is one
+    eager forward over the last window (context.py)."""
 
     def __init__(self, model, input_ids, attention_mask, max_new_tokens):
         b, t = input_ids.shape
         self.model = model
         self.prefix = input_ids
-        self.mask = attention_mask
-        self.positions = masks.positions(attention_mask) if attention_mask is not None else \
-            torch.arange(t, device=input_ids.device)[None, :].expand(b, -1)
-        self.session = _session(model, b, t + max_new_tokens, input_ids.device)
+        self.pass_mask = attention_mask is not None
+        self.mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        self.sequence = input_ids  # what a step past a position table's window re-reads (context.py)
+        self.window = window_of(model)
+        length = t + max_new_tokens if self.window is None else min(t + max_new_tokens, self.window)
+        self.session = _session(model, b, length, input_ids.device)
         self.cache = self.session.cache
         self.use_graph = input_ids.device.type == "cuda"
 
@@ -86,12 +89,17 @@ class CapturedDecoderSteps:
         return _compiled_step(self.model, s.ids, s.positions, s.cache)
 
     def first(self):
-        logits = self.model(self.prefix, attention_mask=self.mask, position_ids=self.positions, cache=self.cache,
-                            logits_slice=-1).logits[:, -1]
-        self.session.positions.copy_(self.positions[:, -1:] + 1)
+        ids, mask, positions = last_window(self.sequence, self.mask, self.window)
+        logits = self.model(ids, attention_mask=mask if self.pass_mask else None, position_ids=positions,
+                            cache=self.cache, logits_slice=-1).logits[:, -1]
+        self.session.positions.copy_(positions[:, -1:] + 1)
         return logits
 
     def step(self, next_ids):
+        self.mask = torch.cat([self.mask, torch.ones_like(next_ids)[:, None]], dim=1)
+        self.sequence = torch.cat([self.sequence, next_ids[:, None]], dim=1)
+        if self.window is not None and self.sequence.shape[1] > self.window:
+            return last_window_logits(self.model, self.sequence, self.mask, self.window)
         s = self.session
         s.ids.copy_(next_ids[:, None])
         if not self.use_graph:

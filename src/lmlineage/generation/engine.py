@@ -28,6 +28,10 @@ repetition penalty; beam search when ``num_beams > 1`` (greedy scoring, ``length
 ``early_stopping``, ``num_return_sequences`` best hypotheses per prompt), which selects the
 same hypotheses as ``transformers``' ``generate`` does. Decoder-only prompts of different
 lengths are left-padded; finished rows keep emitting ``pad_id``.
+
+Past the context (``context.py``): a decoder with a position table (``model.context_window``)
+predicts each token from the last window, as nanoGPT does; one with relative positions (RoPE,
+ALiBi) decodes on as far as its cache holds.
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from ..core import masks
 from ..core.errors import UserError
 from . import processors
 from .compiled import CapturedDecoderSteps
+from .context import last_window, last_window_logits, window_of
 
 NEG = -1.0e9  # the score of an impossible hypothesis (finite, so sums and sorts stay ordered)
 
@@ -61,7 +65,8 @@ def _take(tree, index):
 
 
 class _DecoderOnlySteps:
-    """Prompt prefill, then one token per row per step; left padding through the mask."""
+    """Prompt prefill, then one token per row per step; left padding through the mask. Past a
+    position table's window, each step re-reads the last window without the cache (context.py)."""
 
     def __init__(self, model, input_ids, attention_mask, max_new_tokens, static_cache):
         b, t = input_ids.shape
@@ -69,26 +74,27 @@ class _DecoderOnlySteps:
         self.prefix = input_ids  # what the repetition penalty counts besides the new tokens
         self.mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         self.pass_mask = not bool(self.mask.all()) or static_cache
-        self.static = static_cache
-        self.positions = masks.positions(self.mask)
-        self.cache = model.new_cache(batch_size=b, max_length=t + max_new_tokens, static=static_cache)
-        self.sequence = input_ids  # prompt + new tokens: what a model without a cache reads each step
+        self.window = window_of(model)
+        length = t + max_new_tokens if self.window is None else min(t + max_new_tokens, self.window)
+        self.cache = model.new_cache(batch_size=b, max_length=length, static=static_cache)
+        self.sequence = input_ids  # prompt + new tokens: what an uncached or cropped step reads
 
     def first(self):
-        logits = self.model(self.prefix, attention_mask=self.mask if self.pass_mask else None,
-                            position_ids=self.positions, cache=self.cache, logits_slice=-1).logits[:, -1]
-        self.next_pos = self.positions[:, -1:] + 1
+        ids, mask, positions = last_window(self.sequence, self.mask, self.window)
+        logits = self.model(ids, attention_mask=mask if self.pass_mask else None,
+                            position_ids=positions, cache=self.cache, logits_slice=-1).logits[:, -1]
+        self.next_pos = positions[:, -1:] + 1
         return logits
 
     def step(self, next_ids):
         self.mask = torch.cat([self.mask, torch.ones_like(next_ids)[:, None]], dim=1)
-        if self.cache is None:
-            self.sequence = torch.cat([self.sequence, next_ids[:, None]], dim=1)
-            ids, positions = self.sequence, masks.positions(self.mask)
+        self.sequence = torch.cat([self.sequence, next_ids[:, None]], dim=1)
+        fits = self.window is None or self.sequence.shape[1] <= self.window
+        if self.cache is not None and fits:
+            logits = self.model(next_ids[:, None], attention_mask=self.mask if self.pass_mask else None,
+                                position_ids=self.next_pos, cache=self.cache, logits_slice=-1).logits[:, -1]
         else:
-            ids, positions = next_ids[:, None], self.next_pos
-        logits = self.model(ids, attention_mask=self.mask if self.pass_mask else None,
-                            position_ids=positions, cache=self.cache, logits_slice=-1).logits[:, -1]
+            logits = last_window_logits(self.model, self.sequence, self.mask, self.window)
         self.next_pos = self.next_pos + 1
         return logits
 
@@ -211,23 +217,17 @@ def _check_beams(num_beams, num_return_sequences, length_penalty, early_stopping
 
 
 def _check_length(model, t, max_new_tokens):
+    """An encoder-decoder's source and target each have the context; a decoder-only model crops
+    to its window or decodes as far as its cache holds (context.py)."""
     limit = getattr(model, "max_positions", None)
-    if limit is None:
+    if limit is None or not is_encoder_decoder(model):
         return
-    if is_encoder_decoder(model):  # the source and the target each have the context
-        if t > limit:
-            raise UserError(f"the source is {t} tokens, longer than the model's context of {limit}",
-                            "shorten the source")
-        if max_new_tokens > limit:
-            raise UserError(f"max_new_tokens ({max_new_tokens}) exceeds the context of {limit}",
-                            f"use --max-new-tokens {limit} or less")
-        return
-    if t + max_new_tokens > limit:
-        if t >= limit:
-            raise UserError(f"the prompt is {t} tokens, longer than the model's context of {limit}",
-                            "shorten the prompt")
-        raise UserError(f"prompt ({t}) + max_new_tokens ({max_new_tokens}) exceeds the context of {limit}",
-                        f"use --max-new-tokens {limit - t} or less")
+    if t > limit:
+        raise UserError(f"the source is {t} tokens, longer than the model's context of {limit}",
+                        "shorten the source")
+    if max_new_tokens > limit:
+        raise UserError(f"max_new_tokens ({max_new_tokens}) exceeds the context of {limit}",
+                        f"use --max-new-tokens {limit} or less")
 
 
 def _sample(steps, b, device, max_new_tokens, temperature, top_k, top_p, repetition_penalty, eos_id, pad_id, seed,

@@ -7,7 +7,8 @@ What a head reads:
 - ``hidden``: the stack's last hidden states, (B, T, d);
 - ``masked``: the hidden states at the positions the caller asks for (MLM training), (N, d);
 - ``pooled``: the ``pooler`` head's output, (B, d);
-- ``summary``: the pooled [CLS] where the model has a pooler, else [CLS] itself, (B, d).
+- ``summary``: the sentence summary, (B, d): by ``cfg.extra["pooling"]`` the pooled [CLS] (or [CLS]
+  itself without a pooler), or the normalised mean of the real tokens.
 """
 
 from __future__ import annotations

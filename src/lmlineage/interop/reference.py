@@ -160,11 +160,35 @@ def from_hf(directory, family=None):
     declared = config.get("architectures") or ()
     fam, spec = next((m for m in matches if m[1].architecture in declared), matches[0])
     cfg = fam.config(None, **spec.config_from_hf(config))
+    pooling = sentence_pooling(directory)
+    if pooling is not None:
+        cfg.extra["pooling"] = pooling
     model = build_model(cfg)
     target = model.state_dict()
     state = load_state(spec.rules, read_weights(directory), target, cfg, str(directory))
     model.load_state_dict(state, strict=False)  # tied parameters are filled by tying
     return model
+
+
+def sentence_pooling(directory: Path) -> str | None:
+    """How a sentence-transformers directory pools its token vectors ("mean" or "cls"), read from
+    ``modules.json`` and its Pooling module's ``config.json``; None for a plain checkpoint or a
+    pooling mode fine-tuning does not offer (max, weighted mean, ...)."""
+    modules = directory / "modules.json"
+    if not modules.is_file():
+        return None
+    try:
+        listed = json.loads(modules.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{modules} is not valid JSON: {e}") from None
+    if not isinstance(listed, list):
+        raise UserError(f"{modules} must hold a JSON list of modules")
+    pooling = next((m for m in listed if isinstance(m, dict) and str(m.get("type", "")).endswith(".Pooling")), None)
+    if pooling is None:
+        return None
+    modes = read_json(directory / str(pooling.get("path", "")) / "config.json")
+    on = [k.removeprefix("pooling_mode_") for k, v in modes.items() if k.startswith("pooling_mode_") and v is True]
+    return {"cls_token": "cls", "mean_tokens": "mean"}.get(on[0]) if len(on) == 1 else None
 
 
 def to_hf(model, directory, tokenizer=None) -> Path:

@@ -63,6 +63,12 @@ class DecoderLM(nn.Module):
     def max_positions(self) -> int:
         return self.config.max_positions
 
+    @property
+    def context_window(self) -> int | None:
+        """The most tokens one forward reads: the rows of a position table (learned, sinusoidal);
+        None for relative positions (RoPE, ALiBi), which decode as far as the cache holds."""
+        return self.config.max_positions if self.backbone.embed_positions is not None else None
+
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,

@@ -14,9 +14,11 @@ from functools import partial
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..core.config import ModelConfig
 from ..core.errors import UserError
+from ..heads.pooler import POOLINGS, mean_pool
 from ..heads.registry import HEADS
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
@@ -59,6 +61,14 @@ class EncoderModel(nn.Module):
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
+    def summary(self, hidden, pooled, attention_mask) -> torch.Tensor:
+        """(B, d): what sentence-level heads read, by ``cfg.extra["pooling"]``: "mean": the sentence
+        embedding, the mean of the real tokens L2-normalised (as sentence embedders were trained:
+        Sentence-BERT; sentence-transformers' Pooling + Normalize modules); else C: pooled [CLS], or [CLS]."""
+        if self.config.extra.get("pooling") == "mean":
+            return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
+        return pooled if pooled is not None else hidden[:, 0]
+
     def default_positions(self, input_ids):
         """Position ids when the caller gives none; None: 0, 1, 2, ... (a family's hook)."""
         return None
@@ -75,21 +85,22 @@ class EncoderModel(nn.Module):
         for name in self.head_names:
             spec = HEADS[name]
             if spec.writes not in outputs:  # the first head to write an output fills it (nsp before sop)
-                outputs[spec.writes] = getattr(self, name)(_source(spec.reads, hidden, outputs, mlm_positions))
+                outputs[spec.writes] = getattr(self, name)(self._source(spec.reads, hidden, outputs, mlm_positions,
+                                                                        attention_mask))
         named = {f.name for f in fields(EncoderOutput)}
         return EncoderOutput(last_hidden_state=hidden, hidden_states=tuple(states) if states else None,
                              outputs=outputs, **{k: v for k, v in outputs.items() if k in named})
 
-
-def _source(reads: str, hidden, outputs, mlm_positions):
-    """What a head reads (heads/registry.py): every position, the MLM's chosen positions, the pooled
-    [CLS], or the summary C (pooled [CLS], or [CLS] itself without a pooler)."""
-    if reads == "hidden":
-        return hidden
-    if reads == "masked":
-        return hidden if mlm_positions is None else hidden[mlm_positions]
-    pooled = outputs.get("pooled")
-    return pooled if reads == "pooled" or pooled is not None else hidden[:, 0]
+    def _source(self, reads: str, hidden, outputs, mlm_positions, attention_mask):
+        """What a head reads (heads/registry.py): every position, the MLM's chosen positions, the
+        pooled [CLS], or the sentence summary (``summary``)."""
+        if reads == "hidden":
+            return hidden
+        if reads == "masked":
+            return hidden if mlm_positions is None else hidden[mlm_positions]
+        if reads == "pooled":
+            return outputs.get("pooled")
+        return self.summary(hidden, outputs.get("pooled"), attention_mask)
 
 
 def _check_heads(cfg: ModelConfig) -> tuple[str, ...]:
@@ -105,6 +116,9 @@ def _check_heads(cfg: ModelConfig) -> tuple[str, ...]:
     if len(chosen) > 1:
         raise UserError(f"config heads: one fine-tuning head at a time, got {', '.join(chosen)}")
     labels = cfg.extra.get("labels")
+    if cfg.extra.get("pooling", "cls") not in POOLINGS:
+        raise UserError(f"config extra.pooling={cfg.extra['pooling']!r} is not supported",
+                        f"choose one of: {', '.join(POOLINGS)}")
     if any(HEADS[h].labelled for h in chosen) and not (isinstance(labels, list) and labels):
         raise UserError(f"config heads: the {chosen[0]} needs its label names", 'set extra.labels, e.g. ["neg", "pos"]')
     return tuple(name for name in HEADS if name in heads)

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.errors import UserError
+from ..heads.pooler import POOLINGS
 from .protocol import Task
 
 FIELDS = {
@@ -45,6 +46,7 @@ FIELDS = {
 HEADS = {"classify": "classifier", "pair": "classifier", "tag": "tagger", "qa": "span", "choice": "choice"}
 IGNORE = -100  # targets of positions no loss is computed at ([CLS], [SEP], later pieces of a word)
 MAX_ANSWER_TOKENS = 30  # the longest predicted answer span (BERT's run_squad.py)
+PROBE_ITERATIONS = 100  # L-BFGS iterations of the linear probe that starts a sentence-level head
 
 
 # ---- reading ------------------------------------------------------------------------------------
@@ -244,9 +246,12 @@ class FineTuneTask(Task):
         super().__init__()
         self.model, self.task = model, task
 
-    def logits(self, batch: dict) -> torch.Tensor:
+    def encode(self, batch: dict):
         types = batch["token_type_ids"] if self.model.config.type_vocab_size > 0 else None
-        out = self.model(batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=types).task_logits
+        return self.model(batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=types)
+
+    def logits(self, batch: dict) -> torch.Tensor:
+        out = self.encode(batch).task_logits
         if self.task == "choice":  # one score per (example, choice) row
             out = out.view(len(batch["target"]), -1)
         return out
@@ -350,6 +355,7 @@ class FineTuneConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    probe: bool = True  # start a sentence-level head from a linear probe (``probe_head``)
 
 
 def batches(encoder: Encoder, items: list[dict], size: int, order=None):
@@ -357,6 +363,45 @@ def batches(encoder: Encoder, items: list[dict], size: int, order=None):
     order = list(order)
     for start in range(0, len(order), size):
         yield encoder.collate([items[i] for i in order[start:start + size]])
+
+
+@torch.no_grad()
+def _summaries(task: FineTuneTask, encoder: Encoder, items: list[dict], device) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the sentence-level head reads for every item, from the encoder as it is, and the targets."""
+    task.eval()
+    summaries, targets = [], []
+    for batch in batches(encoder, items, 32):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = task.encode(batch)
+        summaries.append(task.model.summary(out.last_hidden_state, out.pooled, batch["attention_mask"]))
+        targets.append(batch["target"])
+    return torch.cat(summaries), torch.cat(targets)
+
+
+def probe_head(task: FineTuneTask, encoder: Encoder, train: list[dict], cfg: FineTuneConfig) -> None:
+    """Linear probing before fine-tuning (LP-FT; Kumar et al. 2022, "Fine-Tuning can Distort
+    Pretrained Features and Underperform Out-of-Distribution"): a sentence-level head (classify,
+    pair, choice) starts as the L2-regularised logistic regression on the frozen encoder's
+    summaries (full batch, L-BFGS; the penalty is scikit-learn's default, C = 1), so fine-tuning
+    starts from a fitted head rather than letting a random one's gradients distort the features.
+    Token and span heads keep their random start."""
+    if task.task not in ("classify", "pair", "choice"):
+        return
+    device = torch.device(cfg.device)
+    task.to(device)
+    features, targets = _summaries(task, encoder, train, device)
+    layer = (task.model.choice if task.task == "choice" else task.model.classifier).out
+    optimizer = torch.optim.LBFGS(layer.parameters(), max_iter=PROBE_ITERATIONS, line_search_fn="strong_wolfe")
+
+    def loss():
+        optimizer.zero_grad()
+        logits = layer(features)
+        logits = logits.view(len(targets), -1) if task.task == "choice" else logits
+        value = F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum") + layer.weight.square().sum() / 2
+        value.backward()
+        return value
+
+    optimizer.step(loss)
 
 
 def fit(task: FineTuneTask, encoder: Encoder, train: list[dict], cfg: FineTuneConfig) -> list[float]:
@@ -382,9 +427,13 @@ def evaluate(task: FineTuneTask, encoder: Encoder, examples: list[dict], items: 
 
 
 # ---- from a pre-trained encoder to a fine-tuned checkpoint ------------------------------------------
-def with_task_head(base: nn.Module, task: str, labels: list[str] | None, seed: int = 0) -> nn.Module:
-    """A copy of ``base``'s backbone (and pooler, which sentence-level heads read) with a fresh
-    ``task`` head; pre-training heads (MLM, NSP, ...) are left behind."""
+def with_task_head(base: nn.Module, task: str, labels: list[str] | None, seed: int = 0,
+                   pooling: str | None = None) -> nn.Module:
+    """A copy of ``base``'s backbone with a fresh ``task`` head; pre-training heads (MLM, NSP, ...)
+    are left behind. Sentence-level heads (classify, pair, choice) read ``pooling``: "cls" (the
+    pooled [CLS], through the checkpoint's pooler where it has one) or "mean" (the mean of the real
+    tokens); None: as the checkpoint was trained (a sentence-transformers directory says mean),
+    else "cls". The choice is kept in the new config, so the checkpoint reloads pooling the same way."""
     from ..core.registry import get_family
     from ..models import build_model
 
@@ -392,8 +441,16 @@ def with_task_head(base: nn.Module, task: str, labels: list[str] | None, seed: i
     if get_family(cfg.family).architecture != "encoder" or not hasattr(base, "backbone"):
         raise UserError(f"the checkpoint is a {cfg.family} model ({get_family(cfg.family).architecture})",
                         "fine-tune an encoder: bert, roberta, deberta, ... or a reference BERT directory")
-    keep = ["pooler"] if task in ("classify", "pair", "choice") and "pooler" in (cfg.heads or ()) else []
-    extra = {k: v for k, v in cfg.extra.items() if k != "labels"}
+    sentence_level = task in ("classify", "pair", "choice")
+    if pooling is not None and pooling not in POOLINGS:
+        raise UserError(f"--pooling {pooling!r} is not supported", f"choose one of: {', '.join(POOLINGS)}")
+    if pooling is not None and not sentence_level:
+        raise UserError(f"--pooling applies to sentence-level tasks (classify, pair, choice), not {task}",
+                        "leave out --pooling")
+    extra = {k: v for k, v in cfg.extra.items() if k not in ("labels", "pooling")}
+    if sentence_level:
+        extra["pooling"] = pooling or cfg.extra.get("pooling", "cls")
+    keep = ["pooler"] if sentence_level and extra["pooling"] == "cls" and "pooler" in (cfg.heads or ()) else []
     if labels:
         extra["labels"] = list(labels)
     torch.manual_seed(seed)
@@ -444,17 +501,20 @@ class FineTuneResult:
 
 
 def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: FineTuneConfig,
-                   max_length: int = 128, out=None) -> FineTuneResult:
+                   max_length: int = 128, pooling: str | None = None, out=None) -> FineTuneResult:
     """Fine-tune ``base`` (a loaded encoder with its tokenizer) on ``train``, score ``val``, and write
-    the model, its tokenizer and ``finetune.json`` (task, labels, metrics) to ``out`` (atomically)."""
+    the model, its tokenizer and ``finetune.json`` (task, labels, pooling, metrics) to ``out``
+    (atomically). ``pooling``: see ``with_task_head``."""
     if base.tokenizer is None:
         raise UserError("the checkpoint has no tokenizer.json", "fine-tune a checkpoint that carries its tokenizer")
     labels = label_names(train + val, task)
-    model = with_task_head(base, task, labels, cfg.seed)
+    model = with_task_head(base, task, labels, cfg.seed, pooling)
     encoder = Encoder(base.tokenizer, task, labels, min(max_length, model.max_positions),
                       segments=model.config.type_vocab_size > 1)
     train_items, val_items = [encoder.encode(e) for e in train], [encoder.encode(e) for e in val]
     head = FineTuneTask(model, task)
+    if cfg.probe:
+        probe_head(head, encoder, train_items, cfg)
     losses = fit(head, encoder, train_items, cfg)
     metrics = evaluate(head, encoder, val, val_items, device=cfg.device)
     result = FineTuneResult(None, task, metrics, baseline(task, train, val), labels, len(train), len(val), losses)
@@ -464,7 +524,8 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
 
         with atomic_directory(Path(out)) as tmp:
             save_model_files(tmp, model.cpu(), base.tokenizer)
-            summary = {"task": task, "fields": list(FIELDS[task]), "labels": labels, "metrics": metrics,
+            summary = {"task": task, "fields": list(FIELDS[task]), "labels": labels,
+                       "pooling": model.config.extra.get("pooling"), "metrics": metrics,
                        "baseline": result.baseline, "train_examples": len(train), "val_examples": len(val),
                        "epoch_losses": losses, "max_length": encoder.max_length, "settings": vars(cfg)}
             (tmp / "finetune.json").write_text(json.dumps(summary, indent=2) + "\n")
