@@ -5,7 +5,7 @@ from .core.version import __version__
 from . import families as _families_package  # noqa: E402,F401  (see below)
 from . import train as _train_package  # noqa: E402,F401  (see below)
 
-__all__ = ["UserError", "__version__", "load", "train", "families"]
+__all__ = ["UserError", "__version__", "load", "train", "generate", "families"]
 
 
 def train(family: str = "gpt2", **options):
@@ -14,6 +14,14 @@ def train(family: str = "gpt2", **options):
     from .api import train as _train
 
     return _train(family, **options)
+
+
+def generate(model, prompt="", max_new_tokens: int | None = None, **options):
+    """Continue ``prompt`` with ``model``; see :func:`lmlineage.generation.text.generate`. Defined
+    here, like ``train``, so the name cannot be confused with the subpackage ``lmlineage.generation``."""
+    from .generation.text import generate as _generate
+
+    return _generate(model, prompt, max_new_tokens, **options)
 
 
 def families():

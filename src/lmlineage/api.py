@@ -3,7 +3,7 @@
     model = lmlineage.load("gpt2", preset="tiny")          # a fresh model
     model = lmlineage.load("runs/gpt2")                     # a trained checkpoint (best/)
     model = lmlineage.load("path/to/hf-gpt2")               # a reference directory
-    print(model.generate("ROMEO:", max_new_tokens=100))
+    print(lmlineage.generate(model, "ROMEO:", max_new_tokens=100))
     result = lmlineage.train("gpt2", steps=2000, out="runs/gpt2")
 """
 

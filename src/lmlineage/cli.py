@@ -230,6 +230,7 @@ def cmd_train(args) -> None:
 
 def cmd_generate(args) -> None:
     from .api import load
+    from .generation.text import generate
     from .train.run import check_device
     from .tokenizers import load_tokenizer
 
@@ -237,7 +238,7 @@ def cmd_generate(args) -> None:
     if args.chat:
         return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
-        print(model.generate(args.prompt or "", max_new_tokens=args.max_new_tokens, seed=args.seed))
+        print(generate(model, args.prompt or "", max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
     encoder_decoder = bool(getattr(model, "is_encoder_decoder", False))
     if args.prompt is None and encoder_decoder:
@@ -263,8 +264,8 @@ def cmd_generate(args) -> None:
             echoed = True
         print(piece, end="", flush=True)
 
-    model.generate(
-        prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+    generate(
+        model, prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
         stream=stream, compile=args.compile,
     )

@@ -354,7 +354,7 @@ def test_extreme_but_valid_sampling_options_work(capsys, run_dir):
     model = lmlineage.load(str(run_dir))
     for options in ({"temperature": 1e-6}, {"repetition_penalty": 1e-30}, {"repetition_penalty": 1e30},
                     {"temperature": 1e30}, {"top_k": 2**70}, {"top_p": 1e-300, "temperature": 1.0}):
-        assert len(model.generate("the", max_new_tokens=4, seed=0, **options)) == 4
+        assert len(lmlineage.generate(model, "the", max_new_tokens=4, seed=0, **options)) == 4
 
 
 def test_eval_refuses_a_bad_corpus(capsys, tmp_path, run_dir):

@@ -54,7 +54,8 @@ def test_torchrun_cli_writes_one_consolidated_checkpoint(tmp_path):
          str(31500 + os.getpid() % 1000), "-m", "lmlineage", "train", "gpt2", "--data", str(corpus), "--context", "16",
          "--steps", "3", "--batch-size", "4", "--out", str(out), "--no-progress", "--parallel", "fsdp"],
         {"LMLINEAGE_BACKEND": "gloo", "OMP_NUM_THREADS": "1"})
+    import lmlineage
     from lmlineage.api import load
 
     model = load(out)
-    assert model.generate("to be", max_new_tokens=5, seed=0)
+    assert lmlineage.generate(model, "to be", max_new_tokens=5, seed=0)

@@ -180,11 +180,11 @@ def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     assert final["val_smoothed_loss"] == pytest.approx(records[-2]["val_loss"])  # maximum likelihood: no smoothing
     model = lmlineage.load(out)
     assert model.config.family == "bahdanau" and model.decoder_start_id == model.tokenizer.eos_id
-    assert isinstance(model.generate("1234", max_new_tokens=6, temperature=0), str)
-    assert isinstance(model.generate("1234", max_new_tokens=6, num_beams=4), str)
+    assert isinstance(lmlineage.generate(model, "1234", max_new_tokens=6, temperature=0), str)
+    assert isinstance(lmlineage.generate(model, "1234", max_new_tokens=6, num_beams=4), str)
     # `generate` prints the translation alone: the source is not echoed before it
     assert main(["generate", str(out), "--prompt", "1234", "--temperature", "0", "--max-new-tokens", "6"]) == 0
-    assert capsys.readouterr().out == model.generate("1234", max_new_tokens=6, temperature=0) + "\n"
+    assert capsys.readouterr().out == lmlineage.generate(model, "1234", max_new_tokens=6, temperature=0) + "\n"
 
     # `eval` scores the pair set's held-out split teacher forced, as training did with the best weights
     assert main(["eval", str(out), "--data", "reverse:2-4", "--json"]) == 0
@@ -199,7 +199,7 @@ def test_train_from_the_cli_and_draw_an_alignment(tmp_path, capsys):
     weights = torch.tensor(shown["weights"])
     assert weights.shape == (len(shown["target"]), len(shown["source"])) == (len(shown["target"]), 4)
     torch.testing.assert_close(weights.sum(-1), torch.ones(len(shown["target"])))
-    assert shown["translation"] == model.generate("1234", max_new_tokens=100, temperature=0)
+    assert shown["translation"] == lmlineage.generate(model, "1234", max_new_tokens=100, temperature=0)
 
 
 def test_align_refuses_the_fixed_vector_model(tmp_path, capsys):

@@ -28,7 +28,7 @@ def test_train_reports_translation_metrics_and_writes_a_loadable_checkpoint(tmp_
     assert lrs == pytest.approx([3e-3 * (10 / 25) ** 0.5, 3e-3 * (10 / 30) ** 0.5])
     model = lmlineage.load(out)
     assert model.config.family == "transformer" and model.decoder_start_id == model.tokenizer.eos_id
-    assert isinstance(model.generate("123", max_new_tokens=5, temperature=0), str)
+    assert isinstance(lmlineage.generate(model, "123", max_new_tokens=5, temperature=0), str)
     # The scored translations are the engine's greedy ones: redo one by hand.
     source = torch.tensor([model.tokenizer.encode("98765")])
     ids = lmlineage.generation.generate(model, source, max_new_tokens=6, eos_id=model.tokenizer.eos_id,

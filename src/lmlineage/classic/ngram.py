@@ -481,8 +481,9 @@ class NGramCheckpoint:
         score = self.lm.score_text(text)
         return {"loss": score.nats_per_token, "nats": -score.log_prob, "tokens": score.tokens, "chars": score.chars}
 
-    def generate(self, prompt: str = "", max_new_tokens: int = 30, seed: int | None = None, **_) -> str:
-        return " ".join(self.lm.sample(1, max_len=max_new_tokens, seed=seed or 0, skip_unk=True)[0])
+    def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None, **_) -> str:
+        length = 30 if max_new_tokens is None else max_new_tokens
+        return " ".join(self.lm.sample(1, max_len=length, seed=seed or 0, skip_unk=True)[0])
 
 
 def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:

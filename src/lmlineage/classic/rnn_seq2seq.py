@@ -197,13 +197,6 @@ class RNNEncoderDecoder(nn.Module):
             encoder_last_hidden_state=annotations,
         )
 
-    def generate(self, prompt, max_new_tokens: int = 64, **options):
-        """Source text in, target text out (with a tokenizer), or ids (B, S) in, new ids out.
-        Options are those of ``lmlineage.generation.generate``."""
-        from ..generation import generate_text
-
-        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)
-
 
 def _source_mask(like: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """A bool (B, S) mask of real source tokens, checked to be right-padded (real tokens first)."""

@@ -649,7 +649,7 @@ class Word2VecCheckpoint:
         raise UserError("word2vec learns word vectors, not a language model: it has no perplexity",
                         "query it with `lmlineage similar CHECKPOINT WORD` or evaluate analogies in Python")
 
-    def generate(self, *_, **__):
+    def sample_text(self, *_, **__):
         raise UserError("word2vec does not generate text", "query it with `lmlineage similar CHECKPOINT WORD`")
 
 

@@ -47,20 +47,22 @@ def evaluate_text(model, tok, text: str) -> dict:
 
 class WordLM:
     """The classic face of a word-level neural LM: ``evaluate_text`` (what ``lmlineage eval`` calls
-    on the held-out text) and text ``generate`` through the generation engine (for models that
-    speak its step protocol). The model's ``tokenizer`` is set when a checkpoint is loaded."""
+    on the held-out text) and ``sample_text`` (what ``lmlineage.generate`` calls): a sentence
+    continued through the generation engine. The model's ``tokenizer`` is set when a checkpoint
+    is loaded."""
 
     tokenizer = None
 
     def evaluate_text(self, text: str) -> dict:
         return evaluate_text(self, self.tokenizer, text)
 
-    def generate(self, prompt: str = "", max_new_tokens: int = 30, seed: int | None = None,
-                 temperature: float = 1.0, **_) -> str:
+    def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None,
+                    temperature: float = 1.0, **_) -> str:
         from ..generation.engine import generate
         from ..tokenizers.word import EOS
 
         tok = self.tokenizer
+        max_new_tokens = 30 if max_new_tokens is None else max_new_tokens
         ids = torch.tensor([[EOS] + tok.encode_words(prompt or "")])  # a sentence end: the prompt starts one
         new = generate(self, ids.to(next(self.parameters()).device), max_new_tokens=max_new_tokens,
                        temperature=temperature, seed=seed)[0]

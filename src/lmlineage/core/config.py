@@ -18,8 +18,10 @@ from .errors import UserError
 
 CHOICES = {
     "norm": ("layernorm", "rmsnorm"),
-    # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables
-    "position": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative", "none"),
+    # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables;
+    # relative: T5's buckets; disentangled: DeBERTa's content/position scores (layers/positions.py)
+    "position": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative",
+                 "disentangled", "none"),
     "activation": ("gelu", "gelu_tanh", "relu", "silu"),
     "mlp": ("mlp", "glu"),
     "residual": ("pre", "post", "parallel", "parallel_shared_norm"),
@@ -78,7 +80,7 @@ class ModelConfig:
     router_jitter: float = 0.0  # training: router input times U(1 - j, 1 + j) noise (Switch's released code: 0.01)
     embed_dim: int | None = None  # factorized embeddings narrower than d_model, projected up (ALBERT); None: d_model
     layer_groups: int | None = None  # cross-layer sharing: n_layer blocks drawn from this many weight sets (ALBERT)
-    # Encoder-decoder models (blocks/encoder_decoder.py); relative: T5's bucketed position bias.
+    # Encoder-decoder models (models/encoder_decoder.py); relative: T5's bucketed position bias.
     n_decoder_layer: int | None = None  # None: as many decoder blocks as encoder blocks (n_layer)
     decoder_start_id: int = 0  # the decoder's first input token (T5: pad; BART: </s>)
     relative_buckets: int = 32  # T5 (Raffel et al. 2020, section 2.1): buckets of key-query offsets

@@ -9,7 +9,7 @@ half the time), on the same pooler + 2-way head. The MLM head projects back down
 the E-wide word embeddings. GELU in its tanh form ("gelu_new"), SentencePiece vocabulary of 30000.
 """
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename

@@ -10,7 +10,7 @@ Pre-trained by reconstructing documents from the corruptions of section 2.2
 permutes all sentences (section 5.1). The decoder starts with </s>.
 """
 
-from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.registry import Family, register
 from ..interop.reference import ReferenceSpec
 from ..interop.rules import Offset

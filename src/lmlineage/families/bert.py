@@ -8,7 +8,7 @@ next sentence prediction (section 3.1), through a pooler on [CLS] and an MLM hea
 word embeddings. Post-LN blocks as in the Transformer, d_ff = 4d, WordPiece vocabulary of 30522.
 """
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.registry import Family, register
 from ..interop.reference import Field, LabelIds, LabelNames, ReferenceSpec
 from ..interop.rules import Copies, Fuse, Ignore, Rename, Tie

@@ -11,32 +11,19 @@ Pre-trained here with the masked LM (v3's replaced-token detection is ELECTRA's 
 
 from dataclasses import dataclass, replace
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.errors import UserError
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename
-from ..layers.disentangled import TERMS, DisentangledScores
+from ..layers.disentangled import TERMS
 from .bert import BERT, mlm_rules, weight_and_bias
 from .bert import FIELDS as BERT_FIELDS
 
 
 class DebertaModel(EncoderModel):
     def __init__(self, cfg):
-        x = cfg.extra
-        unknown = sorted(set(x.get("terms", TERMS)) - set(TERMS))
-        if unknown:
-            raise UserError(f"config extra.terms: unknown attention term(s) {', '.join(unknown)}",
-                            f"choose from {', '.join(TERMS)}")
-        max_distance = x.get("max_distance", -1)
-        scores = DisentangledScores(
-            cfg.d_model, cfg.n_head, cfg.dim_head, cfg.n_layer, buckets=x.get("buckets", -1),
-            # released code: a max distance < 1 means the longest input
-            max_distance=max_distance if max_distance >= 1 else cfg.max_positions,
-            terms=x.get("terms", TERMS), share_projections=x.get("share_projections", False),
-            norm=x.get("norm_table", False), eps=cfg.norm_eps, dropout=cfg.dropout,
-        )
-        super().__init__(cfg, score_mod=scores)
+        super().__init__(cfg, positions=(cfg.position, "disentangled"))  # absolute positions only if biased input
 
 
 @dataclass(frozen=True)

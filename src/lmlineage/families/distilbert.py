@@ -9,7 +9,7 @@ temperature + cosine alignment of the hidden states (tasks/distillation.py). Its
 checkpoints lay the same tensors out under DistilBERT's own names.
 """
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename, Tie

@@ -10,7 +10,7 @@ E = 128, H = 256). After pre-training the discriminator is the model; its genera
 checkpoint of its own shape (ElectraForMaskedLM), 1/4 to 1/3 of the width (appendix, table 6).
 """
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Rename, Tie

@@ -6,7 +6,7 @@ the embedding, so the decoder output is not rescaled; no dropout in pre-training
 SentencePiece vocabulary over 101 languages.
 """
 
-from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.registry import Family, register
 from .t5 import DEFAULTS, reference
 

@@ -8,7 +8,7 @@ count from padding_idx + 1 = 2 and padding sits at position 1 (hence 514 positio
 
 import torch
 
-from ..blocks.encoder import EncoderModel
+from ..models.encoder import EncoderModel
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from .bert import BERT, FIELDS, encoder_rules, mlm_rules, pooler_rules

@@ -19,7 +19,7 @@ training, no limit in evaluation) is written as a capacity no sequence reaches, 
 
 from dataclasses import dataclass, replace
 
-from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.errors import UserError
 from ..core.registry import Family, register
 from ..interop.reference import Field

@@ -16,7 +16,7 @@ span corruption (section 3.1.4).
 
 from dataclasses import replace
 
-from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename, Tie

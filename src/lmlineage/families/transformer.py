@@ -16,7 +16,7 @@ has a bias (Marian's ``final_logits_bias``). The reference is ``MarianMTModel``,
 architecture (post-LN, sinusoidal, shared embeddings, no final norms).
 """
 
-from ..blocks.encoder_decoder import EncoderDecoderLM
+from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename, Reshape, Tie

@@ -27,10 +27,18 @@ def alibi_slopes(n_head: int) -> torch.Tensor:
 
 
 class ALiBi(nn.Module):
-    def __init__(self, n_head: int):
+    """``bidirectional`` (an encoder): keys on both sides of the query, so the bias is
+    ``-slope * |key position - query position|`` in full (Press et al. 2022 define the causal case)."""
+
+    def __init__(self, n_head: int, bidirectional: bool = False):
         super().__init__()
+        self.bidirectional = bidirectional
         self.register_buffer("slopes", alibi_slopes(n_head), persistent=False)
 
     def forward(self, q_positions: torch.Tensor, k_positions: torch.Tensor) -> torch.Tensor:
-        """The attention ``score_bias`` hook: (B, Tk) key positions -> (B, H, 1, Tk) bias."""
+        """The attention ``score_bias`` hook: (B, Tk) key positions -> (B, H, 1, Tk) bias; with
+        ``bidirectional``, (B, Tq) query positions too -> (B, H, Tq, Tk)."""
+        if self.bidirectional:
+            distance = (k_positions[:, None, :] - q_positions[:, :, None]).abs().float()  # (B, Tq, Tk)
+            return -self.slopes[None, :, None, None] * distance[:, None]
         return self.slopes[None, :, None, None] * k_positions[:, None, None, :].float()

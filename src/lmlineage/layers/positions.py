@@ -1,13 +1,26 @@
-"""Absolute position schemes added to token embeddings.
+"""Position schemes, and the one registry a stack chooses them from (``POSITIONS``).
 
-Relative schemes (rotary, ALiBi, T5 buckets) act inside attention instead and live
-beside it as ``qk_transform`` / ``score_bias`` hooks.
+Absolute schemes add a table to the token embeddings (learned, sinusoidal, GLM's 2-D); relative
+ones act inside attention through its hooks: rotary (``qk_transform``), ALiBi and T5's buckets
+(``score_bias``), DeBERTa's disentangled scores (``score_mod``). Each is built for either
+direction: ``causal`` says whether the stack's queries see only earlier keys.
 """
 
+from __future__ import annotations
+
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
+
+from ..core.config import ModelConfig
+from ..core.errors import UserError
+from .alibi import ALiBi
+from .disentangled import TERMS, DisentangledScores
+from .relative_position import RelativePositionBias
+from .rotary import Rotary
 
 
 class LearnedPositions(nn.Embedding):
@@ -60,11 +73,47 @@ class TwoDimensionalPositions(nn.Module):
         return self.position(positions[:, 0]) + self.block_position(positions[:, 1])
 
 
-def make_positions(kind: str, max_positions: int, dim: int) -> nn.Module | None:
-    if kind == "learned":
-        return LearnedPositions(max_positions, dim)
-    if kind in ("sinusoidal", "sinusoidal_halves"):
-        return SinusoidalPositions(max_positions, dim, "halves" if kind == "sinusoidal_halves" else "interleaved")
-    if kind == "learned_2d":
-        return TwoDimensionalPositions(max_positions, dim)
-    return None  # relative schemes live in attention
+HOOKS = ("qk_transform", "score_bias", "score_mod")  # the attention hooks a scheme may fill
+
+
+@dataclass(frozen=True)
+class PositionScheme:
+    """``table(cfg, width)``: a module mapping position ids to vectors added to the token
+    embeddings; ``hooks(cfg, causal)``: the attention hooks, by name (one of ``HOOKS``)."""
+
+    table: Callable[[ModelConfig, int], nn.Module] | None = None
+    hooks: Callable[[ModelConfig, bool], dict[str, nn.Module]] | None = None
+
+
+def _disentangled(cfg: ModelConfig, causal: bool) -> dict[str, nn.Module]:
+    """DeBERTa's options live in ``cfg.extra``: terms, buckets, max_distance, share_projections, norm_table."""
+    x = cfg.extra
+    unknown = sorted(set(x.get("terms", TERMS)) - set(TERMS))
+    if unknown:
+        raise UserError(f"config extra.terms: unknown attention term(s) {', '.join(unknown)}",
+                        f"choose from {', '.join(TERMS)}")
+    max_distance = x.get("max_distance", -1)
+    return {"score_mod": DisentangledScores(
+        cfg.d_model, cfg.n_head, cfg.dim_head, cfg.n_layer, buckets=x.get("buckets", -1),
+        # released code: a max distance < 1 means the longest input
+        max_distance=max_distance if max_distance >= 1 else cfg.max_positions,
+        terms=x.get("terms", TERMS), share_projections=x.get("share_projections", False),
+        norm=x.get("norm_table", False), eps=cfg.norm_eps, dropout=cfg.dropout,
+    )}
+
+
+POSITIONS: dict[str, PositionScheme] = {
+    "learned": PositionScheme(table=lambda cfg, width: LearnedPositions(cfg.max_positions, width)),
+    "sinusoidal": PositionScheme(table=lambda cfg, width: SinusoidalPositions(cfg.max_positions, width)),
+    "sinusoidal_halves": PositionScheme(
+        table=lambda cfg, width: SinusoidalPositions(cfg.max_positions, width, "halves")),
+    "learned_2d": PositionScheme(table=lambda cfg, width: TwoDimensionalPositions(cfg.max_positions, width)),
+    "rotary": PositionScheme(hooks=lambda cfg, causal: {
+        "qk_transform": Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)}),
+    "alibi": PositionScheme(hooks=lambda cfg, causal: {"score_bias": ALiBi(cfg.n_head, bidirectional=not causal)}),
+    # T5: one bucket table per stack; an encoder's buckets look both ways, a decoder's back only
+    "relative": PositionScheme(hooks=lambda cfg, causal: {"score_bias": RelativePositionBias(
+        cfg.n_head, bidirectional=not causal, buckets=cfg.relative_buckets, max_distance=cfg.relative_max_distance)}),
+    "disentangled": PositionScheme(hooks=_disentangled),
+    "none": PositionScheme(),
+}

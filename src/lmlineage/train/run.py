@@ -397,10 +397,12 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                   load_checkpoint) -> TrainResult:
     """Scored as every word-level model is: the best checkpoint on the held-out text, token by token."""
+    from ..generation.text import generate
+
     best = fam.load(out / "best")
     score = best.evaluate_text(prepared.held_out)
     return TrainResult(out, score["loss"], perplexity(score["loss"]), bits_per_char(score["nats"], score["chars"]),
-                       best.generate(seed=seed), trainer.step, trainer.rank)
+                       generate(best, seed=seed), trainer.step, trainer.rank)
 
 
 def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, progress: bool, device: str,
@@ -408,6 +410,7 @@ def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, 
     """Counting (n-gram) or word2vec's kernels, into the same run layout (``out/best``)."""
     from ..data.corpora import load_corpus
     from ..checkpoint.directory import recover_run
+    from ..generation.text import generate
 
     settings = fam.preset(preset)
     recover_run(out)  # a crashed fit's half-written best/
@@ -419,7 +422,7 @@ def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, 
     if "summary" in score:  # word vectors: no likelihood, no sample
         result = TrainResult(out, math.nan, math.nan, None, "", 0, summary=score["summary"])
     else:
-        sample = fam.load(out / "best").generate(seed=seed)
+        sample = generate(fam.load(out / "best"), seed=seed)
         result = TrainResult(out, score["loss"], perplexity(score["loss"]),
                              bits_per_char(score["nats"], score["chars"]), sample, 0)
     result.report = task_cls.report(result)
@@ -430,13 +433,15 @@ def _sample(model, tok, max_new_tokens: int, seed: int) -> str:
     """An unconditional sample: start from the document separator's last token (a newline for char,
     ``<|endoftext|>`` for GPT-2-style BPE), which every tokenizer can encode in one token; or from
     token 0 where the corpus has no such token."""
+    from ..generation.text import generate
+
     try:
         start = tok.encode(tok.document_separator)[-1:]
     except UserError:  # a char tokenizer whose corpus has no newline
         start = []
     device = next(model.parameters()).device
-    new = model.generate(torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
-                         temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
+    new = generate(model, torch.tensor([start or [0]], device=device), max_new_tokens=max_new_tokens,
+                   temperature=0.8, top_k=200, seed=seed, eos_id=tok.eos_id)[0].tolist()
     if tok.eos_id in new:
         new = new[: new.index(tok.eos_id)]
     return tok.decode(new)

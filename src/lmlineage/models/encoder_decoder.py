@@ -2,9 +2,8 @@
 source both ways; a decoder stack reads the target left to right and, in every block, attends
 to the encoder's output; an LM head predicts the next target token.
 
-Both stacks are the shared ones (``EncoderStack``, ``DecoderStack`` built with
-``cross_attention``), so norms, MLPs, positions and attention backends are the decoder-only
-models' own. The token embedding is shared by encoder and decoder and, with ``cfg.tie_embeddings``, by the
+Both stacks are the one ``Stack`` (bidirectional; causal with ``cross_attention``), so norms,
+MLPs, positions and attention backends are the decoder-only models' own. The token embedding is shared by encoder and decoder and, with ``cfg.tie_embeddings``, by the
 LM head (Press & Wolf 2017; T5 and BART share all three).
 
 It speaks the generation engine's encoder-decoder protocol (see ``generation/engine.py``):
@@ -26,12 +25,10 @@ from torch import nn
 
 from ..core.cache import DynamicCache, EncoderDecoderCache, StaticCache
 from ..core.config import ModelConfig
-from ..heads.lm import LMHead
+from ..heads.registry import HEADS
 from ..layers.moe import MoE
-from ..layers.relative_position import RelativePositionBias
-from .decoder import DecoderStack, shared_hook
-from .encoder import EncoderStack
-from .init import init_weights
+from ..blocks.init import init_weights
+from ..blocks.stack import Stack
 
 
 @dataclass
@@ -46,27 +43,21 @@ class Seq2SeqOutput:
 
 
 class EncoderDecoderLM(nn.Module):
-    """Encoder stack + cross-attending decoder stack + LM head.
-
-    ``encoder_bias`` / ``decoder_bias``: ``score_bias`` hooks of each stack's self-attention
-    (T5's relative buckets, bidirectional in the encoder, causal in the decoder); a hook module
-    is registered once on its stack and shared by that stack's layers."""
+    """Bidirectional stack + causal, cross-attending stack + LM head. Each stack has its own
+    position scheme from ``cfg.position`` (T5: one bucket table per stack, none in cross-attention)."""
 
     is_encoder_decoder = True
 
-    def __init__(self, cfg: ModelConfig, encoder_bias=None, decoder_bias=None):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        if cfg.position == "relative":  # T5: one bucket table per stack, none in cross-attention
-            buckets = dict(buckets=cfg.relative_buckets, max_distance=cfg.relative_max_distance)
-            encoder_bias = encoder_bias or RelativePositionBias(cfg.n_head, bidirectional=True, **buckets)
-            decoder_bias = decoder_bias or RelativePositionBias(cfg.n_head, bidirectional=False, **buckets)
-        self.encoder = EncoderStack(cfg, score_bias=shared_hook(encoder_bias))
-        if isinstance(encoder_bias, nn.Module):
-            self.encoder.score_bias = encoder_bias  # registered on the stack; its layers hold its bound call
-        self.decoder = DecoderStack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), score_bias=decoder_bias,
-                                    cross_attention=True)
-        self.lm_head = LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias)
+        self.encoder = Stack(cfg, causal=False)
+        if isinstance(self.encoder.score_bias, nn.Module):
+            # Initialisation visits the encoder's bias table after its blocks (the order the golden
+            # runs and every T5 trained here were drawn in), so it is registered last.
+            self.encoder.score_bias = self.encoder._modules.pop("score_bias")
+        self.decoder = Stack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), causal=True, cross_attention=True)
+        self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
         self.decoder.embed_tokens = self.encoder.embed_tokens
         if cfg.tie_embeddings:
@@ -129,10 +120,3 @@ class EncoderDecoderLM(nn.Module):
             encoder_hidden_states=tuple(encoder_states) if encoder_states else None,
             aux_loss=sum(routers) if routers else None,
         )
-
-    def generate(self, prompt, max_new_tokens: int = 64, **options):
-        """Source text in, target text out (with a tokenizer), or ids (B, S) in, new ids out.
-        Options are those of ``lmlineage.generation.generate``."""
-        from ..generation import generate_text
-
-        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **options)

@@ -1,0 +1,31 @@
+"""``lmlineage.generate(model, prompt, ...)``: the one public way to generate, for every checkpoint.
+
+A model that speaks the engine's step protocol (every Transformer, the RNN seq2seq models) is run
+by :func:`~lmlineage.generation.engine.generate_text`. A classic checkpoint that samples by a rule
+of its own (the n-gram's counts, a word-level LM's sentences) declares ``sample_text``
+(:class:`SamplesText`); the models never reach up into this package themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from .engine import generate_text
+
+
+@runtime_checkable
+class SamplesText(Protocol):
+    """A classic checkpoint's own sampler; ``max_new_tokens=None`` means its own default."""
+
+    def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None,
+                    **options) -> str: ...
+
+
+def generate(model, prompt="", max_new_tokens: int | None = None, **options):
+    """Text in, text out (with the model's tokenizer), or ids (B, T) in, new ids out. ``prompt``: a
+    string, a list of strings (one padded batch) or an id tensor. Options are those of
+    :func:`lmlineage.generation.generate` (temperature, top_k, top_p, num_beams, seed, ...) plus
+    ``stream`` and ``stop``; ``max_new_tokens`` defaults to 64 (30 for a classic sampler)."""
+    if isinstance(model, SamplesText):
+        return model.sample_text(prompt, max_new_tokens=max_new_tokens, **options)
+    return generate_text(model, prompt, max_new_tokens=64 if max_new_tokens is None else max_new_tokens, **options)

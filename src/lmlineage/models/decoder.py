@@ -1,0 +1,82 @@
+"""The decoder-only language model: a causal stack (blocks/stack.py) and an LM head.
+
+``forward(input_ids, attention_mask, position_ids, cache)`` is the one step protocol the
+trainer and the generation engine speak: it returns logits for every input position and
+extends ``cache`` in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import nn
+
+from ..core.cache import DynamicCache, RollingCache, StaticCache
+from ..core.config import ModelConfig
+from ..heads.registry import HEADS
+from ..layers.moe import MoE
+from ..blocks.init import init_weights
+from ..blocks.stack import Stack
+
+
+@dataclass
+class DecoderOutput:
+    logits: torch.Tensor | None
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
+    aux_loss: torch.Tensor | None = None  # mixture-of-experts router losses, weighted; None without experts
+
+
+class DecoderLM(nn.Module):
+    """A decoder stack with an LM head; the model every causal family builds."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.backbone = Stack(cfg, causal=True)
+        self.lm_head = HEADS["lm_head"].build(cfg)
+        self.apply(partial(init_weights, cfg=cfg))
+        if cfg.tie_embeddings:
+            self.lm_head.tie(self.backbone.embed_tokens)
+        # GPT-2 (section 2.3): scale residual projections by 1/sqrt(2 * n_layer) at init.
+        for name, p in self.named_parameters():
+            if cfg.init == "normal" and name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
+                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
+
+    def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
+        if self.backbone.shares_layers:
+            return None  # one block at several depths would write one cache slot: decode without a cache
+        c = self.config
+        if not static:
+            # Sliding windows on every layer: keys older than the window are never read again.
+            return RollingCache(c.attention_window) if set(c.attention_pattern or ()) == {"local"} else DynamicCache()
+        p = next(self.parameters())
+        return StaticCache(
+            c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,
+            dtype or p.dtype, device or p.device,
+        )
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.max_positions
+
+    @property
+    def context_window(self) -> int | None:
+        """The most tokens one forward reads: the rows of a position table (learned, sinusoidal);
+        None for relative positions (RoPE, ALiBi), which decode as far as the cache holds."""
+        return self.config.max_positions if self.backbone.embed_positions is not None else None
+
+    tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
+                output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None) -> DecoderOutput:
+        """``logits_slice=-1`` computes logits only for the last position (decoding)."""
+        hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states,
+                                       prefix_lengths=prefix_lengths)
+        head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
+        routers = [layer.mlp.aux_loss for layer in self.backbone.layers if isinstance(layer.mlp, MoE)]
+        return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None,
+                             sum(routers) if routers else None)
