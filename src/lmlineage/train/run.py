@@ -180,9 +180,9 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     else:
         tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size)
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
-    context = s.context or base.max_positions
-
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, base.max_positions),
+    context = s.context or base.max_positions - task_cls.added_tokens
+    positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions,
                  **task_cls.model_config(tok), **setup.get("config", {})}
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
