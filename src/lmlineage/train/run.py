@@ -359,7 +359,9 @@ def _token_stream_result(fam, task_cls, task, trainer, evaluation, prepared, *, 
     if not task_cls.generates:  # its objective's metrics, no bits per char
         return TrainResult(out, evaluation["loss"], perplexity(evaluation.get("mlm_loss", evaluation["loss"])), None,
                            "", trainer.step, trainer.rank, metrics)
-    val_chars = len(tok.decode(prepared.val[1:].tolist()))  # every token after the first is predicted
+    # The packed windows cover a prefix of the split (all of it without --eval-batches): the
+    # characters are those of the tokens they predicted, every one after the first.
+    val_chars = len(tok.decode(prepared.val[1 : 1 + evaluation["tokens"]].tolist()))
     generative = trainer.rank == 0
     if generative and trainer.world > 1:  # the live model may be sharded: sample from the consolidated copy
         model = load_checkpoint(out / "last")
