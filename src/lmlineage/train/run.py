@@ -138,6 +138,10 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**{**prepared.config, **(config or {})})
+    from . import distributed
+    from .memory import check_fits
+
+    check_fits(cfg, s.batch_size, prepared.context, s.device, distributed.world()[1])  # before anything is allocated
     if s.resume:
         from ..checkpoint.model import check_same_model
 

@@ -31,6 +31,9 @@ from .schedule import inverse_sqrt_peak, warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
 
 
+MAX_STEPS = 10**8  # --steps and --warmup beyond this are typos, not runs
+
+
 @dataclass
 class TrainConfig:
     steps: int = 2000
@@ -64,6 +67,11 @@ class TrainConfig:
         for name in ("steps", "batch_size", "context", "grad_accum", "log_interval", "keep_last"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name, low in (("steps", 1), ("warmup", 0)):
+            value = getattr(self, name)
+            if not low <= value <= MAX_STEPS:
+                raise UserError(f"--{name} {value} is out of range [{low}, {MAX_STEPS}]",
+                                f"give --{name} in that range ({MAX_STEPS} steps take weeks even for a tiny model)")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
         if self.schedule not in ("cosine", "inverse_sqrt"):
