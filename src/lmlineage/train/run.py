@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -132,6 +132,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
     if s.resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
+        data, s = _as_started(out, data, s)
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
@@ -148,8 +149,53 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
         check_same_model(out, cfg, f"resume with the --preset and {prepared.shape_flags} the run was started with")
     if prepared.write is not None:
         prepared.open(_install_data(out, prepared.write))
+    if not s.resume:
+        _remember(out, data, s, prepared.context if "context" in task_cls.options else None)
     return _train(fam, task_cls, cfg, prepared, s, out=out, seed=seed, progress=progress,
                   sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint)
+
+
+# ---- what a run remembers for its resume ---------------------------------------------------------
+RUN_FILE = "run.json"  # the corpus, tokenizer and context a run was started with
+REMEMBERED = ("data", "tokenizer", "vocab_size", "context")
+
+
+def _as_given(key: str, value):
+    """A path compares by where it points (a run may be resumed from another directory)."""
+    if key in ("data", "tokenizer") and value is not None and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
+
+
+def _remember(out: Path, data, s: Settings, context: int | None) -> None:
+    from . import distributed
+
+    if distributed.world()[0] != 0:
+        return
+    started = {"data": _as_given("data", data), "tokenizer": _as_given("tokenizer", s.tokenizer),
+               "vocab_size": s.vocab_size, "context": context}
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{RUN_FILE}.tmp"
+    tmp.write_text(json.dumps(started, indent=1) + "\n")
+    os.replace(tmp, out / RUN_FILE)
+
+
+def _as_started(out: Path, data, s: Settings):
+    """(data, settings) of a resume: what the run was started with (``run.json``) where a flag is
+    not given; a flag given that contradicts it is refused."""
+    path = out / RUN_FILE
+    if not path.exists():  # started before runs remembered their inputs: the flags given are all there is
+        return data, s
+    started = json.loads(path.read_text())
+    given = {"data": data, **{k: getattr(s, k) for k in REMEMBERED if k != "data"}}
+    for key in REMEMBERED:
+        if given[key] is not None and _as_given(key, given[key]) != started.get(key):
+            flag = _flag(key)
+            was = f"{flag} {started[key]}" if started.get(key) is not None else f"no {flag}"
+            raise UserError(f"--resume with {flag} {given[key]}: {out} was started with {was}",
+                            f"leave out {flag}: a resume reads what the run was started with")
+    s = replace(s, **{k: started.get(k) for k in REMEMBERED if k != "data"})
+    return started.get("data"), s
 
 
 # ---- what each kind of task reads ---------------------------------------------------------------
