@@ -373,8 +373,7 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
     """Fine-tuning's loop (BERT, Devlin et al. 2019, appendix A.3): AdamW, linear warmup over the first
     ``warmup_share`` of the steps then linear decay to zero, gradients clipped at 1.
     ``epoch_batches()`` gives one epoch's batches (dicts of tensors); returns each epoch's mean loss."""
-    from tqdm import tqdm
-
+    from .progress import progress as progress_bar
     from .trainer import parameter_groups
 
     task.to(device).train()
@@ -384,7 +383,7 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
     losses = []
-    with tqdm(total=total, desc="fine-tuning", disable=not progress, unit="step") as bar:
+    with progress_bar(total, enabled=progress, desc="fine-tuning") as bar:
         for _ in range(epochs):
             summed = 0.0
             for batch in epoch_batches():
@@ -395,8 +394,8 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 summed += loss.item()
-                bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.update(1)
             losses.append(summed / steps_per_epoch)
     check_converged(sum(losses), f"the training loss is {losses[-1]}", lr, fix="")
     return losses

@@ -27,6 +27,7 @@ from ..checkpoint.model import save_model_files
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_window_batches, packed_windows
 from . import distributed
+from .progress import on_terminal, progress
 from .schedule import inverse_sqrt_peak, warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
 
@@ -149,7 +150,7 @@ class Trainer:
             recover_run(self.out)  # litter of a crashed attempt, also one that died before last/ existed
         if self.step == 0 and not self.history and self.rank == 0:
             (self.out / "metrics.jsonl").write_text("")  # a fresh start: drop a crashed attempt's records
-        bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
+        bar = progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
         result = {}
@@ -190,8 +191,8 @@ class Trainer:
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
                 self._log(record)
-                bar.update(self.step - bar.n)
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tps:,.0f}")
+                bar.update(self.step - bar.n)
             eval_due = cfg.eval_interval and self.step % cfg.eval_interval == 0
             if eval_due or self.step == cfg.steps:
                 result = self.evaluate()
@@ -250,7 +251,7 @@ class Trainer:
             total = packed_window_batches(len(self.val_tokens), cfg.context, cfg.eval_batch_size, cfg.eval_batches)
         # The whole validation split of a large corpus takes minutes: a bar, shown once it has run 2 s.
         split = tqdm(split, total=total, desc="evaluating", unit="batch", leave=False, delay=2,
-                     disable=not (cfg.progress and self.rank == 0), dynamic_ncols=True)
+                     disable=not (cfg.progress and self.rank == 0 and on_terminal()), dynamic_ncols=True)
         batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
@@ -399,9 +400,3 @@ def _unflatten_optimizer(tensors: dict, json_state: dict) -> dict:
         name, key = full.rsplit("::", 1)
         state.setdefault(name, {})[key] = value
     return {"state": state, "param_groups": json_state["param_groups"]}
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
