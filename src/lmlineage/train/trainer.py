@@ -3,7 +3,7 @@
 
 AdamW with decay / no-decay groups, warmup + cosine schedule, gradient clipping and
 accumulation, bf16 autocast on GPU, opt-in torch.compile, periodic evaluation, atomic
-best/last checkpoints with exact resume, a progress bar refreshed every ``log_interval``
+best/last checkpoints with exact resume (last/ also every ``save_interval_s`` and on SIGINT/SIGTERM), a progress bar refreshed every ``log_interval``
 steps (the only host syncs), metrics as JSONL and a loss-curve PNG.
 """
 
@@ -14,6 +14,9 @@ import math
 import os
 import random
 import shutil
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +36,38 @@ from .state import generator_from_json, generator_to_json, load_optimizer_tensor
 
 
 MAX_STEPS = 10**8  # --steps and --warmup beyond this are typos, not runs
+SAVE_INTERVAL_S = 300.0  # a run killed at any moment loses at most this much work
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while training are noted (``received``) so the loop can finish its step
+    and save before it stops; a second signal stops at once. Installed only in the main thread."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self):
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _note(self, signum, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def stop(self, what: str) -> None:
+        print(f"{what}; stopping on {signal.Signals(self.received).name}", file=sys.stderr, flush=True)
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + self.received)
 
 
 @dataclass
@@ -58,6 +93,7 @@ class TrainConfig:
     compile: bool = False
     progress: bool = True
     keep_last: int = 1  # how many recent checkpoints to keep besides best/ (last/ is the newest)
+    save_interval_s: float = SAVE_INTERVAL_S  # last/ saved at least this often between evaluations (0: only at them)
     max_bad_steps: int = 3  # after this many non-finite losses in a row, roll back to last/
     deterministic: bool = False
     parallel: str = "ddp"  # under torchrun: ddp (replicate) or fsdp (shard with FSDP2)
@@ -142,7 +178,13 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None) -> dict:
-        """Train to ``cfg.steps`` (or pause at ``stop_at``: the schedule still spans ``cfg.steps``)."""
+        """Train to ``cfg.steps`` (or pause at ``stop_at``: the schedule still spans ``cfg.steps``).
+        SIGINT or SIGTERM ends the step under way, saves last/ and stops (KeyboardInterrupt,
+        SystemExit 143); under torchrun the launcher's own handling stays."""
+        with StopSignals(enabled=self.world == 1) as self.signals:
+            return self._fit(stop_at)
+
+    def _fit(self, stop_at: int | None) -> dict:
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -153,6 +195,7 @@ class Trainer:
         bar = progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
+        last_saved = time.monotonic()
         result = {}
         while self.step < end:
             if cfg.schedule == "inverse_sqrt":
@@ -206,10 +249,27 @@ class Trainer:
                 if improved:  # best/ first: a crash between the two then redoes this step, best/ included
                     self.save(self.out / "best")
                 self.save(self.out / "last")
-                t0 = time.perf_counter()  # evaluation time is not training throughput
+                t0, last_saved = time.perf_counter(), time.monotonic()  # evaluation time is not throughput
+            elif self._save_due(last_saved) or self.signals.received:
+                self._rotate_last()
+                self.save(self.out / "last")
+                t0, last_saved = time.perf_counter(), time.monotonic()
+            if self.signals.received:
+                bar.close()
+                self.signals.stop(f"step {self.step}: saved {self.out / 'last'}")
         bar.close()
         self.plot()
         return result
+
+    def _save_due(self, last_saved: float) -> bool:
+        """Time to save last/ between evaluations: checked at log intervals; under torchrun every
+        rank takes rank 0's clock, since saving is collective."""
+        if not self.cfg.save_interval_s or self.step % self.cfg.log_interval:
+            return False
+        due = torch.tensor(float(time.monotonic() - last_saved >= self.cfg.save_interval_s), device=self.device)
+        if self.world > 1:
+            torch.distributed.broadcast(due, src=0)
+        return bool(due)
 
     def _finite(self, loss: torch.Tensor) -> bool:
         """Skip steps whose loss is not finite. On CPU the check costs nothing; on an accelerator
