@@ -4,8 +4,8 @@ so a batch, context or preset that cannot fit is refused with one line instead o
 The estimate (float32, AdamW): weights, gradients and the two moments (4 copies of the
 parameters); activations kept for the backward pass, about ACTIVATION_FLOATS floats per token,
 layer and model dimension plus the attention scores (n_head x window per token and layer); and the
-logits with their softmax and gradient (3 x vocabulary per token). It is a lower bound in spirit:
-only what is surely needed is counted, so a run refused surely does not fit.
+logits with their softmax and gradient (3 x vocabulary per token). Only what a step surely needs
+is counted, so a refused run surely does not fit; one that passes may still be tight.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import torch
 from ..core.errors import UserError
 
 BYTES = 4  # float32
-ACTIVATION_FLOATS = 16  # per token, layer and d_model: inputs of the projections, MLP, norms (Korthikanti et al. 2022 count ~17 at 16 bits)
+# Per token, layer and d_model: the inputs of the projections, MLP and norms kept for the backward
+# pass (Korthikanti et al. 2022 count about 17 at 16 bits).
+ACTIVATION_FLOATS = 16
 
 
 def parameter_count(config) -> int:

@@ -3,8 +3,9 @@
 
 AdamW with decay / no-decay groups, warmup + cosine schedule, gradient clipping and
 accumulation, bf16 autocast on GPU, opt-in torch.compile, periodic evaluation, atomic
-best/last checkpoints with exact resume (last/ also every ``save_interval_s`` and on SIGINT/SIGTERM), a progress bar refreshed every ``log_interval``
-steps (the only host syncs), metrics as JSONL and a loss-curve PNG.
+best/last checkpoints with exact resume (last/ also every ``save_interval_s`` and on SIGINT or
+SIGTERM), a progress bar (plain lines off a terminal) refreshed every ``log_interval`` steps
+(the only host syncs), metrics as JSONL and a loss-curve PNG.
 """
 
 from __future__ import annotations
