@@ -48,7 +48,7 @@ register(Family(
     defaults=dict(norm="layernorm", position="alibi", embed_norm=True, activation="gelu_tanh", residual="pre",
                   bias=True, tie_embeddings=True, vocab_size=250880, max_positions=2048),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128),
+        "tiny": dict(n_layer=4, n_head=4, d_model=128, max_positions=64),  # as the other decoders' tiny presets
         "small": dict(n_layer=6, n_head=6, d_model=384),
         "560m": dict(n_layer=24, n_head=16, d_model=1024),
     },

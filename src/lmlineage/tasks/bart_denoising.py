@@ -25,6 +25,7 @@ SENTENCE_ENDS = (".", "!", "?")
 
 class DenoisingTask(Task):
     generates = False  # reports reconstruction, not bits per character
+    added_tokens = 1  # </s> after every document
 
     def __init__(self, model: nn.Module, mask_id: int, eos_id: int, sentence_end_ids, rate: float = 0.3):
         super().__init__()

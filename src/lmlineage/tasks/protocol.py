@@ -10,7 +10,8 @@ Every member is declared here with its default; a task overrides what differs. A
 - how it is set up: checkpoints it loads first (``checkpoint_options``, distillation's --teacher)
   and what it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how it sizes
   the model from the tokenizer (``model_config``) or from the family's own options
-  (``config_from_options``), the text before every document (``control_code``, CTRL);
+  (``config_from_options``), the text before every document (``control_code``, CTRL), the tokens
+  it adds to every window (``added_tokens``, BART's </s>: the driver sizes windows to leave room);
 - how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
 - how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``; whether it
   ``generates`` text;
@@ -80,6 +81,9 @@ class Task(nn.Module):
     control_code: ClassVar[Callable[[str], str] | None] = None  # text -> the code put before each document
     generates: ClassVar[bool] = False  # the trained model samples text (a sample, bits per char)
     schedule: ClassVar[str] = "cosine"  # the trainer's learning-rate schedule
+    # Tokens the task appends to every window before the model reads it: the default window is
+    # max_positions minus these, and a --context is given as many more positions.
+    added_tokens: ClassVar[int] = 0
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:

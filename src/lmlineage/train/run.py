@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -132,20 +132,70 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
     if s.resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
+        data, s = _as_started(out, data, s)
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**{**prepared.config, **(config or {})})
+    from . import distributed
+    from .memory import check_fits
+
+    check_fits(cfg, s.batch_size, prepared.context, s.device, distributed.world()[1])  # before anything is allocated
     if s.resume:
         from ..checkpoint.model import check_same_model
 
         check_same_model(out, cfg, f"resume with the --preset and {prepared.shape_flags} the run was started with")
     if prepared.write is not None:
         prepared.open(_install_data(out, prepared.write))
+    if not s.resume:
+        _remember(out, data, s, prepared.context if "context" in task_cls.options else None)
     return _train(fam, task_cls, cfg, prepared, s, out=out, seed=seed, progress=progress,
                   sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint)
+
+
+# ---- what a run remembers for its resume ---------------------------------------------------------
+RUN_FILE = "run.json"  # the corpus, tokenizer and context a run was started with
+REMEMBERED = ("data", "tokenizer", "vocab_size", "context")
+
+
+def _as_given(key: str, value):
+    """A path compares by where it points (a run may be resumed from another directory)."""
+    if key in ("data", "tokenizer") and value is not None and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
+
+
+def _remember(out: Path, data, s: Settings, context: int | None) -> None:
+    from . import distributed
+
+    if distributed.world()[0] != 0:
+        return
+    started = {"data": _as_given("data", data), "tokenizer": _as_given("tokenizer", s.tokenizer),
+               "vocab_size": s.vocab_size, "context": context}
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{RUN_FILE}.tmp"
+    tmp.write_text(json.dumps(started, indent=1) + "\n")
+    os.replace(tmp, out / RUN_FILE)
+
+
+def _as_started(out: Path, data, s: Settings):
+    """(data, settings) of a resume: what the run was started with (``run.json``) where a flag is
+    not given; a flag given that contradicts it is refused."""
+    path = out / RUN_FILE
+    if not path.exists():  # started before runs remembered their inputs: the flags given are all there is
+        return data, s
+    started = json.loads(path.read_text())
+    given = {"data": data, **{k: getattr(s, k) for k in REMEMBERED if k != "data"}}
+    for key in REMEMBERED:
+        if given[key] is not None and _as_given(key, given[key]) != started.get(key):
+            flag = _flag(key)
+            was = f"{flag} {started[key]}" if started.get(key) is not None else f"no {flag}"
+            raise UserError(f"--resume with {flag} {given[key]}: {out} was started with {was}",
+                            f"leave out {flag}: a resume reads what the run was started with")
+    s = replace(s, **{k: started.get(k) for k in REMEMBERED if k != "data"})
+    return started.get("data"), s
 
 
 # ---- what each kind of task reads ---------------------------------------------------------------
@@ -180,9 +230,9 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     else:
         tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size)
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
-    context = s.context or base.max_positions
-
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(context, base.max_positions),
+    context = s.context or base.max_positions - task_cls.added_tokens
+    positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions,
                  **task_cls.model_config(tok), **setup.get("config", {})}
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
@@ -323,8 +373,7 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
     """Fine-tuning's loop (BERT, Devlin et al. 2019, appendix A.3): AdamW, linear warmup over the first
     ``warmup_share`` of the steps then linear decay to zero, gradients clipped at 1.
     ``epoch_batches()`` gives one epoch's batches (dicts of tensors); returns each epoch's mean loss."""
-    from tqdm import tqdm
-
+    from .progress import progress as progress_bar
     from .trainer import parameter_groups
 
     task.to(device).train()
@@ -334,7 +383,7 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
     losses = []
-    with tqdm(total=total, desc="fine-tuning", disable=not progress, unit="step") as bar:
+    with progress_bar(total, enabled=progress, desc="fine-tuning") as bar:
         for _ in range(epochs):
             summed = 0.0
             for batch in epoch_batches():
@@ -345,8 +394,8 @@ def fit_epochs(task, epoch_batches, *, epochs: int, steps_per_epoch: int, lr: fl
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 summed += loss.item()
-                bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.update(1)
             losses.append(summed / steps_per_epoch)
     check_converged(sum(losses), f"the training loss is {losses[-1]}", lr, fix="")
     return losses
@@ -359,7 +408,9 @@ def _token_stream_result(fam, task_cls, task, trainer, evaluation, prepared, *, 
     if not task_cls.generates:  # its objective's metrics, no bits per char
         return TrainResult(out, evaluation["loss"], perplexity(evaluation.get("mlm_loss", evaluation["loss"])), None,
                            "", trainer.step, trainer.rank, metrics)
-    val_chars = len(tok.decode(prepared.val[1:].tolist()))  # every token after the first is predicted
+    # The packed windows cover a prefix of the split (all of it without --eval-batches): the
+    # characters are those of the tokens they predicted, every one after the first.
+    val_chars = len(tok.decode(prepared.val[1 : 1 + evaluation["tokens"]].tolist()))
     generative = trainer.rank == 0
     if generative and trainer.world > 1:  # the live model may be sharded: sample from the consolidated copy
         model = load_checkpoint(out / "last")

@@ -3,8 +3,9 @@
 
 AdamW with decay / no-decay groups, warmup + cosine schedule, gradient clipping and
 accumulation, bf16 autocast on GPU, opt-in torch.compile, periodic evaluation, atomic
-best/last checkpoints with exact resume, a progress bar refreshed every ``log_interval``
-steps (the only host syncs), metrics as JSONL and a loss-curve PNG.
+best/last checkpoints with exact resume (last/ also every ``save_interval_s`` and on SIGINT or
+SIGTERM), a progress bar (plain lines off a terminal) refreshed every ``log_interval`` steps
+(the only host syncs), metrics as JSONL and a loss-curve PNG.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import math
 import os
 import random
 import shutil
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +31,44 @@ from ..checkpoint.model import save_model_files
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_window_batches, packed_windows
 from . import distributed
+from .progress import on_terminal, progress
 from .schedule import inverse_sqrt_peak, warmup_cosine
 from .state import generator_from_json, generator_to_json, load_optimizer_tensors, optimizer_tensors, rng_state, set_rng_state
+
+
+MAX_STEPS = 10**8  # --steps and --warmup beyond this are typos, not runs
+SAVE_INTERVAL_S = 300.0  # a run killed at any moment loses at most this much work
+
+
+class StopSignals:
+    """SIGINT and SIGTERM while training are noted (``received``) so the loop can finish its step
+    and save before it stops; a second signal stops at once. Installed only in the main thread."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self):
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _note(self, signum, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def stop(self, what: str) -> None:
+        print(f"{what}; stopping on {signal.Signals(self.received).name}", file=sys.stderr, flush=True)
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + self.received)
 
 
 @dataclass
@@ -54,6 +94,7 @@ class TrainConfig:
     compile: bool = False
     progress: bool = True
     keep_last: int = 1  # how many recent checkpoints to keep besides best/ (last/ is the newest)
+    save_interval_s: float = SAVE_INTERVAL_S  # last/ saved at least this often between evaluations (0: only at them)
     max_bad_steps: int = 3  # after this many non-finite losses in a row, roll back to last/
     deterministic: bool = False
     parallel: str = "ddp"  # under torchrun: ddp (replicate) or fsdp (shard with FSDP2)
@@ -64,6 +105,11 @@ class TrainConfig:
         for name in ("steps", "batch_size", "context", "grad_accum", "log_interval", "keep_last"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        for name, low in (("steps", 1), ("warmup", 0)):
+            value = getattr(self, name)
+            if not low <= value <= MAX_STEPS:
+                raise UserError(f"--{name} {value} is out of range [{low}, {MAX_STEPS}]",
+                                f"give --{name} in that range ({MAX_STEPS} steps take weeks even for a tiny model)")
         if not self.lr > 0:
             raise UserError(f"--lr must be > 0, got {self.lr}")
         if self.schedule not in ("cosine", "inverse_sqrt"):
@@ -133,7 +179,13 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None) -> dict:
-        """Train to ``cfg.steps`` (or pause at ``stop_at``: the schedule still spans ``cfg.steps``)."""
+        """Train to ``cfg.steps`` (or pause at ``stop_at``: the schedule still spans ``cfg.steps``).
+        SIGINT or SIGTERM ends the step under way, saves last/ and stops (KeyboardInterrupt,
+        SystemExit 143); under torchrun the launcher's own handling stays."""
+        with StopSignals(enabled=self.world == 1) as self.signals:
+            return self._fit(stop_at)
+
+    def _fit(self, stop_at: int | None) -> dict:
         cfg = self.cfg
         end = min(cfg.steps, stop_at or cfg.steps)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -141,9 +193,10 @@ class Trainer:
             recover_run(self.out)  # litter of a crashed attempt, also one that died before last/ existed
         if self.step == 0 and not self.history and self.rank == 0:
             (self.out / "metrics.jsonl").write_text("")  # a fresh start: drop a crashed attempt's records
-        bar = _progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
+        bar = progress(cfg.steps, self.step, cfg.progress and self.rank == 0)
         tokens_per_step = cfg.batch_size * cfg.context * cfg.grad_accum
         t0, last_logged = time.perf_counter(), self.step
+        last_saved = time.monotonic()
         result = {}
         while self.step < end:
             if cfg.schedule == "inverse_sqrt":
@@ -182,8 +235,8 @@ class Trainer:
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
                 self._log(record)
-                bar.update(self.step - bar.n)
                 bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tps:,.0f}")
+                bar.update(self.step - bar.n)
             eval_due = cfg.eval_interval and self.step % cfg.eval_interval == 0
             if eval_due or self.step == cfg.steps:
                 result = self.evaluate()
@@ -197,10 +250,27 @@ class Trainer:
                 if improved:  # best/ first: a crash between the two then redoes this step, best/ included
                     self.save(self.out / "best")
                 self.save(self.out / "last")
-                t0 = time.perf_counter()  # evaluation time is not training throughput
+                t0, last_saved = time.perf_counter(), time.monotonic()  # evaluation time is not throughput
+            elif self._save_due(last_saved) or self.signals.received:
+                self._rotate_last()
+                self.save(self.out / "last")
+                t0, last_saved = time.perf_counter(), time.monotonic()
+            if self.signals.received:
+                bar.close()
+                self.signals.stop(f"step {self.step}: saved {self.out / 'last'}")
         bar.close()
         self.plot()
         return result
+
+    def _save_due(self, last_saved: float) -> bool:
+        """Time to save last/ between evaluations: checked at log intervals; under torchrun every
+        rank takes rank 0's clock, since saving is collective."""
+        if not self.cfg.save_interval_s or self.step % self.cfg.log_interval:
+            return False
+        due = torch.tensor(float(time.monotonic() - last_saved >= self.cfg.save_interval_s), device=self.device)
+        if self.world > 1:
+            torch.distributed.broadcast(due, src=0)
+        return bool(due)
 
     def _finite(self, loss: torch.Tensor) -> bool:
         """Skip steps whose loss is not finite. On CPU the check costs nothing; on an accelerator
@@ -242,7 +312,7 @@ class Trainer:
             total = packed_window_batches(len(self.val_tokens), cfg.context, cfg.eval_batch_size, cfg.eval_batches)
         # The whole validation split of a large corpus takes minutes: a bar, shown once it has run 2 s.
         split = tqdm(split, total=total, desc="evaluating", unit="batch", leave=False, delay=2,
-                     disable=not (cfg.progress and self.rank == 0), dynamic_ncols=True)
+                     disable=not (cfg.progress and self.rank == 0 and on_terminal()), dynamic_ncols=True)
         batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
@@ -391,9 +461,3 @@ def _unflatten_optimizer(tensors: dict, json_state: dict) -> dict:
         name, key = full.rsplit("::", 1)
         state.setdefault(name, {})[key] = value
     return {"state": state, "param_groups": json_state["param_groups"]}
-
-
-def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)

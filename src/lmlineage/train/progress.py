@@ -1,0 +1,56 @@
+"""Progress of a run: a redrawn bar on a terminal; elsewhere (a log file, a pipe) plain lines at
+most every ``PLAIN_EVERY_S`` seconds and at the end, so a log holds lines, not kilobytes of
+redraws."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+PLAIN_EVERY_S = 30.0
+
+
+def on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+class PlainProgress:
+    """The part of tqdm's interface a training loop uses, written as one line per report."""
+
+    def __init__(self, total: int, initial: int = 0, desc: str = "step", every_s: float = PLAIN_EVERY_S):
+        self.total, self.n, self.desc, self.every_s = total, initial, desc, every_s
+        self.postfix = ""
+        self._last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self._last >= self.every_s or self.n >= self.total:
+            self._last = now
+            print(f"{self.desc} {self.n}/{self.total}{self.postfix}", file=sys.stderr, flush=True)
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = "".join(f" | {k} {v}" for k, v in values.items())
+
+    @staticmethod
+    def write(line: str) -> None:
+        print(line, flush=True)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress(total: int, initial: int = 0, enabled: bool = True, desc: str = "step", unit: str = "step"):
+    """A bar on a terminal, plain lines elsewhere, nothing when not ``enabled``."""
+    from tqdm.auto import tqdm
+
+    if enabled and not on_terminal():
+        return PlainProgress(total, initial, desc)
+    return tqdm(total=total, initial=initial, disable=not enabled, unit=unit, dynamic_ncols=True,
+                desc=None if desc == "step" else desc)
