@@ -21,7 +21,7 @@ from .core.registry import get_family
 from .tasks.protocol import TrainResult, bits_per_char, perplexity
 from .train.run import check_device, check_out_dir
 
-__all__ = ["load", "train", "embed", "finetune", "align", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "finetune", "predict", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -305,6 +305,27 @@ def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float =
     cfg = FineTuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
     return finetune_model(base, task=task, train=train_examples, val=val_examples, cfg=cfg, max_length=max_length,
                           pooling=pooling, out=out)
+
+
+def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu") -> tuple[str, list[dict]]:
+    """(the task, one prediction per input) of a checkpoint written by :func:`finetune`: ``texts``
+    (classify: texts; tag: space-separated words) or ``data``, a file in the fine-tuning formats
+    whose answer fields may be left out. Each prediction carries its softmax probability
+    (``lmlineage.tasks.finetune.predict_examples``)."""
+    from .checkpoint.files import read_json
+    from .tasks.finetune import from_texts, predict_examples, read_examples
+
+    directory = resolve_checkpoint(path)
+    if not (directory / "finetune.json").exists():
+        raise UserError(f"{path} is not a fine-tuned checkpoint (no finetune.json)",
+                        "predict with a checkpoint written by `lmlineage finetune`")
+    if (texts is None) == (data is None):
+        raise UserError("give the inputs either as --text (repeatable) or as --data FILE", "one of the two")
+    summary = read_json(directory / "finetune.json")
+    task = summary.get("task")
+    examples = from_texts(task, texts) if data is None else read_examples(data, task, inputs_only=True)
+    model = load(directory, device=check_device(device))
+    return task, predict_examples(model, summary, examples, device=device)
 
 
 def align(path, text: str, out="alignment.png", max_new_tokens: int = 100, num_beams: int = 1,

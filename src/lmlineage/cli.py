@@ -1,5 +1,5 @@
-"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, embed,
-align, tokenizer train.
+"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, finetune,
+predict, embed, align, similar, tokenizer train, convert.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-progress", action="store_true")
     f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
 
+    r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
+                       "written by `finetune`")
+    r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json)")
+    r.add_argument("--text", action="append", default=None, help="a text to classify, or words to tag (repeatable)")
+    r.add_argument("--data", default=None, help="a .jsonl or .csv file of inputs in the fine-tuning format "
+                   "(the label, tags or answer may be left out)")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--json", action="store_true", help="print one JSON object per input")
+
     m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
                    "directory")
@@ -232,11 +241,12 @@ def cmd_train(args) -> None:
 
 def cmd_generate(args) -> None:
     from .api import load
-    from .generation.text import generate
+    from .generation.text import check_generates, generate
     from .train.run import check_device
     from .tokenizers import load_tokenizer
 
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    check_generates(model, args.checkpoint)
     if args.chat:
         return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
@@ -335,6 +345,15 @@ def cmd_finetune(args) -> None:
     print(result.report)
 
 
+def cmd_predict(args) -> None:
+    from .api import predict
+    from .tasks.finetune import prediction_line
+
+    task, predictions = predict(args.checkpoint, texts=args.text, data=args.data, device=args.device)
+    for prediction in predictions:
+        print(json.dumps(prediction, ensure_ascii=False) if args.json else prediction_line(task, prediction))
+
+
 def cmd_embed(args) -> None:
     from .api import embed
 
@@ -391,7 +410,7 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "embed": cmd_embed, "finetune": cmd_finetune, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
+            "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align}
 
 

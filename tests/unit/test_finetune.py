@@ -324,3 +324,78 @@ def test_a_linear_probe_starts_the_sentence_head(base):
     after, gradient = objective()
     assert after < before and gradient < 1e-3, (before, after, gradient)
     assert all(torch.equal(v, task.model.backbone.state_dict()[k]) for k, v in backbone.items())
+
+
+# ---- using the encoders: generate refuses with what to do instead; predict ----------------------
+@pytest.fixture(scope="module")
+def classifier(base, tmp_path_factory):
+    """`finetune --task classify` of the tiny BERT: a checkpoint with finetune.json."""
+    directory = tmp_path_factory.mktemp("classifier")
+    data = write_jsonl(directory / "train.jsonl", examples("classify", 200))
+    assert cli.main([str(a) for a in ["finetune", base, "--task", "classify", "--data", data, "--epochs", "5",
+                                      "--lr", "2e-3", "--out", directory / "out", "--no-progress"]]) == 0
+    return directory / "out"
+
+
+def test_generate_on_an_encoder_says_what_it_can_do(base, classifier, tmp_path, capsys):
+    import lmlineage
+    from lmlineage.interop.reference import to_hf
+
+    model = lmlineage.load(base)
+    to_hf(model, tmp_path / "ref", tokenizer=model.tokenizer)
+    for checkpoint, needles in ((base, ["embed", "eval", "finetune"]), (tmp_path / "ref", ["embed", "finetune"]),
+                                (classifier, ["predict", "embed"])):
+        for prompt in (["--prompt", "red"], []):
+            code, out, err = run(["generate", checkpoint, *prompt], capsys)
+            assert code == 2 and out == "" and err.count("\n") == 1, err
+            assert "encoder" in err and "does not generate" in err and all(n in err for n in needles), err
+    with pytest.raises(lmlineage.UserError, match="embed"):
+        lmlineage.generate(model, "red")
+
+
+def test_predict_prints_each_label_with_its_probability(classifier, tmp_path, capsys):
+    code, out, err = run(["predict", classifier, "--text", "alpha good beta", "--text", "bad gamma"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and [line.split("\t")[0] for line in lines] == ["good", "bad"], out
+    assert all(0.5 < float(line.split("\t")[1]) <= 1 for line in lines), out
+    data = write_jsonl(tmp_path / "inputs.jsonl", [{"text": "good"}, {"text": "bad", "label": "bad"}])
+    code, out, err = run(["predict", classifier, "--data", data, "--json"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["label"] for r in rows] == ["good", "bad"]
+    for r in rows:  # softmax probabilities over the label map
+        assert set(r["scores"]) == {"bad", "good"} and abs(sum(r["scores"].values()) - 1) < 1e-5
+        assert r["score"] == max(r["scores"].values())
+
+
+@pytest.mark.parametrize("task", ["tag", "qa", "choice"])
+def test_predict_tags_answers_and_choices(task, base, tmp_path, capsys):
+    n, epochs, _, _ = LEARNABLE[task]
+    train = write_jsonl(tmp_path / "train.jsonl", examples(task, 40))
+    assert run(["finetune", base, "--task", task, "--data", train, "--epochs", 1, "--lr", "2e-3",
+                "--out", tmp_path / "out", "--no-progress"], capsys)[0] == 0
+    inputs = examples(task, 3, seed=5)
+    data = write_jsonl(tmp_path / "in.jsonl", [{k: v for k, v in e.items() if k in ("tokens", "context", "question",
+                                                                                   "choices")} for e in inputs])
+    code, out, err = run(["predict", tmp_path / "out", "--data", data], capsys)
+    assert code == 0 and len(out.splitlines()) == 3, err
+    code, out, err = run(["predict", tmp_path / "out", "--data", data, "--json"], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    if task == "tag":
+        assert [[w for w, _, _ in r["tags"]] for r in rows] == [e["tokens"] for e in inputs]
+        assert all(t in ("COLOR", "O") and 0 < p <= 1 for r in rows for _, t, p in r["tags"])
+    elif task == "qa":
+        assert all(r["answer"] in e["context"] and 0 <= r["score"] <= 1 for r, e in zip(rows, inputs))
+    else:
+        assert all(r["text"] == e["choices"][r["choice"]] and 1 / 3 <= r["score"] <= 1 for r, e in zip(rows, inputs))
+    if task != "tag":  # one --text cannot hold a question and its context
+        code, _, err = run(["predict", tmp_path / "out", "--text", "red"], capsys)
+        assert code == 2 and "--data" in err and err.count("\n") == 1, err
+
+
+def test_predict_refuses_a_checkpoint_not_fine_tuned(base, classifier, tmp_path, capsys):
+    code, out, err = run(["predict", base, "--text", "red"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "not a fine-tuned checkpoint" in err, err
+    code, _, err = run(["predict", classifier], capsys)
+    assert code == 2 and "--text" in err and "--data" in err, err

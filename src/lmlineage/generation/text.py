@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ..core.errors import UserError
 from .engine import generate_text
 
 
@@ -21,11 +22,21 @@ class SamplesText(Protocol):
                     **options) -> str: ...
 
 
+def check_generates(model, name="the model") -> None:
+    """A one-line refusal for a model that does not write text (an encoder), naming what it does instead."""
+    from ..models.encoder import EncoderModel
+
+    if isinstance(model, EncoderModel):
+        raise UserError(f"{name} is a {model.config.family} encoder: it reads text but does not generate it",
+                        "use it with lmlineage " + ", ".join(model.uses()))
+
+
 def generate(model, prompt="", max_new_tokens: int | None = None, **options):
     """Text in, text out (with the model's tokenizer), or ids (B, T) in, new ids out. ``prompt``: a
     string, a list of strings (one padded batch) or an id tensor. Options are those of
     :func:`lmlineage.generation.generate` (temperature, top_k, top_p, num_beams, seed, ...) plus
     ``stream`` and ``stop``; ``max_new_tokens`` defaults to 64 (30 for a classic sampler)."""
+    check_generates(model)
     if isinstance(model, SamplesText):
         return model.sample_text(prompt, max_new_tokens=max_new_tokens, **options)
     return generate_text(model, prompt, max_new_tokens=64 if max_new_tokens is None else max_new_tokens, **options)

@@ -69,6 +69,17 @@ class EncoderModel(nn.Module):
             return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
         return pooled if pooled is not None else hidden[:, 0]
 
+    def uses(self) -> list[str]:
+        """What this encoder is for, as `lmlineage` verbs (an encoder does not generate text)."""
+        fine_tuned = any(HEADS[name].fine_tuning for name in self.head_names)
+        verbs = ["predict (its fine-tuned task)"] if fine_tuned else []
+        verbs.append("embed (sentence vectors)")
+        if self.mlm is not None:
+            verbs.append("eval (masked-LM loss and accuracy)")
+        if not fine_tuned:
+            verbs.append("finetune (classify, pair, tag, qa, choice)")
+        return verbs
+
     def default_positions(self, input_ids):
         """Position ids when the caller gives none; None: 0, 1, 2, ... (a family's hook)."""
         return None

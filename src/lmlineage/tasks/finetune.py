@@ -43,6 +43,9 @@ FIELDS = {
     "qa": ("context", "question", "answer_start", "answer_text"),
     "choice": ("context", "choices", "label"),
 }
+# What a prediction reads: the fields above less the answers (label, tags, the answer's place).
+INPUTS = {"classify": ("text",), "pair": ("text_a", "text_b"), "tag": ("tokens",), "qa": ("context", "question"),
+          "choice": ("context", "choices")}
 HEADS = {"classify": "classifier", "pair": "classifier", "tag": "tagger", "qa": "span", "choice": "choice"}
 IGNORE = -100  # targets of positions no loss is computed at ([CLS], [SEP], later pieces of a word)
 MAX_ANSWER_TOKENS = 30  # the longest predicted answer span (BERT's run_squad.py)
@@ -50,8 +53,9 @@ PROBE_ITERATIONS = 100  # L-BFGS iterations of the linear probe that starts a se
 
 
 # ---- reading ------------------------------------------------------------------------------------
-def read_examples(path, task: str) -> list[dict]:
-    """Examples of ``task`` from a .jsonl or .csv file, each checked; UserError naming the line."""
+def read_examples(path, task: str, inputs_only: bool = False) -> list[dict]:
+    """Examples of ``task`` from a .jsonl or .csv file, each checked; UserError naming the line.
+    ``inputs_only``: the inputs to predict from (``INPUTS``), answers not needed, one example enough."""
     if task not in FIELDS:
         raise UserError(f"unknown task {task!r}", f"choose one of: {', '.join(FIELDS)}")
     path = Path(path)
@@ -64,8 +68,10 @@ def read_examples(path, task: str) -> list[dict]:
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text") from None
     rows = _jsonl_rows(path, text) if path.suffix == ".jsonl" else _csv_rows(path, text)
-    examples = [_check(row, task, f"{path} {where}") for where, row in rows]
-    if len(examples) < 2:
+    examples = [_check(row, task, f"{path} {where}", inputs_only) for where, row in rows]
+    if inputs_only and not examples:
+        raise UserError(f"{path} holds no example", f"give one per line with the fields {', '.join(INPUTS[task])}")
+    if not inputs_only and len(examples) < 2:
         raise UserError(f"{path} holds {len(examples)} example(s)", "give at least 2: one to train on, one to check")
     return examples
 
@@ -104,33 +110,40 @@ def _as_list(value, separator):
     return value if isinstance(value, list) else None
 
 
-def _check(row: dict, task: str, where: str) -> dict:
+def _check_field(row: dict, task: str, field: str, where: str):
+    value = row[field]
+    if field in ("tokens", "tags", "choices"):
+        value = _as_list(value, "|" if field == "choices" else " ")
+        if not value or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
+            raise UserError(f"{where}: {field} must be a non-empty list of non-empty strings")
+        value = [str(v) for v in value]
+    elif field == "answer_start" or (field == "label" and task == "choice"):
+        try:
+            value = int(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: {field} must be an integer, got {value!r}") from None
+    elif field == "label":
+        if isinstance(value, (dict, list)) or str(value).strip() == "":
+            raise UserError(f"{where}: label must be a name or a number, got {value!r}")
+        value = str(value).strip()
+    elif not isinstance(value, str) or not value.strip():
+        raise UserError(f"{where}: {field} must be non-empty text, got {value!r}")
+    return value
+
+
+def _check(row: dict, task: str, where: str, inputs_only: bool = False) -> dict:
     if task == "choice" and "context" not in row and "question" in row:
         row = {**row, "context": row["question"]}
-    missing = [f for f in FIELDS[task] if f not in row or row[f] is None]
+    needed = INPUTS[task] if inputs_only else FIELDS[task]
+    missing = [f for f in needed if f not in row or row[f] is None]
     if missing:
         raise UserError(f"{where}: missing field(s) {', '.join(missing)}",
-                        f"the {task} task reads: {', '.join(FIELDS[task])}")
-    out = {}
-    for field in FIELDS[task]:
-        value = row[field]
-        if field in ("tokens", "tags", "choices"):
-            value = _as_list(value, "|" if field == "choices" else " ")
-            if not value or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
-                raise UserError(f"{where}: {field} must be a non-empty list of non-empty strings")
-            value = [str(v) for v in value]
-        elif field == "answer_start" or (field == "label" and task == "choice"):
-            try:
-                value = int(value)
-            except (TypeError, ValueError):
-                raise UserError(f"{where}: {field} must be an integer, got {value!r}") from None
-        elif field == "label":
-            if isinstance(value, (dict, list)) or str(value).strip() == "":
-                raise UserError(f"{where}: label must be a name or a number, got {value!r}")
-            value = str(value).strip()
-        elif not isinstance(value, str) or not value.strip():
-            raise UserError(f"{where}: {field} must be non-empty text, got {value!r}")
-        out[field] = value
+                        f"the {task} task reads: {', '.join(needed)}")
+    out = {field: _check_field(row, task, field, where) for field in needed}
+    if task == "choice" and len(out["choices"]) < 2:
+        raise UserError(f"{where}: {len(out['choices'])} choice(s)", "give 2 or more choices")
+    if inputs_only:
+        return out
     if task == "tag" and len(out["tokens"]) != len(out["tags"]):
         raise UserError(f"{where}: {len(out['tokens'])} tokens but {len(out['tags'])} tags", "give one tag per token")
     if task == "choice" and not (len(out["choices"]) >= 2 and 0 <= out["label"] < len(out["choices"])):
@@ -195,20 +208,23 @@ class Encoder:
         task = self.task
         if task == "classify":
             ids, types = self._join(self.pieces(example["text"])[0])
-            return {"ids": [ids], "types": [types], "target": self.label_ids.get(example["label"], IGNORE)}
+            return {"ids": [ids], "types": [types], "target": self.label_ids.get(example.get("label"), IGNORE)}
         if task == "pair":
             ids, types = self._join(self.pieces(example["text_a"])[0], self.pieces(example["text_b"])[0])
-            return {"ids": [ids], "types": [types], "target": self.label_ids.get(example["label"], IGNORE)}
+            return {"ids": [ids], "types": [types], "target": self.label_ids.get(example.get("label"), IGNORE)}
         if task == "choice":
             context = self.pieces(example.get("context") or example["question"])[0]
             joined = [self._join(context, self.pieces(c)[0]) for c in example["choices"]]
-            return {"ids": [j[0] for j in joined], "types": [j[1] for j in joined], "target": example["label"]}
+            return {"ids": [j[0] for j in joined], "types": [j[1] for j in joined], "target": example.get("label", 0)}
         if task == "tag":
             pieces, targets = [], []
-            for word, tag in zip(example["tokens"], example["tags"]):
+            # Without tags (a prediction) every word's first piece is still marked, as the one tagged.
+            tags = example["tags"] if "tags" in example else [None] * len(example["tokens"])
+            for word, tag in zip(example["tokens"], tags):
                 ids = self.pieces(word)[0] or [self.sep]  # a word the vocabulary drops entirely
                 pieces += ids
-                targets += [self.label_ids.get(tag, IGNORE)] + [IGNORE] * (len(ids) - 1)
+                first = 0 if tag is None else self.label_ids.get(tag, IGNORE)
+                targets += [first] + [IGNORE] * (len(ids) - 1)
             ids, types = self._join(pieces)
             targets = [IGNORE] + targets[:len(ids) - 2] + [IGNORE]
             return {"ids": [ids], "types": [types], "target": targets}
@@ -218,7 +234,8 @@ class Encoder:
         ids, types = self._join(question, context)
         first = ids.index(self.sep) + 1  # where the context starts
         kept = offsets[: len(ids) - first - 1]
-        start, end = example["answer_start"], example["answer_start"] + len(example["answer_text"])
+        start = example.get("answer_start", 0)
+        end = start + len(example.get("answer_text", ""))
         inside = [i for i, (a, b) in enumerate(kept) if a < end and b > start]
         # An answer cut off by truncation points at [CLS] (BERT's convention for "no answer").
         span = (first + inside[0], first + inside[-1]) if inside else (0, 0)
@@ -284,6 +301,30 @@ class FineTuneTask(Task):
                     zip(logits, batch["attention_mask"].bool())]
         return logits.argmax(-1).tolist()
 
+    @torch.no_grad()
+    def predict_scored(self, batch: dict) -> list:
+        """As ``predict``, each prediction with its probability (softmax of the head's scores):
+        (index, p) for classify, pair and choice; [(tag, p) per word] for tag; ((i, j), p) for qa,
+        p the start's probability times the end's, over the real tokens."""
+        logits = self.logits(batch)
+        if self.task == "tag":
+            return [_with_probability(row[target != IGNORE]) for row, target in zip(logits, batch["target"])]
+        if self.task == "qa":
+            out = []
+            for row, real in zip(logits, batch["attention_mask"].bool()):
+                i, j = best_span(row[..., 0], row[..., 1], real)
+                starts, ends = row[real, 0].float().softmax(-1), row[real, 1].float().softmax(-1)
+                out.append(((i, j), float(starts[i] * ends[j])))
+            return out
+        return _with_probability(logits)
+
+
+def _with_probability(logits: torch.Tensor) -> list[tuple[int, float]]:
+    """Each row's argmax and its softmax probability."""
+    probabilities = logits.float().softmax(-1)
+    best = logits.argmax(-1)
+    return list(zip(best.tolist(), probabilities.gather(-1, best[..., None])[..., 0].tolist()))
+
 
 def best_span(start: torch.Tensor, end: torch.Tensor, real: torch.Tensor) -> tuple[int, int]:
     """The span i <= j < i + MAX_ANSWER_TOKENS with the highest start_i + end_j (section 4.2)."""
@@ -321,15 +362,20 @@ def answer_f1(predicted: str, gold: str) -> float:
     return 0.0 if common == 0 else 2 * common / (len(p) + len(g))
 
 
+def answer_text(example: dict, item: dict, span: tuple[int, int]) -> str:
+    """The context's characters under a predicted span of pieces ("" for a span outside the context)."""
+    a, b = span[0] - item["first"], span[1] - item["first"]
+    offsets = item["offsets"]
+    return example["context"][offsets[a][0]:offsets[b][1]] if 0 <= a <= b < len(offsets) else ""
+
+
 def score(task: str, examples: list[dict], encoded: list[dict], predictions: list) -> dict:
     """accuracy + macro F1 (classify, pair: over labels; tag: over each word's tag), accuracy
     (choice), exact match + F1 of the answer text (qa, SQuAD's definitions)."""
     if task == "qa":
         exact, f1 = 0.0, 0.0
-        for example, item, (i, j) in zip(examples, encoded, predictions):
-            offsets, first = item["offsets"], item["first"]
-            a, b = i - first, j - first
-            text = example["context"][offsets[a][0]:offsets[b][1]] if 0 <= a <= b < len(offsets) else ""
+        for example, item, span in zip(examples, encoded, predictions):
+            text = answer_text(example, item, span)
             exact += float(_normalise(text) == _normalise(example["answer_text"]))
             f1 += answer_f1(text, example["answer_text"])
         return {"exact_match": exact / len(examples), "f1": f1 / len(examples)}
@@ -531,3 +577,58 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
             (tmp / "finetune.json").write_text(json.dumps(summary, indent=2) + "\n")
         result.out = Path(out)
     return result
+
+
+# ---- using a fine-tuned checkpoint --------------------------------------------------------------
+def from_texts(task: str, texts: list[str]) -> list[dict]:
+    """``--text`` inputs as examples: a text to classify, or words (split at spaces) to tag; the
+    tasks that read two or more fields take a --data file."""
+    if task not in ("classify", "tag"):
+        raise UserError(f"a {task} checkpoint reads {', '.join(INPUTS[task])} per example, not one --text",
+                        "give --data FILE (.jsonl or .csv) with those fields")
+    if not texts or not all(t.strip() for t in texts):
+        raise UserError("--text is empty", "give the text to predict for")
+    return [{"text": t} if task == "classify" else {"tokens": t.split()} for t in texts]
+
+
+@torch.no_grad()
+def predict_examples(model, summary: dict, examples: list[dict], batch_size: int = 32, device: str = "cpu") -> list[dict]:
+    """What the fine-tuned ``model`` (its ``finetune.json`` read as ``summary``) predicts for each
+    example, with the probability of it: {"label", "score", "scores" (every label's)} for classify
+    and pair, {"tags": [[word, tag, p], ...]} for tag, {"answer", "score"} for qa,
+    {"choice" (index), "text", "score"} for choice."""
+    task, labels = summary["task"], summary.get("labels")
+    encoder = Encoder(model.tokenizer, task, labels, min(int(summary.get("max_length") or 128), model.max_positions),
+                      segments=model.config.type_vocab_size > 1)
+    head = FineTuneTask(model, task).eval()
+    items = [encoder.encode(e) for e in examples]
+    out = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        batch = {k: v.to(device) for k, v in encoder.collate(chunk).items()}
+        scored = head.predict_scored(batch)
+        probabilities = head.logits(batch).float().softmax(-1).tolist() if task in ("classify", "pair") else None
+        for n, (example, item, prediction) in enumerate(zip(examples[start:], chunk, scored)):
+            if task in ("classify", "pair"):
+                index, p = prediction
+                out.append({"label": labels[index], "score": p, "scores": dict(zip(labels, probabilities[n]))})
+            elif task == "tag":
+                out.append({"tags": [[word, labels[i], p] for word, (i, p) in zip(example["tokens"], prediction)]})
+            elif task == "qa":
+                span, p = prediction
+                out.append({"answer": answer_text(example, item, span), "score": p})
+            else:
+                index, p = prediction
+                out.append({"choice": index, "text": example["choices"][index], "score": p})
+    return out
+
+
+def prediction_line(task: str, prediction: dict) -> str:
+    """One prediction as `lmlineage predict` prints it: what was predicted, then its probability."""
+    if task == "tag":
+        return " ".join(f"{word}/{tag}({p:.3f})" for word, tag, p in prediction["tags"])
+    if task == "qa":
+        return f"{prediction['answer'] or '(no answer)'}\t{prediction['score']:.3f}"
+    if task == "choice":
+        return f"{prediction['choice']}: {prediction['text']}\t{prediction['score']:.3f}"
+    return f"{prediction['label']}\t{prediction['score']:.3f}"
