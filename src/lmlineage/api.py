@@ -176,40 +176,78 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
 
 def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
     """Loss, perplexity and bits per character of a checkpoint on a corpus's validation split
-    (the last 10%, as training splits it, in the windows the run trained with); a family
+    (the last 10%, as training splits it, in the windows the run trained with; without ``data``,
+    the run's own: its ``data/val.bin``, or the corpus its ``run.json`` names); a family
     pre-trained by an objective of its own (masked LM, span corruption, denoising, blank
     infilling) reports that objective's loss and metrics instead, as training evaluates them."""
     return _evaluate(path, data, batch_size, device)[1]
 
 
-def evaluate_with_report(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> tuple[dict, str]:
-    """:func:`evaluate`'s metrics and the line its task reports them with (what `lmlineage eval` prints)."""
-    task_cls, metrics = _evaluate(path, data, batch_size, device)
-    return metrics, task_cls.evaluation_report(metrics)
+def evaluate_with_report(path, data: str | None = None, batch_size: int = 64,
+                         device: str = "cpu") -> tuple[dict, str, str]:
+    """:func:`evaluate`'s metrics, the line its task reports them with, and the line saying what
+    was scored (which corpus, which split, how many tokens or pairs): what `lmlineage eval` prints."""
+    task_cls, metrics, scored = _evaluate(path, data, batch_size, device)
+    return metrics, task_cls.evaluation_report(metrics), scored
+
+
+def _run_of(path) -> Path | None:
+    """The run directory a checkpoint belongs to (the one holding ``run.json``): the path itself,
+    or the run around a ``best/`` / ``last/`` / step checkpoint; None for a lone checkpoint."""
+    from .train.run import RUN_FILE
+
+    path = Path(path)
+    return next((d for d in (path, path.parent) if (d / RUN_FILE).is_file()), None)
+
+
+def _data_to_score(path, data) -> tuple[object, Path | None, str]:
+    """(the corpus to score, the run's data/ directory to read when it is the run's own, its name)."""
+    from .checkpoint.files import read_json
+    from .train.run import RUN_FILE
+
+    if data is not None:
+        return data, None, str(data)
+    run = _run_of(path) if Path(path).is_dir() else None
+    if run is None:
+        return None, None, "shakespeare (the default corpus; give --data for another)"
+    own = read_json(run / RUN_FILE).get("data")
+    name = f"{own if own is not None else 'shakespeare'}, the corpus {run} was trained on"
+    return own, run / "data", name
 
 
 def _evaluate(path, data, batch_size: int, device: str):
-    """(the task class whose report fits the metrics, the metrics)."""
+    """(the task class whose report fits the metrics, the metrics, what was scored)."""
     from .data.batches import packed_windows
-    from .data.tokens import prepare_tokens
+    from .data.tokens import open_token_file, prepare_tokens
     from .tasks import task_class
     from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
     task_cls = task_class(_family_of(path, model).objective)
+    data, run_data, corpus = _data_to_score(path, data)
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
 
         result = model.evaluate_text(split_text("\n".join(load_corpus(data)))[1])
+        scored = f"scored the validation split (the last 10%) of {corpus}: {result['tokens']:,} words"
         return task_cls, {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "tokens": result["tokens"],
-                          "bits_per_char": bits_per_char(result["nats"], result["chars"]), "chars": result["chars"]}
+                          "bits_per_char": bits_per_char(result["nats"], result["chars"]),
+                          "chars": result["chars"]}, scored
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
     if task_cls.reads == "pairs":  # a translation model: (source, target) pairs
-        return task_cls, _evaluate_pairs(model, task_cls, data, batch_size, device)
+        metrics = _evaluate_pairs(model, task_cls, data, batch_size, device)
+        scored = (f"scored the held-out pairs of {corpus}: {metrics['pairs']:,} pairs, "
+                  f"{metrics['tokens']:,} target tokens")
+        return task_cls, metrics, scored
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
-        _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch), control_code=task_cls.control_code)
+        if run_data is not None and (run_data / "val.bin").is_file():  # the run's own tokens, as it evaluated
+            val_tokens = open_token_file(run_data / "val.bin")
+        else:
+            _, val_tokens = prepare_tokens(data, model.tokenizer, Path(scratch), control_code=task_cls.control_code)
         context = _trained_context(path, model)
+        scored = (f"scored the validation split (the last 10%) of {corpus}: {len(val_tokens):,} tokens in "
+                  f"{context}-token windows")
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
@@ -217,14 +255,16 @@ def _evaluate(path, data, batch_size: int, device: str):
             task = _masked_lm_task(model, path)
             result = task.evaluate(batches)
             return type(task), ({k: v for k, v in result.items() if k != "nats"}
-                                | {"perplexity": perplexity(result["mlm_loss"])})
+                                | {"perplexity": perplexity(result["mlm_loss"])}), scored
         if not task_cls.generates:  # span corruption, denoising, blank infilling: their own metrics
             result = task_cls.for_tokenizer(model, model.tokenizer).evaluate(batches)
-            return task_cls, {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"])}
+            return task_cls, ({k: v for k, v in result.items() if k != "nats"}
+                              | {"perplexity": perplexity(result["loss"])}), scored
         result = CausalLMTask(model).evaluate(batches)
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return task_cls, {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
-                      "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"], "chars": chars}
+                      "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"],
+                      "chars": chars}, scored
 
 
 def _family_of(path, model):

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy) on a "
                        "corpus's validation split")
     e.add_argument("checkpoint")
-    e.add_argument("--data", default=None, help="corpus as for train (default: shakespeare)")
+    e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
+                   "scored (default: the run's own corpus, else shakespeare)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
@@ -327,7 +328,9 @@ def _chat(model, args) -> None:
 def cmd_eval(args) -> None:
     from .api import evaluate_with_report
 
-    metrics, report = evaluate_with_report(args.checkpoint, data=args.data, device=args.device)
+    metrics, report, scored = evaluate_with_report(args.checkpoint, data=args.data, device=args.device)
+    # What was scored goes beside the numbers; with --json on stderr, so standard output stays JSON.
+    print(scored, file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(metrics) if args.json else report)
 
 
