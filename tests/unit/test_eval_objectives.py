@@ -61,7 +61,8 @@ def test_eval_reports_the_objective_training_evaluates(family, corpus, tmp_path,
 
     code, out, err = run(["eval", out_dir, "--data", corpus], capsys)
     assert code == 0, err
-    lines = out.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"loss {result['loss']:.4f}") and "perplexity" in lines[0], out
-    assert all(w in lines[0] for w in WORDS[family]), lines[0]
-    assert "bits per char" not in lines[0] and "MLM" not in lines[0], lines[0]
+    scored, report = out.strip().splitlines()  # what was scored, then the numbers
+    assert scored.startswith("scored the validation split (the last 10%) of ") and str(corpus) in scored, scored
+    assert report.startswith(f"loss {result['loss']:.4f}") and "perplexity" in report, out
+    assert all(w in report for w in WORDS[family]), report
+    assert "bits per char" not in report and "MLM" not in report, report
