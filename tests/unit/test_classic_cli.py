@@ -18,6 +18,9 @@ def test_ngram_trains_evaluates_and_samples_from_the_cli(tmp_path, capsys):
     assert main(["generate", str(out), "--prompt", "the", "--seed", "1"]) == 0
     words = capsys.readouterr().out.split()
     assert words and set(words) <= {"the", "cat", "sat", "on", "mat", "number", *map(str, range(7))}
+    # the prompt is echoed and continued, as the neural models do: "The cat sat on" goes on with "the mat"
+    assert main(["generate", str(out), "--prompt", "The cat sat on", "--seed", "1", "--max-new-tokens", "2"]) == 0
+    assert capsys.readouterr().out == "The cat sat on the mat\n"
 
 
 def _topic_corpus(path):

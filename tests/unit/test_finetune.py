@@ -399,3 +399,13 @@ def test_predict_refuses_a_checkpoint_not_fine_tuned(base, classifier, tmp_path,
     assert code == 2 and out == "" and err.count("\n") == 1 and "not a fine-tuned checkpoint" in err, err
     code, _, err = run(["predict", classifier], capsys)
     assert code == 2 and "--text" in err and "--data" in err, err
+
+
+def test_a_single_label_data_set_is_refused(base, tmp_path, capsys):
+    """It was accepted and scored accuracy 1.000 against a trivial baseline of 1.000."""
+    rows = [{**e, "label": "good"} for e in examples("classify", 20)]
+    data = write_jsonl(tmp_path / "one.jsonl", rows)
+    code, out, err = run(["finetune", base, "--task", "classify", "--data", data, "--out", tmp_path / "out",
+                          "--no-progress"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "every example has the label 'good'" in err and "two labels" in err and not (tmp_path / "out").exists()

@@ -163,9 +163,14 @@ def test_train_and_eval_glm_from_the_command_line(tmp_path, capsys):
     argv = ["train", "glm", "--data", str(corpus), "--out", str(out), "--steps", "3", "--context", "24",
             "--batch-size", "2", "--vocab-size", "60", "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
+    # GLM fills blanks autoregressively: its accuracy is not a masked LM's
+    report = capsys.readouterr().out
+    assert "blank-infilling token accuracy" in report and "MLM" not in report, report
     final = read_metrics(out)[-1]
     assert {"val_loss", "val_unigram_loss", "val_accuracy"} <= set(final)
-    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(corpus)]) == 0
+    report = capsys.readouterr().out
+    assert "blank-infilling token accuracy" in report and "MLM" not in report, report
     assert main(["eval", str(out), "--data", str(corpus), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)  # windows of the model's full context: other spans than training's
     assert {"loss", "unigram_loss", "accuracy", "perplexity"} <= set(result) and "bits_per_char" not in result

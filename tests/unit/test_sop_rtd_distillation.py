@@ -260,3 +260,19 @@ def test_electra_resume_restores_the_generator_bit_for_bit(wordpiece, tmp_path):
     assert any(name.startswith("generator.") for (name, _), _ in pairs)
     for (name, a), b in pairs:
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("family, changes, needles", [
+    ("gpt2", {"n_layer": 2}, ["gpt2 model with no heads", "2 layers"]),
+    ("bert", {"n_layer": 1}, ["bert model with heads pooler, nsp and 1 layer"]),
+])
+def test_a_teacher_that_cannot_teach_is_named_properly(family, changes, needles, wordpiece):
+    """The refusal said "with heads None" for a teacher without encoder heads."""
+    from lmlineage.tasks.distillation import DistillationTask
+
+    model = tiny(family, wordpiece, **changes)
+    if family == "bert":
+        model = build_model(model.config.replace(heads=["pooler", "nsp"]))  # no MLM head to distil from
+    with pytest.raises(UserError) as refused:
+        DistillationTask.check_teacher(model)
+    assert "None" not in str(refused.value) and all(n in str(refused.value) for n in needles), refused.value

@@ -325,8 +325,10 @@ class NGramLM:
         return np.where(self.event, p, 0.0)
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, n_sentences: int = 1, max_len: int = 50, seed: int = 0, skip_unk: bool = False) -> list[list[str]]:
-        """Draw sentences word by word from the model until ``</s>`` or ``max_len`` words.
+    def sample(self, n_sentences: int = 1, max_len: int = 50, seed: int = 0, skip_unk: bool = False,
+               prefix: list[str] = ()) -> list[list[str]]:
+        """Draw sentences word by word from the model until ``</s>`` or ``max_len`` words, each
+        continuing the words of ``prefix`` (not included in what is returned).
 
         ``<s>`` is never drawn; with ``skip_unk`` neither is ``<unk>``."""
         if n_sentences < 0 or max_len < 1:
@@ -335,7 +337,7 @@ class NGramLM:
         banned = [BOS] + ([UNK] if skip_unk else [])
         out = []
         for _ in range(n_sentences):
-            ctx, words = [BOS] * self._n_pad(), []
+            ctx, words = [BOS] * self._n_pad() + self._context_ids(list(prefix)), []
             while len(words) < max_len:
                 p = self._distribution(ctx)
                 p[banned] = 0.0
@@ -482,8 +484,12 @@ class NGramCheckpoint:
         return {"loss": score.nats_per_token, "nats": -score.log_prob, "tokens": score.tokens, "chars": score.chars}
 
     def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None, **_) -> str:
+        from lmlineage.tokenizers.word import words_from_line
+
         length = 30 if max_new_tokens is None else max_new_tokens
-        return " ".join(self.lm.sample(1, max_len=length, seed=seed or 0, skip_unk=True)[0])
+        words = self.lm.sample(1, max_len=length, seed=seed or 0, skip_unk=True, prefix=words_from_line(prompt))[0]
+        # The prompt is echoed, as the neural models' continuation is: the sample goes on from it.
+        return " ".join(([prompt] if prompt.strip() else []) + words)
 
 
 def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:

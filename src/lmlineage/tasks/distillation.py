@@ -78,8 +78,10 @@ class DistillationTask(MaskedLMTask):
                             "runs/bert) and pass --teacher runs/bert")
         cfg = teacher.config
         if cfg.family != "bert" or getattr(teacher, "mlm", None) is None or cfg.layer_groups or cfg.n_layer < 2:
-            raise UserError(f"the teacher is a {cfg.family} model with heads {cfg.heads} and {cfg.n_layer} layers",
-                            "distil a bert checkpoint with an MLM head and 2 layers or more")
+            heads = f"heads {', '.join(cfg.heads)}" if cfg.heads else "no heads besides its own output layer"
+            layers = f"{cfg.n_layer} layer{'s' if cfg.n_layer != 1 else ''}" + (" shared" if cfg.layer_groups else "")
+            raise UserError(f"the teacher is a {cfg.family} model with {heads} and {layers}",
+                            "distil a bert checkpoint with an MLM head (mlm) and 2 layers or more")
 
     @classmethod
     def for_tokenizer(cls, model, tokenizer, teacher=None):
