@@ -554,11 +554,11 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
     if base.tokenizer is None:
         raise UserError("the checkpoint has no tokenizer.json", "fine-tune a checkpoint that carries its tokenizer")
     labels = label_names(train + val, task)
+    model = with_task_head(base, task, labels, cfg.seed, pooling)  # refuses a checkpoint that is no encoder
     if labels is not None and len(labels) < 2:  # nothing to learn: every prediction would be right
         what = "tag" if task == "tag" else "label"
         raise UserError(f"every example has the {what} {labels[0]!r}: a {task} task needs two {what}s or more",
                         f"give examples of at least two {what}s")
-    model = with_task_head(base, task, labels, cfg.seed, pooling)
     encoder = Encoder(base.tokenizer, task, labels, min(max_length, model.max_positions),
                       segments=model.config.type_vocab_size > 1)
     train_items, val_items = [encoder.encode(e) for e in train], [encoder.encode(e) for e in val]
