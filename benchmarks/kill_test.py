@@ -45,6 +45,7 @@ import os
 import random
 import re
 import signal
+import threading
 import subprocess
 import sys
 import tempfile
@@ -182,7 +183,14 @@ def _child(out, data, steps, seed, resume, tmpdir, logfile, die_between_renames)
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log
         import torch
+        from tqdm import tqdm
+        from tqdm.std import TqdmDefaultWriteLock
 
+        # A lock some thread of the parent held at the fork (tqdm's monitor thread takes its write
+        # lock) stays held in the child forever: give the child its own before any progress bar
+        # (class-level locks, so replaced on the class; the child's bars need no cross-process lock).
+        TqdmDefaultWriteLock.th_lock, TqdmDefaultWriteLock.mp_lock = threading.RLock(), None
+        tqdm.set_lock(TqdmDefaultWriteLock())
         torch.set_num_threads(1)  # as a DataLoader worker does: fork-safe, and the same numerics every life
         tempfile.tempdir = str(tmpdir)
         if die_between_renames:
