@@ -16,15 +16,16 @@ from ..core.errors import UserError
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path, holds: type = dict):
+    """A JSON file's value, which must be a ``holds`` (an object, or a list); a bad file is a UserError."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} must hold a JSON object")
+    if not isinstance(data, holds):
+        raise UserError(f"{path} must hold a JSON {'object' if holds is dict else 'list'}")
     return data
 
 

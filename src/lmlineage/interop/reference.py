@@ -177,12 +177,7 @@ def sentence_pooling(directory: Path) -> str | None:
     modules = directory / "modules.json"
     if not modules.is_file():
         return None
-    try:
-        listed = json.loads(modules.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{modules} is not valid JSON: {e}") from None
-    if not isinstance(listed, list):
-        raise UserError(f"{modules} must hold a JSON list of modules")
+    listed = read_json(modules, list)
     pooling = next((m for m in listed if isinstance(m, dict) and str(m.get("type", "")).endswith(".Pooling")), None)
     if pooling is None:
         return None
