@@ -47,3 +47,18 @@ def test_version_and_a_bare_command(capsys):
     assert cli.main([]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("usage: lmlineage") and "train" in err and "predict" in err
+
+
+def test_the_readme_names_every_command_and_every_train_option():
+    """What `--help` lists, the README mentions (issue 14, item 11: `similar`, `--vocab-size`,
+    `--no-progress` and distilbert's `--teacher` were missing)."""
+    import argparse
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert not [name for name in commands if f"lmlineage {name}" not in readme]
+    train = {flag for flag in commands["train"]._option_string_actions if flag.startswith("--") and flag != "--help"}
+    assert not sorted(flag for flag in train if f"`{flag}" not in readme)
+    assert "`distilbert` needs" in readme and "`--teacher" in readme

@@ -1,0 +1,76 @@
+"""Every registered family trains from the command line with `lmlineage train FAMILY --steps N
+--out RUN` and nothing else (the one-pass fits, ngram and word2vec, take no steps; distilbert
+needs its --teacher), then `eval RUN` and `generate RUN` work with their own defaults or say in one
+line what the model does instead; `predict RUN` says in one line that it wants a fine-tuned
+checkpoint. Pair families (transformer, seq2seq, bahdanau) read the built-in `reverse` task by
+default.
+
+Default runs evaluate on the whole validation split, so even 2 steps take 20 s to minutes per
+family on 2 CPU cores; a few kinds run by default, the rest with -m slow."""
+
+import pytest
+
+from lmlineage import cli
+from lmlineage.core.registry import families, get_family
+from lmlineage.tasks import TASKS
+
+STEPS = 2
+FAST = {"gpt2", "bahdanau", "ngram"}  # a decoder, a pair family (no default corpus once), a one-pass fit
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_refusal(code: int, err: str) -> bool:
+    lines = err.strip().splitlines()
+    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def train(capsys, family: str, out, *extra) -> str:
+    task = TASKS[get_family(family).objective]
+    steps = () if task.reads == "corpus" else ("--steps", STEPS)
+    code, report, err = run_cli(capsys, "train", family, *steps, "--out", out, *extra)
+    assert code == 0, err
+    assert f"checkpoints in {out}" in report
+    assert ("fitted in one pass" if task.reads == "corpus" else f"| {STEPS} steps |") in report
+    return report
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """distilbert's --teacher, trained as any bert run is."""
+    out = tmp_path_factory.mktemp("teacher") / "bert"
+    assert cli.main(["train", "bert", "--steps", str(STEPS), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("family", [f.name if f.name in FAST else pytest.param(f.name, marks=pytest.mark.slow)
+                                    for f in families()])
+def test_every_family_trains_evaluates_and_generates_with_the_defaults(family, tmp_path, capsys, request):
+    run = tmp_path / family
+    extra = ("--teacher", request.getfixturevalue("teacher")) if family == "distilbert" else ()
+    capsys.readouterr()
+    train(capsys, family, run, *extra)
+    task = TASKS[get_family(family).objective]
+
+    code, out, err = run_cli(capsys, "eval", run)
+    if family == "word2vec":  # word vectors have no likelihood to score
+        assert one_line_refusal(code, err) and "no perplexity" in err
+        code, out, err = run_cli(capsys, "similar", run, "king")
+        assert code == 0 and len(out.splitlines()) == 10, err
+    else:
+        assert code == 0, err
+        assert "scored" in out and ("loss" in out or "accuracy" in out)
+
+    code, out, err = run_cli(capsys, "generate", run)
+    if task.generates and task.reads != "pairs":  # a language model: a new document from nothing
+        assert code == 0, err
+        assert out.strip()
+    else:  # an encoder, a denoiser or a translation model: what it needs or does instead, in one line
+        assert code == 0 and out.strip() or one_line_refusal(code, err), err
+
+    code, out, err = run_cli(capsys, "predict", run, "--text", "a fine film")
+    assert one_line_refusal(code, err) and "finetune" in err
