@@ -67,7 +67,9 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         own = config.get("family")
         if isinstance(own, str) and own in {f.name for f in families()} and get_family(own).load is not None:
             from .checkpoint.directory import verify
+            from .checkpoint.files import refuse_pickles
 
+            refuse_pickles(directory)  # as every other checkpoint is: a stray pickle is converted, never ignored
             verify(directory)
             if dtype is not None or device != "cpu":
                 raise UserError(f"{own} checkpoints run on the CPU in float64", "leave out --device and --dtype")

@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("convert", help="convert pickled weights (.bin/.pt/.pth/.ckpt) to safetensors, "
                        "loading them with torch.load(weights_only=True)")
-    c.add_argument("source", help="a pickled weights file, or a directory holding them (its JSON files are copied)")
+    c.add_argument("source", help="a pickled weights file, or a directory holding them (its other files are copied)")
     c.add_argument("out", help="the directory to write model.safetensors into")
     return p
 
@@ -439,7 +439,7 @@ def cmd_convert(args) -> None:
     from .interop.convert import convert
 
     out = convert(args.source, args.out)
-    print(f"wrote {out / 'model.safetensors'}")
+    print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
 
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
