@@ -67,9 +67,7 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         own = config.get("family")
         if isinstance(own, str) and own in {f.name for f in families()} and get_family(own).load is not None:
             from .checkpoint.directory import verify
-            from .checkpoint.files import refuse_pickles
 
-            refuse_pickles(directory)  # as every other checkpoint is: a stray pickle is converted, never ignored
             verify(directory)
             if dtype is not None or device != "cpu":
                 raise UserError(f"{own} checkpoints run on the CPU in float64", "leave out --device and --dtype")
@@ -202,8 +200,9 @@ def _run_of(path) -> Path | None:
     return next((d for d in (path, path.parent) if (d / RUN_FILE).is_file()), None)
 
 
-def _data_to_score(path, data) -> tuple[object, Path | None, str]:
-    """(the corpus to score, the run's data/ directory to read when it is the run's own, its name)."""
+def _data_to_score(path, data, default: str) -> tuple[object, Path | None, str]:
+    """(the corpus to score, the run's data/ directory to read when it is the run's own, its name);
+    ``default``: the name of what None reads."""
     from .checkpoint.files import read_json
     from .train.run import RUN_FILE
 
@@ -211,9 +210,9 @@ def _data_to_score(path, data) -> tuple[object, Path | None, str]:
         return data, None, str(data)
     run = _run_of(path) if Path(path).is_dir() else None
     if run is None:
-        return None, None, "shakespeare (the default corpus; give --data for another)"
+        return None, None, f"{default} (the default corpus; give --data for another)"
     own = read_json(run / RUN_FILE).get("data")
-    name = f"{own if own is not None else 'shakespeare'}, the corpus {run} was trained on"
+    name = f"{own if own is not None else default}, the corpus {run} was trained on"
     return own, run / "data", name
 
 
@@ -226,7 +225,9 @@ def _evaluate(path, data, batch_size: int, device: str):
 
     model = load(path, device=check_device(device))
     task_cls = task_class(_family_of(path, model).objective)
-    data, run_data, corpus = _data_to_score(path, data)
+    from .data.pairs import DEFAULT as DEFAULT_PAIRS
+
+    data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
 

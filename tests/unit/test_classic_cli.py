@@ -88,3 +88,40 @@ def test_family_options_are_checked(tmp_path, capsys):
     assert main(["eval", str(out), "--data", str(corpus)]) == 2
     assert "no perplexity" in capsys.readouterr().err
     assert main(["similar", str(out), "unicorn"]) == 2
+
+
+def test_order_sets_the_ngrams_n_as_it_sets_the_nnlms(tmp_path, capsys):
+    """`--order` is n for both word models that condition on the previous n-1 words (issue 14,
+    item 11: it was documented as "nnlm: n" and refused for ngram)."""
+    import json
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the cat sat on the mat number {i % 7}" for i in range(400)) + "\n")
+    out = tmp_path / "bigram"
+    assert main(["train", "ngram", "--data", str(corpus), "--out", str(out), "--order", "2", "--no-progress"]) == 0
+    assert json.loads((out / "best" / "config.json").read_text())["order"] == 2
+    assert main(["train", "ngram", "--data", str(corpus), "--out", str(tmp_path / "none"), "--order", "0"]) == 2
+    assert "--order 0" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    order_help = " ".join(capsys.readouterr().out.split("--order ORDER", 2)[2].split("--direct")[0].split())
+    assert "ngram" in order_help and "nnlm" in order_help
+
+
+def test_the_ngrams_sample_is_a_continuation_of_many_words(tmp_path, capsys):
+    """Its sample goes on sentence after sentence for as many tokens as the neural word LMs' does
+    (30), a sentence end counting as one, written as a line break (issue 14, item 12: it was one
+    sentence, here at most 8 words); a one-pass fit reports no steps."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the cat sat on the mat number {i % 7}" for i in range(400)) + "\n")
+    assert main(["train", "ngram", "--data", str(corpus), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    report, sample = capsys.readouterr().out.split("--- sample ---\n")
+    assert "fitted in one pass" in report and "0 steps" not in report
+    lines = sample.strip("\n").split("\n")
+    assert len(lines) >= 3 and len(sample.split()) + sample.count("\n") >= 29
+    assert all(line.split()[:3] == ["the", "cat", "sat"] for line in lines)  # each a sentence of the corpus's
+    assert main(["generate", str(tmp_path / "run"), "--prompt", "the cat", "--max-new-tokens", "20", "--seed", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("the cat sat on the mat number ") and len(out.split()) + out.count("\n") >= 20

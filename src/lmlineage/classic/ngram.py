@@ -484,12 +484,23 @@ class NGramCheckpoint:
         return {"loss": score.nats_per_token, "nats": -score.log_prob, "tokens": score.tokens, "chars": score.chars}
 
     def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None, **_) -> str:
+        """The prompt echoed and continued by ``max_new_tokens`` tokens (default 30), sentence after
+        sentence, as the neural word LMs continue: a sentence end is a token, written as a line break."""
         from lmlineage.tokenizers.word import words_from_line
 
-        length = 30 if max_new_tokens is None else max_new_tokens
-        words = self.lm.sample(1, max_len=length, seed=seed or 0, skip_unk=True, prefix=words_from_line(prompt))[0]
-        # The prompt is echoed, as the neural models' continuation is: the sample goes on from it.
-        return " ".join(([prompt] if prompt.strip() else []) + words)
+        left = 30 if max_new_tokens is None else max_new_tokens
+        rng = np.random.default_rng(seed)
+        text, prefix = (prompt if prompt.strip() else ""), words_from_line(prompt)
+        while left > 0:
+            words = self.lm.sample(1, max_len=left, seed=int(rng.integers(2**63)), skip_unk=True, prefix=prefix)[0]
+            for word in words:
+                text += (" " if text and not text.endswith("\n") else "") + word
+            left -= len(words)
+            if left > 0:  # the sentence ended before the budget: its end is the next token
+                text += "\n"
+                left -= 1
+            prefix = []  # the next sentence starts afresh, as the model's own sentences do
+        return text
 
 
 def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:

@@ -8,6 +8,9 @@ Where pairs come from (``load_pairs``):
 * a ``.tsv`` file (source TAB target per line) or a ``.jsonl`` file with ``source`` and
   ``target`` fields; its last 5% of lines are held out.
 
+Without one, ``reverse`` (``DEFAULT``): it needs no optional package and a tiny model learns it in
+minutes, so every pair family trains with no flag at all.
+
 Tokenized pairs (``PairSplit``) are stored as flat int32 arrays with offsets (``.npy``, read
 with ``allow_pickle=False``). A batch is ``(source, target)``: two (B, L) int64 tensors padded
 with ``PAD = -100`` (the loss's ignore index), so a task tells real tokens from padding
@@ -29,6 +32,7 @@ from . import algorithmic
 
 PAD = -100
 VAL_FRACTION = 0.05
+DEFAULT = "reverse"  # the pair set read when none is given
 
 BUILTIN = {
     "reverse": "generated digit strings -> their reversal (lengths 1-10; reverse:MIN-MAX to change)",
@@ -44,6 +48,7 @@ TARGET_LANGUAGE = {"bible-en-zh": "zh", "reverse": "char", "sort": "char"}  # de
 def target_language(data) -> str | None:
     """BLEU's tokenization for a pair set: ``zh`` (one token per Chinese character), ``char``
     (digit strings: every character a token), None (13a, space-separated words)."""
+    data = DEFAULT if data is None else data
     parsed = algorithmic.parse_name(data) if isinstance(data, str) else None
     return TARGET_LANGUAGE.get(parsed[0] if parsed else str(data))
 
@@ -53,6 +58,7 @@ def is_builtin(data) -> bool:
 
 
 def default_tokenizer(data) -> tuple[str, int | None]:
+    data = DEFAULT if data is None else data
     if isinstance(data, str):
         parsed = algorithmic.parse_name(data)
         return DEFAULT_TOKENIZERS[parsed[0] if parsed else data] if (parsed or data in BUILTIN) else ("bpe", None)
@@ -60,10 +66,8 @@ def default_tokenizer(data) -> tuple[str, int | None]:
 
 
 def load_pairs(data: str | os.PathLike | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(train, validation) pairs of a built-in set or a file."""
-    if data is None:
-        raise UserError("sequence-to-sequence training needs pairs", f"give --data: one of {', '.join(BUILTIN)}, "
-                        "a .tsv (source TAB target) or a .jsonl with source and target fields")
+    """(train, validation) pairs of a built-in set or a file (None: ``DEFAULT``)."""
+    data = DEFAULT if data is None else data
     if isinstance(data, str) and algorithmic.parse_name(data) is not None:
         return algorithmic.task_pairs(data)
     if data == "bible-en-zh":

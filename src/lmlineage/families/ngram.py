@@ -18,6 +18,10 @@ PRESETS = {
     "katz": dict(order=3, method="katz"),
 }
 
+# Shared with nnlm, which conditions on the same n-1 words: the one --order flag says both.
+ORDER = dict(type=int, help="n, the words conditioned on plus one, for ngram and nnlm (default: the preset's: "
+             "ngram 3, 4, 5 and nnlm 4, 5, 6 for tiny, small, base)")
+
 
 def load(directory):
     from ..classic.ngram import load_checkpoint
@@ -35,4 +39,5 @@ register(Family(
     objective="counts",
     architecture="classic",
     load=load,
+    options={"order": ORDER},
 ))

@@ -14,6 +14,7 @@ paper does (``benchmarks/nnlm_vs_ngram.py``).
 from __future__ import annotations
 
 from ..core.registry import Family, register
+from .ngram import ORDER
 
 # Sizes around the paper's Table 1 (Brown corpus: n 3-6, h 0-100, m 30-60); window = training context.
 _SHARED = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, init_std=0.02)
@@ -24,7 +25,7 @@ PRESETS = {
 }
 
 OPTIONS = {
-    "order": dict(type=int, help="nnlm: n, the words conditioned on plus one"),
+    "order": ORDER,
     "direct": dict(action="store_true", help="nnlm: direct connections from the input features to the output"),
     "min_count": dict(type=int, help="words seen fewer times are dropped (word2vec) or become <unk> "
                       "(nnlm, elmo; default 2)"),

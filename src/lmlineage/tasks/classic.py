@@ -84,6 +84,8 @@ class NGramCountsTask(Task):
     def fit(cls, corpus, *, out: Path, preset: dict, options: dict, seed: int, progress: bool, device: str) -> dict:
         from ..classic.ngram import fit_run
 
+        if options.get("order", 1) < 1:
+            raise UserError(f"--order {options['order']}: an n-gram has n >= 1", "use --order 1 (unigrams) or more")
         return fit_run(corpus, out, {**preset, **options})
 
 

@@ -142,8 +142,9 @@ class Task(nn.Module):
     @classmethod
     def report(cls, result: TrainResult) -> str:
         """The lines `lmlineage train` prints (a language model: loss, perplexity, bits per char, a sample)."""
+        work = "fitted in one pass" if cls.reads == "corpus" else f"{result.steps} steps"
         return (f"val loss {result.val_loss:.4f} | perplexity {result.perplexity:.2f} | "
-                f"bits per char {result.bits_per_char:.4f} | {result.steps} steps | checkpoints in {result.out}\n"
+                f"bits per char {result.bits_per_char:.4f} | {work} | checkpoints in {result.out}\n"
                 f"--- sample ---\n{result.sample}")
 
     @classmethod
