@@ -306,6 +306,42 @@ def test_a_request_joins_and_leaves_the_running_batch(model):
         batcher.close()
 
 
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bloom", "mistral", "gpt3", "glm4"])
+def test_rows_joining_mid_run_get_their_tokens_alone(family):
+    """Learned positions (gpt2), RoPE (llama), ALiBi (bloom), sliding windows (mistral), banded
+    layers (gpt3): prompts of different lengths, half joining while the others decode, leaving at
+    their own max_tokens, each with the greedy tokens (and the seeded samples) it gets alone."""
+    tok = tiny_model().tokenizer
+    torch.manual_seed(1)
+    lm = build_model(get_family(family).config("tiny", vocab_size=tok.vocab_size)).eval()
+    lm.tokenizer = tok
+    batcher = ContinuousBatcher(lm, max_batch=16)
+    cases = [(p, 6 + 3 * i, 0.0 if i % 2 else 0.8, i) for i, p in enumerate(PROMPTS)]
+    texts, done = [""] * len(cases), [None] * len(cases)
+
+    def submit(i):
+        prompt, n, temperature, seed = cases[i]
+        batcher.submit(Request(prompt=tok.encode(prompt), max_tokens=n, temperature=temperature, seed=seed,
+                               on_text=lambda piece: texts.__setitem__(i, texts[i] + piece),
+                               on_done=lambda reason, tokens: done.__setitem__(i, reason)))
+
+    try:
+        for i in range(3):
+            submit(i)
+        deadline = time.monotonic() + TIMEOUT
+        while batcher.steps < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for i in range(3, len(cases)):
+            submit(i)
+        while None in done and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batcher.busiest > 3
+        for i, (prompt, n, temperature, seed) in enumerate(cases):
+            assert texts[i] == alone(lm, prompt, n, temperature=temperature, seed=seed), (family, i)
+    finally:
+        batcher.close()
+
+
 def test_a_client_that_disconnects_frees_its_slot(model, monkeypatch):
     prompt = PROMPTS[4]
     ids = torch.tensor([model.tokenizer.encode(prompt)])

@@ -72,7 +72,7 @@ class ContinuousBatcher:
     """Decodes every submitted request in one shared, changing batch on a thread of its own."""
 
     def __init__(self, model, max_batch: int = 64):
-        self.model = model
+        self.model = model.eval()  # the batcher owns the model from now on
         self.tokenizer = model.tokenizer
         self.eos_id = self.tokenizer.eos_id
         self.device = next(model.parameters()).device
