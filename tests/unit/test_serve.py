@@ -409,3 +409,52 @@ def test_load_64_concurrent_streams_equal_each_request_alone(server, model):
     p99 = ttft[min(len(ttft) - 1, round(0.99 * (len(ttft) - 1)))]
     print(f"\n64 concurrent streams: 0 errors, time to first token p50 {statistics.median(ttft) * 1000:.0f} ms, "
           f"p99 {p99 * 1000:.0f} ms; {tokens} tokens in {wall:.2f} s = {tokens / wall:.0f} tokens/s")
+
+
+def test_the_serve_command_listens_on_loopback_and_checks_its_key(model, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    save_model_files(tmp_path, model, model.tokenizer)
+    write_manifest(tmp_path)
+    with socket.socket() as s:  # a free port (released for the server to take)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(lmlineage.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    server = subprocess.Popen([sys.executable, "-m", "lmlineage", "serve", str(tmp_path), "--port", str(port),
+                               "--api-key", "sesame", "--model-name", "mine"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout.readline().strip() == f"serving mine on http://127.0.0.1:{port}/v1"
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                r = httpx.get(f"{url}/models", headers={"Authorization": "Bearer sesame"}, timeout=TIMEOUT)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.1)
+        assert r.json()["data"][0]["id"] == "mine"
+        assert httpx.get(f"{url}/models", timeout=TIMEOUT).status_code == 401
+        client = openai.OpenAI(base_url=url, api_key="sesame", timeout=TIMEOUT, max_retries=0)
+        answer = client.completions.create(model="mine", prompt="The quick", max_tokens=5, temperature=0)
+        assert answer.choices[0].text == lmlineage.generate(lmlineage.load(str(tmp_path)), "The quick",
+                                                            max_new_tokens=5, temperature=0)
+    finally:
+        server.terminate()
+        server.wait(TIMEOUT)
+
+
+def test_what_serve_refuses(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(lmlineage.UserError, match="not a decoder-only language model or an encoder"):
+        Served(build_model(get_family("t5").config("tiny")), "t5")
+    untokenized = build_model(get_family("gpt2").config("tiny"))
+    with pytest.raises(lmlineage.UserError, match="no tokenizer"):
+        Served(untokenized, "gpt2")
