@@ -31,6 +31,9 @@ from ..core.errors import UserError
 from ..generation import processors
 from ..generation.chat import chat_prompt, end_of_turn
 from ..generation.continuous import ContinuousBatcher, Request
+from ..generation.engine import is_encoder_decoder
+from ..generation.text import SamplesText
+from ..models.encoder import EncoderModel
 
 MAX_BODY = 1 << 20  # bytes: far above any prompt the served context holds
 MAX_PROMPTS = 64  # prompts in one completion request
@@ -55,10 +58,6 @@ class Served:
     continuous batcher) or embeddings (an encoder)."""
 
     def __init__(self, model, name: str, max_batch: int = 64, embed=None):
-        from ..generation.text import SamplesText
-        from ..generation.engine import is_encoder_decoder
-        from ..models.encoder import EncoderModel
-
         self.model, self.name, self.created = model, name, int(time.time())
         self.embed = embed  # texts -> (N, d) tensor, for an encoder
         self.batcher = None
@@ -122,7 +121,7 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
                 raise APIError(413, f"the request body is over the limit of {max_body} bytes", code="request_too_large")
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise APIError(400, f"the body is not valid JSON ({e}); send a JSON object", code="invalid_json") from None
         if not isinstance(data, dict):
             raise APIError(400, f"the body must be a JSON object, not {type(data).__name__}", code="invalid_json")
@@ -244,9 +243,9 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
         except UserError as e:
             raise APIError(400, str(e), param="input") from None
         tokens = sum(len(served.model.tokenizer.encode(t)) for t in texts)
-        data = [{"object": "embedding", "index": i,
-                 "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode() if encoding == "base64" else v.tolist()}
-                for i, v in enumerate(vectors)]
+        as_sent = (lambda v: base64.b64encode(v.astype("<f4").tobytes()).decode()) if encoding == "base64" else \
+            (lambda v: v.tolist())
+        data = [{"object": "embedding", "index": i, "embedding": as_sent(v)} for i, v in enumerate(vectors)]
         return {"object": "list", "data": data, "model": served.name,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -413,7 +412,8 @@ def _prompts(body: dict, tokenizer) -> list[list[int]]:
         elif isinstance(p, list) and _is_ids(p):
             ids = p
             if any(not 0 <= t < tokenizer.vocab_size for t in ids):
-                raise APIError(400, f"a token id lies outside the vocabulary [0, {tokenizer.vocab_size})", param="prompt")
+                raise APIError(400, f"a token id lies outside the vocabulary [0, {tokenizer.vocab_size})",
+                               param="prompt")
         else:
             raise APIError(400, "'prompt' must be a string, an array of strings or an array of token ids",
                            param="prompt", code="invalid_type")
@@ -435,7 +435,8 @@ def _messages(body: dict) -> list[dict]:
     for i, m in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
-            raise APIError(400, f"{where} must be an object with 'role' and 'content'", param=where, code="invalid_type")
+            raise APIError(400, f"{where} must be an object with 'role' and 'content'", param=where,
+                           code="invalid_type")
         role, content = m.get("role"), m.get("content")
         if role not in ("system", "developer", "user", "assistant", "tool"):
             raise APIError(400, f"{where}.role must be system, developer, user, assistant or tool, got "
