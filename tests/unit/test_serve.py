@@ -7,6 +7,7 @@ import asyncio
 import base64
 import importlib.util
 import json
+import socket
 import statistics
 import time
 
@@ -420,7 +421,6 @@ def test_load_64_concurrent_streams_equal_each_request_alone(server, model):
 
 def test_the_serve_command_listens_on_loopback_and_checks_its_key(model, tmp_path):
     import os
-    import socket
     import subprocess
     import sys
     from pathlib import Path
@@ -458,8 +458,13 @@ def test_the_serve_command_listens_on_loopback_and_checks_its_key(model, tmp_pat
 
 
 def test_what_serve_refuses(tmp_path, capsys):
-    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert main(["serve", str(tmp_path / "missing"), "--port", "0"]) == 2
     assert "does not exist" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", str(tmp_path), "--port", str(taken.getsockname()[1])]) == 2
+        assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
     with pytest.raises(lmlineage.UserError, match="not a decoder-only language model or an encoder"):
         Served(build_model(get_family("t5").config("tiny")), "t5")
     untokenized = build_model(get_family("gpt2").config("tiny"))

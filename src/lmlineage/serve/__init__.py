@@ -39,19 +39,34 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | N
     except ImportError as e:
         raise UserError(f"serving needs FastAPI and uvicorn ({e.name} is missing)",
                         "pip install 'lmlineage[serve]'") from None
+    sock = listen(host, port)  # before loading: a taken port is refused at once
     served = load_served(path, name, max_batch, device, dtype)
     try:
-        print(f"serving {served.name} on http://{host}:{port}/v1", flush=True)
-        uvicorn.run(create_app(served, api_key=api_key), host=host, port=port, log_level="info")
+        print(f"serving {served.name} on http://{host}:{sock.getsockname()[1]}/v1", flush=True)
+        uvicorn.Server(uvicorn.Config(create_app(served, api_key=api_key), log_level="info")).run(sockets=[sock])
     finally:
         served.close()
+        sock.close()
+
+
+def listen(host: str, port: int):
+    """A socket bound to ``host:port`` (port 0: a free one), or a one-line refusal."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}", "choose another --port or --host") from None
+    return sock
 
 
 @contextmanager
 def serving(served, api_key: str | None = None, host: str = "127.0.0.1"):
     """Run the API over ``served`` on a free port in a background thread and yield its base URL
     (``http://host:port/v1``); the server stops when the block ends (tests, benchmarks)."""
-    import socket
     import threading
     import time
 
@@ -59,8 +74,7 @@ def serving(served, api_key: str | None = None, host: str = "127.0.0.1"):
 
     from .app import create_app
 
-    sock = socket.socket()
-    sock.bind((host, 0))
+    sock = listen(host, 0)
     server = uvicorn.Server(uvicorn.Config(create_app(served, api_key=api_key), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
