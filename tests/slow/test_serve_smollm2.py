@@ -3,6 +3,7 @@ served by `lmlineage serve`'s code and asked through the official `openai` clien
 its streamed reply equals `lmlineage generate --chat`'s."""
 
 import importlib.util
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("gguf")
 
 from lmlineage.cli import main  # noqa: E402
+from lmlineage.generation.chat import reply  # noqa: E402
 from lmlineage.serve import load_served, serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -26,6 +28,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def test_served_smollm2_says_paris(capsys):
+    """One question, whole and streamed; then three at once, each answered as when asked alone."""
     served = load_served(str(FILE))
     assert served.name == "SmolLM2-135M-Instruct.Q4_1"
     try:
@@ -36,6 +39,14 @@ def test_served_smollm2_says_paris(capsys):
             pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
                 model=served.name, messages=QUESTION, max_tokens=20, temperature=0, stream=True) if c.choices]
             assert "".join(pieces) == answer.choices[0].message.content
+            questions = ["What is the capital of Italy?", "Name a fruit.", "What is 2 + 2?"]
+            with ThreadPoolExecutor(len(questions)) as pool:
+                replies = list(pool.map(lambda q: client.chat.completions.create(
+                    model=served.name, messages=[{"role": "user", "content": q}], max_tokens=12, temperature=0)
+                    .choices[0].message.content, questions))
+            assert served.batcher.busiest > 1
+            assert replies == [reply(served.model, [{"role": "user", "content": q}], max_new_tokens=12, temperature=0)
+                               for q in questions]
     finally:
         served.close()
     assert main(["generate", str(FILE), "--chat", "--prompt", QUESTION[0]["content"], "--temperature", "0",

@@ -59,7 +59,8 @@ def listen(host: str, port: int):
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}", "choose another --port or --host") from None
+        raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}",
+                        "choose another --port or --host") from None
     return sock
 
 
