@@ -41,7 +41,8 @@ class Request:
     """One prompt and its own settings. ``on_text(piece)`` receives the text as it becomes final;
     ``on_done(finish_reason, completion_tokens)`` is called once at the end, with "stop" (end of
     text or a stop string), "length" (``max_tokens``), "cancelled" or "error: ..." (then the
-    message). Both are called from the batching thread."""
+    message). Both are called from the batching thread. The prompt and ``max_tokens`` together
+    must fit the model's ``max_positions`` (the server checks; a position table has no more rows)."""
 
     prompt: list[int]
     max_tokens: int
