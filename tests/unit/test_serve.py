@@ -221,6 +221,8 @@ BAD = {
     "stream not a boolean": ({**GOOD, "stream": "yes"}, 400, "stream"),
     "model missing": ({k: v for k, v in GOOD.items() if k != "model"}, 400, "model"),
     "n above 1": ({**GOOD, "n": 2}, 400, "n"),
+    "echo (not offered)": ({**GOOD, "echo": True}, 400, "echo"),
+    "logprobs (not offered)": ({**GOOD, "logprobs": 2}, 400, "logprobs"),
 }
 
 

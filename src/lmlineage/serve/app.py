@@ -39,6 +39,8 @@ MAX_BODY = 1 << 20  # bytes: far above any prompt the served context holds
 MAX_PROMPTS = 64  # prompts in one completion request
 MAX_STOPS = 4  # stop strings, as OpenAI allows
 MAX_EMBED_INPUTS = 2048
+UNSUPPORTED = ("echo", "logprobs", "top_logprobs", "suffix", "best_of", "logit_bias", "presence_penalty",
+               "frequency_penalty", "tools", "functions", "response_format")
 
 
 class APIError(Exception):
@@ -470,6 +472,9 @@ def _options(body: dict, model, prompt_lengths: list[int], default_max: int | No
         raise APIError(400, f"this model's context is {limit} tokens; the prompt ({longest}) and max_tokens "
                             f"({max_tokens}) ask for {longest + max_tokens}: lower max_tokens or shorten the prompt",
                        param="max_tokens", code="context_length_exceeded")
+    for name in UNSUPPORTED:  # refused rather than silently ignored; their neutral values pass
+        if body.get(name) not in (None, False, 0, "", [], {}) + ((1,) if name == "best_of" else ()):
+            raise APIError(400, f"'{name}' is not supported by this server", param=name, code="unsupported_parameter")
     n = _field(body, "n", int, 1)
     if n != 1:
         raise APIError(400, f"n must be 1 (one choice per prompt), got {n}", param="n", code="invalid_value")
