@@ -8,11 +8,13 @@ exits with code 2. Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
+import threading
 
 from .core.errors import UserError
 
@@ -476,10 +478,29 @@ COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, 
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
 
 
+@contextlib.contextmanager
+def _sigint_held():
+    """Note Ctrl-C (SIGINT) during the block and interrupt after it: a KeyboardInterrupt inside
+    torch's and numpy's C-extension imports leaves them half-loaded, and ends in an ImportError
+    traceback instead of "interrupted"."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live there
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        with _sigint_held():  # the parser imports torch
+            parser = build_parser()
         if not argv:  # a bare `lmlineage`: the help, on stderr with argparse's code for a missing command
             parser.print_help(sys.stderr)
             return 2

@@ -251,3 +251,54 @@ def test_bad_vocab_sizes():
         build_tokenizer("bpe", SMALL_TEXT, vocab_size=100)
     with pytest.raises(UserError, match="vocab size"):
         build_tokenizer("char", SMALL_TEXT, vocab_size=100)
+
+
+# ---------------------------------------------------------------------------------------------
+# training on a large corpus (issue 14, item 12: BPE on a 52 MB file peaked at 5.4 GB, no progress)
+
+def test_a_long_text_is_read_in_pieces_and_learns_the_same_vocabulary(monkeypatch):
+    """(BPE: WordPiece's training is not deterministic even on one whole text, so there is no
+    vocabulary to compare against; its pieces end at the same line breaks.)"""
+    from lmlineage.tokenizers import hf
+
+    kind = "bpe"
+    text = (SMALL_TEXT + MULTILINGUAL + "\n") * 40  # about 40,000 characters in one text
+    monkeypatch.setattr(hf, "PIECE_CHARS", len(text) * 2)
+    whole = build_tokenizer(kind, [text], 400).to_json()
+    monkeypatch.setattr(hf, "PIECE_CHARS", 1000)
+    pieces = list(hf._pieces([text], cut=True, show=False))
+    assert "".join(pieces) == text and len(pieces) > 30 and max(map(len, pieces)) <= 1000
+    assert build_tokenizer(kind, [text], 400).to_json() == whole
+
+
+def test_training_memory_does_not_grow_with_a_texts_length():
+    """Peak memory over the text's own size, training BPE on a 2.2 MB text in one piece: ~100
+    bytes a character when the trainer read it whole (5.4 GB for 52 MB), under 15 now."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lmlineage
+
+    script = """
+import resource
+from lmlineage.tokenizers import build_tokenizer
+line = "First Citizen: Before we proceed any further, hear me speak, number {}.\\n"
+text = "".join(line.format(i % 5000) for i in range(30000))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+build_tokenizer("bpe", [text], 300)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024 / len(text))
+"""
+    src = str(Path(lmlineage.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 15
+
+
+def test_training_off_a_terminal_says_what_it_is_doing(monkeypatch, capsys):
+    from lmlineage.tokenizers import hf
+
+    monkeypatch.setattr(hf, "LONG_CHARS", 1000)
+    build_tokenizer("bpe", [SMALL_TEXT], 300)
+    assert f"tokenizer: read {len(SMALL_TEXT):,} characters; learning the vocabulary" in capsys.readouterr().err

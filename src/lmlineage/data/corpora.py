@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from lmlineage.core.errors import UserError
+from lmlineage.tokenizers.base import chunk_end
 
 __all__ = [
     "DOCUMENT_SEPARATOR",
@@ -252,27 +253,10 @@ def _iter_text_file(path: Path, chunk_chars: int) -> Iterator[str]:
                 if text:
                     yield text
                 return
-            cut = _chunk_end(text, chunk_chars)
+            cut = chunk_end(text, chunk_chars)
             if cut:
                 yield text[:cut]
             carry = text[cut:]
-
-
-def _chunk_end(text: str, chunk_chars: int) -> int:
-    """Where to end a chunk (0: not yet). Preferably after the last line break between two
-    non-space characters in the last ``chunk_chars`` characters, else after the last line break,
-    else -- a text without line breaks -- at 4 chunks' length."""
-    if len(text) < chunk_chars:
-        return 0
-    low, end = max(1, len(text) - chunk_chars), len(text) - 1
-    while (newline := text.rfind("\n", low, end)) >= 0:
-        if not text[newline - 1].isspace() and not text[newline + 1].isspace():
-            return newline + 1
-        end = newline
-    newline = text.rfind("\n")
-    if newline >= 0:
-        return newline + 1
-    return len(text) if len(text) >= 4 * chunk_chars else 0
 
 
 def _check_not_binary(raw: bytes, path: Path, offset: int) -> None:

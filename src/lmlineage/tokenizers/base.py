@@ -79,6 +79,26 @@ class Tokenizer(ABC):
         return f"{type(self).__name__}(kind={self.kind!r}, vocab_size={self.vocab_size})"
 
 
+def chunk_end(text: str, chunk_chars: int, exact: bool = False) -> int:
+    """Where to end a chunk of ``text`` (0: not yet). Preferably after the last line break between two
+    non-space characters in the last ``chunk_chars`` characters, where byte-level BPE's and
+    WordPiece's pre-tokenizers split anyway (so chunks give the same words as the whole text), else
+    (unless ``exact``) after the last line break, else -- a text without line breaks -- at 4 chunks' length."""
+    if len(text) < chunk_chars:
+        return 0
+    low, end = max(1, len(text) - chunk_chars), len(text) - 1
+    while (newline := text.rfind("\n", low, end)) >= 0:
+        if not text[newline - 1].isspace() and not text[newline + 1].isspace():
+            return newline + 1
+        end = newline
+    if exact:
+        return 0
+    newline = text.rfind("\n")
+    if newline >= 0:
+        return newline + 1
+    return len(text) if len(text) >= 4 * chunk_chars else 0
+
+
 def check_text(text: object) -> str:
     """Passing a non-string to ``encode`` is a programming error, not bad user input; a string
     holding a lone surrogate (what invalid UTF-8 bytes on a command line decode to) is bad input."""
