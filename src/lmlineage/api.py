@@ -119,14 +119,7 @@ def train(
 
 
 def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> torch.Tensor:
-    """Sentence embeddings (N, d_model) from an encoder checkpoint: the last hidden states averaged
-    over each text's real tokens, [CLS] and [SEP] included, then L2-normalised (Reimers & Gurevych
-    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes)."""
-    import json
-
-    from torch.nn import functional as F
-
-    from .heads.pooler import mean_pool
+    """Sentence embeddings (N, d_model) from an encoder checkpoint: see :func:`sentence_embeddings`."""
     from .tokenizers.base import check_text
 
     directory = resolve_checkpoint(path)
@@ -135,13 +128,39 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
         if not texts:
             raise UserError("no text to embed", "give at least one --text")
         return torch.from_numpy(model.embed([check_text(t) for t in texts]))
+    return sentence_embeddings(model, texts, embedding_length(model, directory), batch_size, where=path)
+
+
+def embedding_length(model, directory: Path) -> int:
+    """The most tokens an embedded text keeps: the model's context, or sentence-transformers' own
+    ``max_seq_length`` where the directory carries one (it truncates there)."""
+    import json
+
+    limit = model.max_positions
+    sbert = Path(directory) / "sentence_bert_config.json"
+    if sbert.exists():
+        limit = min(limit, int(json.loads(sbert.read_text()).get("max_seq_length") or limit))
+    return limit
+
+
+def sentence_embeddings(model, texts: list[str], max_length: int | None = None, batch_size: int = 32,
+                        where="the model") -> torch.Tensor:
+    """Sentence embeddings (N, d_model) from a loaded encoder: the last hidden states averaged
+    over each text's real tokens, [CLS] and [SEP] included, then L2-normalised (Reimers & Gurevych
+    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes). Texts
+    are cut at ``max_length`` tokens (default: the model's context)."""
+    from torch.nn import functional as F
+
+    from .heads.pooler import mean_pool
+    from .tokenizers.base import check_text
+
     family = get_family(model.config.family)
     if family.architecture != "encoder":
-        raise UserError(f"{path} is a {family.name} checkpoint ({family.architecture})",
+        raise UserError(f"{where} is a {family.name} checkpoint ({family.architecture})",
                         "embed with an encoder: bert, roberta or a sentence-transformers directory")
     hf = getattr(model.tokenizer, "hf", None)
     if hf is None:
-        raise UserError(f"{path} has no Hugging Face tokenizer.json", "embed with a checkpoint that carries one")
+        raise UserError(f"{where} has no Hugging Face tokenizer.json", "embed with a checkpoint that carries one")
     if not texts:
         raise UserError("no text to embed", "give at least one --text")
     # A copy, padded and truncated for this call; the tokenizer's post-processor adds [CLS] ... [SEP].
@@ -155,13 +174,10 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
         cls, sep = hf.id_to_token(ids["cls"]), hf.id_to_token(ids["sep"])
         hf.post_processor = TemplateProcessing(single=f"{cls} $A {sep}",
                                                special_tokens=[(cls, ids["cls"]), (sep, ids["sep"])])
-    limit = model.max_positions
-    sbert = directory / "sentence_bert_config.json"
-    if sbert.exists():  # sentence-transformers truncates to its own max_seq_length
-        limit = min(limit, int(json.loads(sbert.read_text()).get("max_seq_length") or limit))
-    hf.enable_truncation(limit)
+    hf.enable_truncation(max_length or model.max_positions)
     pad_id = model.tokenizer.pad_id if model.tokenizer.pad_id is not None else 0
     hf.enable_padding(pad_id=pad_id, pad_token=hf.id_to_token(pad_id) or "[PAD]")
+    device = next(model.parameters()).device
     vectors = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):

@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, finetune,
-predict, embed, align, similar, tokenizer train, convert.
+predict, embed, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -8,11 +8,13 @@ exits with code 2. Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
+import threading
 
 from .core.errors import UserError
 
@@ -64,6 +66,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port: use 0 to 65535")
+    return value
 
 
 def _seed(text: str) -> int:
@@ -187,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the label, tags or answer may be left out)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--json", action="store_true", help="print one JSON object per input")
+
+    v = sub.add_parser("serve", help="an OpenAI-compatible HTTP API over a model: completions, chat, embeddings")
+    v.add_argument("checkpoint", metavar="DIR|FILE.gguf", help="a checkpoint directory or a .gguf file")
+    v.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
+    v.add_argument("--port", type=_port, default=8000, help="the TCP port")
+    v.add_argument("--api-key", default=None, metavar="KEY",
+                   help="require 'Authorization: Bearer KEY' on every request (default: no key)")
+    v.add_argument("--model-name", default=None, metavar="NAME",
+                   help="the model's id in the API (default: the directory's or file's name)")
+    v.add_argument("--max-batch", type=_positive_int, default=64, metavar="N",
+                   help="requests decoded together; more wait their turn")
+    v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    v.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as stored)")
 
     m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
@@ -400,6 +422,13 @@ def cmd_embed(args) -> None:
             print(" ".join(f"{v:.6f}" for v in vector))
 
 
+def cmd_serve(args) -> None:
+    from .serve import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, api_key=args.api_key, name=args.model_name,
+          max_batch=args.max_batch, device=args.device, dtype=args.dtype)
+
+
 def cmd_align(args) -> None:
     from .api import align
 
@@ -446,13 +475,32 @@ def cmd_convert(args) -> None:
 
 COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
-            "convert": cmd_convert, "align": cmd_align}
+            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Note Ctrl-C (SIGINT) during the block and interrupt after it: a KeyboardInterrupt inside
+    torch's and numpy's C-extension imports leaves them half-loaded, and ends in an ImportError
+    traceback instead of "interrupted"."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live there
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        with _sigint_held():  # the parser imports torch
+            parser = build_parser()
         if not argv:  # a bare `lmlineage`: the help, on stderr with argparse's code for a missing command
             parser.print_help(sys.stderr)
             return 2

@@ -6,7 +6,8 @@ layers will see), ``cache.indices(t, device)`` (the places in the sequence of th
 queries and of the keys the layers will see, padding counted, as device tensors: what causal and
 banded masks are built from) and ``cache.reorder(index)`` (beam search keeps surviving
 hypotheses: row i of the reordered cache is row ``index[i]`` of the old one, so it also expands
-a batch to beams).
+a batch to beams, or drops rows). ``DynamicCache`` also takes rows in and pads them on the left
+(``append_rows``, ``pad_left``, ``drop_left``): what a server's continuous batching needs.
 
 ``DynamicCache`` grows; ``StaticCache`` is pre-allocated (compiled decoding); ``RollingCache``
 keeps only the last keys a sliding window can still see.
@@ -19,6 +20,7 @@ they are projected from the encoder output once, at the first decoder step, and 
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 
 class DynamicCache:
@@ -54,6 +56,31 @@ class DynamicCache:
     def reorder(self, index: torch.Tensor) -> None:
         self.keys = [k.index_select(0, index) for k in self.keys]
         self.values = [v.index_select(0, index) for v in self.values]
+
+    # Rows that come and go (continuous batching): every row's tokens end at the last slot, so a
+    # shorter row is left-padded, and the attention mask the caller keeps marks the padding.
+
+    def pad_left(self, n: int) -> None:
+        """Put ``n`` empty slots before every row's keys (the caller masks them out)."""
+        if n:
+            self.keys = [F.pad(k, (0, 0, n, 0)) for k in self.keys]
+            self.values = [F.pad(v, (0, 0, n, 0)) for v in self.values]
+
+    def drop_left(self, n: int) -> None:
+        """Forget the first ``n`` slots (padding in every row once its longest row has left)."""
+        if n:
+            self.keys = [k[..., n:, :] for k in self.keys]
+            self.values = [v[..., n:, :] for v in self.values]
+
+    def append_rows(self, other: DynamicCache) -> None:
+        """Add ``other``'s rows after these; both hold the same number of slots."""
+        if not self.keys:
+            self.keys, self.values = list(other.keys), list(other.values)
+            return
+        if other.length != self.length:
+            raise ValueError(f"cannot join rows of {other.length} slots to rows of {self.length}: pad the shorter")
+        self.keys = [torch.cat([a, b]) for a, b in zip(self.keys, other.keys)]
+        self.values = [torch.cat([a, b]) for a, b in zip(self.values, other.values)]
 
 
 class RollingCache:

@@ -20,8 +20,12 @@ def chat_prompt(model, messages: list[dict], where: str = "this model") -> str:
 def reply(model, messages: list[dict], stream: Callable[[str], None] | None = None, **options) -> str:
     """The assistant's next turn. ``options``: those of ``generate_text`` (max_new_tokens,
     temperature, top_k, top_p, repetition_penalty, stop, seed)."""
-    tok = model.tokenizer
-    end = tok.id_to_token(tok.eos_id) if tok.eos_id is not None else None
+    end = end_of_turn(model.tokenizer)
     if end is not None:  # also a stop string, so that the stream never shows the end-of-turn token
         options["stop"] = [*(options.get("stop") or ()), end]
     return generate_text(model, chat_prompt(model, messages), stream=stream, **options).strip()
+
+
+def end_of_turn(tok) -> str | None:
+    """The end-of-turn token's text (the tokenizer's end of text), which ends a reply."""
+    return tok.id_to_token(tok.eos_id) if tok.eos_id is not None else None

@@ -238,15 +238,8 @@ def _sample(steps, b, device, max_new_tokens, temperature, top_k, top_p, repetit
     finished = torch.zeros(b, dtype=torch.bool, device=device)
     track_finished = eos_id is not None or should_stop is not None
     for step in range(max_new_tokens):
-        if repetition_penalty != 1.0:
-            logits = processors.repetition_penalty(logits.float(), torch.cat([steps.prefix, out], dim=1),
-                                                   repetition_penalty)
-        if temperature == 0:
-            next_ids = logits.argmax(-1)
-        else:
-            logits = logits - logits.max(-1, keepdim=True).values  # best at 0: a small temperature can't overflow
-            logits = processors.top_p(processors.top_k(logits / temperature, top_k or 0), top_p or 1.0)
-            next_ids = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+        seen = torch.cat([steps.prefix, out], dim=1) if repetition_penalty != 1.0 else None
+        next_ids = processors.pick(logits, seen, temperature, top_k, top_p, repetition_penalty, generator)
         if track_finished:
             next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
         out = torch.cat([out, next_ids[:, None]], dim=1)
@@ -371,25 +364,11 @@ def generate_text(model, prompt, max_new_tokens: int = 64, stream: Callable[[str
     beams = options.get("num_beams", 1) > 1
     if beams and stream is not None:
         raise UserError("beam search cannot stream its text", "use num_beams 1 to stream")
-    emitted = [""] * len(prompts)
-    produced: list[list[int]] = [[] for _ in prompts]
-    streaming = stream is not None and len(prompts) == 1
-    # Text that may still change is held back: a character whose bytes have not all arrived
-    # (decoded as U+FFFD for now), and a tail that could be the start of a stop string.
-    hold = max((len(s) - 1 for s in stop or ()), default=0)
-
-    def emit(text: str) -> None:
-        if text.startswith(emitted[0]) and len(text) > len(emitted[0]):
-            stream(text[len(emitted[0]):])
-            emitted[0] = text
+    streamed = TextStream(tok, options["eos_id"], stop) if stream is not None and len(prompts) == 1 else None
 
     def on_token(next_ids):
-        for row, t in enumerate(next_ids.tolist()):
-            produced[row].append(t)
-        if streaming:
-            row = _until(produced[0], options["eos_id"])
-            text = _cut_at_stop(tok.decode(row), stop).rstrip("\ufffd")
-            emit(text[: len(text) - hold] if hold and not any(s in tok.decode(row) for s in stop) else text)
+        if streamed is not None and (piece := streamed.add(int(next_ids[0]))):
+            stream(piece)
 
     def should_stop(out):
         return torch.tensor([any(s in tok.decode(row) for s in stop) for row in out.tolist()], device=out.device)
@@ -397,12 +376,49 @@ def generate_text(model, prompt, max_new_tokens: int = 64, stream: Callable[[str
     live = {} if beams else dict(on_token=on_token, should_stop=should_stop if stop else None)
     new = generate(model, ids.to(device), mask.to(device), max_new_tokens=max_new_tokens, **live, **options)
     texts = [_cut_at_stop(tok.decode(_until(row, options["eos_id"])), stop) for row in new.tolist()]
-    if streaming:
-        emit(texts[0])  # what was held back
+    if streamed is not None and (piece := streamed.finish()):  # what was held back
+        stream(piece)
     n = options.get("num_return_sequences", 1)
     if n > 1:
         texts = [texts[i : i + n] for i in range(0, len(texts), n)]
     return texts[0] if isinstance(prompt, str) else texts
+
+
+class TextStream:
+    """One row's new text as its tokens arrive, in pieces that never change once shown. Text
+    that may still change is held back: a character whose bytes have not all arrived (decoded as
+    U+FFFD for now), and a tail that could be the start of a stop string. Nothing after
+    ``eos_id`` or a stop string is shown."""
+
+    def __init__(self, tokenizer, eos_id: int | None, stop: list[str] | None = None):
+        self.tokenizer, self.eos_id, self.stop = tokenizer, eos_id, list(stop or ())
+        self.hold = max((len(s) - 1 for s in self.stop), default=0)
+        self.tokens: list[int] = []
+        self.shown = ""
+        self.stopped = False  # a stop string has appeared
+
+    def add(self, token: int) -> str:
+        """Take the next token; return the text that became safe to show ("" if none)."""
+        self.tokens.append(token)
+        decoded = self.tokenizer.decode(_until(self.tokens, self.eos_id))
+        self.stopped = any(s in decoded for s in self.stop)
+        text = _cut_at_stop(decoded, self.stop).rstrip("\ufffd")
+        return self._show(text[: len(text) - self.hold] if self.hold and not self.stopped else text)
+
+    @property
+    def text(self) -> str:
+        """All of the row's text so far, held-back tail included."""
+        return _cut_at_stop(self.tokenizer.decode(_until(self.tokens, self.eos_id)), self.stop)
+
+    def finish(self) -> str:
+        """What was held back, once the row has ended."""
+        return self._show(self.text)
+
+    def _show(self, text: str) -> str:
+        if not (text.startswith(self.shown) and len(text) > len(self.shown)):
+            return ""
+        piece, self.shown = text[len(self.shown):], text
+        return piece
 
 
 def _until(row: list[int], eos_id: int | None) -> list[int]:

@@ -50,3 +50,17 @@ def top_p(logits, p: float):
     drop_sorted[:, 0] = False  # the most likely token always stays, however small p is
     drop = drop_sorted.scatter(1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
+
+
+def pick(logits, seen, temperature: float, top_k_: int | None, top_p_: float | None, penalty: float,
+         generator: torch.Generator | None = None):
+    """The next token of each row (B,): the repetition penalty over ``seen`` (B, T; may be None
+    when ``penalty`` is 1), then the argmax when ``temperature`` is 0, else a draw from the
+    tempered, top-k and top-p filtered distribution with ``generator``."""
+    if penalty != 1.0:
+        logits = repetition_penalty(logits.float(), seen, penalty)
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits - logits.max(-1, keepdim=True).values  # best at 0: a small temperature can't overflow
+    logits = top_p(top_k(logits / temperature, top_k_ or 0), top_p_ or 1.0)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)

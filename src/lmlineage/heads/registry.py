@@ -24,6 +24,7 @@ from .mlm import MLMHead
 from .nsp import SegmentPairHead
 from .pooler import Pooler
 from .rtd import ReplacedTokenHead
+from .scalar import ScalarHead
 from .tasks import ChoiceScorer, SequenceClassifier, SpanHead, TokenClassifier
 
 READS = ("hidden", "masked", "pooled", "summary")
@@ -60,4 +61,5 @@ HEADS: dict[str, HeadSpec] = {
     "tagger": HeadSpec(lambda cfg: TokenClassifier(cfg.d_model, _labels(cfg), cfg.dropout), "hidden", "task_logits",
                        labelled=True, fine_tuning=True),
     "span": HeadSpec(lambda cfg: SpanHead(cfg.d_model), "hidden", "task_logits", fine_tuning=True),
+    "value": HeadSpec(lambda cfg: ScalarHead(cfg.d_model), "hidden", "values"),  # a critic: one scalar per position
 }

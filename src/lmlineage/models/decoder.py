@@ -8,7 +8,7 @@ extends ``cache`` in place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 
 from ..core.cache import DynamicCache, RollingCache, StaticCache
 from ..core.config import ModelConfig
+from ..core.errors import UserError
 from ..heads.registry import HEADS
 from ..layers.moe import MoE
 from ..blocks.init import init_weights
@@ -28,14 +29,18 @@ class DecoderOutput:
     last_hidden_state: torch.Tensor
     hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
     aux_loss: torch.Tensor | None = None  # mixture-of-experts router losses, weighted; None without experts
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # every other head's output, by what it writes
 
 
 class DecoderLM(nn.Module):
-    """A decoder stack with an LM head; the model every causal family builds."""
+    """A causal stack with the heads ``cfg.heads`` names (default: the LM head alone), each an
+    attribute of that name; the model every causal family builds. A head reads the hidden state
+    at every position (a value head for RL, say); ``logits`` stays the LM head's."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
+        self.head_names = _check_heads(cfg)
         self.backbone = Stack(cfg, causal=True)
         self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
@@ -45,6 +50,9 @@ class DecoderLM(nn.Module):
         for name, p in self.named_parameters():
             if cfg.init == "normal" and name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
                 nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
+        for name in self.head_names[1:]:  # drawn last: the language model's initial weights do not move
+            setattr(self, name, HEADS[name].build(cfg))
+            getattr(self, name).apply(partial(init_weights, cfg=cfg))
 
     def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
         if self.backbone.shares_layers:
@@ -78,5 +86,20 @@ class DecoderLM(nn.Module):
                                        prefix_lengths=prefix_lengths)
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
         routers = [layer.mlp.aux_loss for layer in self.backbone.layers if isinstance(layer.mlp, MoE)]
+        outputs = {HEADS[name].writes: getattr(self, name)(head_in) for name in self.head_names[1:]}
         return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None,
-                             sum(routers) if routers else None)
+                             sum(routers) if routers else None, outputs)
+
+
+def _check_heads(cfg: ModelConfig) -> tuple[str, ...]:
+    """The LM head, then the other chosen heads in the registry's order, or a UserError. A decoder
+    has no pooled [CLS] or masked positions: its heads read the hidden states."""
+    heads = list(cfg.heads or ())
+    unknown = sorted(set(heads) - set(HEADS))
+    if unknown:
+        raise UserError(f"config heads: unknown head(s) {', '.join(unknown)}", f"choose from {', '.join(HEADS)}")
+    unfit = [name for name in heads if HEADS[name].reads != "hidden" or HEADS[name].labelled]
+    if unfit:
+        raise UserError(f"config heads: a decoder cannot carry {', '.join(unfit)}",
+                        "its heads read every position's hidden state (lm_head, value, ...)")
+    return ("lm_head",) + tuple(name for name in HEADS if name in heads and name != "lm_head")

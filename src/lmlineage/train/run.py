@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -127,7 +128,13 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
 
     recover(out / "last")  # a crash between the two renames of a checkpoint swap leaves only .last.old-*
     if s.resume and not (out / "last").exists():
-        raise UserError(f"--resume: {out}/last does not exist", "start a fresh run without --resume")
+        if not (out / RUN_FILE).exists():
+            raise UserError(f"--resume: {out}/last does not exist", "start a fresh run without --resume")
+        # Started, then killed before its first save: a resume starts it again with what it was
+        # started with, so `--resume` after any crash goes on (the same curve from step 0).
+        data, s = _as_started(out, data, s)
+        s = replace(s, resume=False)
+        _note(f"{out} has no checkpoint yet (it stopped before its first save): starting it again from step 0")
     if not s.resume and (out / "last").exists():
         raise UserError(f"{out} already holds a run", "pass --resume to continue it, or choose another --out")
     if s.resume:
@@ -158,6 +165,13 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
 # ---- what a run remembers for its resume ---------------------------------------------------------
 RUN_FILE = "run.json"  # the corpus, tokenizer and context a run was started with
 REMEMBERED = ("data", "tokenizer", "vocab_size", "context")
+
+
+def _note(line: str) -> None:
+    from . import distributed
+
+    if distributed.world()[0] == 0:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _as_given(key: str, value):
