@@ -108,6 +108,27 @@ def test_bad_page_requests_get_a_4xx_in_the_error_shape(root):
     assert post(root, "/api/inspect", {"text": "still serving"}).status_code == 200
 
 
+def test_reading_beside_decoding_changes_neither(root, model):
+    """The page's forward passes run beside the batcher's on the one model: both answers stay
+    what each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import lmlineage
+
+    expected = lmlineage.generate(model, "The quick", max_new_tokens=24, temperature=0)
+    alone = post(root, "/api/inspect", {"text": PROMPT}).json()
+
+    def complete(_):
+        body = {"model": "tiny-gpt2", "prompt": "The quick", "max_tokens": 24, "temperature": 0}
+        return post(root, "/v1/completions", body).json()["choices"][0]["text"]
+
+    with ThreadPoolExecutor(6) as pool:
+        texts = pool.map(complete, range(3))
+        readings = pool.map(lambda _: post(root, "/api/inspect", {"text": PROMPT}).json(), range(6))
+        assert list(texts) == [expected] * 3
+        assert list(readings) == [alone] * 6
+
+
 def test_an_encoder_gets_the_lineage_but_not_the_playground():
     torch.manual_seed(0)
     encoder = build_model(get_family("bert").config("tiny")).eval()
