@@ -193,9 +193,8 @@ def test_the_page_in_a_real_browser(root, model, tmp_path):
                 page.select_option("#layer", str(layer))
                 page.select_option("#head", str(head))
                 weight = f"{round(float(reading.attentions[layer, head, n - 1, 0]), 4):.4f}"
-                page.wait_for_function(
-                    f"document.querySelectorAll('#attention rect.cell')[{(n - 1) * n}].textContent.endsWith('{weight}')",
-                    timeout=60000)
+                cell = f"document.querySelectorAll('#attention rect.cell')[{(n - 1) * n}]"
+                page.wait_for_function(f"{cell}.textContent.endsWith('{weight}')", timeout=60000)
                 assert corner.text_content().endswith(weight)
             page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
 
