@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu")
     r.add_argument("--json", action="store_true", help="print one JSON object per input")
 
-    v = sub.add_parser("serve", help="an OpenAI-compatible HTTP API over a model: completions, chat, embeddings")
+    v = sub.add_parser("serve", help="an OpenAI-compatible HTTP API over a model (completions, chat, embeddings) "
+                                     "and a page at / (the lineage tree; attention, next tokens, logit lens)")
     v.add_argument("checkpoint", metavar="DIR|FILE.gguf", help="a checkpoint directory or a .gguf file")
     v.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
     v.add_argument("--port", type=_port, default=8000, help="the TCP port")

@@ -439,6 +439,7 @@ def test_the_serve_command_listens_on_loopback_and_checks_its_key(model, tmp_pat
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert server.stdout.readline().strip() == f"serving mine on http://127.0.0.1:{port}/v1"
+        assert server.stdout.readline().strip() == f"the page: http://127.0.0.1:{port}/"
         url = f"http://127.0.0.1:{port}/v1"
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -450,6 +451,8 @@ def test_the_serve_command_listens_on_loopback_and_checks_its_key(model, tmp_pat
                 time.sleep(0.1)
         assert r.json()["data"][0]["id"] == "mine"
         assert httpx.get(f"{url}/models", timeout=TIMEOUT).status_code == 401
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=TIMEOUT)  # no key: the page holds no data
+        assert page.status_code == 200 and "<title>lmlineage</title>" in page.text
         client = openai.OpenAI(base_url=url, api_key="sesame", timeout=TIMEOUT, max_retries=0)
         answer = client.completions.create(model="mine", prompt="The quick", max_tokens=5, temperature=0)
         assert answer.choices[0].text == lmlineage.generate(lmlineage.load(str(tmp_path)), "The quick",

@@ -46,12 +46,15 @@ class Stack(Embeddings):
         return len(self.layers) != self.cfg.n_layer
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False, *,
-                token_type_ids=None, encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None):
+                token_type_ids=None, encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None,
+                attentions: list | None = None):
         """``attention_mask`` (B, T; the cache's keys too when there is one): 1 at real tokens;
         ``token_type_ids`` (B, T): segment ids. ``encoder_out`` (B, S, d) and ``encoder_mask``
         (B, S; 1 at real source tokens, or None): what a cross-attending stack reads; ``cross_cache``
         keeps its projected keys and values. ``prefix_lengths`` (B,): each row's first tokens
-        attend both ways (prefix LM, GLM's Part A). Returns (hidden states, per-layer states or None)."""
+        attend both ways (prefix LM, GLM's Part A). ``attentions``: a list each layer appends its
+        self-attention probabilities (B, H, T, S) to, computed on the eager path. Returns (hidden
+        states, per-layer states or None)."""
         b, t = input_ids.shape
         past = cache.length if cache is not None else 0
         k_len = cache.key_slots(t) if cache is not None else t
@@ -87,6 +90,8 @@ class Stack(Embeddings):
             layer_mask, layer_causal = local if pattern[i % len(pattern)] == "local" else (mask, is_causal)
             args = dict(mask=layer_mask, is_causal=layer_causal, positions=position_ids, key_positions=key_positions,
                         cache=cache, **cross)
+            if attentions is not None:
+                args["attentions"] = attentions
             if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False, **args)
             else:

@@ -10,7 +10,9 @@ Variants plug into three hooks instead of subclassing:
   in score units; ``attention`` gives the hook the layer index and projections.
 
 The backend is PyTorch's ``scaled_dot_product_attention`` (flash / memory-efficient kernels)
-or an explicit eager path, which must agree; tests hold them to each other.
+or an explicit eager path, which must agree; tests hold them to each other. A caller that wants
+the attention probabilities passes a list as ``attentions``: that call takes the eager path and
+appends its (B, H, T, S) weights (the page's heatmaps, as ``output_attentions`` elsewhere).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class Attention(nn.Module):
         self.score_mod = score_mod
         self.scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
 
-    def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None):
+    def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None, attentions=None):
         b, t, _ = x.shape
         q, k, v = self.qkv(x).split(
             [self.n_head * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim], dim=-1
@@ -74,12 +76,13 @@ class Attention(nn.Module):
                 mask = torch.ones(t, k.shape[-2], dtype=torch.bool, device=x.device).tril(k.shape[-2] - t)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
             is_causal = False
-        y = self._attend(q, k, v, mask, is_causal)
+        y = self._attend(q, k, v, mask, is_causal, attentions)
         return self.out(y.transpose(1, 2).reshape(b, t, self.n_head * self.head_dim))
 
-    def _attend(self, q, k, v, mask, is_causal):
+    def _attend(self, q, k, v, mask, is_causal, attentions: list | None = None):
+        """``attentions``: a list to append this call's attention probabilities to (eager path)."""
         dropout = self.dropout if self.training else 0.0
-        if self.backend == "sdpa":
+        if self.backend == "sdpa" and attentions is None:
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=dropout,
                 enable_gqa=self.kv_heads != self.n_head, scale=self.scale,
@@ -94,6 +97,8 @@ class Attention(nn.Module):
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
         weights = F.dropout(scores.softmax(dim=-1), dropout, self.training)
+        if attentions is not None:
+            attentions.append(weights)
         return weights @ v
 
 

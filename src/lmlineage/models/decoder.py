@@ -30,6 +30,7 @@ class DecoderOutput:
     hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings, then each block's output
     aux_loss: torch.Tensor | None = None  # mixture-of-experts router losses, weighted; None without experts
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # every other head's output, by what it writes
+    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's attention probabilities (B, H, T, S)
 
 
 class DecoderLM(nn.Module):
@@ -80,15 +81,18 @@ class DecoderLM(nn.Module):
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
-                output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None) -> DecoderOutput:
-        """``logits_slice=-1`` computes logits only for the last position (decoding)."""
+                output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None,
+                output_attentions=False) -> DecoderOutput:
+        """``logits_slice=-1`` computes logits only for the last position (decoding);
+        ``output_attentions``: every layer's attention probabilities too (the eager path computes them)."""
+        attentions = [] if output_attentions else None
         hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states,
-                                       prefix_lengths=prefix_lengths)
+                                       prefix_lengths=prefix_lengths, attentions=attentions)
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
         routers = [layer.mlp.aux_loss for layer in self.backbone.layers if isinstance(layer.mlp, MoE)]
         outputs = {HEADS[name].writes: getattr(self, name)(head_in) for name in self.head_names[1:]}
         return DecoderOutput(self.lm_head(head_in), hidden, tuple(states) if states else None,
-                             sum(routers) if routers else None, outputs)
+                             sum(routers) if routers else None, outputs, tuple(attentions) if attentions else None)
 
 
 def _check_heads(cfg: ModelConfig) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ def serve(path: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | N
     served = load_served(path, name, max_batch, device, dtype)
     try:
         print(f"serving {served.name} on http://{host}:{sock.getsockname()[1]}/v1", flush=True)
+        print(f"the page: http://{host}:{sock.getsockname()[1]}/", flush=True)
         uvicorn.Server(uvicorn.Config(create_app(served, api_key=api_key), log_level="info")).run(sockets=[sock])
     finally:
         served.close()

@@ -1,7 +1,8 @@
 """An OpenAI-compatible HTTP API over one loaded model (FastAPI): ``/v1/models``,
 ``/v1/completions`` and ``/v1/chat/completions`` for a decoder-only language model, decoded by
 continuous batching (``generation.continuous``), streamed as server-sent events when asked;
-``/v1/embeddings`` for an encoder (mean-pooled, as ``lmlineage embed``).
+``/v1/embeddings`` for an encoder (mean-pooled, as ``lmlineage embed``); the page at ``/`` and
+the JSON it reads under ``/api/`` (``page.py``).
 
 Every error is OpenAI's shape, ``{"error": {"message", "type", "param", "code"}}``, with a 4xx
 status for a bad request (5xx only for a bug), and the server goes on serving. Bodies are parsed
@@ -14,11 +15,9 @@ import asyncio
 import base64
 import hmac
 import json
-import math
 import threading
 import time
 import uuid
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi import Request as HTTPRequest
@@ -34,6 +33,8 @@ from ..generation.continuous import ContinuousBatcher, Request
 from ..generation.engine import is_encoder_decoder
 from ..generation.text import SamplesText
 from ..models.encoder import EncoderModel
+from .errors import APIError, field
+from .page import add_page
 
 MAX_BODY = 1 << 20  # bytes: far above any prompt the served context holds
 MAX_PROMPTS = 64  # prompts in one completion request
@@ -41,18 +42,6 @@ MAX_STOPS = 4  # stop strings, as OpenAI allows
 MAX_EMBED_INPUTS = 2048
 UNSUPPORTED = ("echo", "logprobs", "top_logprobs", "suffix", "best_of", "logit_bias", "presence_penalty",
                "frequency_penalty", "tools", "functions", "response_format")
-
-
-class APIError(Exception):
-    """A request the API refuses, in OpenAI's error shape."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
 class Served:
@@ -111,7 +100,8 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
             raise APIError(401, "Incorrect or missing API key: send the header 'Authorization: Bearer <key>'",
                            code="invalid_api_key")
 
-    async def read_body(request: HTTPRequest) -> dict:
+    async def read_json(request: HTTPRequest) -> dict:
+        """The body as a JSON object, within the size limit."""
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             raise APIError(413, f"the request body is {length} bytes, over the limit of {max_body}",
@@ -127,7 +117,12 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
             raise APIError(400, f"the body is not valid JSON ({e}); send a JSON object", code="invalid_json") from None
         if not isinstance(data, dict):
             raise APIError(400, f"the body must be a JSON object, not {type(data).__name__}", code="invalid_json")
-        model = _field(data, "model", str, required=True)
+        return data
+
+    async def read_body(request: HTTPRequest) -> dict:
+        """The body of an OpenAI request: a JSON object naming the served model."""
+        data = await read_json(request)
+        model = field(data, "model", str, required=True)
         if model != served.name:
             raise APIError(404, f"The model '{model}' does not exist: this server serves '{served.name}'",
                            param="model", code="model_not_found")
@@ -229,7 +224,7 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
             raise APIError(400, f"{served.name} is a language model: it does not embed text; "
                                 "serve an encoder for /v1/embeddings", param="model", code="not_an_encoder")
         texts = _embedding_inputs(body)
-        encoding = _field(body, "encoding_format", str, "float")
+        encoding = field(body, "encoding_format", str, "float")
         if encoding not in ("float", "base64"):
             raise APIError(400, f"encoding_format must be 'float' or 'base64', got {encoding!r}",
                            param="encoding_format")
@@ -250,6 +245,8 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
         data = [{"object": "embedding", "index": i, "embedding": as_sent(v)} for i, v in enumerate(vectors)]
         return {"object": "list", "data": data, "model": served.name,
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+    add_page(app, served, authorize, read_json)
 
     def needs_text(served: Served) -> None:
         if served.batcher is None:
@@ -371,30 +368,6 @@ def _model_card(served: Served) -> dict:
     return {"id": served.name, "object": "model", "created": served.created, "owned_by": "lmlineage"}
 
 
-# Request fields, each checked by name.
-
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array",
-               dict: "an object"}
-
-
-def _field(body: dict, name: str, kind: type, default: Any = None, required: bool = False) -> Any:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise APIError(400, f"you must provide the '{name}' field", param=name, code="missing_required_parameter")
-        return default
-    # JSON has no integer-valued floats for integer fields; booleans are not numbers.
-    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        ok, value = True, float(value)
-    if not ok:
-        raise APIError(400, f"'{name}' must be {_TYPE_NAMES[kind]}, got {json.dumps(value)[:80]}", param=name,
-                       code="invalid_type")
-    if kind is float and not math.isfinite(value):
-        raise APIError(400, f"'{name}' must be a finite number", param=name, code="invalid_value")
-    return value
-
-
 def _prompts(body: dict, tokenizer) -> list[list[int]]:
     """``prompt``: a string, an array of strings, an array of token ids or an array of such arrays."""
     prompt = body.get("prompt")
@@ -430,7 +403,7 @@ def _is_ids(value: list) -> bool:
 
 
 def _messages(body: dict) -> list[dict]:
-    messages = _field(body, "messages", list, required=True)
+    messages = field(body, "messages", list, required=True)
     if not messages:
         raise APIError(400, "'messages' is empty: give at least one message", param="messages")
     out = []
@@ -462,7 +435,7 @@ def _options(body: dict, model, prompt_lengths: list[int], default_max: int | No
         raise APIError(400, f"the prompt is {longest} tokens; this model's context is {limit} tokens, which must also "
                             "hold at least one new token: shorten the prompt", param="prompt",
                        code="context_length_exceeded")
-    max_tokens = _field(body, "max_tokens", int)
+    max_tokens = field(body, "max_tokens", int)
     if max_tokens is None:
         max_tokens = limit - longest if default_max is None else min(default_max, limit - longest)
     elif max_tokens < 1:
@@ -475,21 +448,21 @@ def _options(body: dict, model, prompt_lengths: list[int], default_max: int | No
     for name in UNSUPPORTED:  # refused rather than silently ignored; their neutral values pass
         if body.get(name) not in (None, False, 0, "", [], {}) + ((1,) if name == "best_of" else ()):
             raise APIError(400, f"'{name}' is not supported by this server", param=name, code="unsupported_parameter")
-    n = _field(body, "n", int, 1)
+    n = field(body, "n", int, 1)
     if n != 1:
         raise APIError(400, f"n must be 1 (one choice per prompt), got {n}", param="n", code="invalid_value")
-    temperature = _field(body, "temperature", float, 1.0)
+    temperature = field(body, "temperature", float, 1.0)
     if not 0 <= temperature <= 2:
         raise APIError(400, f"temperature must lie in [0, 2], got {temperature}", param="temperature",
                        code="invalid_value")
-    top_p = _field(body, "top_p", float, 1.0)
-    top_k = _field(body, "top_k", int)
-    penalty = _field(body, "repetition_penalty", float, 1.0)
+    top_p = field(body, "top_p", float, 1.0)
+    top_k = field(body, "top_k", int)
+    penalty = field(body, "repetition_penalty", float, 1.0)
     try:
         processors.check_sampling(temperature, top_k, top_p, penalty)
     except UserError as e:
         raise APIError(400, str(e), code="invalid_value") from None
-    seed = _field(body, "seed", int)
+    seed = field(body, "seed", int)
     if seed is not None and not 0 <= seed < 2**63:
         raise APIError(400, f"seed must lie in [0, 2**63), got {seed}", param="seed", code="invalid_value")
     stop = body.get("stop")
@@ -497,9 +470,9 @@ def _options(body: dict, model, prompt_lengths: list[int], default_max: int | No
     if not isinstance(stop, list) or len(stop) > MAX_STOPS or not all(isinstance(s, str) and s for s in stop):
         raise APIError(400, f"'stop' must be a non-empty string or an array of at most {MAX_STOPS} of them",
                        param="stop", code="invalid_value")
-    stream = _field(body, "stream", bool, False)
-    stream_options = _field(body, "stream_options", dict, {})
-    usage = _field(stream_options, "include_usage", bool, False)
+    stream = field(body, "stream", bool, False)
+    stream_options = field(body, "stream_options", dict, {})
+    usage = field(stream_options, "include_usage", bool, False)
     options = dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                    repetition_penalty=penalty, seed=seed, stop=stop)
     return options, stream, usage
