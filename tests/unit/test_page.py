@@ -84,6 +84,21 @@ def test_model_inspect_and_attention_are_what_read_computes(root, model):
         torch.testing.assert_close(weights, expected.attentions[layer, head], atol=5e-5, rtol=0)
 
 
+def test_choosing_a_layer_or_head_reads_the_model_no_more(root, monkeypatch):
+    import lmlineage.serve.page as page
+
+    calls = []
+    monkeypatch.setattr(page, "read", lambda *a, **k: calls.append(1) or read(*a, **k))
+    text = "the fox, the dog"
+    post(root, "/api/inspect", {"text": text})
+    for layer, head in ((0, 0), (1, 3), (3, 1)):
+        assert post(root, "/api/attention", {"text": text, "layer": layer, "head": head}).status_code == 200
+    assert post(root, "/api/inspect", {"text": text, "top": 3}).status_code == 200
+    assert len(calls) == 1
+    post(root, "/api/inspect", {"text": text + "!"})
+    assert len(calls) == 2
+
+
 def test_bad_page_requests_get_a_4xx_in_the_error_shape(root):
     long_text = "To be " * 200
     cases = [

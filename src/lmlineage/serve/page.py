@@ -23,7 +23,7 @@ from ..evaluation.lens import read
 from ..models.decoder import DecoderLM
 from .errors import APIError, field
 
-MAX_TOKENS = 256  # an attention map is tokens x tokens cells on the page
+MAX_TOKENS = 128  # an attention map is tokens x tokens cells on the page
 MAX_TOP = 50
 
 
@@ -31,6 +31,7 @@ def add_page(app, served, authorize, read_json) -> None:
     """Add the page and its ``/api/`` routes to ``app``, which serves ``served``."""
     html = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     model_lock = threading.Lock()  # one look inside at a time, off the event loop
+    last = {}  # the last text's reading: choosing another layer or head reads no more
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
@@ -51,7 +52,7 @@ def add_page(app, served, authorize, read_json) -> None:
                 "layers": m.config.n_layer, "heads": m.config.n_head,
                 "max_tokens": min(MAX_TOKENS, m.max_positions) if readable else 0}
 
-    async def reading(body: dict, top: int = 1):
+    async def reading(body: dict):
         text = field(body, "text", str, required=True)
         if not isinstance(served.model, DecoderLM):
             raise APIError(400, f"{served.name} is not a decoder-only language model: the page reads those only",
@@ -66,7 +67,9 @@ def add_page(app, served, authorize, read_json) -> None:
 
         def run():
             with model_lock:
-                return read(served.model, ids, top=top)
+                if last.get("ids") != ids:
+                    last.update(ids=ids, reading=read(served.model, ids, top=MAX_TOP))
+                return last["reading"]
 
         return await run_in_threadpool(run)
 
@@ -80,11 +83,11 @@ def add_page(app, served, authorize, read_json) -> None:
         top = field(body, "top", int, 10)
         if not 1 <= top <= MAX_TOP:
             raise APIError(400, f"'top' must lie in [1, {MAX_TOP}], got {top}", param="top", code="invalid_value")
-        r = await reading(body, top)
+        r = await reading(body)
         lens = [[{**t, "prob": round(float(p), 4)} for t, p in zip(tokens(ids[:, 0]), probs[:, 0])]
                 for ids, probs in zip(r.lens_ids, r.lens_probs)]
         return {"tokens": tokens(r.ids), "layers": r.attentions.shape[0], "heads": r.attentions.shape[1],
-                "next": [{**t, "prob": float(p)} for t, p in zip(tokens(r.next_ids), r.next_probs)],
+                "next": [{**t, "prob": float(p)} for t, p in zip(tokens(r.next_ids[:top]), r.next_probs[:top])],
                 "lens": lens}
 
     @app.post("/api/attention")
