@@ -50,3 +50,13 @@ def test_read_gives_causal_attention_rows_and_the_top_next_tokens():
     assert torch.equal(reading.next_ids, expected.indices)
     assert reading.lens_ids.shape == (cfg.n_layer + 1, 6, 1)
     assert torch.equal(reading.lens_ids[-1, -1], expected.indices[:1])
+
+
+def test_an_encoder_reading_has_its_attentions_alone():
+    model = model_of("bert")
+    reading = read(model, [2, 9, 14, 3])
+    cfg = model.config
+    assert reading.attentions.shape == (cfg.n_layer, cfg.n_head, 4, 4)
+    torch.testing.assert_close(reading.attentions.sum(-1), torch.ones(cfg.n_layer, cfg.n_head, 4))
+    assert reading.attentions.triu(1).any()  # every token sees the later ones too
+    assert reading.next_ids is None and reading.lens_ids is None

@@ -66,7 +66,7 @@ def test_lineage_lists_every_family_as_the_registry_declares_it(root):
 
 def test_model_inspect_and_attention_are_what_read_computes(root, model):
     info = httpx.get(root + "/api/model").json()
-    assert info == {"name": "tiny-gpt2", "family": "gpt2", "readable": True, "layers": 4, "heads": 4,
+    assert info == {"name": "tiny-gpt2", "family": "gpt2", "readable": True, "predicts": True, "layers": 4, "heads": 4,
                     "max_tokens": 64}
     ids = model.tokenizer.encode(PROMPT)
     expected = read(model, ids, top=5)
@@ -82,6 +82,21 @@ def test_model_inspect_and_attention_are_what_read_computes(root, model):
         weights = torch.tensor(post(root, "/api/attention", {"text": PROMPT, "layer": layer, "head": head})
                                .json()["weights"])
         torch.testing.assert_close(weights, expected.attentions[layer, head], atol=5e-5, rtol=0)
+
+
+def test_choosing_a_layer_or_head_reads_the_model_no_more(root, monkeypatch):
+    import lmlineage.serve.page as page
+
+    calls = []
+    monkeypatch.setattr(page, "read", lambda *a, **k: calls.append(1) or read(*a, **k))
+    text = "the fox, the dog"
+    post(root, "/api/inspect", {"text": text})
+    for layer, head in ((0, 0), (1, 3), (3, 1)):
+        assert post(root, "/api/attention", {"text": text, "layer": layer, "head": head}).status_code == 200
+    assert post(root, "/api/inspect", {"text": text, "top": 3}).status_code == 200
+    assert len(calls) == 1
+    post(root, "/api/inspect", {"text": text + "!"})
+    assert len(calls) == 2
 
 
 def test_bad_page_requests_get_a_4xx_in_the_error_shape(root):
@@ -129,16 +144,38 @@ def test_reading_beside_decoding_changes_neither(root, model):
         assert list(readings) == [alone] * 6
 
 
-def test_an_encoder_gets_the_lineage_but_not_the_playground():
+@pytest.fixture(scope="module")
+def encoder():
+    tok = train_tokenizer("bpe", [TEXT], vocab_size=300)
     torch.manual_seed(0)
-    encoder = build_model(get_family("bert").config("tiny")).eval()
+    encoder = build_model(get_family("bert").config("tiny", vocab_size=tok.vocab_size)).eval()
+    encoder.tokenizer = tok
+    return encoder
+
+
+def test_an_encoder_shows_its_attention_but_predicts_no_next_token(encoder):
     served = Served(encoder, "tiny-bert", embed=lambda texts: torch.zeros(len(texts), 8))
+    with serving(served) as url:
+        root = url.removesuffix("/v1")
+        info = httpx.get(root + "/api/model").json()
+        assert info["readable"] and not info["predicts"]
+        data = post(root, "/api/inspect", {"text": PROMPT}).json()
+        ids = encoder.tokenizer.encode(PROMPT)
+        assert [t["id"] for t in data["tokens"]] == ids and data["next"] is None and data["lens"] is None
+        weights = torch.tensor(post(root, "/api/attention", {"text": PROMPT, "layer": 1, "head": 1}).json()["weights"])
+        torch.testing.assert_close(weights, read(encoder, ids).attentions[1, 1], atol=5e-5, rtol=0)
+
+
+def test_a_model_without_a_tokenizer_gets_the_lineage_but_not_the_playground():
+    torch.manual_seed(0)
+    bare = build_model(get_family("bert").config("tiny")).eval()
+    served = Served(bare, "bare-bert", embed=lambda texts: torch.zeros(len(texts), 8))
     with serving(served) as url:
         root = url.removesuffix("/v1")
         assert not httpx.get(root + "/api/model").json()["readable"]
         assert httpx.get(root + "/api/lineage").status_code == 200
-        message = refused(post(root, "/api/inspect", {"text": "hi"}), 400, "model", "not_a_language_model")
-        assert "decoder-only" in message
+        message = refused(post(root, "/api/inspect", {"text": "hi"}), 400, "model", "not_readable")
+        assert "encoders that carry a tokenizer" in message
 
 
 def test_the_api_key_guards_the_data_but_not_the_page(model):
@@ -208,3 +245,20 @@ def test_the_page_in_a_real_browser(root, model, tmp_path):
             chromium.close()
     assert not errors, errors
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_an_encoder_in_a_real_browser(encoder, tmp_path):
+    sync_api, executable = browser()
+    served = Served(encoder, "tiny-bert", embed=lambda texts: torch.zeros(len(texts), 8))
+    with serving(served) as url, sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url.removesuffix("/v1") + "/")
+            n = len(encoder.tokenizer.encode("The quick brown fox"))  # the page's own first text
+            page.wait_for_function(f"document.getElementById('status').textContent === '{n} tokens'", timeout=60000)
+            assert page.locator("#attention rect.cell").count() == n * n
+            assert page.locator("#predictions").is_hidden() and page.locator("#no-predictions").is_visible()
+            page.screenshot(path=str(tmp_path / "encoder.png"), full_page=True)
+        finally:
+            chromium.close()

