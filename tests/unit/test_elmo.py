@@ -100,7 +100,8 @@ def test_elmo_trains_evaluates_and_generates_from_the_cli(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "elmo", "--data", str(corpus), "--out", str(out), "--no-progress", "--steps", "40",
                  "--lr", "1e-2", "--warmup", "5", "--batch-size", "8", "--context", "16"]) == 0
-    assert "perplexity" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "perplexity" in report and "| 40 steps |" in report  # the steps taken (issue 14, item 12: "0 steps")
     assert main(["eval", str(out), "--data", str(corpus), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["perplexity"] < 4

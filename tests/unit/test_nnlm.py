@@ -96,7 +96,8 @@ def test_nnlm_trains_evaluates_and_generates_from_the_cli(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "nnlm", "--data", str(corpus), "--out", str(out), "--no-progress", "--steps", "60",
                  "--lr", "1e-2", "--warmup", "5", "--batch-size", "8", "--order", "3"]) == 0
-    assert "perplexity" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "perplexity" in report and "| 60 steps |" in report  # the steps taken (issue 14, item 12: "0 steps")
     assert json.loads((out / "best" / "config.json").read_text())["extra"]["order"] == 3
     assert main(["eval", str(out), "--data", str(corpus), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -82,7 +82,7 @@ register(Family(
         "base": dict(n_layer=6, n_head=12, d_model=768),  # 66M (section 3)
     },
     objective="distill",
-    options={"teacher": dict(metavar="PATH", help="distilbert: the trained bert run or checkpoint to distil")},
+    options={"teacher": dict(metavar="PATH", help="distilbert (required): the trained bert run or checkpoint to distil")},
     default_tokenizer="wordpiece",
     architecture="encoder",
     reference=REFERENCES,
