@@ -35,4 +35,5 @@ register(Family(
     objective="counts",
     architecture="classic",
     load=load,
+    config_class=None,  # fitted from its preset by its own task
 ))

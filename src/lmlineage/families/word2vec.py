@@ -48,5 +48,6 @@ register(Family(
     objective="word2vec",
     architecture="classic",
     load=load,
+    config_class=None,  # fitted from its preset by its own task
     options=OPTIONS,
 ))
