@@ -8,6 +8,7 @@ fitted by counting, not by gradient descent (its task, ``counts``, fits it in on
 
 from __future__ import annotations
 
+from ..classic.ngram import NGramConfig
 from ..core.registry import Family, register
 
 PRESETS = {
@@ -35,5 +36,5 @@ register(Family(
     objective="counts",
     architecture="classic",
     load=load,
-    config_class=None,  # fitted from its preset by its own task
+    config_class=NGramConfig,  # checks a preset before counting
 ))

@@ -465,6 +465,7 @@ def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, 
     from ..generation.text import generate
 
     settings = fam.preset(preset)
+    fam.config(preset)  # the preset checked by the family's config before anything is written
     recover_run(out)  # a crashed fit's half-written best/
     if (out / "best").exists() or (out / "last").exists():
         raise UserError(f"{out} already holds a run", "choose another --out")
