@@ -229,8 +229,8 @@ def run(chars: int | None = 600_000, steps: int = 300, batch_size: int = 32, con
                                     "ngram_perplexity", "nnlm_perplexity", "interpolated_perplexity", "nnlm")},
         "elmo_forward_perplexity": math.exp(scored["loss"]),
         "elmo_backward_perplexity": math.exp(scored["backward_loss"]),
-        "elmo": {"dropout": cfg.dropout, "d_model": cfg.d_model, "cell": cfg.d_ff, "layers": cfg.n_layer,
-                 "filters": cfg.extra["filters"],
+        "elmo": {"dropout": cfg.dropout, "d_model": cfg.d_model, "cell": cfg.cell, "layers": cfg.n_layer,
+                 "filters": cfg.filters,
                  # a biLM loaded with --elmo was trained elsewhere: this call's settings do not describe it
                  **({"loaded_from": trained} if trained else
                     {"steps": steps, "batch_size": batch_size, "context": context, "lr": lr, "seconds": elmo_seconds}),

@@ -39,6 +39,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nanogpt_recipe import RecipeGPT  # noqa: E402
 
+from lmlineage.core.config import merge  # noqa: E402
 from lmlineage.core.registry import get_family  # noqa: E402
 from lmlineage.generation import generate  # noqa: E402
 from lmlineage.models import build_model  # noqa: E402
@@ -106,8 +107,8 @@ def ceilings(device, smoke):
 def check(device, smoke):
     out = {}
     torch.manual_seed(0)
-    cfg = get_family("llama").config("tiny", vocab_size=97, n_layer=2, d_model=64, n_head=4, n_kv_head=2,
-                                     max_positions=128)
+    cfg = get_family("llama").config("tiny", vocab_size=97, n_layer=2, d_model=64,
+                     attention=dict(n_head=4, n_kv_head=2), max_positions=128)
     with torch.device(device):
         model = build_model(cfg).eval()
     ids = torch.randint(1, 97, (3, 9), device=device)
@@ -130,7 +131,7 @@ def check(device, smoke):
         for compiled_flag in (False, True):
             torch.manual_seed(0)
             with torch.device(device):
-                m = build_model(get_family("gpt2").config("tiny", vocab_size=97, n_layer=2, d_model=64, n_head=4))
+                m = build_model(get_family("gpt2").config("tiny", vocab_size=97, n_layer=2, d_model=64, attention=dict(n_head=4)))
             tcfg = TrainConfig(steps=100, batch_size=8, context=32, device=str(device), dtype=dtype,
                                compile=compiled_flag, progress=False, log_interval=1, eval_interval=None)
             with tempfile.TemporaryDirectory() as tmp:
@@ -149,8 +150,8 @@ def decode(device, smoke, copy_bw, budget, out_dir):
 
     out = {}
     if smoke:
-        cfg = get_family("llama").config("tiny", vocab_size=320, n_layer=2, d_model=64, n_head=8, n_kv_head=2,
-                                         d_ff=176, max_positions=512)
+        cfg = get_family("llama").config("tiny", vocab_size=320, n_layer=2, d_model=64,
+                         attention=dict(n_head=8, n_kv_head=2), mlp=dict(d_ff=176), max_positions=512)
         new_tokens, hf_tokens, runs = 32, 16, 2
     else:
         cfg = get_family("llama").config("1b")
@@ -181,7 +182,7 @@ def decode(device, smoke, copy_bw, budget, out_dir):
     for _ in range(runs):
         _, s = run_ours(new_tokens, compile=True)
         ours_rates.append(new_tokens / s)
-    kv_bytes = 2 * cfg.n_layer * cfg.kv_heads * cfg.dim_head * (16 + new_tokens) * next(ours.parameters()).element_size()
+    kv_bytes = 2 * cfg.n_layer * cfg.attention.kv_heads * cfg.attention.dim_head(cfg.d_model) * (16 + new_tokens) * next(ours.parameters()).element_size()
     weight_bytes = n_params * next(ours.parameters()).element_size()
     roofline = copy_bw / (weight_bytes + kv_bytes)  # static cache: every step reads all its slots
     out.update({"params": n_params, "weight_bytes": weight_bytes, "roofline tokens/s": roofline,
@@ -195,8 +196,8 @@ def decode(device, smoke, copy_bw, budget, out_dir):
         torch.cuda.empty_cache()
 
     hf_cfg = transformers.LlamaConfig(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
-        num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head, num_key_value_heads=cfg.kv_heads,
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.mlp.d_ff,
+        num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.attention.n_head, num_key_value_heads=cfg.attention.kv_heads,
         max_position_embeddings=cfg.max_positions, attn_implementation="sdpa")
     torch.manual_seed(0)
     with torch.device(device):
@@ -233,12 +234,12 @@ def train(device, smoke, budget, with_llama, out_dir):
 
     out = {}
     if smoke:
-        shape = dict(n_layer=2, n_head=2, d_model=64, max_positions=64)
+        shape = dict(n_layer=2, attention=dict(n_head=2), d_model=64, max_positions=64)
         vocab, batch, context, steps, rounds = 512, 4, 64, 3, 2
     else:
-        shape = dict(n_layer=12, n_head=12, d_model=768, max_positions=1024)
+        shape = dict(n_layer=12, attention=dict(n_head=12), d_model=768, max_positions=1024)
         vocab, batch, context, steps, rounds = 50304, 16, 1024, 10, 5  # nanoGPT pads GPT-2's vocab to 50304
-    L, H, d = shape["n_layer"], shape["n_head"], shape["d_model"]
+    L, H, d = shape["n_layer"], shape["attention"]["n_head"], shape["d_model"]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, vocab, 4_000_000 if not smoke else 50_000).astype(np.int64)
@@ -250,7 +251,7 @@ def train(device, smoke, budget, with_llama, out_dir):
     def ours_contender(family, **extra):
         torch.manual_seed(0)
         with torch.device(device):
-            model = build_model(get_family(family).config("tiny", **shape, **extra, vocab_size=vocab, dropout=0.0))
+            model = build_model(get_family(family).config("tiny", **merge(shape, extra), vocab_size=vocab, dropout=0.0))
         cfg = TrainConfig(steps=10_000, batch_size=batch, context=context, device=str(device),
                           dtype="bfloat16", compile=True, progress=False, log_interval=10_000, lr=6e-4,
                           betas=(0.9, 0.95), warmup=10)
@@ -298,7 +299,7 @@ def train(device, smoke, budget, with_llama, out_dir):
     contenders["transformers GPT2LMHeadModel (eager sdpa)"] = loop_contender(HFLoss(hf))
     if with_llama:
         name = "lmlineage llama 124M-class (trainer, compiled)"
-        contenders[name], sizes[name] = ours_contender("llama", d_ff=2048, n_kv_head=H)
+        contenders[name], sizes[name] = ours_contender("llama", mlp=dict(d_ff=2048), attention=dict(n_kv_head=H))
 
     for name, run in contenders.items():  # warm-up: compilation, autotuning, allocator
         t = time.perf_counter()
@@ -351,11 +352,11 @@ def shakespeare(device, smoke, budget, data: Path):
     # 1.47 by iteration 1500 and then overfits (measured: 1.4682 at 1500, 1.7184 at 5000).
     ours_runs = {  # name -> (family, model fields, steps, lr)
         "lmlineage gpt2 6x384, dropout 0.2, 2000 steps, lr 1e-3":
-            ("gpt2", dict(n_layer=6, n_head=6, d_model=384, dropout=0.2), 2000, 1e-3),
+            ("gpt2", dict(n_layer=6, attention=dict(n_head=6), d_model=384, dropout=0.2), 2000, 1e-3),
     }
     if smoke:
         recipe.update(block=32, batch=4, layers=2, heads=2, d=32, iters=20, eval_iters=2)
-        ours_runs = {k: (f, dict(v, n_layer=2, n_head=2, d_model=32, **({"d_ff": 64} if f == "llama" else {})), 20, lr)
+        ours_runs = {k: (f, merge(v, dict(n_layer=2, attention=dict(n_head=2), d_model=32, **({"mlp": {"d_ff": 64}} if f == "llama" else {}))), 20, lr)
                      for k, (f, v, _, lr) in ours_runs.items()}
     with tempfile.TemporaryDirectory() as tmp:
         loss, wall, final = run(data, Path(tmp) / "nanogpt", recipe=recipe)

@@ -55,7 +55,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 TRAIN = dict(preset="tiny", context=16, batch_size=4, warmup=5, eval_interval=1, eval_batches=1)
-FORK_MODEL = dict(n_layer=2, n_head=4, d_model=32)  # fork mode: small, so most time is checkpointing
+FORK_MODEL = dict(n_layer=2, attention=dict(n_head=4), d_model=32)  # fork mode: small, so most time is checkpointing
 DEFAULTS = {"fork": dict(steps=30, max_delay=1.5), "cli": dict(steps=10, max_delay=15.0)}
 LITTER = re.compile(r"^\.(last|best|step-\d+)\.(tmp|old)-(\d+)$")
 PHASES = ("writing the new copy", "between the two renames", "removing the old copy")

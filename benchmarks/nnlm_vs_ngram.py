@@ -71,9 +71,9 @@ def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, contex
         assert len(lp) == len(val_ids), "the n-gram LM and the word tokenizer must predict the same tokens"
 
     family = get_family("nnlm")
-    extra = dict(family.presets[preset]["extra"])
-    extra.update({"direct": direct or extra["direct"], **({"order": order} if order else {})})
-    overrides = {"extra": extra, **({"d_ff": hidden} if hidden else {}), **({"d_model": dim} if dim else {})}
+    preset_config = family.config(preset)
+    overrides = {"direct": direct or preset_config.direct, **({"order": order} if order else {}),
+                 **({"hidden": hidden} if hidden else {}), **({"embed_dim": dim} if dim else {})}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nnlm-bench-") as tmp:
         run_dir = Path(out or tmp) / "run"
@@ -98,7 +98,7 @@ def run(chars: int | None = None, steps: int = 600, batch_size: int = 64, contex
         "nnlm_perplexity": math.exp(-nnlm.mean()),
         "interpolated_perplexity": math.exp(mixed_nats),
         "mixture_weights_nnlm": lams,
-        "nnlm": {"order": cfg.extra["order"], "m": cfg.d_model, "h": cfg.d_ff, "direct": cfg.extra["direct"],
+        "nnlm": {"order": cfg.order, "m": cfg.embed_dim, "h": cfg.hidden, "direct": cfg.direct,
                  "steps": steps, "batch_size": batch_size, "context": context, "lr": lr,
                  "train_tokens_seen": steps * batch_size * context,
                  "parameters": sum(p.numel() for p in model.parameters())},

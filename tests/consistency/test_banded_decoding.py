@@ -12,17 +12,18 @@ import torch
 
 from lmlineage.core import masks
 from lmlineage.core.cache import DynamicCache, RollingCache
+from lmlineage.core.config import merge
 from lmlineage.core.registry import get_family
 from lmlineage.generation import generate
 from lmlineage.models import build_model
 
 WINDOW = 5
-SHAPE = dict(vocab_size=61, n_layer=4, d_model=48, n_head=4, max_positions=64, attention_window=WINDOW)
+SHAPE = dict(vocab_size=61, n_layer=4, d_model=48, attention=dict(n_head=4, window=WINDOW), max_positions=64)
 
 
 def gpt3(**extra):
     torch.manual_seed(0)
-    return build_model(get_family("gpt3").config("tiny", **{**SHAPE, **extra})).eval()
+    return build_model(get_family("gpt3").config("tiny", **merge(SHAPE, extra))).eval()
 
 
 def left_padded_prompts():
@@ -47,7 +48,7 @@ def greedy_without_cache(model, ids, mask, n):
 
 def test_local_layers_give_the_same_tokens_with_every_cache_and_the_compiled_step():
     model = gpt3()
-    assert model.config.attention_pattern == ["dense", "local"]
+    assert model.config.attention.pattern == ["dense", "local"]
     ids, mask = left_padded_prompts()
     expected = greedy_without_cache(model, ids, mask, 20)  # 27 tokens: the band slides far
     assert isinstance(model.new_cache(), DynamicCache)
@@ -72,7 +73,7 @@ def test_a_static_cache_step_reads_its_place_from_the_device():
 
 
 def test_banded_everywhere_decodes_through_a_rolling_cache():
-    model = gpt3(attention_pattern=["local"])
+    model = gpt3(attention=dict(pattern=["local"]))
     assert isinstance(model.new_cache(), RollingCache)
     ids, mask = left_padded_prompts()
     expected = greedy_without_cache(model, ids, mask, 20)
@@ -85,7 +86,7 @@ def test_banded_everywhere_decodes_through_a_rolling_cache():
 
 
 def test_rolling_cache_prefill_in_chunks_equals_a_full_pass():
-    model = gpt3(attention_pattern=["local"])
+    model = gpt3(attention=dict(pattern=["local"]))
     ids = torch.randint(1, 61, (2, 20), generator=torch.Generator().manual_seed(3))
     mask = torch.ones_like(ids)
     mask[1, :4] = 0
@@ -102,7 +103,7 @@ def test_rolling_cache_prefill_in_chunks_equals_a_full_pass():
 
 @pytest.mark.parametrize("window", [1, 2, WINDOW])
 def test_rolling_cache_memory_stays_flat_past_the_window(window):
-    model = gpt3(attention_pattern=["local"], attention_window=window)
+    model = gpt3(attention=dict(pattern=["local"], window=window))
     ids = torch.randint(1, 61, (2, 30), generator=torch.Generator().manual_seed(4))
     cache = model.new_cache()
     sizes, held = [], []

@@ -6,16 +6,17 @@ import pytest
 import torch
 
 from lmlineage.core.errors import UserError
+from lmlineage.core.config import merge
 from lmlineage.core.registry import get_family
 from lmlineage.generation import generate
 from lmlineage.models import build_model
 
-SHAPE = dict(vocab_size=61, n_layer=2, d_model=48, n_head=4, max_positions=64)
+SHAPE = dict(vocab_size=61, n_layer=2, d_model=48, attention=dict(n_head=4), max_positions=64)
 
 
 def tiny(family, **extra):
     torch.manual_seed(0)
-    return build_model(get_family(family).config("tiny", **SHAPE, **extra)).eval()
+    return build_model(get_family(family).config("tiny", **merge(SHAPE, extra))).eval()
 
 
 def left_padded_prompts():
@@ -29,7 +30,7 @@ def left_padded_prompts():
 # gpt2: learned positions; llama: RoPE + grouped-query attention; bloom: ALiBi (key positions
 # from the padding mask).
 @pytest.mark.parametrize("family,extra", [
-    ("gpt2", {}), ("llama", {"n_kv_head": 2}), pytest.param("bloom", {}, marks=pytest.mark.slow)])
+    ("gpt2", {}), ("llama", {"attention": {"n_kv_head": 2}}), pytest.param("bloom", {}, marks=pytest.mark.slow)])
 def test_compiled_greedy_equals_eager(family, extra):
     model = tiny(family, **extra)
     ids, mask = left_padded_prompts()

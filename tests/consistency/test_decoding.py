@@ -13,7 +13,8 @@ from lmlineage.models import build_model
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    cfg = get_family("gpt2").config("tiny", vocab_size=61, n_layer=2, d_model=48, n_head=3, max_positions=64)
+    cfg = get_family("gpt2").config("tiny", vocab_size=61, n_layer=2, d_model=48, attention=dict(n_head=3),
+                     max_positions=64)
     return build_model(cfg).eval()
 
 

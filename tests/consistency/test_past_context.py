@@ -14,7 +14,7 @@ WINDOW = 12
 
 def tiny(family, **overrides):
     torch.manual_seed(0)
-    sizes = dict(vocab_size=29, n_layer=2, d_model=32, n_head=4, max_positions=WINDOW, dropout=0.0)
+    sizes = dict(vocab_size=29, n_layer=2, d_model=32, attention=dict(n_head=4), max_positions=WINDOW, dropout=0.0)
     return build_model(get_family(family).config("tiny", **(sizes | overrides))).eval()
 
 

@@ -13,7 +13,7 @@ from lmlineage.models import build_model
 from lmlineage.tasks.causal_lm import CausalLMTask
 from lmlineage.train.trainer import TrainConfig, Trainer, parameter_groups
 
-SHAPE = dict(vocab_size=53, n_layer=2, d_model=32, n_head=4, max_positions=32)
+SHAPE = dict(vocab_size=53, n_layer=2, d_model=32, attention=dict(n_head=4), max_positions=32)
 
 
 def tiny_gpt2():

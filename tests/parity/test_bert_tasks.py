@@ -71,7 +71,7 @@ def test_task_logits_match(architecture, length, tmp_path):
     ref, ours = reference(architecture, tmp_path)
     assert sorted(ours.config.heads) == sorted(TASKS[architecture])
     if architecture in ("BertForSequenceClassification", "BertForTokenClassification"):
-        assert ours.config.extra["labels"] == LABELS
+        assert ours.config.labels == LABELS
     theirs, mine = both(architecture, ref, ours, length)
     assert theirs.shape == mine.shape
     torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=0)
@@ -97,5 +97,5 @@ def test_a_labelled_head_needs_label_names():
 
     with pytest.raises(UserError, match="label names"):
         build_model(get_family("bert").config("tiny", heads=["pooler", "classifier"]))
-    model = build_model(get_family("bert").config("tiny", heads=["tagger"], extra={"labels": LABELS}))
+    model = build_model(get_family("bert").config("tiny", heads=["tagger"], labels=LABELS))
     assert model(torch.randint(0, 99, (2, 7))).task_logits.shape == (2, 7, 3)

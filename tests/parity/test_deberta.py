@@ -63,7 +63,7 @@ def outputs(model, ids, mask, types):
 def test_hidden_states_and_logits(variant, length, tmp_path):
     ref, ours = reference(tmp_path, **VARIANTS[variant])
     assert ours.config.family == "deberta" and ours.config.heads == ["mlm"]
-    ids, mask, types = batch(length, segments=ours.config.type_vocab_size > 0)
+    ids, mask, types = batch(length, segments=ours.config.embedding.type_vocab_size > 0)
     theirs, mine = outputs(ref, ids, mask, types), outputs(ours, ids, mask, types)
     real = mask.bool()
     assert len(mine.hidden_states) == len(theirs.hidden_states) == 3
@@ -100,7 +100,7 @@ def test_export_loads_strictly_in_transformers(variant, tmp_path):
     back, info = transformers.DebertaV2ForMaskedLM.from_pretrained(
         tmp_path / "out", output_loading_info=True, attn_implementation="eager")
     assert not any(info.values()), info
-    ids, mask, types = batch(11, segments=ours.config.type_vocab_size > 0)
+    ids, mask, types = batch(11, segments=ours.config.embedding.type_vocab_size > 0)
     real = mask.bool()
     torch.testing.assert_close(outputs(back.eval(), ids, mask, types).logits[real],
                                outputs(ours, ids, mask, types).logits[real], atol=1e-5, rtol=0)

@@ -160,7 +160,7 @@ def batch(vocab, length):
 def test_f32_file_matches_the_reference_model(files, tie, length):
     ref, path = files[tie, "f32"]
     ours = lmlineage.load(str(path))
-    assert ours.config.tie_embeddings == tie and ours.config.rope_theta == 5000.0 and ours.config.kv_heads == 2
+    assert ours.config.embedding.tie == tie and ours.config.position.rope_theta == 5000.0 and ours.config.attention.kv_heads == 2
     ids, mask, pos = batch(ref.config.vocab_size, length)
     with torch.no_grad():
         theirs = ref(ids, attention_mask=mask, position_ids=pos, output_hidden_states=True)
@@ -400,7 +400,7 @@ def test_rope_permute_inverts_llama_cpp_permute():
     from lmlineage.core.registry import get_family
     from lmlineage.interop.rules import RopePermute
 
-    cfg = get_family("llama").config("tiny", n_head=4, n_kv_head=2, d_model=64)
+    cfg = get_family("llama").config("tiny", attention=dict(n_head=4, n_kv_head=2), d_model=64)
     w = torch.randn(32, 64)  # a key projection: 2 heads of 16 channels
     rule = RopePermute("ours", "theirs", heads="kv_heads")
     out = {}

@@ -60,7 +60,7 @@ def sentence_embeddings(hidden, mask):
 def test_loads_as_bert_model(minilm):
     _, model = minilm
     cfg = model.config
-    assert (cfg.family, cfg.n_layer, cfg.d_model, cfg.n_head, cfg.d_ff) == ("bert", 6, 384, 12, 1536)
+    assert (cfg.family, cfg.n_layer, cfg.d_model, cfg.attention.n_head, cfg.mlp.d_ff) == ("bert", 6, 384, 12, 1536)
     assert cfg.heads == ["pooler"] and model.mlm is None and model.nsp is None
 
 

@@ -79,7 +79,7 @@ def test_the_reference_layout_is_loaded():
 @pytest.mark.parametrize("length", [5, 17, 40])
 def test_hidden_states_logits_and_router_losses(capacity, pad_side, length, pair):
     ref, ours = pair(capacity)
-    assert ours.config.expert_capacity == CAPACITY[capacity] and ours.config.moe_every == 2
+    assert ours.config.moe.expert_capacity == CAPACITY[capacity] and ours.config.moe.every == 2
     ids, mask = source(length, pad_side)
     decoder_ids = torch.randint(2, 99, (3, max(length // 2, 3)), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -178,12 +178,13 @@ def test_a_model_without_fixed_capacity_exports_one_that_never_drops(tmp_path):
     """Ours trained from scratch has no fixed capacity (the factor in training, none in
     evaluation): exported as int32's largest, and read back as none."""
     torch.manual_seed(3)
-    cfg = get_family("switch").config("tiny", vocab_size=99, d_model=32, head_dim=8, d_ff=37, n_experts=4)
+    cfg = get_family("switch").config("tiny", vocab_size=99, d_model=32, attention=dict(head_dim=8),
+                     mlp=dict(d_ff=37), moe=dict(n_experts=4))
     ours = build_model(cfg).eval()
-    assert ours.config.expert_capacity is None
+    assert ours.config.moe.expert_capacity is None
     to_hf(ours, tmp_path / "out")
     assert read_json(tmp_path / "out" / "config.json")["expert_capacity"] == 2**31 - 1
-    assert from_hf(tmp_path / "out").config.expert_capacity is None
+    assert from_hf(tmp_path / "out").config.moe.expert_capacity is None
     back = transformers.SwitchTransformersForConditionalGeneration.from_pretrained(tmp_path / "out").eval()
     ids, mask = source(40, "left")
     decoder_ids = torch.randint(2, 99, (3, 30))
@@ -211,8 +212,8 @@ def test_glam_routing_with_k1_is_switch_routing(pair):
     the weights of the reference's encoder Switch layer, computes what that layer computes,
     dropped tokens included."""
     ref, _ = pair("drops")
-    glam = get_family("glam").config("tiny", d_model=32, d_ff=37, n_experts=4, moe_top_k=1, mlp="mlp",
-                                     activation="relu", bias=False, expert_capacity=2)
+    glam = get_family("glam").config("tiny", d_model=32, mlp=dict(d_ff=37, kind="mlp", activation="relu"),
+                      moe=dict(n_experts=4, top_k=1, expert_capacity=2), bias=False)
     model = build_model(glam).eval()
     layer = model.backbone.layers[1].mlp
     switch = ref.encoder.block[1].layer[-1].mlp

@@ -43,8 +43,9 @@ def theirs():
 
 def test_config_from_the_metadata(ours):
     c = ours.config
-    assert (c.n_layer, c.n_head, c.kv_heads, c.d_model, c.d_ff, c.vocab_size) == (30, 9, 3, 576, 1536, 49152)
-    assert c.rope_theta == 1e5 and c.tie_embeddings and c.max_positions == 8192
+    assert (c.n_layer, c.attention.n_head, c.attention.kv_heads, c.d_model, c.mlp.d_ff, c.vocab_size) == (30, 9, 3,
+            576, 1536, 49152)
+    assert c.position.rope_theta == 1e5 and c.embedding.tie and c.max_positions == 8192
     assert ours.tokenizer.id_to_token(ours.tokenizer.eos_id) == "<|im_end|>"
 
 

@@ -13,8 +13,8 @@ from lmlineage.models import build_model
 
 def tiny(family="bert", **changes):
     torch.manual_seed(0)
-    cfg = get_family(family).config("tiny", vocab_size=50, d_model=32, n_head=4, max_positions=32, dropout=0.0,
-                                    **changes)
+    cfg = get_family(family).config("tiny", vocab_size=50, d_model=32, attention=dict(n_head=4), max_positions=32,
+                     dropout=0.0, **changes)
     return build_model(cfg).eval()
 
 

@@ -15,7 +15,7 @@ transformers = pytest.importorskip("transformers")
 
 def test_bert_tiny_with_derived_width_exports_and_loads_strictly(tmp_path):
     cfg = get_family("bert").config("tiny", vocab_size=97)
-    assert cfg.d_ff is None
+    assert cfg.mlp.d_ff is None
     torch.manual_seed(0)
     ours = build_model(cfg).eval()
     to_hf(ours, tmp_path / "out")

@@ -51,8 +51,8 @@ def base(tmp_path_factory):
     """A tiny random BERT with a wordpiece vocabulary of the synthetic words, as our checkpoint."""
     tok = word_vocabulary(WORDS + COLORS + ["good", "bad", "thing", "what", "colour"])
     torch.manual_seed(0)
-    cfg = get_family("bert").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32, n_head=4, d_ff=64,
-                                    max_positions=64, dropout=0.0)
+    cfg = get_family("bert").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32,
+                     attention=dict(n_head=4), mlp=dict(d_ff=64), max_positions=64, dropout=0.0)
     directory = tmp_path_factory.mktemp("base") / "bert"
     with atomic_directory(directory) as tmp:
         save_model_files(tmp, build_model(cfg), tok)
@@ -138,7 +138,7 @@ def test_checkpoint_keeps_its_label_map_and_exports(base, tmp_path, capsys):
     assert code == 0, err
     assert "accuracy" in stdout and "54 training / 6 held-out" in stdout  # --val-fraction 0.1
     model = lmlineage.load(tmp_path / "out")
-    assert model.config.heads == ["pooler", "classifier"] and model.config.extra["labels"] == ["bad", "good"]
+    assert model.config.heads == ["pooler", "classifier"] and model.config.labels == ["bad", "good"]
     assert json.loads((tmp_path / "out" / "finetune.json").read_text())["labels"] == ["bad", "good"]
     assert model.tokenizer is not None and model.mlm is None
     transformers = pytest.importorskip("transformers")
@@ -162,7 +162,7 @@ def test_a_reference_directory_and_csv_fine_tune(base, tmp_path, capsys):
     code, stdout, err = run(["finetune", tmp_path / "ref", "--task", "tag", "--data", tmp_path / "tags.csv",
                              "--epochs", "1", "--out", tmp_path / "out", "--no-progress", "--json"], capsys)
     assert code == 0, err
-    assert lmlineage.load(tmp_path / "out").config.extra["labels"] == ["COLOR", "O"]
+    assert lmlineage.load(tmp_path / "out").config.labels == ["COLOR", "O"]
 
 
 BAD = {
@@ -217,8 +217,7 @@ def test_deberta_fine_tunes_without_a_pooler(task, tmp_path):
 
     torch.manual_seed(0)
     tok = word_vocabulary(WORDS + COLORS + ["good", "bad", "thing", "what", "colour"])
-    base = build_model(get_family("deberta").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32,
-                                                    n_head=4, d_ff=64, dropout=0.0))
+    base = build_model(get_family("deberta").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32, attention=dict(n_head=4), mlp=dict(d_ff=64), dropout=0.0))
     base.tokenizer = tok
     result = finetune_model(base, task=task, train=examples(task, 200), val=examples(task, 80, seed=1),
                             cfg=FineTuneConfig(epochs=5, lr=2e-3, progress=False), out=tmp_path / "out")
@@ -274,7 +273,7 @@ def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, ba
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "finetune.json").read_text())["pooling"] == expected
     tuned = lmlineage.load(tmp_path / "out")  # the choice travels with the checkpoint
-    assert tuned.config.extra["pooling"] == expected
+    assert tuned.config.pooling == expected
     assert (tuned.pooler is not None) == (expected == "cls")
     ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]])
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])

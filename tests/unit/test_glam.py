@@ -5,6 +5,7 @@ GPT-2's feed-forward layer that dense model is GPT-2, which is parity-tested aga
 import pytest
 import torch
 
+from lmlineage.core.config import merge
 from lmlineage.core.registry import get_family
 from lmlineage.layers.mlp import GLU, MLP
 from lmlineage.layers.moe import MoE
@@ -13,8 +14,8 @@ from lmlineage.tasks.causal_lm import CausalLMTask
 
 
 def glam(**changes):
-    sizes = dict(vocab_size=40, n_layer=4, d_model=32, d_ff=48, max_positions=32)
-    return get_family("glam").config("tiny", **{**sizes, **changes})
+    sizes = dict(vocab_size=40, n_layer=4, d_model=32, mlp=dict(d_ff=48), max_positions=32)
+    return get_family("glam").config("tiny", **merge(sizes, changes))
 
 
 def dense_state(state):
@@ -38,8 +39,8 @@ def test_every_other_layer_is_a_top2_mixture():
 def test_one_expert_glam_is_the_dense_model(train):
     torch.manual_seed(0)
     # Capacity factor 1 with one expert: room for every token, so nothing is dropped in training either.
-    moe = build_model(glam(n_experts=1, moe_top_k=1, capacity_factor=1.0)).train(train)
-    dense = build_model(glam(n_experts=0)).train(train)
+    moe = build_model(glam(moe=dict(n_experts=1, top_k=1, capacity_factor=1.0))).train(train)
+    dense = build_model(glam(moe=dict(n_experts=0))).train(train)
     dense.load_state_dict(dense_state(moe.state_dict()))
     ids = torch.randint(0, 40, (2, 12))
     a, b = moe(ids), dense(ids)
@@ -51,8 +52,8 @@ def test_one_expert_glam_is_the_dense_model(train):
 
 def test_glam_reduced_to_one_gpt2_style_expert_is_gpt2():
     torch.manual_seed(1)
-    gpt2_like = dict(mlp="mlp", activation="gelu_tanh", bias=True, n_experts=1, moe_top_k=1)
-    moe = build_model(glam(**gpt2_like, d_ff=None)).eval()
+    gpt2_like = dict(mlp=dict(kind="mlp", activation="gelu_tanh"), bias=True, moe=dict(n_experts=1, top_k=1))
+    moe = build_model(glam(**merge(gpt2_like, dict(mlp=dict(d_ff=None))))).eval()
     gpt2 = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=4, d_model=32,
                                                  max_positions=32)).eval()
     assert isinstance(gpt2.backbone.layers[1].mlp, MLP)
@@ -67,7 +68,7 @@ def test_glam_reduced_to_one_gpt2_style_expert_is_gpt2():
 
 def test_training_adds_the_router_loss_and_evaluation_does_not():
     torch.manual_seed(2)
-    model = build_model(glam(router_z_coef=1e-3))
+    model = build_model(glam(moe=dict(z_coef=1e-3)))
     task = CausalLMTask(model)
     ids = torch.randint(0, 40, (2, 13))
     batch = (ids[:, :-1], ids[:, 1:])

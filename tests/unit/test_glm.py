@@ -126,7 +126,7 @@ def test_two_dimensional_positions_are_two_learned_tables():
 def test_without_blanks_glm_is_gpt2_with_a_constant_added():
     """With 1-D positions and no prefix, GLM is GPT-2 whose position table absorbed block position 0."""
     torch.manual_seed(2)
-    model = tiny_glm(activation="gelu_tanh")
+    model = tiny_glm(mlp=dict(activation="gelu_tanh"))
     gpt2 = build_model(get_family("gpt2").config("tiny", vocab_size=100, n_layer=2, d_model=32)).eval()
     state = {k: v for k, v in model.state_dict().items() if "embed_positions" not in k}
     table = model.backbone.embed_positions

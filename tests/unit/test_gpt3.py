@@ -36,7 +36,7 @@ def config(**changes):
 
 
 def test_layers_alternate_dense_and_banded():
-    model = build_model(config(attention_window=3)).eval()
+    model = build_model(config(attention=dict(window=3))).eval()
     ids = torch.randint(0, 40, (1, 12))
     seen = {}
     for i, layer in enumerate(model.backbone.layers):
@@ -48,7 +48,7 @@ def test_layers_alternate_dense_and_banded():
 
 def test_a_banded_layer_sees_only_its_band():
     torch.manual_seed(0)
-    model = build_model(config(n_layer=1, attention_pattern=["local"], attention_window=4)).eval()
+    model = build_model(config(n_layer=1, attention=dict(pattern=["local"], window=4))).eval()
     ids = torch.randint(0, 40, (1, 16))
     changed = ids.clone()
     changed[0, :8] = (changed[0, :8] + 1) % 40  # tokens 0..7
@@ -60,7 +60,7 @@ def test_a_banded_layer_sees_only_its_band():
 
 def test_all_dense_gpt3_is_gpt2():
     torch.manual_seed(0)
-    gpt3 = build_model(config(attention_pattern=["dense"])).eval()
+    gpt3 = build_model(config(attention=dict(pattern=["dense"]))).eval()
     gpt2 = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=32,
                                                  max_positions=32)).eval()
     gpt2.load_state_dict(gpt3.state_dict())
@@ -74,7 +74,7 @@ def test_all_dense_gpt3_is_gpt2():
 
 def test_cached_decoding_and_eager_agree_with_full_passes():
     torch.manual_seed(1)
-    model = build_model(config(attention_window=3)).eval()
+    model = build_model(config(attention=dict(window=3))).eval()
     ids = torch.randint(0, 40, (2, 14))
     mask = torch.ones_like(ids)
     mask[0, :3] = 0  # left padding

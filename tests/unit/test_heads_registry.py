@@ -10,7 +10,7 @@ from lmlineage.core.errors import UserError
 from lmlineage.heads.registry import HEADS, HeadSpec
 from lmlineage.models.encoder import EncoderModel
 
-TINY = dict(family="bert", vocab_size=50, n_layer=2, n_head=4, d_model=32, max_positions=16)
+TINY = dict(family="bert", vocab_size=50, n_layer=2, attention=dict(n_head=4), d_model=32, max_positions=16)
 
 
 class Value(nn.Module):
@@ -26,7 +26,7 @@ class Value(nn.Module):
 
 def test_a_new_head_is_one_registry_entry(monkeypatch):
     monkeypatch.setitem(HEADS, "value", HeadSpec(lambda cfg: Value(cfg.d_model), reads="summary", writes="value"))
-    model = EncoderModel(ModelConfig(heads=["pooler", "value"], **TINY)).eval()
+    model = EncoderModel(ModelConfig.from_dict(dict(TINY, heads=["pooler", "value"]))).eval()
     ids = torch.randint(0, 50, (3, 7))
     out = model(ids)
     assert out.outputs["value"].shape == (3,)
@@ -35,7 +35,7 @@ def test_a_new_head_is_one_registry_entry(monkeypatch):
 
 
 def test_heads_are_built_in_registry_order_and_named_by_it():
-    model = EncoderModel(ModelConfig(heads=["nsp", "mlm", "pooler"], **TINY))
+    model = EncoderModel(ModelConfig.from_dict(dict(TINY, heads=["nsp", "mlm", "pooler"])))
     assert model.head_names == ("pooler", "mlm", "nsp")
     assert model.sop is None and model.rtd is None
     assert list(model.state_dict())[-1].startswith("nsp.")
@@ -43,4 +43,4 @@ def test_heads_are_built_in_registry_order_and_named_by_it():
 
 def test_a_head_that_reads_the_pooler_needs_it():
     with pytest.raises(UserError, match="pooler"):
-        EncoderModel(ModelConfig(heads=["sop"], **TINY))
+        EncoderModel(ModelConfig.from_dict(dict(TINY, heads=["sop"])))

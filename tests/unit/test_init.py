@@ -15,8 +15,8 @@ def linear_stds(model):
 @pytest.mark.parametrize("family", ["gpt2", "bert", "bart"])
 def test_fan_in_init_reaches_every_stack(family):
     torch.manual_seed(0)
-    normal = build_model(get_family(family).config("tiny", init="normal"))
-    fan_in = build_model(get_family(family).config("tiny", init="fan_in"))
+    normal = build_model(get_family(family).config("tiny", init=dict(kind="normal")))
+    fan_in = build_model(get_family(family).config("tiny", init=dict(kind="fan_in")))
     for name, (std, _) in linear_stds(normal).items():
         assert std < 0.025, (name, std)  # N(0, 0.02), or GPT-2's smaller residual projections
     queries = [n for n in linear_stds(fan_in) if n.endswith(("qkv", ".q"))]

@@ -14,8 +14,7 @@ from lmlineage.models import build_model
 @pytest.fixture
 def exported(tmp_path):
     torch.manual_seed(0)
-    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=16, n_head=2,
-                                                  max_positions=8))
+    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=16, attention=dict(n_head=2), max_positions=8))
     return model, to_hf(model, tmp_path / "hf")
 
 
@@ -54,7 +53,7 @@ def test_shape_mismatch_is_named(exported):
 
 
 def test_fuse_splits_back_by_head_counts():
-    cfg = get_family("gpt2").config("tiny", d_model=16, n_head=4, n_kv_head=2)
+    cfg = get_family("gpt2").config("tiny", d_model=16, attention=dict(n_head=4, n_kv_head=2))
     q, k, v = torch.randn(16, 16), torch.randn(8, 16), torch.randn(8, 16)
     rules = (Fuse("a.qkv", ("q", "k", "v"), split="qkv"), Rename("b", "B", transpose=True))
     src = {"q": q, "k": k, "v": v, "B": torch.randn(3, 5)}

@@ -21,8 +21,8 @@ def wordpiece():
 
 
 def task_for(family, tok, max_positions=64):
-    cfg = get_family(family).config("tiny", vocab_size=tok.vocab_size, d_model=32, n_head=2,
-                                    max_positions=max_positions, dropout=0.0)
+    cfg = get_family(family).config("tiny", vocab_size=tok.vocab_size, d_model=32, attention=dict(n_head=2),
+                     max_positions=max_positions, dropout=0.0)
     return make_task(get_family(family).objective, build_model(cfg), tok)
 
 

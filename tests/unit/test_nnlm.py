@@ -19,7 +19,7 @@ from lmlineage.tokenizers.word import BOS, EOS, WordTokenizer
 
 def tiny(direct=True, hidden=16, vocab=20, order=4):
     torch.manual_seed(0)
-    cfg = get_family("nnlm").config("tiny", vocab_size=vocab, d_ff=hidden, extra={"order": order, "direct": direct})
+    cfg = get_family("nnlm").config("tiny", vocab_size=vocab, hidden=hidden, order=order, direct=direct)
     return NNLM(cfg)
 
 
@@ -98,7 +98,7 @@ def test_nnlm_trains_evaluates_and_generates_from_the_cli(tmp_path, capsys):
                  "--lr", "1e-2", "--warmup", "5", "--batch-size", "8", "--order", "3"]) == 0
     report = capsys.readouterr().out
     assert "perplexity" in report and "| 60 steps |" in report  # the steps taken (issue 14, item 12: "0 steps")
-    assert json.loads((out / "best" / "config.json").read_text())["extra"]["order"] == 3
+    assert json.loads((out / "best" / "config.json").read_text())["order"] == 3
     assert main(["eval", str(out), "--data", str(corpus), "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["perplexity"] < 4  # 13 tokens, near-deterministic text

@@ -2,6 +2,7 @@
 corpus bytes or the text, the answer is success or the clean one-line error with exit code 2 --
 never a traceback -- and a failed command leaves its output directory as it was."""
 
+import dataclasses
 import hashlib
 import tempfile
 import typing
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 import lmlineage
 from lmlineage import cli
-from lmlineage.core.config import CHOICES, ModelConfig, from_dict
+from lmlineage.core.config import CHOICES, ModelConfig, Spec, merge
 from lmlineage.core.errors import UserError
 from lmlineage.models import build_model
 from lmlineage.tokenizers import CharTokenizer, build_tokenizer
@@ -119,29 +120,47 @@ def test_eval_and_tokenizer_command_lines(capsys, files, data, opts, kind):
 
 # ---- random configs -----------------------------------------------------------------------------
 
-HINTS = typing.get_type_hints(ModelConfig)
-ANY_VALUE = st.one_of(st.none(), st.booleans(), st.integers(-3, 8), st.integers(), st.floats(), st.text(max_size=8),
-                      st.lists(st.text(max_size=3), max_size=2),
-                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+SPECS = {f.name: _spec for f in dataclasses.fields(ModelConfig)
+         if isinstance(_spec := typing.get_type_hints(ModelConfig)[f.name], type) and issubclass(_spec, Spec)}
+KEYS = sorted({f.name for f in dataclasses.fields(ModelConfig)}
+              | {f.name for spec in SPECS.values() for f in dataclasses.fields(spec)})
+LEAF = st.one_of(st.none(), st.booleans(), st.integers(-3, 8), st.integers(), st.floats(), st.text(max_size=8),
+                 st.lists(st.text(max_size=3), max_size=2))
+ANY_VALUE = st.one_of(LEAF, st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=3)), LEAF, max_size=3))
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(st.dictionaries(st.one_of(st.sampled_from(sorted(HINTS)), st.text(max_size=6)), ANY_VALUE, max_size=8))
+@given(st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6)), ANY_VALUE, max_size=8))
 def test_random_config_dicts(data):
     try:
-        cfg = from_dict(data)
+        cfg = ModelConfig.from_dict(data)
     except UserError:
         return
     assert isinstance(cfg, ModelConfig)
 
 
-SMALL = {"vocab_size": st.integers(-2, 40), "n_layer": st.integers(-1, 2), "n_head": st.integers(-1, 4),
-         "n_kv_head": st.one_of(st.none(), st.integers(-2, 4)), "d_model": st.integers(-1, 16),
-         "d_ff": st.one_of(st.none(), st.integers(-2, 16)), "head_dim": st.one_of(st.none(), st.integers(-2, 8)),
-         "max_positions": st.integers(-1, 16), "norm_eps": st.floats(-1, 1), "dropout": st.floats(-1, 2),
-         "init_std": st.floats(-1, 1), "rotary_fraction": st.floats(-1, 2), "rope_theta": st.floats(-10, 1e5),
-         **{name: st.sampled_from(["nope", *choices]) for name, choices in CHOICES.items()},
-         **{name: st.booleans() for name, hint in HINTS.items() if hint is bool}}
+def nested(leaves: dict) -> dict:
+    """{"a.b": strategy} -> {"a": fixed_dictionaries({}, optional={"b": strategy})}, top-level keys as they are."""
+    out, parts = {}, {}
+    for path, strategy in leaves.items():
+        head, _, leaf = path.partition(".")
+        if leaf:
+            parts.setdefault(head, {})[leaf] = strategy
+        else:
+            out[head] = strategy
+    return {**out, **{head: st.fixed_dictionaries({}, optional=sub) for head, sub in parts.items()}}
+
+
+BOOLEANS = {f"{name}.{f.name}": st.booleans() for name, spec in SPECS.items() for f in dataclasses.fields(spec)
+            if typing.get_type_hints(spec)[f.name] is bool}
+SMALL = nested({"vocab_size": st.integers(-2, 40), "n_layer": st.integers(-1, 2), "attention.n_head": st.integers(-1, 4),
+                "attention.n_kv_head": st.one_of(st.none(), st.integers(-2, 4)), "d_model": st.integers(-1, 16),
+                "mlp.d_ff": st.one_of(st.none(), st.integers(-2, 16)),
+                "attention.head_dim": st.one_of(st.none(), st.integers(-2, 8)),
+                "max_positions": st.integers(-1, 16), "norm.eps": st.floats(-1, 1), "dropout": st.floats(-1, 2),
+                "init.std": st.floats(-1, 1), "position.rotary_fraction": st.floats(-1, 2),
+                "position.rope_theta": st.floats(-10, 1e5), "bias": st.booleans(),
+                **{path: st.sampled_from(["nope", *choices]) for path, choices in CHOICES.items()}, **BOOLEANS})
 
 
 @settings(max_examples=40, **SETTINGS)
@@ -149,8 +168,8 @@ SMALL = {"vocab_size": st.integers(-2, 40), "n_layer": st.integers(-1, 2), "n_he
 def test_a_config_that_validates_builds_and_runs(data):
     """A config that from_dict accepts must build and run: a checkpoint's config.json is input too."""
     try:
-        cfg = from_dict({"family": "gpt2", "vocab_size": 11, "n_layer": 1, "n_head": 2, "d_model": 8,
-                         "max_positions": 8, **data})
+        cfg = ModelConfig.from_dict(merge({"family": "gpt2", "vocab_size": 11, "n_layer": 1, "attention": {"n_head": 2},
+                                           "d_model": 8, "max_positions": 8}, data))
     except UserError:
         return
     model = build_model(cfg).eval()

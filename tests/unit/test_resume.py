@@ -12,8 +12,8 @@ from lmlineage.train.trainer import TrainConfig, Trainer
 
 def make_trainer(out, steps, tokens):
     torch.manual_seed(0)
-    cfg = get_family("gpt2").config("tiny", vocab_size=50, n_layer=2, d_model=32, n_head=4, max_positions=16,
-                                    dropout=0.1)
+    cfg = get_family("gpt2").config("tiny", vocab_size=50, n_layer=2, d_model=32, attention=dict(n_head=4),
+                     max_positions=16, dropout=0.1)
     model = build_model(cfg)
     
     train_cfg = TrainConfig(steps=steps, batch_size=4, context=16, warmup=3, log_interval=2, eval_interval=steps // 2,

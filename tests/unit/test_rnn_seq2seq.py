@@ -22,7 +22,7 @@ FAMILIES = ("seq2seq", "bahdanau")
 
 def fresh(family, seed=0):
     torch.manual_seed(seed)
-    model = lmlineage.load(family, preset="tiny", vocab_size=V, decoder_start_id=START)
+    model = lmlineage.load(family, preset="tiny", vocab_size=V, decoder=dict(start_id=START))
     for p in model.parameters():  # larger weights than the init: decisive argmaxes, varied alignments
         p.data.add_(torch.randn_like(p) * 0.3)
     return model.eval()

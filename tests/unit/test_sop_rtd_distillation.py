@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from lmlineage.core.errors import UserError
+from lmlineage.core.config import merge
 from lmlineage.core.registry import get_family
 from lmlineage.models import build_model
 from lmlineage.objectives.distill import Distillation
@@ -28,8 +29,8 @@ def wordpiece():
 
 
 def tiny(family, tok, **changes):
-    sizes = dict(vocab_size=tok.vocab_size, d_model=32, n_head=2, max_positions=64, dropout=0.0)
-    cfg = get_family(family).config("tiny", **{**sizes, **changes})
+    sizes = dict(vocab_size=tok.vocab_size, d_model=32, attention=dict(n_head=2), max_positions=64, dropout=0.0)
+    cfg = get_family(family).config("tiny", **merge(sizes, changes))
     return build_model(cfg)
 
 
@@ -98,13 +99,13 @@ def test_rtd_labels_mark_exactly_the_changed_tokens():
 
 
 def test_electra_generator_shares_the_embeddings_and_is_a_quarter_as_wide(wordpiece):
-    disc = tiny("electra", wordpiece, d_model=128, n_head=2, embed_dim=64)
+    disc = tiny("electra", wordpiece, d_model=128, attention=dict(n_head=2), embedding=dict(dim=64))
     task = make_task("mlm+rtd", disc, wordpiece)
     gen = task.generator
     for name in ("embed_tokens", "embed_positions", "embed_segments", "embed_norm"):
         assert getattr(gen.backbone, name) is getattr(disc.backbone, name)
     assert gen.mlm.decoder.weight is disc.backbone.embed_tokens.weight  # tied to the shared table
-    assert gen.config.d_model == 32 and gen.config.ff_dim == 128 and gen.config.embed_dim == 64
+    assert gen.config.d_model == 32 and gen.config.mlp.ff_dim(gen.config.d_model) == 128 and gen.config.embedding.dim == 64
     assert gen.backbone.embed_proj.weight.shape == (32, 64) and disc.backbone.embed_proj.weight.shape == (128, 64)
     assert disc.mlm is None and gen.rtd is None
     names = [n for n, _ in task.named_parameters()]

@@ -81,9 +81,10 @@ class _Tok:
 
 def test_task_sizes_the_model_and_trains_a_step():
     sized = SpanCorruptionTask.model_config(_Tok)
-    assert sized == {"vocab_size": 60 + N_SENTINELS, "decoder_start_id": 3}
+    assert sized == {"vocab_size": 60 + N_SENTINELS, "decoder": {"start_id": 3}}
     torch.manual_seed(0)
-    cfg = get_family("t5").config("tiny", n_layer=1, d_model=32, head_dim=8, d_ff=48, max_positions=40, **sized)
+    cfg = get_family("t5").config("tiny", n_layer=1, d_model=32, attention=dict(head_dim=8), mlp=dict(d_ff=48),
+                     max_positions=40, **sized)
     task = SpanCorruptionTask.for_tokenizer(build_model(cfg), _Tok)
     windows = torch.randint(5, 60, (4, 40))
     loss = task((windows, windows))

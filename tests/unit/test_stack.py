@@ -11,17 +11,17 @@ from lmlineage.generation import generate
 from lmlineage.layers.alibi import ALiBi
 from lmlineage.layers.positions import POSITIONS
 
-TINY = dict(vocab_size=50, n_layer=2, n_head=4, d_model=32, max_positions=32, dropout=0.0)
+TINY = dict(vocab_size=50, n_layer=2, attention=dict(n_head=4), d_model=32, max_positions=32, dropout=0.0)
 
 
 def test_every_configurable_scheme_is_in_the_registry():
-    assert set(CHOICES["position"]) == set(POSITIONS)
+    assert set(CHOICES["position.kind"]) == set(POSITIONS)
 
 
 @pytest.mark.parametrize("scheme", sorted(POSITIONS))
 def test_a_causal_stack_decodes_with_its_cache_as_without(scheme):
     torch.manual_seed(0)
-    model = DecoderLM(ModelConfig(family="gpt2", position=scheme, **TINY)).eval()
+    model = DecoderLM(ModelConfig.from_dict(dict(TINY, family="gpt2", position=dict(kind=scheme)))).eval()
     ids = torch.randint(0, 50, (2, 9))
     with torch.no_grad():
         full = model(ids).logits
@@ -38,7 +38,7 @@ def test_a_causal_stack_decodes_with_its_cache_as_without(scheme):
 @pytest.mark.parametrize("scheme", sorted(POSITIONS))
 def test_a_bidirectional_stack_reads_both_ways(scheme):
     torch.manual_seed(0)
-    model = EncoderModel(ModelConfig(family="bert", position=scheme, heads=["mlm"], **TINY)).eval()
+    model = EncoderModel(ModelConfig.from_dict(dict(TINY, family="bert", position=dict(kind=scheme), heads=["mlm"]))).eval()
     ids = torch.randint(0, 50, (2, 9))
     changed = ids.clone()
     changed[:, -1] = (changed[:, -1] + 1) % 50
@@ -63,7 +63,7 @@ def test_bidirectional_alibi_is_minus_slope_times_distance():
 
 def test_a_causal_stack_shares_its_layers_and_decodes_without_a_cache():
     torch.manual_seed(0)
-    shared = DecoderLM(ModelConfig(family="gpt2", layer_groups=1, **{**TINY, "n_layer": 3})).eval()
+    shared = DecoderLM(ModelConfig.from_dict(dict(TINY, family="gpt2", layer_groups=1, n_layer=3))).eval()
     assert len(shared.backbone.layers) == 1 and shared.new_cache() is None
     ids = torch.randint(0, 50, (1, 4))
     new = generate(shared, ids, max_new_tokens=5, temperature=0)

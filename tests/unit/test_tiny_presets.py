@@ -2,7 +2,11 @@
 time (bloom's once kept its 2048-token context: 20 steps took minutes where others took seconds).
 Measured from the shapes, not the clock: the work of one training step per sequence."""
 
+import torch
+
+from lmlineage.core.config import ModelConfig
 from lmlineage.core.registry import families
+from lmlineage.models import build_model
 from lmlineage.tasks import TASKS
 
 # No tiny preset's step may cost more than this many times the median tiny preset's.
@@ -12,10 +16,15 @@ RATIO = 10
 def step_cost(config, window: int) -> int:
     """Multiply-adds of one window through the layers (d_model^2 projections and MLP, window x
     d_model attention scores per position): embeddings and logits depend on the tokenizer's
-    vocabulary, not the preset, and are left out."""
-    layers = config.n_layer + (config.n_decoder_layer or 0)
+    vocabulary, not the preset, and are left out. A classic family (no Transformer blocks): its
+    weights apart from the vocabulary's, once per position."""
+    if not isinstance(config, ModelConfig):
+        with torch.device("meta"):
+            model = build_model(config.replace(vocab_size=1))
+        return window * sum(p.numel() for p in model.parameters())
+    layers = config.n_layer + (config.decoder.n_layer or 0)
     d = config.d_model
-    per_position = (4 * d * d + 2 * d * (config.d_ff or 4 * d)) + 2 * window * d
+    per_position = (4 * d * d + 2 * d * (config.mlp.d_ff or 4 * d)) + 2 * window * d
     return window * layers * per_position
 
 

@@ -10,7 +10,8 @@ from lmlineage.tokenizers import build_tokenizer
 from lmlineage.train.trainer import read_metrics
 
 TEXT = ["The cat sat. The dog ran! Where is the bird? It flew away. " * 20, "A second document. It is short. " * 20]
-SMALL = dict(n_layer=1, n_decoder_layer=1, d_model=32, n_head=4, d_ff=64, dropout=0.0, max_positions=64)
+SMALL = dict(n_layer=1, decoder=dict(n_layer=1), d_model=32, attention=dict(n_head=4), mlp=dict(d_ff=64), dropout=0.0,
+             max_positions=64)
 
 
 def test_task_corrupts_and_reconstructs():

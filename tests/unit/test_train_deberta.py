@@ -24,7 +24,7 @@ def test_deberta_trains_and_its_checkpoint_evaluates(tmp_path, tinyshakespeare, 
     assert code == 0, err
     assert "MLM accuracy" in out.strip().splitlines()[-1]
     config = json.loads((out_dir / "last" / "config.json").read_text())
-    assert config["family"] == "deberta" and config["position"] == "none"
+    assert config["family"] == "deberta" and config["position"]["kind"] == "none"
     code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
     assert code == 0, err
     assert 0 <= json.loads(out)["accuracy"] <= 1

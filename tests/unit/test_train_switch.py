@@ -35,8 +35,8 @@ def test_switch_trains_with_span_corruption_and_its_checkpoint_decodes(tmp_path,
 
 def test_training_adds_both_stacks_router_losses_and_evaluation_does_not():
     torch.manual_seed(0)
-    cfg = get_family("switch").config("tiny", vocab_size=140, d_model=32, head_dim=8, d_ff=48, dropout=0.0,
-                                      router_jitter=0.0, max_positions=64)
+    cfg = get_family("switch").config("tiny", vocab_size=140, d_model=32, attention=dict(head_dim=8),
+                     mlp=dict(d_ff=48), dropout=0.0, moe=dict(jitter=0.0), max_positions=64)
     model = build_model(cfg)
     task = SpanCorruptionTask(model, eos_id=1, pad_id=0)
     windows = torch.randint(2, 40, (3, 30))
@@ -66,10 +66,10 @@ def hf_config(**changes):
 
 
 def test_sparse_step_is_read_or_derived_as_transformers_does():
-    assert SPEC.config_from_hf(hf_config(encoder_sparse_step=3, decoder_sparse_step=3))["moe_every"] == 3
+    assert SPEC.config_from_hf(hf_config(encoder_sparse_step=3, decoder_sparse_step=3))["moe"]["every"] == 3
     # Without the keys: num_layers // num_sparse_layers (6 // 3 = 2, transformers' default of 3 sparse layers).
-    assert SPEC.config_from_hf(hf_config())["moe_every"] == 2
-    assert SPEC.config_from_hf(hf_config(num_sparse_encoder_layers=6, num_sparse_decoder_layers=6))["moe_every"] == 1
+    assert SPEC.config_from_hf(hf_config())["moe"]["every"] == 2
+    assert SPEC.config_from_hf(hf_config(num_sparse_encoder_layers=6, num_sparse_decoder_layers=6))["moe"]["every"] == 1
     with pytest.raises(UserError, match="decoder_sparse_step"):
         SPEC.config_from_hf(hf_config(encoder_sparse_step=2, decoder_sparse_step=3))
 
@@ -77,7 +77,6 @@ def test_sparse_step_is_read_or_derived_as_transformers_does():
 def test_placement_follows_the_reference_rule():
     """Block i is sparse when i % step == 1, or every block for step 1 (transformers' rule)."""
     for every, sparse in ((1, [0, 1, 2, 3, 4]), (2, [1, 3]), (3, [1, 4])):
-        model = build_model(get_family("switch").config("tiny", n_layer=5, d_model=32, head_dim=8, d_ff=16,
-                                                        vocab_size=50, moe_every=every))
+        model = build_model(get_family("switch").config("tiny", n_layer=5, d_model=32, attention=dict(head_dim=8), mlp=dict(d_ff=16), vocab_size=50, moe=dict(every=every)))
         assert [i for i, layer in enumerate(model.encoder.layers) if isinstance(layer.mlp, MoE)] == sparse
         assert [i for i, layer in enumerate(model.decoder.layers) if isinstance(layer.mlp, MoE)] == sparse

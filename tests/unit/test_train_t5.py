@@ -48,7 +48,7 @@ def test_t5_starts_from_mesh_tensorflow_initialisation():
     head_dim ** -0.5 (T5 leaves scores unscaled), so the tied head's logits start at unit scale."""
     torch.manual_seed(0)
     d, dkv, h, ff = 64, 16, 4, 256
-    model = load("t5", vocab_size=3000, d_model=d, head_dim=dkv, n_head=h, d_ff=ff)
+    model = load("t5", vocab_size=3000, d_model=d, attention=dict(head_dim=dkv, n_head=h), mlp=dict(d_ff=ff))
     layer = model.decoder.layers[0]
     expected = [(model.encoder.embed_tokens.weight, 1.0), (layer.attn.qkv.weight[: h * dkv], (d * dkv) ** -0.5),
                 (layer.attn.qkv.weight[h * dkv:], d ** -0.5), (layer.attn.out.weight, (h * dkv) ** -0.5),
@@ -60,7 +60,7 @@ def test_t5_starts_from_mesh_tensorflow_initialisation():
     ids = torch.randint(3, 3000, (2, 12))
     logits = model(ids, input_ids=ids).logits
     assert 0.5 < float(logits.std()) < 2
-    bart = load("bart", vocab_size=3000, d_model=d, n_head=h)  # the default: every weight N(0, 0.02)
+    bart = load("bart", vocab_size=3000, d_model=d, attention=dict(n_head=h))  # the default: every weight N(0, 0.02)
     assert abs(float(bart.encoder.embed_tokens.weight.std()) / 0.02 - 1) < 0.1
 
 

@@ -9,7 +9,7 @@ from lmlineage.cli import main
 from lmlineage.core.errors import UserError
 from lmlineage.train.trainer import read_metrics
 
-SMALL = dict(n_layer=1, n_decoder_layer=1, d_model=32, n_head=4, d_ff=64, dropout=0.0)
+SMALL = dict(n_layer=1, decoder=dict(n_layer=1), d_model=32, attention=dict(n_head=4), mlp=dict(d_ff=64), dropout=0.0)
 
 
 def test_train_reports_translation_metrics_and_writes_a_loadable_checkpoint(tmp_path):

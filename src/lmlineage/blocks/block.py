@@ -26,23 +26,25 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None,
                  cross_attention=False):
         super().__init__()
-        self.residual = cfg.residual
-        self.attn_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+        self.residual = cfg.norm.placement
+        self.attn_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
         self.attn = Attention(
-            cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias, cfg.dropout, layer,
-            qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.qkv_bias, score_mod=score_mod,
-            scale=cfg.attn_scale,  # None: 1/sqrt(head_dim); T5 folds it into its initialisation (1.0)
+            cfg.d_model, cfg.attention.n_head, cfg.attention.kv_heads, cfg.attention.dim_head(cfg.d_model), cfg.bias,
+            cfg.dropout, layer,
+            qk_transform=qk_transform, score_bias=score_bias, qkv_bias=cfg.attention.qkv_bias, score_mod=score_mod,
+            scale=cfg.attention.scale,  # None: 1/sqrt(head_dim); T5 folds it into its initialisation (1.0)
         )
         self.cross_attn = None
         if cross_attention:
-            if cfg.residual not in ("pre", "post"):
-                raise UserError(f"config residual={cfg.residual!r} has no cross-attention layout",
+            if cfg.norm.placement not in ("pre", "post"):
+                raise UserError(f"config residual={cfg.norm.placement!r} has no cross-attention layout",
                                 "encoder-decoder models use residual pre or post")
-            self.cross_norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
-            self.cross_attn = CrossAttention(cfg.d_model, cfg.n_head, cfg.kv_heads, cfg.dim_head, cfg.bias,
-                                             cfg.dropout, layer, scale=cfg.attn_scale)
-        shared = cfg.residual == "parallel_shared_norm"
-        self.mlp_norm = None if shared else make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias)
+            self.cross_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
+            self.cross_attn = CrossAttention(cfg.d_model, cfg.attention.n_head, cfg.attention.kv_heads,
+                                             cfg.attention.dim_head(cfg.d_model), cfg.bias,
+                                             cfg.dropout, layer, scale=cfg.attention.scale)
+        shared = cfg.norm.placement == "parallel_shared_norm"
+        self.mlp_norm = None if shared else make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
         self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says
         self.drop = nn.Dropout(cfg.dropout)
 

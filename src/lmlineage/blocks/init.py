@@ -24,9 +24,9 @@ from ..layers.relative_position import RelativePositionBias
 
 
 def init_weights(module: nn.Module, cfg: ModelConfig) -> None:
-    if cfg.init == "normal":
+    if cfg.init.kind == "normal":
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=cfg.init_std)
+            nn.init.normal_(module.weight, mean=0.0, std=cfg.init.std)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
         return

@@ -31,14 +31,14 @@ class Stack(Embeddings):
 
     def __init__(self, cfg: ModelConfig, causal: bool, cross_attention: bool = False,
                  positions: tuple[str, ...] | None = None):
-        super().__init__(cfg, causal, positions or (cfg.position,))
+        super().__init__(cfg, causal, positions or (cfg.position.kind,))
         self.cfg, self.causal = cfg, causal
         self.layers = nn.ModuleList(
             Block(cfg, i, qk_transform=self.rotary, score_bias=shared_hook(self.score_bias),
                   score_mod=shared_hook(self.score_mod), cross_attention=cross_attention)
             for i in range(cfg.layer_groups or cfg.n_layer)
         )
-        self.norm = make_norm(cfg.norm, cfg.d_model, cfg.norm_eps, cfg.bias) if cfg.final_norm else None
+        self.norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias) if cfg.norm.final else None
         self.checkpointing = False  # recompute each block's activations in backward to save memory
 
     @property
@@ -68,8 +68,8 @@ class Stack(Embeddings):
         key_mask = _key_mask(attention_mask, past, t, k_len, cache)
         places = dict(key_mask=key_mask, query_index=query_index, key_index=key_index, prefix_lengths=prefix_lengths)
         mask, is_causal = masks.build(t, k_len, is_causal=self.causal, **places)
-        pattern = self.cfg.attention_pattern or ["dense"]
-        local = masks.build(t, k_len, is_causal=self.causal, window=self.cfg.attention_window, **places) \
+        pattern = self.cfg.attention.pattern or ["dense"]
+        local = masks.build(t, k_len, is_causal=self.causal, window=self.cfg.attention.window, **places) \
             if "local" in pattern else None
 
         x = self.embed(input_ids, position_ids, token_type_ids)

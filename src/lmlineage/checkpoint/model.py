@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 from safetensors.torch import save_file
 
-from ..core.config import ModelConfig, load_config
+from ..core.config import FamilyConfig
+from ..core.registry import load_config
 from ..core.errors import UserError
 from .directory import verify
 from .files import read_weights, refuse_pickles
@@ -30,7 +31,7 @@ def save_model_files(directory: Path, model, tokenizer=None, state_dict=None) ->
         tokenizer.save(directory)
 
 
-def load_model(directory: Path, build: Callable[[ModelConfig], torch.nn.Module], device="cpu"):
+def load_model(directory: Path, build: Callable[[FamilyConfig], torch.nn.Module], device="cpu"):
     """Load one of our checkpoint directories (verified) as a model. ``build`` makes the model its
     config describes (``lmlineage.models.build_model``): the families sit above checkpoint I/O."""
     directory = Path(directory)
@@ -68,6 +69,6 @@ def _is_tied(model, key: str) -> bool:
 def check_same_model(run: Path, cfg, fix: str) -> None:
     """``--resume`` must rebuild the model the run in ``run`` started with: name every field that differs."""
     saved = load_config(Path(run) / "last" / "config.json").to_dict()
-    changed = [f"{k}={saved[k]!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
+    changed = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in cfg.to_dict().items() if saved.get(k) != v]
     if changed:
         raise UserError(f"--resume: the run in {run} has a different model: {', '.join(changed)}", fix)

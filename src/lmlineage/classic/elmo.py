@@ -19,13 +19,14 @@ sentence at a time (each word predicted from its own sentence only), as the n-gr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.config import ModelConfig
+from ..core.config import FamilyConfig, classic_flat, require_positive, require_range
+from ..core.errors import UserError
 from ..tokenizers.word import BOS, EOS, UNK, SPECIALS
 from .word_lm import WordLM
 
@@ -108,19 +109,45 @@ class LSTMState:
         self.states: list = [None] * n_layers
 
 
-class ELMo(WordLM, nn.Module):
-    """``cfg.d_model``: LSTM output (projection) and token width; ``cfg.d_ff``: LSTM cell size;
-    ``cfg.n_layer``: layers per direction; ``cfg.extra``: ``char_dim``, ``filters`` ([width, count]
-    pairs), ``highway``, ``max_chars``."""
+@dataclass
+class ELMoConfig(FamilyConfig):
+    """The biLM's sizes; ``max_positions``: the training window."""
 
-    def __init__(self, cfg: ModelConfig):
+    family: str = "elmo"
+    max_positions: int = 64
+    d_model: int = 128  # LSTM output (projection) and token width
+    cell: int | None = None  # LSTM cell size, projected back to d_model when larger (LSTMP); None: d_model
+    n_layer: int = 2  # layers per direction
+    dropout: float = 0.0
+    char_dim: int = 16  # the character embedding
+    filters: list[list[int]] = field(default_factory=lambda: [[1, 32], [2, 32], [3, 64]])  # [width, count] pairs
+    highway: int = 2  # highway layers after the character CNN
+    max_chars: int = 50  # characters read per word
+
+    FLAT = classic_flat(d_model="d_model", d_ff="cell", n_layer="n_layer", dropout="dropout",
+                        **{f"extra.{k}": k for k in ("char_dim", "filters", "highway", "max_chars")})
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        require_positive(self, where, "d_model", "n_layer", "char_dim", "max_chars")
+        require_positive(self, where, "cell", optional=True)
+        require_range(self, where, "dropout", 0, False, 1)
+        if self.highway < 0:
+            raise UserError(f"config highway must be >= 0, got {self.highway}")
+        if not self.filters or any(len(f) != 2 or min(f) < 1 for f in self.filters):
+            raise UserError(f"config filters={self.filters!r}", "list [width, count] pairs of positive integers")
+
+
+class ELMo(WordLM, nn.Module):
+    """Peters et al. 2018's biLM: a character CNN with highway layers, then forward and backward
+    LSTM stacks sharing the token encoder and the softmax."""
+
+    def __init__(self, cfg: ELMoConfig):
         super().__init__()
         self.config = cfg
-        extra = cfg.extra
-        self.max_chars = int(extra.get("max_chars", 50))
-        self.encoder = CharCNN(extra.get("char_dim", 16), extra.get("filters", [[1, 32], [2, 32], [3, 64]]),
-                               extra.get("highway", 2), cfg.d_model)
-        cell = max(cfg.d_ff or cfg.d_model, cfg.d_model)
+        self.max_chars = cfg.max_chars
+        self.encoder = CharCNN(cfg.char_dim, cfg.filters, cfg.highway, cfg.d_model)
+        cell = max(cfg.cell or cfg.d_model, cfg.d_model)
         proj = cfg.d_model if cell > cfg.d_model else 0  # LSTMP: the cell projected back to d_model
 
         def stack():

@@ -30,10 +30,13 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
+
+from lmlineage.core.config import Spec
 
 from lmlineage.classic.ngram_arpa import read_arpa, write_arpa
 from lmlineage.classic.ngram_counts import (
@@ -111,6 +114,21 @@ def _check_options(order, method, discount, k, min_count, padding):
     if method in ("mle", "addk", "katz") and discount is not None:
         raise UserError(f"method {method!r} takes no discount", "discount applies to kn and mkn")
     return int(order), method, discount
+
+
+@dataclass
+class NGramConfig(Spec):
+    """A preset's counting options: ``NGramLM.fit``'s, checked as it checks them."""
+
+    family: str = "ngram"
+    order: int = 3
+    method: str = "mkn"  # mle, addk (laplace, lidstone), katz, kn, mkn
+    discount: float | list[float] | None = None  # kn: one D; mkn: D1, D2, D3; None: estimated from the counts
+    k: float = 1.0  # add-k's k
+    min_count: int = 1  # rarer words become <unk>
+
+    def __post_init__(self):
+        _check_options(self.order, self.method, self.discount, self.k, self.min_count, "single")
 
 
 class NGramLM:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..core.config import ModelConfig
+from ..core.config import FamilyConfig, classic_flat, require_positive
+from ..core.errors import UserError
 from ..tokenizers.word import BOS, EOS
 from .word_lm import WordLM
 
@@ -51,23 +52,47 @@ def sentence_contexts(ids: torch.Tensor, width: int, history: torch.Tensor | Non
     return torch.where(inside + width <= ended[..., None], torch.full_like(windows, BOS), windows)
 
 
-class NNLM(WordLM, nn.Module):
-    """``cfg.d_model`` = m (feature size), ``cfg.d_ff`` = h (hidden units, 0: none),
-    ``cfg.extra["order"]`` = n, ``cfg.extra["direct"]`` = direct input-to-output connections."""
+@dataclass
+class NNLMConfig(FamilyConfig):
+    """The NNLM's sizes in the paper's letters; ``max_positions``: the training window."""
 
-    def __init__(self, cfg: ModelConfig):
+    family: str = "nnlm"
+    max_positions: int = 64
+    order: int = 5  # n: the n-1 previous words are the input
+    embed_dim: int = 60  # m: features per word (the shared matrix C)
+    hidden: int = 100  # h: tanh hidden units (0: none)
+    direct: bool = False  # direct connections from the input features to the output (W)
+    init_std: float = 0.02
+
+    FLAT = classic_flat(d_model="embed_dim", d_ff="hidden", init_std="init_std", **{"extra.order": "order",
+                        "extra.direct": "direct"})
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        require_positive(self, where, "order", "embed_dim")
+        if self.order < 2:
+            raise UserError(f"config order={self.order} conditions on no word", "use an order of 2 or more")
+        if self.hidden < 0 or not (self.hidden or self.direct):
+            raise UserError(f"config hidden={self.hidden}, direct={self.direct}: an NNLM needs hidden units "
+                            "or direct connections", "set hidden > 0 or direct")
+        if not 0 <= self.init_std < float("inf"):
+            raise UserError(f"config init_std must be a number >= 0, got {self.init_std}")
+
+
+class NNLM(WordLM, nn.Module):
+    """Bengio et al.'s y = b + W x + U tanh(d + H x), x the n-1 context words' features (section 2)."""
+
+    def __init__(self, cfg: NNLMConfig):
         super().__init__()
         self.config = cfg
-        self.order = int(cfg.extra.get("order", 5))
-        width = (self.order - 1) * cfg.d_model
-        self.C = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        hidden = cfg.d_ff or 0
+        self.order = cfg.order
+        width = (self.order - 1) * cfg.embed_dim
+        self.C = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        hidden = cfg.hidden
         self.H = nn.Linear(width, hidden) if hidden else None  # weights H, bias d
         self.U = nn.Linear(hidden, cfg.vocab_size, bias=False) if hidden else None
-        self.W = nn.Linear(width, cfg.vocab_size, bias=False) if cfg.extra.get("direct", False) else None
+        self.W = nn.Linear(width, cfg.vocab_size, bias=False) if cfg.direct else None
         self.b = nn.Parameter(torch.zeros(cfg.vocab_size))
-        if self.U is None and self.W is None:
-            raise ValueError("an NNLM needs hidden units or direct connections")
         nn.init.normal_(self.C.weight, std=cfg.init_std * 5)
         for layer in (self.H, self.U, self.W):
             if layer is not None:

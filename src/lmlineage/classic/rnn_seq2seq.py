@@ -32,13 +32,14 @@ by length, and attention gives padding zero weight, so padding never changes an 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..core.config import ModelConfig
+from ..core.config import DecoderSpec, FamilyConfig, classic_flat, require_positive, require_range
+from ..core.errors import UserError
 
 @dataclass
 class RNNSeq2SeqOutput:
@@ -97,19 +98,45 @@ class AdditiveAttention(nn.Module):
         return torch.bmm(alpha[:, None], annotations).squeeze(1), alpha
 
 
+@dataclass
+class Seq2SeqConfig(FamilyConfig):
+    """The RNN encoder-decoder's sizes (Bahdanau et al. 2015, A.2); ``max_positions``: the longest
+    sequence; ``decoder``: the token ids the pair task sets (its ``n_layer`` stays unset: the decoder
+    has one GRU layer, as in both papers)."""
+
+    family: str = "seq2seq"
+    max_positions: int = 64
+    hidden: int = 1000  # n: GRU units
+    embed_dim: int | None = None  # m: word embedding size; None: n
+    readout: int = 500  # l: maxout units of the readout
+    n_layer: int = 1  # stacked encoder GRU layers
+    dropout: float = 0.0  # on embeddings and the readout
+    decoder: DecoderSpec = field(default_factory=DecoderSpec)
+
+    FLAT = classic_flat(d_model="hidden", embed_dim="embed_dim", d_ff="readout", n_layer="n_layer",
+                        dropout="dropout", decoder_start_id="decoder.start_id",
+                        **{"extra.pad_id": "decoder.pad_id", "extra.eos_id": "decoder.eos_id"})
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        require_positive(self, where, "hidden", "readout", "n_layer")
+        require_positive(self, where, "embed_dim", optional=True)
+        require_range(self, where, "dropout", 0, False, 1)
+        if self.decoder.n_layer not in (None, 1):
+            raise UserError(f"config decoder.n_layer={self.decoder.n_layer}: the RNN decoder has one GRU layer",
+                            "leave decoder.n_layer unset")
+
+
 class RNNEncoderDecoder(nn.Module):
-    """``cfg.d_model``: GRU units n; ``cfg.embed_dim``: word embedding size m (default n);
-    ``cfg.d_ff``: maxout units l of the readout; ``cfg.n_layer``: stacked encoder GRU layers (the
-    decoder has one, as in both papers); ``cfg.dropout``: on embeddings and the readout.
-    ``context``: :class:`FixedContext` or :class:`AdditiveAttention`; ``bidirectional``: the encoder."""
+    """``context``: :class:`FixedContext` or :class:`AdditiveAttention`; ``bidirectional``: the encoder."""
 
     is_encoder_decoder = True
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
-    def __init__(self, cfg: ModelConfig, context: type[nn.Module] = FixedContext, bidirectional: bool = False):
+    def __init__(self, cfg: Seq2SeqConfig, context: type[nn.Module] = FixedContext, bidirectional: bool = False):
         super().__init__()
         self.config = cfg
-        n, m, readout = cfg.d_model, cfg.embed_dim or cfg.d_model, cfg.ff_dim
+        n, m, readout = cfg.hidden, cfg.embed_dim or cfg.hidden, cfg.readout
         self.source_embed = nn.Embedding(cfg.vocab_size, m)
         self.encoder = nn.GRU(m, n, num_layers=cfg.n_layer, batch_first=True, bidirectional=bidirectional,
                               dropout=cfg.dropout if cfg.n_layer > 1 else 0.0)
@@ -140,7 +167,7 @@ class RNNEncoderDecoder(nn.Module):
 
     @property
     def decoder_start_id(self) -> int:
-        return self.config.decoder_start_id
+        return self.config.decoder.start_id
 
     @property
     def has_attention(self) -> bool:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmlineage.core.config import Spec
 from lmlineage.core.errors import UserError
 
 from .vectors import WordVectors
@@ -58,9 +59,10 @@ _FORMAT = "lmlineage.word2vec"
 
 
 @dataclass
-class Word2VecConfig:
+class Word2VecConfig(Spec):
     """Hyperparameters; defaults are the released word2vec tool's (alpha: 0.025 skip-gram, 0.05 CBOW)."""
 
+    family: str = "word2vec"
     arch: str = "skipgram"  # "skipgram" | "cbow"
     dim: int = 100
     window: int = 5

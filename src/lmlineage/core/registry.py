@@ -11,7 +11,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .config import ModelConfig, from_dict
+from .config import ModelConfig, config_from_dict, merge, read_config
 from .errors import UserError
 
 
@@ -22,8 +22,8 @@ class Family:
     parent: str | None
     paper: str
     changes: str  # what this family changed from its parent, in a line
-    presets: dict[str, dict]  # preset name -> ModelConfig fields
-    defaults: dict = field(default_factory=dict)  # fields every preset shares
+    presets: dict[str, dict]  # preset name -> config fields (nested dicts for the specs: attention={...})
+    defaults: dict = field(default_factory=dict)  # fields every preset shares, merged key by key under them
     objective: str = "clm"
     default_tokenizer: str = "char"  # what `train` builds when --tokenizer is not given
     architecture: str = "decoder"  # decoder | encoder | encoder-decoder | classic
@@ -37,6 +37,9 @@ class Family:
     # Options only this family's task takes, as ``argparse`` keyword arguments by option name
     # (``{"arch": dict(choices=[...], help=...)}``): `lmlineage train` offers them as flags.
     options: dict = field(default_factory=dict)
+    # The config this family's models are built from: ModelConfig, a subclass with the family's own
+    # fields, or a classic family's small config; None: the family has a checkpoint format of its own.
+    config_class: type | None = ModelConfig
 
     @property
     def references(self) -> tuple:
@@ -51,10 +54,14 @@ class Family:
             raise UserError(f"family {self.name!r} has no preset {name!r}", f"choose one of: {', '.join(self.presets)}")
         return self.presets[name]
 
-    def config(self, preset: str | None = "tiny", **overrides) -> ModelConfig:
-        """The preset's config with ``overrides``; ``preset=None`` starts from the family defaults."""
+    def config(self, preset: str | None = "tiny", **overrides):
+        """The preset's config with ``overrides`` (nested dicts change only the keys they name);
+        ``preset=None`` starts from the family defaults."""
         chosen = self.preset(preset) if preset is not None else {}
-        return from_dict({**self.defaults, **chosen, **overrides, "family": self.name})
+        if self.config_class is None:
+            raise UserError(f"family {self.name!r} has no model config", "it is fitted by its own task")
+        data = merge(merge(merge(self.defaults, chosen), overrides), {"family": self.name})
+        return self.config_class.from_dict(data)
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -81,6 +88,17 @@ def _load_all() -> None:
 def families() -> list[Family]:
     _load_all()
     return sorted(_FAMILIES.values(), key=lambda f: (f.year, f.name))
+
+
+def load_config(path):
+    """A checkpoint's config.json as its family's config (the flat layout of older checkpoints too)."""
+    data = read_config(path)
+    name = data.get("family", ModelConfig.family)
+    try:
+        config_class = get_family(name).config_class if isinstance(name, str) else ModelConfig
+        return config_from_dict(data, config_class or ModelConfig)
+    except UserError as e:  # name the file the bad config came from
+        raise UserError(f"{path}: {e.problem}", e.fix) from None
 
 
 def get_family(name: str) -> Family:

@@ -10,6 +10,7 @@ the E-wide word embeddings. GELU in its tanh form ("gelu_new"), SentencePiece vo
 """
 
 from ..models.encoder import EncoderModel
+from ..core.config import merge
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename
@@ -40,7 +41,7 @@ RULES = (
 
 REFERENCE = ReferenceSpec(
     model_type="albert", architecture="AlbertForPreTraining", rules=RULES,
-    fields=FIELDS + (Field("embed_dim", "embedding_size", default=128),
+    fields=FIELDS + (Field("embedding.dim", "embedding_size", default=128),
                      # Sharing across all layers, the paper's setting; other groupings are not read.
                      Field("layer_groups", "num_hidden_groups", values={1: 1}, default=1)),
     fixed={"inner_group_num": 1, "position_embedding_type": "absolute"},
@@ -54,15 +55,16 @@ register(Family(
     parent="bert",
     paper="Lan et al. 2020, ALBERT: A Lite BERT for Self-supervised Learning of Language Representations",
     changes="factorized embeddings (E << H); one set of layer weights shared by all layers; sentence-order prediction",
-    defaults={**BERT.defaults, "activation": "gelu_tanh", "vocab_size": 30000, "dropout": 0.0, "embed_dim": 128,
-              "layer_groups": 1, "heads": ["pooler", "mlm", "sop"]},
+    defaults=merge(BERT.defaults,
+                   {"mlp": {"activation": "gelu_tanh"}, "vocab_size": 30000, "dropout": 0.0,
+                    "embedding": {"dim": 128}, "layer_groups": 1, "heads": ["pooler", "mlm", "sop"]}),
     presets={
         # twice bert tiny's layers and half its window: the same work per step
-        "tiny": dict(n_layer=4, n_head=2, d_model=128, embed_dim=32, max_positions=256),
-        "base": dict(n_layer=12, n_head=12, d_model=768),  # 12M parameters (table 1)
-        "large": dict(n_layer=24, n_head=16, d_model=1024),  # 18M
-        "xlarge": dict(n_layer=24, n_head=32, d_model=2048),  # 60M
-        "xxlarge": dict(n_layer=12, n_head=64, d_model=4096),  # 235M
+        "tiny": dict(n_layer=4, attention=dict(n_head=2), d_model=128, embedding=dict(dim=32), max_positions=256),
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768),  # 12M parameters (table 1)
+        "large": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),  # 18M
+        "xlarge": dict(n_layer=24, attention=dict(n_head=32), d_model=2048),  # 60M
+        "xxlarge": dict(n_layer=12, attention=dict(n_head=64), d_model=4096),  # 235M
     },
     objective="mlm+sop",
     default_tokenizer="wordpiece",  # ours carries [CLS]/[SEP]/[MASK]; the paper used SentencePiece

@@ -13,7 +13,8 @@ alpha are returned by every forward and drawn by ``lmlineage align``.
 from __future__ import annotations
 
 from ..core.registry import Family, register
-from .seq2seq import DEFAULTS, PRESETS
+from ..classic.rnn_seq2seq import Seq2SeqConfig
+from .seq2seq import PRESETS
 
 
 def build(cfg):
@@ -30,9 +31,9 @@ FAMILY = register(Family(
     changes="bidirectional encoder; additive attention gives each target step its own context c_i over the "
             "source annotations",
     presets=PRESETS,  # RNNsearch shares RNNencdec's sizes (sec. 4.2)
-    defaults=DEFAULTS,
     objective="seq2seq_mle",
     default_tokenizer="bpe",
     architecture="encoder-decoder",
     build=build,
+    config_class=Seq2SeqConfig,
 ))

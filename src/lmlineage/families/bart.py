@@ -39,14 +39,17 @@ BART = register(Family(
     paper="Lewis et al. 2019, BART: Denoising Sequence-to-Sequence Pre-training for Natural Language Generation, "
           "Translation, and Comprehension",
     changes="GELU, learned positions, embedding LayerNorm; pre-trained by denoising (infilling, sentence permutation)",
-    defaults=dict(norm="layernorm", norm_eps=1e-5, position="learned", activation="gelu", mlp="mlp", residual="post",
-                  bias=True, final_norm=False, embed_norm=True, embed_scale=False, tie_embeddings=True,
-                  lm_head_bias=True, dropout=0.1, max_positions=1024, vocab_size=50265, decoder_start_id=2),
+    defaults=dict(norm=dict(kind="layernorm", eps=1e-5, placement="post", final=False, after_embeddings=True),
+                  position=dict(kind="learned"), mlp=dict(activation="gelu", kind="mlp"), bias=True,
+                  embedding=dict(scale=False, tie=True, head_bias=True), dropout=0.1, max_positions=1024,
+                  vocab_size=50265, decoder=dict(start_id=2)),
     presets={
-        "tiny": dict(n_layer=2, n_decoder_layer=2, n_head=4, d_model=128, d_ff=512, max_positions=256),
+        "tiny": dict(n_layer=2, decoder=dict(n_layer=2), attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=512),
+                     max_positions=256),
         # Section 3 / the released checkpoints: base 6+6 layers of 768, large 12+12 of 1024.
-        "base": dict(n_layer=6, n_decoder_layer=6, n_head=12, d_model=768, d_ff=3072),
-        "large": dict(n_layer=12, n_decoder_layer=12, n_head=16, d_model=1024, d_ff=4096),
+        "base": dict(n_layer=6, decoder=dict(n_layer=6), attention=dict(n_head=12), d_model=768, mlp=dict(d_ff=3072)),
+        "large": dict(n_layer=12, decoder=dict(n_layer=12), attention=dict(n_head=16), d_model=1024,
+                      mlp=dict(d_ff=4096)),
     },
     objective="bart_denoising",
     default_tokenizer="unigram",

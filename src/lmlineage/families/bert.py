@@ -59,19 +59,19 @@ NSP_RULES = weight_and_bias("nsp", "cls.seq_relationship")
 FIELDS = (
     Field("vocab_size", "vocab_size"),
     Field("n_layer", "num_hidden_layers"),
-    Field("n_head", "num_attention_heads"),
+    Field("attention.n_head", "num_attention_heads"),
     Field("d_model", "hidden_size"),
-    Field("d_ff", "intermediate_size"),
+    Field("mlp.d_ff", "intermediate_size"),
     Field("max_positions", "max_position_embeddings"),
-    Field("type_vocab_size", "type_vocab_size", default=2),
-    Field("norm_eps", "layer_norm_eps", default=1e-12),
-    Field("activation", "hidden_act",
+    Field("embedding.type_vocab_size", "type_vocab_size", default=2),
+    Field("norm.eps", "layer_norm_eps", default=1e-12),
+    Field("mlp.activation", "hidden_act",
           values={"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}),
-    Field("init_std", "initializer_range", default=0.02),
+    Field("init.std", "initializer_range", default=0.02),
     # Our one dropout rate: written to both keys; on import the hidden-state rate wins.
     Field("dropout", "attention_probs_dropout_prob", default=0.1),
     Field("dropout", "hidden_dropout_prob", default=0.1),
-    Field("tie_embeddings", "tie_word_embeddings", default=True),
+    Field("embedding.tie", "tie_word_embeddings", default=True),
 )
 
 
@@ -99,7 +99,7 @@ TASKS = {
     "BertForTokenClassification": (["tagger"], weight_and_bias("tagger.out", "classifier")),
     "BertForQuestionAnswering": (["span"], weight_and_bias("span.out", "qa_outputs")),
 }
-LABELS = (LabelNames("extra.labels", "id2label"), LabelIds("extra.labels", "label2id"))
+LABELS = (LabelNames("labels", "id2label"), LabelIds("labels", "label2id"))
 REFERENCES += tuple(reference(name, heads, encoder_rules("bert.") + rules, FIELDS + LABELS)
                     for name, (heads, rules) in TASKS.items())
 
@@ -109,15 +109,16 @@ BERT = register(Family(
     parent="transformer",
     paper="Devlin et al. 2019, BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
     changes="encoder only, attends both ways; segment embeddings; GELU; masked LM + next sentence prediction",
-    defaults=dict(norm="layernorm", norm_eps=1e-12, position="learned", activation="gelu", residual="post",
-                  embed_norm=True, final_norm=False, bias=True, tie_embeddings=True, vocab_size=30522,
-                  type_vocab_size=2, max_positions=512, dropout=0.1, heads=["pooler", "mlm", "nsp"]),
+    defaults=dict(norm=dict(kind="layernorm", eps=1e-12, placement="post", after_embeddings=True, final=False),
+                  position=dict(kind="learned"), mlp=dict(activation="gelu"), bias=True,
+                  embedding=dict(tie=True, type_vocab_size=2), vocab_size=30522, max_positions=512, dropout=0.1,
+                  heads=["pooler", "mlm", "nsp"]),
     presets={
         # tiny and small: the BERT miniatures of Turc et al. 2019 (BERT-Tiny, BERT-Small).
-        "tiny": dict(n_layer=2, n_head=2, d_model=128),
-        "small": dict(n_layer=4, n_head=8, d_model=512),
-        "base": dict(n_layer=12, n_head=12, d_model=768),  # 110M (section 3)
-        "large": dict(n_layer=24, n_head=16, d_model=1024),  # 340M (section 3)
+        "tiny": dict(n_layer=2, attention=dict(n_head=2), d_model=128),
+        "small": dict(n_layer=4, attention=dict(n_head=8), d_model=512),
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768),  # 110M (section 3)
+        "large": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),  # 340M (section 3)
     },
     objective="mlm+nsp",  # next sentence prediction on the pooled [CLS]
     default_tokenizer="wordpiece",

@@ -15,10 +15,10 @@ REFERENCE = ReferenceSpec(
     fields=(
         Field("vocab_size", "vocab_size"),
         Field("n_layer", "n_layer"),
-        Field("n_head", "n_head"),
+        Field("attention.n_head", "n_head"),
         Field("d_model", "hidden_size"),
-        Field("norm_eps", "layer_norm_epsilon"),
-        Field("tie_embeddings", "tie_word_embeddings", default=True),
+        Field("norm.eps", "layer_norm_epsilon"),
+        Field("embedding.tie", "tie_word_embeddings", default=True),
     ),
     rules=(
         Rename("backbone.embed_tokens.weight", "transformer.word_embeddings.weight"),
@@ -45,12 +45,14 @@ register(Family(
     parent="gpt2",
     paper="BigScience 2022, BLOOM: A 176B-Parameter Open-Access Multilingual Language Model",
     changes="ALiBi attention biases instead of position embeddings, LayerNorm after the embeddings",
-    defaults=dict(norm="layernorm", position="alibi", embed_norm=True, activation="gelu_tanh", residual="pre",
-                  bias=True, tie_embeddings=True, vocab_size=250880, max_positions=2048),
+    defaults=dict(norm=dict(kind="layernorm", after_embeddings=True, placement="pre"), position=dict(kind="alibi"),
+                  mlp=dict(activation="gelu_tanh"), bias=True, embedding=dict(tie=True), vocab_size=250880,
+                  max_positions=2048),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, max_positions=64),  # as the other decoders' tiny presets
-        "small": dict(n_layer=6, n_head=6, d_model=384),
-        "560m": dict(n_layer=24, n_head=16, d_model=1024),
+        # as the other decoders' tiny presets
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6), d_model=384),
+        "560m": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),
     },
     objective="clm",
     reference=REFERENCE,

@@ -21,11 +21,11 @@ REFERENCE = ReferenceSpec(
     fields=(
         Field("vocab_size", "vocab_size"),
         Field("n_layer", "n_layer"),
-        Field("n_head", "n_head"),
+        Field("attention.n_head", "n_head"),
         Field("d_model", "n_embd"),
-        Field("d_ff", "dff"),
+        Field("mlp.d_ff", "dff"),
         Field("max_positions", "n_positions"),
-        Field("tie_embeddings", "tie_word_embeddings", default=True),
+        Field("embedding.tie", "tie_word_embeddings", default=True),
     ),
     rules=(
         Rename("backbone.embed_tokens.weight", "transformer.w.weight"),
@@ -51,12 +51,14 @@ register(Family(
     parent="gpt2",
     paper="Keskar et al. 2019, CTRL: A Conditional Transformer Language Model for Controllable Generation",
     changes="control code before every sequence; sinusoidal positions, sqrt(d)-scaled embeddings, ReLU, biased head",
-    defaults=dict(norm="layernorm", norm_eps=1e-6, position="sinusoidal_halves", embed_scale=True, activation="relu",
-                  residual="pre", bias=True, tie_embeddings=True, lm_head_bias=True, vocab_size=246534),
+    defaults=dict(norm=dict(kind="layernorm", eps=1e-6, placement="pre"), position=dict(kind="sinusoidal_halves"),
+                  embedding=dict(scale=True, tie=True, head_bias=True), mlp=dict(activation="relu"), bias=True,
+                  vocab_size=246534),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, max_positions=64),
-        "small": dict(n_layer=6, n_head=6, d_model=384, max_positions=256),
-        "1.6b": dict(n_layer=48, n_head=16, d_model=1280, d_ff=8192, max_positions=256),  # section 3.1
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6), d_model=384, max_positions=256),
+        "1.6b": dict(n_layer=48, attention=dict(n_head=16), d_model=1280, mlp=dict(d_ff=8192),
+                     max_positions=256),  # section 3.1
     },
     objective="clm+control",
     reference=REFERENCE,

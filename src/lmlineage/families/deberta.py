@@ -13,17 +13,17 @@ from dataclasses import dataclass, replace
 
 from ..models.encoder import EncoderModel
 from ..core.errors import UserError
+from ..core.config import DISENTANGLED_TERMS, merge
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename
-from ..layers.disentangled import TERMS
 from .bert import BERT, mlm_rules, weight_and_bias
 from .bert import FIELDS as BERT_FIELDS
 
 
 class DebertaModel(EncoderModel):
     def __init__(self, cfg):
-        super().__init__(cfg, positions=(cfg.position, "disentangled"))  # absolute positions only if biased input
+        super().__init__(cfg, positions=(cfg.position.kind, "disentangled"))  # absolute positions only if biased input
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,27 @@ class Terms(Field):
     def read(self, config: dict):
         value = config.get(self.theirs) or []
         names = [t.strip().lower() for t in (value.split("|") if isinstance(value, str) else value)]
-        unknown = sorted(set(names) - set(TERMS))
+        unknown = sorted(set(names) - set(DISENTANGLED_TERMS))
         if unknown:
             raise UserError(f"config.json {self.theirs}: {', '.join(unknown)} is not supported",
-                            f"supported: {', '.join(TERMS)}")
-        return [t for t in TERMS if t in names]
+                            f"supported: {', '.join(DISENTANGLED_TERMS)}")
+        return [t for t in DISENTANGLED_TERMS if t in names]
 
     def write(self, value):
         return list(value)
 
 
 # BERT's config keys; DeBERTa-v2's configs differ only in what a missing key means.
-_DEFAULTS = {"max_positions": 512, "type_vocab_size": 0, "norm_eps": 1e-7}
+_DEFAULTS = {"max_positions": 512, "embedding.type_vocab_size": 0, "norm.eps": 1e-7}
 FIELDS = (
     *(replace(f, default=_DEFAULTS[f.ours]) if f.ours in _DEFAULTS else f for f in BERT_FIELDS),
-    Field("position", "position_biased_input", values={True: "learned", False: "none"}, default=True),
-    Field("extra.buckets", "position_buckets", default=-1),
-    Field("extra.max_distance", "max_relative_positions", default=-1),
-    Terms("extra.terms", "pos_att_type"),
-    Field("extra.share_projections", "share_att_key", default=False),
-    Field("extra.norm_table", "norm_rel_ebd", values={"none": False, "layer_norm": True}, default="none"),
+    Field("position.kind", "position_biased_input", values={True: "learned", False: "none"}, default=True),
+    Field("position.disentangled.buckets", "position_buckets", default=-1),
+    Field("position.disentangled.max_distance", "max_relative_positions", default=-1),
+    Terms("position.disentangled.terms", "pos_att_type"),
+    Field("position.disentangled.share_projections", "share_att_key", default=False),
+    Field("position.disentangled.norm_table", "norm_rel_ebd", values={"none": False, "layer_norm": True},
+          default="none"),
 )
 
 
@@ -102,17 +103,17 @@ register(Family(
     paper="He et al. 2021, DeBERTa: Decoding-enhanced BERT with Disentangled Attention (v2/v3 architecture)",
     changes="disentangled attention: content and relative-position scores (c2p, p2c) from a shared table; "
             "no absolute positions",
-    defaults={**BERT.defaults, "norm_eps": 1e-7, "position": "none", "type_vocab_size": 0, "vocab_size": 128100,
-              "max_positions": 512, "heads": ["mlm"],
-              # DeBERTa-v3's released configs: 256 log buckets, normalised table, shared projections
-              "extra": {"buckets": 256, "max_distance": -1, "terms": list(TERMS), "share_projections": True,
-                        "norm_table": True}},
+    defaults=merge(BERT.defaults, dict(
+        norm=dict(eps=1e-7), embedding=dict(type_vocab_size=0), vocab_size=128100, max_positions=512, heads=["mlm"],
+        # DeBERTa-v3's released configs: 256 log buckets, normalised table, shared projections
+        position=dict(kind="none", disentangled=dict(buckets=256, max_distance=-1, terms=list(DISENTANGLED_TERMS),
+                                                     share_projections=True, norm_table=True)))),
     presets={
-        "tiny": dict(n_layer=2, n_head=2, d_model=128),
-        "xsmall": dict(n_layer=12, n_head=6, d_model=384, d_ff=1536),  # DeBERTa-v3-xsmall
-        "small": dict(n_layer=6, n_head=12, d_model=768),  # DeBERTa-v3-small
-        "base": dict(n_layer=12, n_head=12, d_model=768),  # DeBERTa-v3-base (86M backbone)
-        "large": dict(n_layer=24, n_head=16, d_model=1024),  # DeBERTa-v3-large
+        "tiny": dict(n_layer=2, attention=dict(n_head=2), d_model=128),
+        "xsmall": dict(n_layer=12, attention=dict(n_head=6), d_model=384, mlp=dict(d_ff=1536)),  # DeBERTa-v3-xsmall
+        "small": dict(n_layer=6, attention=dict(n_head=12), d_model=768),  # DeBERTa-v3-small
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768),  # DeBERTa-v3-base (86M backbone)
+        "large": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),  # DeBERTa-v3-large
     },
     objective="mlm",
     default_tokenizer="wordpiece",  # ours has [MASK]; the released models use a SentencePiece vocabulary

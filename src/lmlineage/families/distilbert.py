@@ -10,6 +10,7 @@ checkpoints lay the same tensors out under DistilBERT's own names.
 """
 
 from ..models.encoder import EncoderModel
+from ..core.config import merge
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from ..interop.rules import Fuse, Ignore, Rename, Tie
@@ -44,15 +45,15 @@ MLM_RULES = (
 FIELDS = (
     Field("vocab_size", "vocab_size"),
     Field("n_layer", "n_layers"),
-    Field("n_head", "n_heads"),
+    Field("attention.n_head", "n_heads"),
     Field("d_model", "dim"),
-    Field("d_ff", "hidden_dim"),
+    Field("mlp.d_ff", "hidden_dim"),
     Field("max_positions", "max_position_embeddings"),
-    Field("activation", "activation", values={"gelu": "gelu", "relu": "relu"}),
-    Field("init_std", "initializer_range", default=0.02),
+    Field("mlp.activation", "activation", values={"gelu": "gelu", "relu": "relu"}),
+    Field("init.std", "initializer_range", default=0.02),
     Field("dropout", "attention_dropout", default=0.1),
     Field("dropout", "dropout", default=0.1),
-    Field("tie_embeddings", "tie_word_embeddings", default=True),
+    Field("embedding.tie", "tie_word_embeddings", default=True),
 )
 
 
@@ -75,11 +76,11 @@ register(Family(
     paper="Sanh et al. 2019, DistilBERT, a distilled version of BERT: smaller, faster, cheaper and lighter",
     changes="half the layers, initialised from every other teacher layer; no segments, pooler or NSP; distilled",
     # Its LayerNorms use BERT's 1e-12, fixed in the reference code (no config key).
-    defaults={**BERT.defaults, "type_vocab_size": 0, "heads": ["mlm"]},
+    defaults=merge(BERT.defaults, {"embedding": {"type_vocab_size": 0}, "heads": ["mlm"]}),
     presets={  # half of each BERT preset's depth, at its width: what `--teacher` of that preset gives
-        "tiny": dict(n_layer=1, n_head=2, d_model=128),
-        "small": dict(n_layer=2, n_head=8, d_model=512),
-        "base": dict(n_layer=6, n_head=12, d_model=768),  # 66M (section 3)
+        "tiny": dict(n_layer=1, attention=dict(n_head=2), d_model=128),
+        "small": dict(n_layer=2, attention=dict(n_head=8), d_model=512),
+        "base": dict(n_layer=6, attention=dict(n_head=12), d_model=768),  # 66M (section 3)
     },
     objective="distill",
     options={"teacher": dict(metavar="PATH", help="distilbert (required): the trained bert run or checkpoint to distil")},

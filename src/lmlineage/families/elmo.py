@@ -13,22 +13,19 @@ Trained by the shared trainer on the n-gram LM's split and tokens (:mod:`lmlinea
 
 from __future__ import annotations
 
+from ..classic.elmo import ELMoConfig
 from ..core.registry import Family, register
 
-_SHARED = dict(n_layer=2, n_head=1, position="none", tie_embeddings=False)
 PRESETS = {
-    "tiny": dict(d_model=32, d_ff=64, max_positions=32,
-                 extra={"char_dim": 8, "filters": [[1, 8], [2, 8], [3, 16]], "highway": 2, "max_chars": 20}),
+    "tiny": dict(d_model=32, cell=64, max_positions=32, char_dim=8, filters=[[1, 8], [2, 8], [3, 16]], max_chars=20),
     # dropout 0.1 as the paper's: without it 900 steps over 116k words overfit (held-out perplexity 176.80
     # against 160.03 with it; BENCHMARKS.md)
-    "small": dict(d_model=128, d_ff=512, max_positions=64, dropout=0.1,
-                  extra={"char_dim": 16, "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 128]], "highway": 2,
-                         "max_chars": 50}),
+    "small": dict(d_model=128, cell=512, max_positions=64, dropout=0.1,
+                  filters=[[1, 32], [2, 32], [3, 64], [4, 128], [5, 128]]),
     # the paper's model (Sec. 3.4; Jozefowicz et al. 2016's CNN-BIG-LSTM halved): 4096-unit cells projected
     # to 512, 2048 character filters, two highway layers
-    "base": dict(d_model=512, d_ff=4096, max_positions=64, dropout=0.1,
-                 extra={"char_dim": 16, "filters": [[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512],
-                                                    [7, 1024]], "highway": 2, "max_chars": 50}),
+    "base": dict(d_model=512, cell=4096, max_positions=64, dropout=0.1,
+                 filters=[[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]]),
 }
 
 
@@ -52,11 +49,11 @@ register(Family(
     changes="characters -> CNN + highway tokens; forward and backward LSTM LMs with a joint loss; layers mixed "
             "into contextual word vectors",
     presets=PRESETS,
-    defaults=_SHARED,
     objective="bilm",
     default_tokenizer="word",
     architecture="classic",
     build=build,
     load=load,
     options={"min_count": dict(type=int, help="words seen fewer times become <unk> (elmo)")},
+    config_class=ELMoConfig,
 ))

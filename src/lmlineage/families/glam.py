@@ -19,15 +19,18 @@ register(Family(
     parent="gpt3",
     paper="Du et al. 2022, GLaM: Efficient Scaling of Language Models with Mixture-of-Experts",
     changes="mixture of experts in every other feed-forward layer, top-2 gating; GLU feed-forward layers",
-    defaults=dict(norm="layernorm", position="learned", activation="gelu", mlp="glu", residual="pre", bias=False,
-                  tie_embeddings=True, vocab_size=256000, n_experts=64, moe_every=2, moe_top_k=2,
-                  capacity_factor=1.0, router_aux_coef=0.01),  # 2N/E slots per expert for N tokens, as GShard
+    defaults=dict(norm=dict(kind="layernorm", placement="pre"), position=dict(kind="learned"),
+                  mlp=dict(activation="gelu", kind="glu"), bias=False, embedding=dict(tie=True), vocab_size=256000,
+                  # capacity factor 1: 2N/E slots per expert for N tokens, as GShard
+                  moe=dict(n_experts=64, every=2, top_k=2, capacity_factor=1.0, aux_coef=0.01)),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, d_ff=352, n_experts=4, max_positions=64),
-        "small": dict(n_layer=6, n_head=6, d_model=384, d_ff=1024, n_experts=8, max_positions=256),
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=352), moe=dict(n_experts=4),
+                     max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6), d_model=384, mlp=dict(d_ff=1024), moe=dict(n_experts=8),
+                      max_positions=256),
         # Table 4's smallest and largest: 64 experts each.
-        "0.1b-64e": dict(n_layer=12, n_head=12, d_model=768, d_ff=3072, max_positions=1024),
-        "64b-64e": dict(n_layer=64, n_head=128, d_model=8192, d_ff=32768, max_positions=1024),
+        "0.1b-64e": dict(n_layer=12, attention=dict(n_head=12), d_model=768, mlp=dict(d_ff=3072), max_positions=1024),
+        "64b-64e": dict(n_layer=64, attention=dict(n_head=128), d_model=8192, mlp=dict(d_ff=32768), max_positions=1024),
     },
     objective="clm",
 ))

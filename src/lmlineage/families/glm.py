@@ -20,13 +20,14 @@ register(Family(
     parent="gpt2",
     paper="Du et al. 2022, GLM: General Language Model Pretraining with Autoregressive Blank Infilling",
     changes="autoregressive blank infilling; Part A bidirectional, Part B causal; 2-D positions",
-    defaults=dict(norm="layernorm", position="learned_2d", activation="gelu", residual="pre", bias=True,
-                  tie_embeddings=True, vocab_size=30522, max_positions=512),
+    defaults=dict(norm=dict(kind="layernorm", placement="pre"), position=dict(kind="learned_2d"),
+                  mlp=dict(activation="gelu"), bias=True, embedding=dict(tie=True), vocab_size=30522,
+                  max_positions=512),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, max_positions=64),
-        "small": dict(n_layer=6, n_head=6, d_model=384, max_positions=256),
-        "base": dict(n_layer=12, n_head=12, d_model=768),  # GLM-Base, 110M
-        "large": dict(n_layer=24, n_head=16, d_model=1024),  # GLM-Large, 335M
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6), d_model=384, max_positions=256),
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768),  # GLM-Base, 110M
+        "large": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),  # GLM-Large, 335M
     },
     objective="blank_infilling",
     default_tokenizer="wordpiece",

@@ -16,11 +16,12 @@ REFERENCE = ReferenceSpec(
     fields=(
         Field("vocab_size", "vocab_size"),
         Field("n_layer", "n_layer"),
-        Field("n_head", "n_head"),
+        Field("attention.n_head", "n_head"),
         Field("d_model", "n_embd"),
         Field("max_positions", "n_positions"),
-        Field("norm_eps", "layer_norm_epsilon"),
-        Field("activation", "afn", values={"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu", "silu": "silu"}),
+        Field("norm.eps", "layer_norm_epsilon"),
+        Field("mlp.activation", "afn",
+              values={"gelu": "gelu", "gelu_new": "gelu_tanh", "relu": "relu", "silu": "silu"}),
     ),
     rules=(
         Rename("backbone.embed_tokens.weight", "transformer.tokens_embed.weight"),
@@ -41,12 +42,12 @@ register(Family(
     parent="transformer",
     paper="Radford et al. 2018, Improving Language Understanding by Generative Pre-Training",
     changes="decoder-only Transformer pre-trained as a causal LM; learned positions, GELU, post-LN, tied head",
-    defaults=dict(norm="layernorm", position="learned", activation="gelu", residual="post", final_norm=False,
-                  bias=True, tie_embeddings=True, vocab_size=40478),
+    defaults=dict(norm=dict(kind="layernorm", placement="post", final=False), position=dict(kind="learned"),
+                  mlp=dict(activation="gelu"), bias=True, embedding=dict(tie=True), vocab_size=40478),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, max_positions=64),
-        "small": dict(n_layer=6, n_head=6, d_model=384, max_positions=256),
-        "base": dict(n_layer=12, n_head=12, d_model=768, max_positions=512),  # the paper's model
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6), d_model=384, max_positions=256),
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768, max_positions=512),  # the paper's model
     },
     objective="clm",
     reference=REFERENCE,

@@ -20,7 +20,7 @@ GGUF = GGUFSpec(
         Meta("intermediate_size", "{arch}.feed_forward_length"),
         Meta("num_attention_heads", "{arch}.attention.head_count"),
         Meta("num_key_value_heads", "{arch}.attention.head_count_kv", default=None),  # none: as many as queries
-        Meta("head_dim", "{arch}.attention.key_length", default=None),  # none: width / heads
+        Meta("attention.head_dim", "{arch}.attention.key_length", default=None),  # none: width / heads
         Meta("max_position_embeddings", "{arch}.context_length"),
         Meta("rms_norm_eps", "{arch}.attention.layer_norm_rms_epsilon"),
         Meta("rope_parameters.rope_theta", "{arch}.rope.freq_base", default=10000.0),  # llama.cpp's default
@@ -53,16 +53,16 @@ REFERENCE = ReferenceSpec(
     fields=(
         Field("vocab_size", "vocab_size"),
         Field("n_layer", "num_hidden_layers"),
-        Field("n_head", "num_attention_heads"),
-        Field("n_kv_head", "num_key_value_heads"),
+        Field("attention.n_head", "num_attention_heads"),
+        Field("attention.n_kv_head", "num_key_value_heads"),
         Field("d_model", "hidden_size"),
-        Field("d_ff", "intermediate_size"),
-        Field("head_dim", "head_dim"),
+        Field("mlp.d_ff", "intermediate_size"),
+        Field("attention.head_dim", "head_dim"),
         Field("max_positions", "max_position_embeddings"),
-        Field("norm_eps", "rms_norm_eps"),
-        Field("rope_theta", "rope_parameters.rope_theta", default=10000.0),
-        Field("tie_embeddings", "tie_word_embeddings", default=False),
-        Field("activation", "hidden_act", values={"silu": "silu", "gelu": "gelu"}),
+        Field("norm.eps", "rms_norm_eps"),
+        Field("position.rope_theta", "rope_parameters.rope_theta", default=10000.0),
+        Field("embedding.tie", "tie_word_embeddings", default=False),
+        Field("mlp.activation", "hidden_act", values={"silu": "silu", "gelu": "gelu"}),
     ),
     rules=(
         Rename("backbone.embed_tokens.weight", "model.embed_tokens.weight"),
@@ -88,14 +88,16 @@ LLAMA = register(Family(
     parent="gpt3",
     paper="Touvron et al. 2023, LLaMA: Open and Efficient Foundation Language Models",
     changes="pre-RMSNorm, SwiGLU, rotary positions, no biases, untied head; grouped-query attention (LLaMA-2)",
-    defaults=dict(norm="rmsnorm", norm_eps=1e-6, position="rotary", activation="silu", mlp="glu",
-                  residual="pre", bias=False, tie_embeddings=False, vocab_size=32000),
+    defaults=dict(norm=dict(kind="rmsnorm", eps=1e-6, placement="pre"), position=dict(kind="rotary"),
+                  mlp=dict(activation="silu", kind="glu"), bias=False, embedding=dict(tie=False), vocab_size=32000),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, d_model=128, d_ff=352, max_positions=64),
-        "small": dict(n_layer=6, n_head=6, n_kv_head=2, d_model=384, d_ff=1024, max_positions=256),
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=352), max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6, n_kv_head=2), d_model=384, mlp=dict(d_ff=1024),
+                      max_positions=256),
         # TinyLlama-1.1B's shape: the decoding benchmark's model.
-        "1b": dict(n_layer=22, n_head=32, n_kv_head=4, d_model=2048, d_ff=5632, max_positions=2048),
-        "7b": dict(n_layer=32, n_head=32, d_model=4096, d_ff=11008, max_positions=4096),
+        "1b": dict(n_layer=22, attention=dict(n_head=32, n_kv_head=4), d_model=2048, mlp=dict(d_ff=5632),
+                   max_positions=2048),
+        "7b": dict(n_layer=32, attention=dict(n_head=32), d_model=4096, mlp=dict(d_ff=11008), max_positions=4096),
     },
     objective="clm",
     reference=REFERENCE,

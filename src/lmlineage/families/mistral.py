@@ -9,6 +9,7 @@ through the stack), which lets a rolling buffer cache keep only the last keys an
 
 from dataclasses import dataclass, replace
 
+from ..core.config import merge
 from ..core.registry import Family, register
 from ..interop.reference import Field
 from .llama import LLAMA, REFERENCE as LLAMA_REFERENCE
@@ -26,9 +27,9 @@ REFERENCE = replace(
     LLAMA_REFERENCE,
     model_type="mistral",
     architecture="MistralForCausalLM",
-    fields=(*LLAMA_REFERENCE.fields, Window("attention_window", "sliding_window")),
+    fields=(*LLAMA_REFERENCE.fields, Window("attention.window", "sliding_window")),
     fixed={},  # LLaMA's bias and tensor-parallel switches are not in Mistral's config
-    implies={"attention_pattern": ["local"]},
+    implies={"attention": {"pattern": ["local"]}},
 )
 
 register(Family(
@@ -37,11 +38,14 @@ register(Family(
     parent="llama",
     paper="Jiang et al. 2023, Mistral 7B",
     changes="sliding-window attention on every layer with a rolling KV cache; grouped-query attention",
-    defaults={**LLAMA.defaults, "norm_eps": 1e-5, "attention_pattern": ["local"], "attention_window": 4096},
+    defaults=merge(LLAMA.defaults, {"norm": {"eps": 1e-5}, "attention": {"pattern": ["local"], "window": 4096}}),
     presets={
-        "tiny": dict(n_layer=4, n_head=4, n_kv_head=2, d_model=128, d_ff=352, max_positions=64, attention_window=16),
-        "small": dict(n_layer=6, n_head=6, n_kv_head=2, d_model=384, d_ff=1024, max_positions=256, attention_window=64),
-        "7b": dict(n_layer=32, n_head=32, n_kv_head=8, d_model=4096, d_ff=14336, max_positions=8192),
+        "tiny": dict(n_layer=4, attention=dict(n_head=4, n_kv_head=2, window=16), d_model=128, mlp=dict(d_ff=352),
+                     max_positions=64),
+        "small": dict(n_layer=6, attention=dict(n_head=6, n_kv_head=2, window=64), d_model=384, mlp=dict(d_ff=1024),
+                      max_positions=256),
+        "7b": dict(n_layer=32, attention=dict(n_head=32, n_kv_head=8), d_model=4096, mlp=dict(d_ff=14336),
+                   max_positions=8192),
     },
     objective="clm",
     reference=REFERENCE,

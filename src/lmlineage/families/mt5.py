@@ -7,6 +7,7 @@ SentencePiece vocabulary over 101 languages.
 """
 
 from ..models.encoder_decoder import EncoderDecoderLM
+from ..core.config import merge
 from ..core.registry import Family, register
 from .t5 import DEFAULTS, reference
 
@@ -19,14 +20,16 @@ MT5 = register(Family(
     parent="t5",
     paper="Xue et al. 2021, mT5: A Massively Multilingual Pre-trained Text-to-Text Transformer",
     changes="GeGLU feed-forward, untied output layer (no rescaling), 250k multilingual vocabulary",
-    defaults={**DEFAULTS, "mlp": "glu", "activation": "gelu_tanh", "tie_embeddings": False, "rescale_head": False,
-              "dropout": 0.0, "vocab_size": 250112},
+    defaults=merge(DEFAULTS,
+                   {"mlp": {"kind": "glu", "activation": "gelu_tanh"},
+                    "embedding": {"tie": False, "rescale_head": False}, "dropout": 0.0, "vocab_size": 250112}),
     presets={
-        "tiny": dict(n_layer=2, n_head=4, d_model=128, head_dim=32, d_ff=320, max_positions=128),
+        "tiny": dict(n_layer=2, attention=dict(n_head=4, head_dim=32), d_model=128, mlp=dict(d_ff=320),
+                     max_positions=128),
         # Table 1 of the T5.1.1 checkpoints mT5 uses: d_kv = 64.
-        "small": dict(n_layer=8, n_head=6, d_model=512, head_dim=64, d_ff=1024),  # 300M
-        "base": dict(n_layer=12, n_head=12, d_model=768, head_dim=64, d_ff=2048),  # 580M
-        "large": dict(n_layer=24, n_head=16, d_model=1024, head_dim=64, d_ff=2816),  # 1.2B
+        "small": dict(n_layer=8, attention=dict(n_head=6, head_dim=64), d_model=512, mlp=dict(d_ff=1024)),  # 300M
+        "base": dict(n_layer=12, attention=dict(n_head=12, head_dim=64), d_model=768, mlp=dict(d_ff=2048)),  # 580M
+        "large": dict(n_layer=24, attention=dict(n_head=16, head_dim=64), d_model=1024, mlp=dict(d_ff=2816)),  # 1.2B
     },
     objective="span_corruption",
     default_tokenizer="unigram",

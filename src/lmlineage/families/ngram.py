@@ -8,6 +8,7 @@ fitted by counting, not by gradient descent (its task, ``counts``, fits it in on
 
 from __future__ import annotations
 
+from ..classic.ngram import NGramConfig
 from ..core.registry import Family, register
 
 PRESETS = {
@@ -40,4 +41,5 @@ register(Family(
     architecture="classic",
     load=load,
     options={"order": ORDER},
+    config_class=NGramConfig,  # checks a preset before counting
 ))

@@ -13,15 +13,15 @@ paper does (``benchmarks/nnlm_vs_ngram.py``).
 
 from __future__ import annotations
 
+from ..classic.nnlm import NNLMConfig
 from ..core.registry import Family, register
 from .ngram import ORDER
 
 # Sizes around the paper's Table 1 (Brown corpus: n 3-6, h 0-100, m 30-60); window = training context.
-_SHARED = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, init_std=0.02)
 PRESETS = {
-    "tiny": dict(d_model=32, d_ff=64, max_positions=32, extra={"order": 4, "direct": False}),
-    "small": dict(d_model=60, d_ff=100, max_positions=64, extra={"order": 5, "direct": False}),
-    "base": dict(d_model=100, d_ff=200, max_positions=64, extra={"order": 6, "direct": True}),
+    "tiny": dict(embed_dim=32, hidden=64, max_positions=32, order=4),
+    "small": dict(embed_dim=60, hidden=100, max_positions=64, order=5),
+    "base": dict(embed_dim=100, hidden=200, max_positions=64, order=6, direct=True),
 }
 
 OPTIONS = {
@@ -51,11 +51,11 @@ register(Family(
     paper="Bengio, Ducharme, Vincent & Jauvin 2003, A Neural Probabilistic Language Model (JMLR)",
     changes="the n-1 context words as learned feature vectors (shared matrix C), a tanh layer and a softmax",
     presets=PRESETS,
-    defaults=_SHARED,
     objective="word_clm",
     default_tokenizer="word",
     architecture="classic",
     build=build,
     load=load,
     options=OPTIONS,
+    config_class=NNLMConfig,
 ))

@@ -9,6 +9,7 @@ count from padding_idx + 1 = 2 and padding sits at position 1 (hence 514 positio
 import torch
 
 from ..models.encoder import EncoderModel
+from ..core.config import merge
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
 from .bert import BERT, FIELDS, encoder_rules, mlm_rules, pooler_rules
@@ -31,7 +32,7 @@ def reference(architecture: str, heads: list[str], rules: tuple) -> ReferenceSpe
     return ReferenceSpec(
         model_type="roberta", architecture=architecture, rules=rules,
         # Its LM head applies GELU whatever hidden_act says; only GELU checkpoints exist.
-        fields=tuple(f for f in FIELDS if f.ours != "activation") + (Field("activation", "hidden_act",
+        fields=tuple(f for f in FIELDS if f.ours != "mlp.activation") + (Field("mlp.activation", "hidden_act",
                                                                            values={"gelu": "gelu"}),),
         fixed={"pad_token_id": PAD_ID, "position_embedding_type": "absolute", "is_decoder": False,
                "add_cross_attention": False},
@@ -51,13 +52,14 @@ register(Family(
     parent="bert",
     paper="Liu et al. 2019, RoBERTa: A Robustly Optimized BERT Pretraining Approach",
     changes="no NSP, dynamic masking, longer training on more data, byte-level BPE; positions from 2 (fairseq)",
-    defaults={**BERT.defaults, "norm_eps": 1e-5, "vocab_size": 50265, "type_vocab_size": 1,
-              "max_positions": 514, "heads": ["mlm"]},
+    defaults=merge(BERT.defaults,
+                   {"norm": {"eps": 1e-5}, "vocab_size": 50265, "embedding": {"type_vocab_size": 1},
+                    "max_positions": 514, "heads": ["mlm"]}),
     presets={
-        "tiny": dict(n_layer=2, n_head=2, d_model=128),
-        "small": dict(n_layer=4, n_head=8, d_model=512),
-        "base": dict(n_layer=12, n_head=12, d_model=768),  # 125M (section 5)
-        "large": dict(n_layer=24, n_head=16, d_model=1024),  # 355M (section 5)
+        "tiny": dict(n_layer=2, attention=dict(n_head=2), d_model=128),
+        "small": dict(n_layer=4, attention=dict(n_head=8), d_model=512),
+        "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768),  # 125M (section 5)
+        "large": dict(n_layer=24, attention=dict(n_head=16), d_model=1024),  # 355M (section 5)
     },
     objective="mlm",  # with masks drawn afresh every time a sequence is seen (section 4.1)
     default_tokenizer="wordpiece",  # our byte-level BPE has no <mask> to mask with

@@ -12,16 +12,15 @@ long, must pass through c: the bottleneck Bahdanau attention removes (``bahdanau
 
 from __future__ import annotations
 
+from ..classic.rnn_seq2seq import Seq2SeqConfig
 from ..core.registry import Family, register
 
-DEFAULTS = dict(n_layer=1, n_head=1, position="none", tie_embeddings=False, dropout=0.0,
-               max_positions=64)
 PRESETS = {
-    "tiny": dict(d_model=64, embed_dim=32, d_ff=64),
-    "small": dict(d_model=256, embed_dim=128, d_ff=256),
+    "tiny": dict(hidden=64, embed_dim=32, readout=64),
+    "small": dict(hidden=256, embed_dim=128, readout=256),
     # Bahdanau et al. 2015 sec. 4.2 and A.2 (their RNNencdec baseline): 1000 GRU units, 620-dim
     # word embeddings, a maxout readout of 500 units, 30,000 words per language
-    "base": dict(d_model=1000, embed_dim=620, d_ff=500, vocab_size=30000),
+    "base": dict(hidden=1000, embed_dim=620, readout=500, vocab_size=30000),
 }
 
 
@@ -40,9 +39,9 @@ FAMILY = register(Family(
     changes="a GRU encodes the source into one fixed vector c; a GRU decoder is a neural LM of the target "
             "conditioned on c",
     presets=PRESETS,
-    defaults=DEFAULTS,
     objective="seq2seq_mle",
     default_tokenizer="bpe",
     architecture="encoder-decoder",
     build=build,
+    config_class=Seq2SeqConfig,
 ))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from ..models.encoder_decoder import EncoderDecoderLM
 from ..core.errors import UserError
+from ..core.config import merge
 from ..core.registry import Family, register
 from ..interop.reference import Field
 from ..interop.rules import Rename
@@ -32,7 +33,7 @@ UNLIMITED = 2**31 - 1  # int32's largest: a capacity that never drops a token
 
 @dataclass(frozen=True)
 class SparseStep(Field):
-    """``encoder_sparse_step`` / ``decoder_sparse_step`` <-> ``moe_every``: block i's feed-forward is
+    """``encoder_sparse_step`` / ``decoder_sparse_step`` <-> ``moe.every``: block i's feed-forward is
     a Switch layer when i % step == 1, or in every block for step 1 (their rule and ours). A
     config without the key has it as transformers derives it: num_layers // num_sparse_layers.
     One step serves both stacks here."""
@@ -77,14 +78,14 @@ _T5_LAYOUT = reference("switch_transformers", "SwitchTransformersForConditionalG
 REFERENCE = replace(
     _T5_LAYOUT,
     fields=_T5_LAYOUT.fields + (
-        Field("activation", "dense_act_fn", values={"relu": "relu"}, default="relu"),
-        Field("n_experts", "num_experts", default=8),
-        SparseStep("moe_every", "encoder_sparse_step"),
-        SparseStep("moe_every", "decoder_sparse_step"),
-        Capacity("expert_capacity", "expert_capacity", default=64),
-        Field("router_aux_coef", "router_aux_loss_coef", default=0.001),
-        Field("router_z_coef", "router_z_loss_coef", default=0.001),
-        Field("router_jitter", "router_jitter_noise", default=0.01),
+        Field("mlp.activation", "dense_act_fn", values={"relu": "relu"}, default="relu"),
+        Field("moe.n_experts", "num_experts", default=8),
+        SparseStep("moe.every", "encoder_sparse_step"),
+        SparseStep("moe.every", "decoder_sparse_step"),
+        Capacity("moe.expert_capacity", "expert_capacity", default=64),
+        Field("moe.aux_coef", "router_aux_loss_coef", default=0.001),
+        Field("moe.z_coef", "router_z_loss_coef", default=0.001),
+        Field("moe.jitter", "router_jitter_noise", default=0.01),
     ),
     rules=_T5_LAYOUT.rules + expert_rules("encoder", 2) + expert_rules("decoder", 3),
     export_extra={**_T5_LAYOUT.export_extra, "router_dtype": "float32"},  # ours always routes in float32
@@ -97,14 +98,16 @@ SWITCH = register(Family(
     paper="Fedus et al. 2021, Switch Transformers: Scaling to Trillion Parameter Models with Simple and Efficient "
           "Sparsity",
     changes="top-1 mixture of experts in every other feed-forward layer, capacity factor, load-balancing loss",
-    defaults={**DEFAULTS, "n_experts": 8, "moe_every": 2, "moe_top_k": 1,
-              "capacity_factor": 1.25,  # section 2.2; Table 1 compares 1.0, 1.25 and 2.0
-              "router_aux_coef": 0.01, "router_z_coef": 1e-3, "router_jitter": 0.01},
+    defaults=merge(DEFAULTS, dict(moe=dict(n_experts=8, every=2, top_k=1, capacity_factor=1.25, aux_coef=0.01,
+                                           z_coef=1e-3, jitter=0.01))),
     presets={
-        "tiny": dict(n_layer=2, n_head=4, d_model=128, head_dim=32, d_ff=512, n_experts=4, max_positions=128),
+        "tiny": dict(n_layer=2, attention=dict(n_head=4, head_dim=32), d_model=128, mlp=dict(d_ff=512),
+                     moe=dict(n_experts=4), max_positions=128),
         # Switch-Base (Table 9): T5-Base with a Switch layer in every other block; released with 8 to 256 experts.
-        "base-8": dict(n_layer=12, n_head=12, d_model=768, head_dim=64, d_ff=3072, n_experts=8),
-        "base-128": dict(n_layer=12, n_head=12, d_model=768, head_dim=64, d_ff=3072, n_experts=128),
+        "base-8": dict(n_layer=12, attention=dict(n_head=12, head_dim=64), d_model=768, mlp=dict(d_ff=3072),
+                       moe=dict(n_experts=8)),
+        "base-128": dict(n_layer=12, attention=dict(n_head=12, head_dim=64), d_model=768, mlp=dict(d_ff=3072),
+                         moe=dict(n_experts=128)),
     },
     objective="span_corruption",
     default_tokenizer="unigram",

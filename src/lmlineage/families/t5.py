@@ -24,16 +24,16 @@ from ..interop.rules import Fuse, Ignore, Rename, Tie
 FIELDS = (
     Field("vocab_size", "vocab_size"),
     Field("d_model", "d_model"),
-    Field("head_dim", "d_kv"),
-    Field("d_ff", "d_ff"),
+    Field("attention.head_dim", "d_kv"),
+    Field("mlp.d_ff", "d_ff"),
     Field("n_layer", "num_layers"),
-    Field("n_decoder_layer", "num_decoder_layers"),
-    Field("n_head", "num_heads"),
-    Field("relative_buckets", "relative_attention_num_buckets", default=32),
-    Field("relative_max_distance", "relative_attention_max_distance", default=128),
-    Field("norm_eps", "layer_norm_epsilon", default=1e-6),
+    Field("decoder.n_layer", "num_decoder_layers"),
+    Field("attention.n_head", "num_heads"),
+    Field("position.buckets", "relative_attention_num_buckets", default=32),
+    Field("position.max_distance", "relative_attention_max_distance", default=128),
+    Field("norm.eps", "layer_norm_epsilon", default=1e-6),
     Field("dropout", "dropout_rate", default=0.1),
-    Field("decoder_start_id", "decoder_start_token_id", default=0),
+    Field("decoder.start_id", "decoder_start_token_id", default=0),
 )
 
 
@@ -89,7 +89,7 @@ def reference(model_type: str, architecture: str, mlp: tuple, fixed: dict,
 
 REFERENCE = replace(reference("t5", "T5ForConditionalGeneration", (("fc_in", "wi"), ("fc_out", "wo")),
                               {"feed_forward_proj": "relu", "scale_decoder_outputs": True, "tie_word_embeddings": True}),
-                    implies={"mlp": "mlp"})
+                    implies={"mlp": {"kind": "mlp"}})
 GATED = (("fc_gate", "wi_0"), ("fc_in", "wi_1"), ("fc_out", "wo"))
 # T5 v1.1, the released "T5.1.1" checkpoints (model type t5, feed_forward_proj gated-gelu): mT5's
 # architecture (see mt5.py) without its vocabulary: GeGLU, an untied output layer read without the
@@ -97,12 +97,15 @@ GATED = (("fc_gate", "wi_0"), ("fc_in", "wi_1"), ("fc_out", "wo"))
 # scale_decoder_outputs false instead); the head is untied either way.
 _GATED_T5 = reference("t5", "T5ForConditionalGeneration", GATED,
                       {"feed_forward_proj": "gated-gelu", "scale_decoder_outputs": False})
-V1_1 = replace(_GATED_T5, implies={"mlp": "glu", "activation": "gelu_tanh", "tie_embeddings": False, "rescale_head": False},
+V1_1 = replace(_GATED_T5,
+               implies={"mlp": {"kind": "glu", "activation": "gelu_tanh"},
+                        "embedding": {"tie": False, "rescale_head": False}},
                export_extra={**_GATED_T5.export_extra, "tie_word_embeddings": False})
 
-DEFAULTS = dict(norm="rmsnorm", norm_eps=1e-6, position="relative", activation="relu", mlp="mlp", residual="pre",
-                bias=False, tie_embeddings=True, rescale_head=True, attn_scale=1.0, init="fan_in", dropout=0.1,
-                vocab_size=32128, max_positions=512, decoder_start_id=0)
+DEFAULTS = dict(norm=dict(kind="rmsnorm", eps=1e-6, placement="pre"), position=dict(kind="relative"),
+                mlp=dict(activation="relu", kind="mlp"), bias=False, embedding=dict(tie=True, rescale_head=True),
+                attention=dict(scale=1.0), init=dict(kind="fan_in"), dropout=0.1, vocab_size=32128, max_positions=512,
+                decoder=dict(start_id=0))
 
 T5 = register(Family(
     name="t5",
@@ -112,11 +115,12 @@ T5 = register(Family(
     changes="pre-RMSNorm, relative position buckets, no biases, shared embeddings; span-corruption pre-training",
     defaults=DEFAULTS,
     presets={
-        "tiny": dict(n_layer=2, n_head=4, d_model=128, head_dim=32, d_ff=512, max_positions=128),
+        "tiny": dict(n_layer=2, attention=dict(n_head=4, head_dim=32), d_model=128, mlp=dict(d_ff=512),
+                     max_positions=128),
         # Section 3.1 (base) and 3.7 (small, large): d_kv = 64 throughout.
-        "small": dict(n_layer=6, n_head=8, d_model=512, head_dim=64, d_ff=2048),  # 60M
-        "base": dict(n_layer=12, n_head=12, d_model=768, head_dim=64, d_ff=3072),  # 220M
-        "large": dict(n_layer=24, n_head=16, d_model=1024, head_dim=64, d_ff=4096),  # 770M
+        "small": dict(n_layer=6, attention=dict(n_head=8, head_dim=64), d_model=512, mlp=dict(d_ff=2048)),  # 60M
+        "base": dict(n_layer=12, attention=dict(n_head=12, head_dim=64), d_model=768, mlp=dict(d_ff=3072)),  # 220M
+        "large": dict(n_layer=24, attention=dict(n_head=16, head_dim=64), d_model=1024, mlp=dict(d_ff=4096)),  # 770M
     },
     objective="span_corruption",
     default_tokenizer="unigram",

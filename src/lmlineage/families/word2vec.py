@@ -10,6 +10,7 @@ checkpoint directory holds the weights (``model.safetensors``), the vocabulary a
 
 from __future__ import annotations
 
+from ..classic.word2vec import Word2VecConfig
 from ..core.registry import Family, register
 
 # The released tool's defaults (2013b) at three widths; epochs raised for small corpora.
@@ -48,5 +49,6 @@ register(Family(
     objective="word2vec",
     architecture="classic",
     load=load,
+    config_class=Word2VecConfig,  # checks a preset before training
     options=OPTIONS,
 ))

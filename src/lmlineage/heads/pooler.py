@@ -10,9 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# What sentence-level task heads read (``cfg.extra["pooling"]``): the [CLS] vector (pooled where
-# the model has a pooler) or the mean of the real tokens.
-POOLINGS = ("cls", "mean")
 
 
 class Pooler(nn.Module):

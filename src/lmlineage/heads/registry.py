@@ -7,7 +7,7 @@ What a head reads:
 - ``hidden``: the stack's last hidden states, (B, T, d);
 - ``masked``: the hidden states at the positions the caller asks for (MLM training), (N, d);
 - ``pooled``: the ``pooler`` head's output, (B, d);
-- ``summary``: the sentence summary, (B, d): by ``cfg.extra["pooling"]`` the pooled [CLS] (or [CLS]
+- ``summary``: the sentence summary, (B, d): by ``cfg.pooling`` the pooled [CLS] (or [CLS]
   itself without a pooler), or the normalised mean of the real tokens.
 """
 
@@ -33,7 +33,7 @@ READS = ("hidden", "masked", "pooled", "summary")
 @dataclass(frozen=True)
 class HeadSpec:
     """``writes``: the output the head fills (the first head to write it wins); ``labelled``: sized
-    by the label names in ``cfg.extra["labels"]``; ``fine_tuning``: at most one such head per model."""
+    by the label names in ``cfg.labels``; ``fine_tuning``: at most one such head per model."""
 
     build: Callable[[ModelConfig], nn.Module]
     reads: str
@@ -43,18 +43,19 @@ class HeadSpec:
 
 
 def _labels(cfg: ModelConfig) -> int:
-    return len(cfg.extra["labels"])
+    return len(cfg.labels)
 
 
 # Built in this order (a head's initial weights depend on what was drawn before it).
 HEADS: dict[str, HeadSpec] = {
-    "lm_head": HeadSpec(lambda cfg: LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.lm_head_bias), "hidden", "logits"),
+    "lm_head": HeadSpec(lambda cfg: LMHead(cfg.d_model, cfg.vocab_size, bias=cfg.embedding.head_bias), "hidden",
+                        "logits"),
     "pooler": HeadSpec(lambda cfg: Pooler(cfg.d_model), "hidden", "pooled"),
-    "mlm": HeadSpec(lambda cfg: MLMHead(cfg.d_model, cfg.vocab_size, cfg.activation, cfg.norm_eps,
-                                        embed_dim=cfg.embed_dim), "masked", "logits"),
+    "mlm": HeadSpec(lambda cfg: MLMHead(cfg.d_model, cfg.vocab_size, cfg.mlp.activation, cfg.norm.eps,
+                                        embed_dim=cfg.embedding.dim), "masked", "logits"),
     "nsp": HeadSpec(lambda cfg: SegmentPairHead(cfg.d_model), "pooled", "pair_logits"),  # next sentence
     "sop": HeadSpec(lambda cfg: SegmentPairHead(cfg.d_model), "pooled", "pair_logits"),  # sentence order
-    "rtd": HeadSpec(lambda cfg: ReplacedTokenHead(cfg.d_model, cfg.activation), "hidden", "rtd_logits"),
+    "rtd": HeadSpec(lambda cfg: ReplacedTokenHead(cfg.d_model, cfg.mlp.activation), "hidden", "rtd_logits"),
     "classifier": HeadSpec(lambda cfg: SequenceClassifier(cfg.d_model, _labels(cfg), cfg.dropout), "summary",
                            "task_logits", labelled=True, fine_tuning=True),
     "choice": HeadSpec(lambda cfg: ChoiceScorer(cfg.d_model, cfg.dropout), "summary", "task_logits", fine_tuning=True),

@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from ..checkpoint.directory import atomic_directory
 from ..checkpoint.files import read_json, read_weights, refuse_pickles
+from ..core.config import merge
 from ..core.errors import UserError
 from .gguf import GGUFSpec
 from .rules import export_state, load_state
@@ -23,7 +24,7 @@ from .rules import export_state, load_state
 @dataclass(frozen=True)
 class Field:
     """Our config field <-> their config key, with optional value translation (theirs -> ours).
-    Dotted names reach into nested dicts on either side (ours: ``extra.position_buckets``)."""
+    Dotted names reach into nested parts on either side (ours: ``attention.n_head``)."""
 
     ours: str
     theirs: str
@@ -103,11 +104,11 @@ class ReferenceSpec:
                 for part in parents:
                     node = node.setdefault(part, {})
                 node[leaf] = value
-        return {k: v for k, v in {**ours, **self.implies}.items() if v is not None}
+        return {k: v for k, v in merge(ours, self.implies).items() if v is not None}
 
     def describes(self, cfg) -> bool:
         """Whether a model with config ``cfg`` exports as this architecture (lists compare as sets)."""
-        return all(_same(getattr(cfg, key), value) for key, value in self.implies.items())
+        return all(_same(config_value(cfg, path), value) for path, value in _paths(self.implies))
 
     def config_to_hf(self, cfg) -> dict:
         out = {"architectures": [self.architecture], "model_type": self.model_type}
@@ -118,18 +119,36 @@ class ReferenceSpec:
             node = out
             for part in parents:
                 node = node.setdefault(part, {})
-            first, *rest = f.ours.split(".")
-            value = getattr(cfg, first)
-            if value is None and first in RESOLVED:  # "derive it" is ours alone: write what it resolves to
-                value = getattr(cfg, RESOLVED[first])
-            for part in rest:
-                value = value.get(part)
+            value = config_value(cfg, f.ours)
+            if value is None and f.ours in RESOLVED:  # "derive it" is ours alone: write what it resolves to
+                value = RESOLVED[f.ours](cfg)
             node[leaf] = f.write(value)
         return out
 
 
-# Config fields whose None means "derived from the others", and the property that derives them.
-RESOLVED = {"d_ff": "ff_dim", "n_kv_head": "kv_heads", "head_dim": "dim_head"}
+# Config fields whose None means "derived from the others", and what they resolve to.
+RESOLVED = {
+    "mlp.d_ff": lambda cfg: cfg.mlp.ff_dim(cfg.d_model),
+    "attention.n_kv_head": lambda cfg: cfg.attention.kv_heads,
+    "attention.head_dim": lambda cfg: cfg.attention.dim_head(cfg.d_model),
+}
+
+
+def config_value(cfg, path: str):
+    """The value at a dotted key path of a config (``attention.n_head``)."""
+    value = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _paths(nested: dict, prefix: str = ""):
+    """(dotted path, value) for each leaf of a nested dict."""
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            yield from _paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def _same(ours, implied) -> bool:
@@ -162,7 +181,7 @@ def from_hf(directory, family=None):
     cfg = fam.config(None, **spec.config_from_hf(config))
     pooling = sentence_pooling(directory)
     if pooling is not None:
-        cfg.extra["pooling"] = pooling
+        cfg = cfg.replace(pooling=pooling)
     model = build_model(cfg)
     target = model.state_dict()
     state = load_state(spec.rules, read_weights(directory), target, cfg, str(directory))
@@ -197,7 +216,7 @@ def to_hf(model, directory, tokenizer=None) -> Path:
     spec = next((s for s in specs if s.describes(cfg)), None)
     if spec is None:
         raise UserError(f"no reference architecture of family {cfg.family!r} has this model's "
-                        f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in specs[0].implies)}",
+                        f"{', '.join(f'{k}={config_value(cfg, k)!r}' for k, _ in _paths(specs[0].implies))}",
                         "supported: " + "; ".join(f"{s.architecture} ({s.implies})" for s in specs))
     directory = Path(directory)
     with atomic_directory(directory) as tmp:

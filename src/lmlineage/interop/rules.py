@@ -121,7 +121,9 @@ class Fuse(Rule):
     def export(self, ours, out, cfg=None):
         t = ours[self.ours]
         if self.split == "qkv":
-            sizes = [cfg.n_head * cfg.dim_head, cfg.kv_heads * cfg.dim_head, cfg.kv_heads * cfg.dim_head]
+            sizes = [cfg.attention.n_head * cfg.attention.dim_head(cfg.d_model),
+                     cfg.attention.kv_heads * cfg.attention.dim_head(cfg.d_model),
+                     cfg.attention.kv_heads * cfg.attention.dim_head(cfg.d_model)]
         else:
             sizes = [t.shape[self.dim] // len(self.theirs)] * len(self.theirs)
         for key, part in zip(self.theirs, torch.split(t, sizes, dim=self.dim)):
@@ -167,7 +169,7 @@ class HeadInterleaved(OneToOne):
     theirs: str
 
     def _shape(self, t, cfg):
-        return (cfg.n_head, 3, cfg.dim_head) + tuple(t.shape[1:])
+        return (cfg.attention.n_head, 3, cfg.attention.dim_head(cfg.d_model)) + tuple(t.shape[1:])
 
     def load(self, src, out, used, cfg=None):
         t = src[self.theirs]
@@ -176,7 +178,7 @@ class HeadInterleaved(OneToOne):
 
     def export(self, ours, out, cfg=None):
         t = ours[self.ours]
-        shape = (3, cfg.n_head, cfg.dim_head) + tuple(t.shape[1:])
+        shape = (3, cfg.attention.n_head, cfg.attention.dim_head(cfg.d_model)) + tuple(t.shape[1:])
         out[self.theirs] = t.reshape(shape).transpose(0, 1).reshape(t.shape)
 
 
@@ -184,7 +186,7 @@ class HeadInterleaved(OneToOne):
 class RopePermute(OneToOne):
     """Their q or k projection lists each head's rows in interleaved-rotary order (row 2j+h holds
     channel h*d/2 + j: llama.cpp's ``permute`` in convert_hf_to_gguf.py, as in Meta's original LLaMA
-    release); ours holds the halves order. ``heads``: the config attribute counting this
+    release); ours holds the halves order. ``heads``: the attention spec's attribute counting this
     projection's heads (``n_head`` for q, ``kv_heads`` for k)."""
 
     ours: str
@@ -192,15 +194,16 @@ class RopePermute(OneToOne):
     heads: str
 
     def _regroup(self, t, cfg, order):
-        rows = (getattr(cfg, self.heads),) + order
+        rows = (getattr(cfg.attention, self.heads),) + order
         return t.reshape(*rows, *t.shape[1:]).transpose(1, 2).reshape(t.shape)
 
     def load(self, src, out, used, cfg=None):
-        out[self.ours] = self._regroup(src[self.theirs], cfg, (cfg.dim_head // 2, 2))  # (pair, 2) -> (2, half)
+        half = cfg.attention.dim_head(cfg.d_model) // 2
+        out[self.ours] = self._regroup(src[self.theirs], cfg, (half, 2))  # (pair, 2) -> (2, half)
         used.add(self.theirs)
 
     def export(self, ours, out, cfg=None):
-        out[self.theirs] = self._regroup(ours[self.ours], cfg, (2, cfg.dim_head // 2))
+        out[self.theirs] = self._regroup(ours[self.ours], cfg, (2, cfg.attention.dim_head(cfg.d_model) // 2))
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,7 @@ def _untied(rule, tied: set[str]):
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
-    for rule in expand(rules, cfg.n_layer, cfg.n_experts):
+    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
         rule = _untied(rule, tied)
         if isinstance(rule, Tie):
             tied.add(rule.ours)
@@ -341,7 +344,7 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: st
 
 def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
-    for rule in expand(rules, cfg.n_layer, cfg.n_experts):
+    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
         rule = _untied(rule, tied)
         if not all(k in ours for k in rule.our_keys()):
             continue  # a part this configuration lacks (e.g. absolute positions), skipped as on load

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-TERMS = ("c2p", "p2c")
+from ..core.config import DISENTANGLED_TERMS
 
 
 def log_buckets(relative: torch.Tensor, buckets: int, max_distance: int) -> torch.Tensor:
@@ -39,7 +39,7 @@ class DisentangledScores(nn.Module):
     layer's position projections; ``__call__`` is the attention's ``score_mod`` hook."""
 
     def __init__(self, d_model: int, n_head: int, head_dim: int, n_layer: int, buckets: int, max_distance: int,
-                 terms=TERMS, share_projections: bool = False, norm: bool = False, eps: float = 1e-7,
+                 terms=DISENTANGLED_TERMS, share_projections: bool = False, norm: bool = False, eps: float = 1e-7,
                  dropout: float = 0.0):
         super().__init__()
         self.n_head, self.head_dim = n_head, head_dim

@@ -48,12 +48,13 @@ class Embeddings(nn.Module):
             raise UserError(f"position schemes {', '.join(n for n, _ in tables)}: at most one table is added")
         # Registered first (the order initialisation visits them in); every layer gets them from here.
         self.rotary, self.score_bias, self.score_mod = (hooks.get(name) for name in HOOKS)
-        self.scale = math.sqrt(cfg.d_model) if cfg.embed_scale else None
-        width = cfg.embed_dim or cfg.d_model
+        self.scale = math.sqrt(cfg.d_model) if cfg.embedding.scale else None
+        width = cfg.embedding.dim or cfg.d_model
         self.embed_tokens = nn.Embedding(cfg.vocab_size, width)
         self.embed_positions = tables[0][1](cfg, width) if tables else None
-        self.embed_segments = nn.Embedding(cfg.type_vocab_size, width) if cfg.type_vocab_size else None
-        self.embed_norm = make_norm(cfg.norm, width, cfg.norm_eps, cfg.bias) if cfg.embed_norm else None
+        self.embed_segments = nn.Embedding(cfg.embedding.type_vocab_size,
+                                           width) if cfg.embedding.type_vocab_size else None
+        self.embed_norm = make_norm(cfg.norm.kind, width, cfg.norm.eps, cfg.bias) if cfg.norm.after_embeddings else None
         self.embed_proj = nn.Linear(width, cfg.d_model) if width != cfg.d_model else None
         self.drop = nn.Dropout(cfg.dropout)
 

@@ -141,7 +141,8 @@ class MoE(nn.Module):
 def feed_forward(cfg, layer: int) -> nn.Module:
     """Layer ``layer``'s feed-forward sub-layer: an MoE layer where the config places one, else
     the dense MLP (the rule for which layers: ``ModelConfig.moe_every``)."""
-    if cfg.n_experts and layer % cfg.moe_every == 1 % cfg.moe_every:
-        return MoE(cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias, cfg.n_experts, cfg.moe_top_k, cfg.mlp,
-                   cfg.capacity_factor, cfg.expert_capacity, cfg.router_aux_coef, cfg.router_z_coef, cfg.router_jitter)
-    return make_mlp(cfg.mlp, cfg.d_model, cfg.ff_dim, cfg.activation, cfg.bias)
+    if cfg.moe.n_experts and layer % cfg.moe.every == 1 % cfg.moe.every:
+        return MoE(cfg.d_model, cfg.mlp.ff_dim(cfg.d_model), cfg.mlp.activation, cfg.bias, cfg.moe.n_experts,
+                   cfg.moe.top_k, cfg.mlp.kind,
+                   cfg.moe.capacity_factor, cfg.moe.expert_capacity, cfg.moe.aux_coef, cfg.moe.z_coef, cfg.moe.jitter)
+    return make_mlp(cfg.mlp.kind, cfg.d_model, cfg.mlp.ff_dim(cfg.d_model), cfg.mlp.activation, cfg.bias)

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from ..core.config import ModelConfig
-from ..core.errors import UserError
 from .alibi import ALiBi
-from .disentangled import TERMS, DisentangledScores
+from .disentangled import DisentangledScores
 from .relative_position import RelativePositionBias
 from .rotary import Rotary
 
@@ -86,19 +85,14 @@ class PositionScheme:
 
 
 def _disentangled(cfg: ModelConfig, causal: bool) -> dict[str, nn.Module]:
-    """DeBERTa's options live in ``cfg.extra``: terms, buckets, max_distance, share_projections, norm_table."""
-    x = cfg.extra
-    unknown = sorted(set(x.get("terms", TERMS)) - set(TERMS))
-    if unknown:
-        raise UserError(f"config extra.terms: unknown attention term(s) {', '.join(unknown)}",
-                        f"choose from {', '.join(TERMS)}")
-    max_distance = x.get("max_distance", -1)
+    """DeBERTa's options: ``cfg.position.disentangled``."""
+    x = cfg.position.disentangled
     return {"score_mod": DisentangledScores(
-        cfg.d_model, cfg.n_head, cfg.dim_head, cfg.n_layer, buckets=x.get("buckets", -1),
+        cfg.d_model, cfg.attention.n_head, cfg.attention.dim_head(cfg.d_model), cfg.n_layer, buckets=x.buckets,
         # released code: a max distance < 1 means the longest input
-        max_distance=max_distance if max_distance >= 1 else cfg.max_positions,
-        terms=x.get("terms", TERMS), share_projections=x.get("share_projections", False),
-        norm=x.get("norm_table", False), eps=cfg.norm_eps, dropout=cfg.dropout,
+        max_distance=x.max_distance if x.max_distance >= 1 else cfg.max_positions,
+        terms=x.terms, share_projections=x.share_projections, norm=x.norm_table, eps=cfg.norm.eps,
+        dropout=cfg.dropout,
     )}
 
 
@@ -109,11 +103,14 @@ POSITIONS: dict[str, PositionScheme] = {
         table=lambda cfg, width: SinusoidalPositions(cfg.max_positions, width, "halves")),
     "learned_2d": PositionScheme(table=lambda cfg, width: TwoDimensionalPositions(cfg.max_positions, width)),
     "rotary": PositionScheme(hooks=lambda cfg, causal: {
-        "qk_transform": Rotary(cfg.dim_head, cfg.rope_theta, cfg.rotary_fraction, cfg.rope_layout)}),
-    "alibi": PositionScheme(hooks=lambda cfg, causal: {"score_bias": ALiBi(cfg.n_head, bidirectional=not causal)}),
+        "qk_transform": Rotary(cfg.attention.dim_head(cfg.d_model), cfg.position.rope_theta,
+                               cfg.position.rotary_fraction, cfg.position.rope_layout)}),
+    "alibi": PositionScheme(
+        hooks=lambda cfg, causal: {"score_bias": ALiBi(cfg.attention.n_head, bidirectional=not causal)}),
     # T5: one bucket table per stack; an encoder's buckets look both ways, a decoder's back only
     "relative": PositionScheme(hooks=lambda cfg, causal: {"score_bias": RelativePositionBias(
-        cfg.n_head, bidirectional=not causal, buckets=cfg.relative_buckets, max_distance=cfg.relative_max_distance)}),
+        cfg.attention.n_head, bidirectional=not causal, buckets=cfg.position.buckets,
+        max_distance=cfg.position.max_distance)}),
     "disentangled": PositionScheme(hooks=_disentangled),
     "none": PositionScheme(),
 }

@@ -5,6 +5,7 @@ class a family uses (default: the decoder-only LM)."""
 from __future__ import annotations
 
 from ..core.config import ModelConfig
+from ..core.errors import UserError
 from ..core.registry import get_family
 
 
@@ -12,6 +13,9 @@ def build_model(cfg: ModelConfig):
     family = get_family(cfg.family)
     if family.build is not None:
         return family.build(cfg)
+    if not isinstance(cfg, ModelConfig):  # n-gram counts, word2vec vectors: fitted by their task, not built
+        raise UserError(f"family {cfg.family!r} has no model to build from a config",
+                        f"fit one with `lmlineage train {cfg.family}`, then load its run directory")
     from .decoder import DecoderLM
 
     return DecoderLM(cfg)

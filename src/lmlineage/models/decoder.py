@@ -45,12 +45,12 @@ class DecoderLM(nn.Module):
         self.backbone = Stack(cfg, causal=True)
         self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
-        if cfg.tie_embeddings:
+        if cfg.embedding.tie:
             self.lm_head.tie(self.backbone.embed_tokens)
         # GPT-2 (section 2.3): scale residual projections by 1/sqrt(2 * n_layer) at init.
         for name, p in self.named_parameters():
-            if cfg.init == "normal" and name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
-                nn.init.normal_(p, mean=0.0, std=cfg.init_std / math.sqrt(2 * cfg.n_layer))
+            if cfg.init.kind == "normal" and name.endswith(("attn.out.weight", "fc_out.weight")):  # experts' too
+                nn.init.normal_(p, mean=0.0, std=cfg.init.std / math.sqrt(2 * cfg.n_layer))
         for name in self.head_names[1:]:  # drawn last: the language model's initial weights do not move
             setattr(self, name, HEADS[name].build(cfg))
             getattr(self, name).apply(partial(init_weights, cfg=cfg))
@@ -61,10 +61,10 @@ class DecoderLM(nn.Module):
         c = self.config
         if not static:
             # Sliding windows on every layer: keys older than the window are never read again.
-            return RollingCache(c.attention_window) if set(c.attention_pattern or ()) == {"local"} else DynamicCache()
+            return RollingCache(c.attention.window) if set(c.attention.pattern or ()) == {"local"} else DynamicCache()
         p = next(self.parameters())
         return StaticCache(
-            c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,
+            c.n_layer, batch_size, c.attention.kv_heads, max_length or c.max_positions, c.attention.dim_head(c.d_model),
             dtype or p.dtype, device or p.device,
         )
 

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from ..core.config import ModelConfig
 from ..core.errors import UserError
-from ..heads.pooler import POOLINGS, mean_pool
+from ..heads.pooler import mean_pool
 from ..heads.registry import HEADS
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
@@ -53,7 +53,7 @@ class EncoderModel(nn.Module):
         for name, spec in HEADS.items():
             setattr(self, name, spec.build(cfg) if name in self.head_names else None)
         self.apply(partial(init_weights, cfg=cfg))
-        if self.mlm is not None and cfg.tie_embeddings:
+        if self.mlm is not None and cfg.embedding.tie:
             self.mlm.tie(self.backbone.embed_tokens)
 
     @property
@@ -63,10 +63,10 @@ class EncoderModel(nn.Module):
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
     def summary(self, hidden, pooled, attention_mask) -> torch.Tensor:
-        """(B, d): what sentence-level heads read, by ``cfg.extra["pooling"]``: "mean": the sentence
+        """(B, d): what sentence-level heads read, by ``cfg.pooling``: "mean": the sentence
         embedding, the mean of the real tokens L2-normalised (as sentence embedders were trained:
         Sentence-BERT; sentence-transformers' Pooling + Normalize modules); else C: pooled [CLS], or [CLS]."""
-        if self.config.extra.get("pooling") == "mean":
+        if self.config.pooling == "mean":
             return F.normalize(mean_pool(hidden, attention_mask), dim=-1)
         return pooled if pooled is not None else hidden[:, 0]
 
@@ -131,10 +131,6 @@ def _check_heads(cfg: ModelConfig) -> tuple[str, ...]:
     chosen = [h for h in heads if HEADS[h].fine_tuning]
     if len(chosen) > 1:
         raise UserError(f"config heads: one fine-tuning head at a time, got {', '.join(chosen)}")
-    labels = cfg.extra.get("labels")
-    if cfg.extra.get("pooling", "cls") not in POOLINGS:
-        raise UserError(f"config extra.pooling={cfg.extra['pooling']!r} is not supported",
-                        f"choose one of: {', '.join(POOLINGS)}")
-    if any(HEADS[h].labelled for h in chosen) and not (isinstance(labels, list) and labels):
-        raise UserError(f"config heads: the {chosen[0]} needs its label names", 'set extra.labels, e.g. ["neg", "pos"]')
+    if any(HEADS[h].labelled for h in chosen) and not cfg.labels:
+        raise UserError(f"config heads: the {chosen[0]} needs its label names", 'set labels, e.g. ["neg", "pos"]')
     return tuple(name for name in HEADS if name in heads)

@@ -56,20 +56,20 @@ class EncoderDecoderLM(nn.Module):
             # Initialisation visits the encoder's bias table after its blocks (the order the golden
             # runs and every T5 trained here were drawn in), so it is registered last.
             self.encoder.score_bias = self.encoder._modules.pop("score_bias")
-        self.decoder = Stack(cfg.replace(n_layer=cfg.n_decoder_layer or cfg.n_layer), causal=True, cross_attention=True)
+        self.decoder = Stack(cfg.replace(n_layer=cfg.decoder.n_layer or cfg.n_layer), causal=True, cross_attention=True)
         self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
         self.decoder.embed_tokens = self.encoder.embed_tokens
-        if cfg.tie_embeddings:
+        if cfg.embedding.tie:
             self.lm_head.tie(self.decoder.embed_tokens)
         # Mesh TensorFlow T5 rescales the decoder output before its tied (embedding-sized) head.
-        self.head_scale = cfg.d_model ** -0.5 if cfg.rescale_head else 1.0
+        self.head_scale = cfg.d_model ** -0.5 if cfg.embedding.rescale_head else 1.0
 
     tokenizer = None  # set by ``lmlineage.load`` when the checkpoint carries one
 
     @property
     def decoder_start_id(self) -> int:
-        return self.config.decoder_start_id
+        return self.config.decoder.start_id
 
     @property
     def max_positions(self) -> int:
@@ -80,7 +80,7 @@ class EncoderDecoderLM(nn.Module):
             return EncoderDecoderCache(DynamicCache())
         c, p = self.decoder.cfg, next(self.parameters())
         return EncoderDecoderCache(StaticCache(
-            c.n_layer, batch_size, c.kv_heads, max_length or c.max_positions, c.dim_head,
+            c.n_layer, batch_size, c.attention.kv_heads, max_length or c.max_positions, c.attention.dim_head(c.d_model),
             dtype or p.dtype, device or p.device,
         ))
 

@@ -32,7 +32,7 @@ class DenoisingTask(Task):
         self.model = model
         self.eos_id = eos_id
         self.denoising = BartDenoising(Compose(SentencePermutation(sentence_end_ids), TextInfilling(mask_id, rate)))
-        self.objective = Seq2SeqLM(model.config.decoder_start_id, pad_id=eos_id, eps=0.1)
+        self.objective = Seq2SeqLM(model.config.decoder.start_id, pad_id=eos_id, eps=0.1)
 
     @classmethod
     def check_inputs(cls, tokenizer, batch_size: int = 1) -> dict:
@@ -45,8 +45,8 @@ class DenoisingTask(Task):
     @classmethod
     def for_tokenizer(cls, model, tokenizer):
         ids = cls.check_inputs(tokenizer)
-        if model.config.decoder_start_id != ids["eos"]:
-            raise UserError(f"the decoder starts with id {model.config.decoder_start_id}, but </s> is {ids['eos']}",
+        if model.config.decoder.start_id != ids["eos"]:
+            raise UserError(f"the decoder starts with id {model.config.decoder.start_id}, but </s> is {ids['eos']}",
                             "use --tokenizer unigram, whose </s> is id 2 as in BART")
         ends = [i for i in range(tokenizer.vocab_size)
                 if (tokenizer.id_to_token(i) or "").endswith(SENTENCE_ENDS) and i not in tokenizer.special_ids.values()]

@@ -4,6 +4,7 @@ kernels), which write the same run directory through the same driver."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -27,10 +28,11 @@ class WordLMTask(CausalLMTask):
 
     @classmethod
     def config_from_options(cls, config, options: dict) -> dict:
-        extra = {**config.extra, **{k: v for k, v in options.items() if k in config.extra and v is not None}}
-        if extra.get("order", 2) < 2:
-            raise UserError(f"--order {extra['order']} conditions on no word", "use --order 2 or more")
-        return {"extra": extra}
+        own = {f.name for f in dataclasses.fields(config)}
+        changes = {k: v for k, v in options.items() if k in own and v is not None}
+        if changes.get("order", 2) < 2:
+            raise UserError(f"--order {changes['order']} conditions on no word", "use --order 2 or more")
+        return changes
 
 
 class BiLMTask(Task):

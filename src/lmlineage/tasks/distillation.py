@@ -16,14 +16,21 @@ from ..objectives.distill import Distillation
 from ..objectives.mlm import MaskedLM
 from .masked_lm import MaskedLMTask
 
-SAME_SHAPE = ("vocab_size", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "activation", "norm", "norm_eps",
-              "position", "residual", "bias", "embed_norm", "final_norm", "max_positions", "embed_dim")
+SAME_SHAPE = ("vocab_size", "d_model", "bias", "max_positions", "attention.n_head", "attention.n_kv_head",
+              "attention.head_dim", "mlp.d_ff", "mlp.activation", "norm", "position.kind", "embedding.dim")
 
 
 def student_config(teacher_cfg) -> dict:
     """The student's shape (section 3): the teacher's, with half the layers and no segments."""
-    return {**{k: getattr(teacher_cfg, k) for k in SAME_SHAPE}, "n_layer": max(1, teacher_cfg.n_layer // 2),
-            "type_vocab_size": 0}
+    teacher = teacher_cfg.to_dict()
+    shape: dict = {"n_layer": max(1, teacher_cfg.n_layer // 2), "embedding": {"type_vocab_size": 0}}
+    for path in SAME_SHAPE:
+        *parents, leaf = path.split(".")
+        source, target = teacher, shape
+        for part in parents:
+            source, target = source[part], target.setdefault(part, {})
+        target[leaf] = source[leaf]
+    return shape
 
 
 def initialize_from_teacher(student, teacher) -> None:
@@ -50,9 +57,9 @@ class DistillationTask(MaskedLMTask):
                  distillation: Distillation | None = None):
         super().__init__(model, cls_id, sep_id, mask_id, special_ids)
         self.check_teacher(teacher)
-        expected = student_config(teacher.config)
-        differ = [f"{k}={getattr(model.config, k)!r} (teacher: {v!r})" for k, v in expected.items()
-                  if getattr(model.config, k) != v]
+        expected = model.config.replace(**student_config(teacher.config)).to_dict()
+        ours = model.config.to_dict()
+        differ = [f"{k}={ours[k]!r} (teacher: {v!r})" for k, v in expected.items() if ours[k] != v]
         if differ or model.mlm is None:
             raise UserError(f"the student does not have the teacher's shape at half depth: {', '.join(differ)}",
                             "let `train` derive the student from --teacher")

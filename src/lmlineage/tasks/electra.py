@@ -1,7 +1,7 @@
 """ELECTRA's generator + discriminator as one task (Clark et al. 2020, section 2).
 
 The model the trainer saves is the discriminator (``self.model``); the generator, a narrower
-copy of it with the MLM head (section 3.2; width ``extra.generator_fraction`` of the
+copy of it with the MLM head (section 3.2; width ``generator_fraction`` of the
 discriminator's, heads of 64 channels and d_ff = 4 x width as in the released code), shares its
 token, position and segment embeddings and their LayerNorm (section 3.2, "Weight Sharing").
 One step: mask 15% of the tokens (85% [MASK], 15% kept, the released code's shares), the
@@ -24,13 +24,13 @@ SHARED_EMBEDDINGS = ("embed_tokens", "embed_positions", "embed_segments", "embed
 
 def generator_config(cfg):
     """The generator's config: the discriminator's, ``generator_fraction`` as wide, MLM head only."""
-    width = max(1, round(cfg.d_model * cfg.extra.get("generator_fraction", 0.25)))
+    width = max(1, round(cfg.d_model * cfg.generator_fraction))
     heads = max(1, width // 64)
     if width % heads:
         raise UserError(f"the generator width {width} does not split into {heads} heads of 64",
                         "choose a generator_fraction giving a multiple of 64 (or less than 128)")
-    return cfg.replace(d_model=width, n_head=heads, n_kv_head=None, head_dim=None, d_ff=4 * width,
-                       embed_dim=cfg.embed_dim or cfg.d_model, heads=["mlm"])
+    return cfg.replace(d_model=width, attention=dict(n_head=heads, n_kv_head=None, head_dim=None),
+                       mlp=dict(d_ff=4 * width), embedding=dict(dim=cfg.embedding.dim or cfg.d_model), heads=["mlm"])
 
 
 class ReplacedTokenDetectionTask(MaskedLMTask):
@@ -44,7 +44,7 @@ class ReplacedTokenDetectionTask(MaskedLMTask):
         self.generator = build_model(generator_config(model.config))
         for name in SHARED_EMBEDDINGS:
             setattr(self.generator.backbone, name, getattr(model.backbone, name))
-        if self.generator.config.tie_embeddings:  # its output layer is the (shared) input embedding
+        if self.generator.config.embedding.tie:  # its output layer is the (shared) input embedding
             self.generator.mlm.tie(self.generator.backbone.embed_tokens)
         self.rtd = ReplacedTokenDetection()
 

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core.errors import UserError
-from ..heads.pooler import POOLINGS
+from ..core.config import POOLINGS
 from .protocol import Task
 
 FIELDS = {
@@ -264,7 +264,7 @@ class FineTuneTask(Task):
         self.model, self.task = model, task
 
     def encode(self, batch: dict):
-        types = batch["token_type_ids"] if self.model.config.type_vocab_size > 0 else None
+        types = batch["token_type_ids"] if self.model.config.embedding.type_vocab_size > 0 else None
         return self.model(batch["input_ids"], attention_mask=batch["attention_mask"], token_type_ids=types)
 
     def logits(self, batch: dict) -> torch.Tensor:
@@ -493,14 +493,11 @@ def with_task_head(base: nn.Module, task: str, labels: list[str] | None, seed: i
     if pooling is not None and not sentence_level:
         raise UserError(f"--pooling applies to sentence-level tasks (classify, pair, choice), not {task}",
                         "leave out --pooling")
-    extra = {k: v for k, v in cfg.extra.items() if k not in ("labels", "pooling")}
-    if sentence_level:
-        extra["pooling"] = pooling or cfg.extra.get("pooling", "cls")
-    keep = ["pooler"] if sentence_level and extra["pooling"] == "cls" and "pooler" in (cfg.heads or ()) else []
-    if labels:
-        extra["labels"] = list(labels)
+    pooling = (pooling or cfg.pooling or "cls") if sentence_level else None
+    keep = ["pooler"] if pooling == "cls" and "pooler" in (cfg.heads or ()) else []
     torch.manual_seed(seed)
-    model = build_model(cfg.replace(heads=keep + [HEADS[task]], extra=extra))
+    model = build_model(cfg.replace(heads=keep + [HEADS[task]], pooling=pooling,
+                                    labels=list(labels) if labels else None))
     missing, _ = model.load_state_dict(base.state_dict(), strict=False)
     fresh = [k for k in missing if not k.startswith(HEADS[task] + ".")]
     if fresh:
@@ -560,7 +557,7 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
         raise UserError(f"every example has the {what} {labels[0]!r}: a {task} task needs two {what}s or more",
                         f"give examples of at least two {what}s")
     encoder = Encoder(base.tokenizer, task, labels, min(max_length, model.max_positions),
-                      segments=model.config.type_vocab_size > 1)
+                      segments=model.config.embedding.type_vocab_size > 1)
     train_items, val_items = [encoder.encode(e) for e in train], [encoder.encode(e) for e in val]
     head = FineTuneTask(model, task)
     if cfg.probe:
@@ -575,7 +572,7 @@ def finetune_model(base, *, task: str, train: list[dict], val: list[dict], cfg: 
         with atomic_directory(Path(out)) as tmp:
             save_model_files(tmp, model.cpu(), base.tokenizer)
             summary = {"task": task, "fields": list(FIELDS[task]), "labels": labels,
-                       "pooling": model.config.extra.get("pooling"), "metrics": metrics,
+                       "pooling": model.config.pooling, "metrics": metrics,
                        "baseline": result.baseline, "train_examples": len(train), "val_examples": len(val),
                        "epoch_losses": losses, "max_length": encoder.max_length, "settings": vars(cfg)}
             (tmp / "finetune.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -603,7 +600,7 @@ def predict_examples(model, summary: dict, examples: list[dict], batch_size: int
     {"choice" (index), "text", "score"} for choice."""
     task, labels = summary["task"], summary.get("labels")
     encoder = Encoder(model.tokenizer, task, labels, min(int(summary.get("max_length") or 128), model.max_positions),
-                      segments=model.config.type_vocab_size > 1)
+                      segments=model.config.embedding.type_vocab_size > 1)
     head = FineTuneTask(model, task).eval()
     items = [encoder.encode(e) for e in examples]
     out = []

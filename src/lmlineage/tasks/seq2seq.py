@@ -26,7 +26,7 @@ class Seq2SeqTask(Task):
     def __init__(self, model: nn.Module, pad_id: int, eps: float = 0.1):
         super().__init__()
         self.model = model
-        self.objective = Seq2SeqLM(model.config.decoder_start_id, pad_id, eps)
+        self.objective = Seq2SeqLM(model.config.decoder.start_id, pad_id, eps)
 
     @classmethod
     def check_inputs(cls, tokenizer, batch_size: int = 1) -> int:

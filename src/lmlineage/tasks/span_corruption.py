@@ -48,7 +48,8 @@ class SpanCorruptionTask(Task):
     @classmethod
     def model_config(cls, tokenizer) -> dict:
         """The model's vocabulary holds the sentinels above the tokenizer's."""
-        return {"vocab_size": tokenizer.vocab_size + N_SENTINELS, "decoder_start_id": cls.check_inputs(tokenizer)["pad"]}
+        return {"vocab_size": tokenizer.vocab_size + N_SENTINELS,
+                "decoder": {"start_id": cls.check_inputs(tokenizer)["pad"]}}
 
     @classmethod
     def for_tokenizer(cls, model, tokenizer):

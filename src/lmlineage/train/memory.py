@@ -14,6 +14,7 @@ import os
 
 import torch
 
+from ..core.config import ModelConfig
 from ..core.errors import UserError
 
 BYTES = 4  # float32
@@ -33,9 +34,11 @@ def parameter_count(config) -> int:
 
 
 def step_bytes(config, batch_size: int, context: int) -> int:
-    layers = config.n_layer + (getattr(config, "n_decoder_layer", 0) or 0)
     tokens = batch_size * context
-    activations = tokens * layers * (ACTIVATION_FLOATS * config.d_model + 2 * config.n_head * context)
+    activations = 0  # a classic family's: not estimated (what surely fits in its weights and logits)
+    if isinstance(config, ModelConfig):
+        layers = config.n_layer + (config.decoder.n_layer or 0)
+        activations = tokens * layers * (ACTIVATION_FLOATS * config.d_model + 2 * config.attention.n_head * context)
     logits = 3 * tokens * config.vocab_size
     return BYTES * (4 * parameter_count(config) + activations + logits)
 

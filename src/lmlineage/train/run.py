@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.config import merge
 from ..core.errors import UserError
 from ..core.registry import families, get_family
 from ..tasks.protocol import READS, TrainResult, bits_per_char, perplexity
@@ -145,7 +146,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
-    cfg = base.replace(**{**prepared.config, **(config or {})})
+    cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
     from .memory import check_fits
 
@@ -246,8 +247,8 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
     context = s.context or base.max_positions - task_cls.added_tokens
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions,
-                 **task_cls.model_config(tok), **setup.get("config", {})}
+    overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions}, task_cls.model_config(tok)),
+                      setup.get("config", {}))
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
     def write(scratch: Path) -> None:
@@ -287,8 +288,8 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
         (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train_split),
                                                          "val": len(val_split)}) + "\n")
 
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions),
-                 "decoder_start_id": eos, "extra": {"pad_id": eos, "eos_id": eos}}
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions), 
+                 "decoder": {"start_id": eos, "pad_id": eos, "eos_id": eos}}
     return Prepared(tok, train_split, val_split, longest, overrides, "--data", task_cls.schedule,
                     held_out=(val_pairs, pair_data.target_language(data)), write=write, open=lambda data_dir: None)
 
@@ -478,6 +479,7 @@ def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, 
     from ..generation.text import generate
 
     settings = fam.preset(preset)
+    fam.config(preset)  # the preset checked by the family's config before anything is written
     recover_run(out)  # a crashed fit's half-written best/
     if (out / "best").exists() or (out / "last").exists():
         raise UserError(f"{out} already holds a run", "choose another --out")
