@@ -131,7 +131,8 @@ def check(device, smoke):
         for compiled_flag in (False, True):
             torch.manual_seed(0)
             with torch.device(device):
-                m = build_model(get_family("gpt2").config("tiny", vocab_size=97, n_layer=2, d_model=64, attention=dict(n_head=4)))
+                m = build_model(get_family("gpt2").config("tiny", vocab_size=97, n_layer=2, d_model=64,
+                                                          attention=dict(n_head=4)))
             tcfg = TrainConfig(steps=100, batch_size=8, context=32, device=str(device), dtype=dtype,
                                compile=compiled_flag, progress=False, log_interval=1, eval_interval=None)
             with tempfile.TemporaryDirectory() as tmp:
@@ -356,7 +357,8 @@ def shakespeare(device, smoke, budget, data: Path):
     }
     if smoke:
         recipe.update(block=32, batch=4, layers=2, heads=2, d=32, iters=20, eval_iters=2)
-        ours_runs = {k: (f, merge(v, dict(n_layer=2, attention=dict(n_head=2), d_model=32, **({"mlp": {"d_ff": 64}} if f == "llama" else {}))), 20, lr)
+        ours_runs = {k: (f, merge(v, dict(n_layer=2, attention=dict(n_head=2), d_model=32,
+                                          **({"mlp": {"d_ff": 64}} if f == "llama" else {}))), 20, lr)
                      for k, (f, v, _, lr) in ours_runs.items()}
     with tempfile.TemporaryDirectory() as tmp:
         loss, wall, final = run(data, Path(tmp) / "nanogpt", recipe=recipe)

@@ -17,7 +17,8 @@ def main(strategy: str, out: str, steps: int) -> None:
     torch.set_num_threads(1)
     tokens = np.random.default_rng(0).integers(0, 40, 4000).astype(np.uint16)
     torch.manual_seed(0)
-    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=32, attention=dict(n_head=4), max_positions=16))
+    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=32,
+                                                  attention=dict(n_head=4), max_positions=16))
     cfg = TrainConfig(steps=steps, batch_size=8, context=16, warmup=2, log_interval=1, eval_batches=2,
                       progress=False, parallel=strategy, seed=3)
     trainer = Trainer(CausalLMTask(model), tokens[:3500], tokens[3500:], cfg, out)

@@ -104,7 +104,8 @@ def _trainer(out, steps=2):
 
     tokens = np.random.default_rng(0).integers(0, 50, 600).astype(np.uint16)
     torch.manual_seed(0)
-    model = build_model(get_family("gpt2").config("tiny", vocab_size=50, n_layer=1, d_model=16, attention=dict(n_head=2), max_positions=8))
+    model = build_model(get_family("gpt2").config("tiny", vocab_size=50, n_layer=1, d_model=16,
+                                                  attention=dict(n_head=2), max_positions=8))
     cfg = TrainConfig(steps=steps, batch_size=2, context=8, warmup=1, log_interval=1, eval_interval=1,
                       eval_batches=1, progress=False, seed=3)
     return Trainer(CausalLMTask(model), tokens[:500], tokens[500:], cfg, out)

@@ -217,7 +217,8 @@ def test_deberta_fine_tunes_without_a_pooler(task, tmp_path):
 
     torch.manual_seed(0)
     tok = word_vocabulary(WORDS + COLORS + ["good", "bad", "thing", "what", "colour"])
-    base = build_model(get_family("deberta").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32, attention=dict(n_head=4), mlp=dict(d_ff=64), dropout=0.0))
+    base = build_model(get_family("deberta").config("tiny", vocab_size=tok.vocab_size, n_layer=2, d_model=32,
+                                                    attention=dict(n_head=4), mlp=dict(d_ff=64), dropout=0.0))
     base.tokenizer = tok
     result = finetune_model(base, task=task, train=examples(task, 200), val=examples(task, 80, seed=1),
                             cfg=FineTuneConfig(epochs=5, lr=2e-3, progress=False), out=tmp_path / "out")

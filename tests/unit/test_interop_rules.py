@@ -14,7 +14,8 @@ from lmlineage.models import build_model
 @pytest.fixture
 def exported(tmp_path):
     torch.manual_seed(0)
-    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=16, attention=dict(n_head=2), max_positions=8))
+    model = build_model(get_family("gpt2").config("tiny", vocab_size=40, n_layer=2, d_model=16,
+                                                  attention=dict(n_head=2), max_positions=8))
     return model, to_hf(model, tmp_path / "hf")
 
 

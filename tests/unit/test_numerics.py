@@ -27,7 +27,8 @@ class PoisonedTask(CausalLMTask):
 
 def trainer(out, task=None, steps=12, deterministic=False, **kw):
     torch.manual_seed(0)
-    model = build_model(get_family("gpt2").config("tiny", vocab_size=30, n_layer=1, d_model=16, attention=dict(n_head=2), max_positions=8, dropout=0.1))
+    model = build_model(get_family("gpt2").config("tiny", vocab_size=30, n_layer=1, d_model=16,
+                                                  attention=dict(n_head=2), max_positions=8, dropout=0.1))
     task = task(model) if task else CausalLMTask(model)
     cfg = TrainConfig(steps=steps, batch_size=4, context=8, warmup=2, log_interval=1, eval_batches=1,
                       progress=False, deterministic=deterministic, **kw)

@@ -24,7 +24,8 @@ def test_palm_block_equals_neox_parallel_block_with_tied_norms():
 
 def test_palm_multi_query_attention_shapes_and_eager_agreement():
     torch.manual_seed(0)
-    model = build_model(get_family("palm").config("tiny", vocab_size=50, d_model=32, attention=dict(n_head=4), mlp=dict(d_ff=48))).eval()
+    model = build_model(get_family("palm").config("tiny", vocab_size=50, d_model=32, attention=dict(n_head=4),
+                                                  mlp=dict(d_ff=48))).eval()
     qkv = model.backbone.layers[0].attn.qkv.weight
     assert qkv.shape == ((4 + 2) * 8, 32)  # four query heads, one key head, one value head
     assert model.lm_head.weight is model.backbone.embed_tokens.weight

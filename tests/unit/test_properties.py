@@ -52,7 +52,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("props")
     tok = CharTokenizer.train([TEXT])
     torch.manual_seed(0)
-    model = lmlineage.load("gpt2", n_layer=1, n_head=2, d_model=16, max_positions=32, vocab_size=tok.vocab_size)
+    model = lmlineage.load("gpt2", n_layer=1, attention=dict(n_head=2), d_model=16, max_positions=32,
+                           vocab_size=tok.vocab_size)
     with atomic_directory(root / "ckpt") as tmp:
         save_model_files(tmp, model, tok)
     paths = {"ckpt": root / "ckpt", "good": root / "good.txt", "short": root / "short.txt",
@@ -153,7 +154,8 @@ def nested(leaves: dict) -> dict:
 
 BOOLEANS = {f"{name}.{f.name}": st.booleans() for name, spec in SPECS.items() for f in dataclasses.fields(spec)
             if typing.get_type_hints(spec)[f.name] is bool}
-SMALL = nested({"vocab_size": st.integers(-2, 40), "n_layer": st.integers(-1, 2), "attention.n_head": st.integers(-1, 4),
+SMALL = nested({"vocab_size": st.integers(-2, 40), "n_layer": st.integers(-1, 2),
+                "attention.n_head": st.integers(-1, 4),
                 "attention.n_kv_head": st.one_of(st.none(), st.integers(-2, 4)), "d_model": st.integers(-1, 16),
                 "mlp.d_ff": st.one_of(st.none(), st.integers(-2, 16)),
                 "attention.head_dim": st.one_of(st.none(), st.integers(-2, 8)),

@@ -38,7 +38,8 @@ def test_a_causal_stack_decodes_with_its_cache_as_without(scheme):
 @pytest.mark.parametrize("scheme", sorted(POSITIONS))
 def test_a_bidirectional_stack_reads_both_ways(scheme):
     torch.manual_seed(0)
-    model = EncoderModel(ModelConfig.from_dict(dict(TINY, family="bert", position=dict(kind=scheme), heads=["mlm"]))).eval()
+    model = EncoderModel(ModelConfig.from_dict(dict(TINY, family="bert", position=dict(kind=scheme),
+                                                    heads=["mlm"]))).eval()
     ids = torch.randint(0, 50, (2, 9))
     changed = ids.clone()
     changed[:, -1] = (changed[:, -1] + 1) % 50

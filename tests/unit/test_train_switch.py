@@ -77,6 +77,7 @@ def test_sparse_step_is_read_or_derived_as_transformers_does():
 def test_placement_follows_the_reference_rule():
     """Block i is sparse when i % step == 1, or every block for step 1 (transformers' rule)."""
     for every, sparse in ((1, [0, 1, 2, 3, 4]), (2, [1, 3]), (3, [1, 4])):
-        model = build_model(get_family("switch").config("tiny", n_layer=5, d_model=32, attention=dict(head_dim=8), mlp=dict(d_ff=16), vocab_size=50, moe=dict(every=every)))
+        model = build_model(get_family("switch").config("tiny", n_layer=5, d_model=32, attention=dict(head_dim=8),
+                                                        mlp=dict(d_ff=16), vocab_size=50, moe=dict(every=every)))
         assert [i for i, layer in enumerate(model.encoder.layers) if isinstance(layer.mlp, MoE)] == sparse
         assert [i for i, layer in enumerate(model.decoder.layers) if isinstance(layer.mlp, MoE)] == sparse

@@ -1,5 +1,5 @@
 """Weight initialisation, one for every Transformer stack (decoder-only, encoder, encoder-decoder),
-chosen by ``ModelConfig.init``:
+chosen by ``ModelConfig.init.kind``:
 
 - ``normal``: every Linear and Embedding weight N(0, ``init_std``), biases zero (GPT-2; BERT's
   released modeling.py; the ``initializer_range`` of ``transformers`` configs).

@@ -72,8 +72,7 @@ class Spec:
     def from_dict(cls, data, where: str = ""):
         """Build from plain data, naming any unknown key or wrongly typed value by its key path."""
         if not isinstance(data, dict):
-            raise UserError(f"config {where.rstrip('.') or ''} must be a JSON object, got {type(data).__name__}"
-                            .replace("config  ", "config "))
+            raise UserError(f"config {where.rstrip('.') or 'data'} must be a JSON object, got {type(data).__name__}")
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))

@@ -2,7 +2,7 @@
 
 A family lists rules; the same list loads (reference -> ours) and exports (ours ->
 reference). ``{i}`` in a name stands for the layer index, ``{j}`` for an expert's (mixture of
-experts: one rule per expert, ``cfg.n_experts`` of them). Loading fails, naming keys,
+experts: one rule per expert, ``cfg.moe.n_experts`` of them). Loading fails, naming keys,
 on any unconsumed reference tensor, any parameter left unfilled, or any shape mismatch.
 """
 
@@ -308,7 +308,7 @@ def tied_keys(state: dict[str, torch.Tensor]) -> set[str]:
 
 
 def _untied(rule, tied: set[str]):
-    """A ``Tie`` whose parameter the model does not actually tie (``tie_embeddings=False``) maps
+    """A ``Tie`` whose parameter the model does not actually tie (``embedding.tie`` false) maps
     its own tensor: their copy is the weight, not a duplicate."""
     if isinstance(rule, Tie) and rule.ours not in tied and rule.theirs is not None:
         return Rename(rule.ours, rule.theirs)

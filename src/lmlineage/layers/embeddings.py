@@ -1,13 +1,13 @@
 """The input side of every Transformer stack: token embeddings, the position scheme, segments,
 a scale, a norm, dropout and a factorized projection, in that order.
 
-- tokens: one row per vocabulary entry, ``cfg.embed_dim`` wide (default d_model);
-- scale: times sqrt(d_model) (Vaswani et al. 2017, section 3.4; CTRL) with ``cfg.embed_scale``;
+- tokens: one row per vocabulary entry, ``cfg.embedding.dim`` wide (default d_model);
+- scale: times sqrt(d_model) (Vaswani et al. 2017, section 3.4; CTRL) with ``cfg.embedding.scale``;
 - positions: the table of an absolute scheme, added; a relative scheme's attention hooks are
   built here too, once per stack, and handed to every layer (``rotary``, ``score_bias``, ``score_mod``);
-- segments: BERT's sentence A/B (``cfg.type_vocab_size`` rows);
-- norm: right after the sum (BERT, BLOOM) with ``cfg.embed_norm``;
-- projection: from ``embed_dim`` up to d_model when they differ (ALBERT, ELECTRA).
+- segments: BERT's sentence A/B (``cfg.embedding.type_vocab_size`` rows);
+- norm: right after the sum (BERT, BLOOM) with ``cfg.norm.after_embeddings``;
+- projection: from ``embedding.dim`` up to d_model when they differ (ALBERT, ELECTRA).
 
 A stack is this module extended with its blocks (``blocks/stack.py``), so the parts keep the
 names checkpoints store them under (``embed_tokens``, ``embed_positions``, ...).

@@ -12,7 +12,7 @@ Capacity (Switch section 2.2): each sequence is a group, and an expert takes at 
 first. An assignment beyond it is dropped: its gate becomes 0 and a token dropped everywhere
 passes through the block's residual connection unchanged. In training the capacity is
 ``ceil(capacity_factor * tokens * top_k / n_experts)``; in evaluation nothing is dropped, so a
-sequence decoded token by token sees what it sees in one pass, unless ``expert_capacity`` fixes
+sequence decoded token by token sees what it sees in one pass, unless ``moe.expert_capacity`` fixes
 the capacity (as SwitchTransformers' checkpoints do).
 
 Auxiliary losses, weighted and summed into ``self.aux_loss`` at every forward (the decoder
@@ -140,7 +140,7 @@ class MoE(nn.Module):
 
 def feed_forward(cfg, layer: int) -> nn.Module:
     """Layer ``layer``'s feed-forward sub-layer: an MoE layer where the config places one, else
-    the dense MLP (the rule for which layers: ``ModelConfig.moe_every``)."""
+    the dense MLP (the rule for which layers: ``MoESpec.every``)."""
     if cfg.moe.n_experts and layer % cfg.moe.every == 1 % cfg.moe.every:
         return MoE(cfg.d_model, cfg.mlp.ff_dim(cfg.d_model), cfg.mlp.activation, cfg.bias, cfg.moe.n_experts,
                    cfg.moe.top_k, cfg.mlp.kind,

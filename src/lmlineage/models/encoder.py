@@ -2,8 +2,8 @@
 and the heads an encoder family pre-trains with.
 
 The only mask is padding. Embeddings are tokens + positions + segments (BERT's sentence A/B),
-optionally normalised (``cfg.embed_norm``); post-LN blocks come from ``cfg.residual="post"``;
-factorized embeddings (``cfg.embed_dim``: ALBERT, ELECTRA) and cross-layer sharing
+optionally normalised (``cfg.norm.after_embeddings``); post-LN blocks come from ``cfg.norm.placement="post"``;
+factorized embeddings (``cfg.embedding.dim``: ALBERT, ELECTRA) and cross-layer sharing
 (``cfg.layer_groups``: ALBERT) are options of the stack.
 """
 
@@ -42,7 +42,7 @@ class EncoderModel(nn.Module):
     """An encoder stack with the heads ``cfg.heads`` names, from the registry ``heads.registry.HEADS``
     (pooler, mlm, nsp, sop, rtd, and the fine-tuning heads classifier, choice, tagger, span); each
     is an attribute of that name (None when not chosen). The MLM head is tied to the word embeddings
-    when ``cfg.tie_embeddings``. ``positions``: the stack's position schemes by name; default
+    when ``cfg.embedding.tie``. ``positions``: the stack's position schemes by name; default
     ``(cfg.position,)``."""
 
     def __init__(self, cfg: ModelConfig, positions: tuple[str, ...] | None = None):

@@ -3,16 +3,17 @@ source both ways; a decoder stack reads the target left to right and, in every b
 to the encoder's output; an LM head predicts the next target token.
 
 Both stacks are the one ``Stack`` (bidirectional; causal with ``cross_attention``), so norms,
-MLPs, positions and attention backends are the decoder-only models' own. The token embedding is shared by encoder and decoder and, with ``cfg.tie_embeddings``, by the
+MLPs, positions and attention backends are the decoder-only models' own. The token embedding is shared by encoder and decoder and, with ``cfg.embedding.tie``, by the
 LM head (Press & Wolf 2017; T5 and BART share all three).
 
 It speaks the generation engine's encoder-decoder protocol (see ``generation/engine.py``):
 ``encode(input_ids, attention_mask)``, ``forward(decoder_input_ids, encoder_out=...,
 encoder_mask=..., cache=...)``, ``new_cache(...)`` and ``decoder_start_id``.
 
-Config: ``n_decoder_layer`` (default ``n_layer``), ``decoder_start_id``, ``position="relative"``
-(T5's buckets, ``relative_buckets`` / ``relative_max_distance``), ``rescale_head`` (the decoder
-output times d_model ** -0.5 before the head, as T5's tied head), ``attn_scale`` (read by the blocks).
+Config: ``decoder.n_layer`` (default ``n_layer``), ``decoder.start_id``, ``position.kind="relative"``
+(T5's buckets, ``position.buckets`` / ``position.max_distance``), ``embedding.rescale_head`` (the
+decoder output times d_model ** -0.5 before the head, as T5's tied head), ``attention.scale`` (read by
+the blocks).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Seq2SeqOutput:
 
 class EncoderDecoderLM(nn.Module):
     """Bidirectional stack + causal, cross-attending stack + LM head. Each stack has its own
-    position scheme from ``cfg.position`` (T5: one bucket table per stack, none in cross-attention)."""
+    position scheme from ``cfg.position.kind`` (T5: one bucket table per stack, none in cross-attention)."""
 
     is_encoder_decoder = True
 
