@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
+    d = sub.add_parser("diff", help="what one family changed from another: norms, positions, attention, MLP, "
+                       "objective, tokenizer, parameters, lineage")
+    d.add_argument("a", metavar="FAMILY_A")
+    d.add_argument("b", metavar="FAMILY_B")
+    d.add_argument("--preset", default=None, help="compare both at this preset (default: the first one they share, "
+                   "else each family's defaults)")
+    d.add_argument("--json", action="store_true", help="print the differences as JSON")
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
@@ -252,6 +259,13 @@ def cmd_models(args) -> None:
     print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)) + "  what it changed")
     for r in rows:
         print("  ".join(f"{v:<{w}}" for v, w in zip(r, widths)) + f"  {r[4]}")
+
+
+def cmd_diff(args) -> None:
+    from .lineage.diff import diff, render
+
+    found = diff(args.a, args.b, preset=args.preset)
+    print(json.dumps(found.to_dict(), indent=2) if args.json else render(found))
 
 
 def cmd_train(args) -> None:
@@ -442,7 +456,7 @@ def cmd_convert(args) -> None:
     print(f"wrote {out / 'model.safetensors'}")
 
 
-COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
+COMMANDS = {"models": cmd_models, "diff": cmd_diff, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align}
 
