@@ -84,11 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
     d = sub.add_parser("diff", help="what one family changed from another: norms, positions, attention, MLP, "
                        "objective, tokenizer, parameters, lineage")
-    d.add_argument("a", metavar="FAMILY_A")
-    d.add_argument("b", metavar="FAMILY_B")
+    d.add_argument("a", metavar="FAMILY_A", help="the family compared from (`lmlineage models` lists them)")
+    d.add_argument("b", metavar="FAMILY_B", help="the family whose changes from FAMILY_A are shown")
     d.add_argument("--preset", default=None, help="compare both at this preset (default: the first one they share, "
                    "else each family's defaults)")
     d.add_argument("--json", action="store_true", help="print the differences as JSON")
+    d.add_argument("--source", action="store_true", help="also show the two family files side by side")
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
@@ -262,10 +263,15 @@ def cmd_models(args) -> None:
 
 
 def cmd_diff(args) -> None:
-    from .lineage.diff import diff, render
+    import shutil
+
+    from .lineage.diff import diff, render, side_by_side
 
     found = diff(args.a, args.b, preset=args.preset)
     print(json.dumps(found.to_dict(), indent=2) if args.json else render(found))
+    if args.source and not args.json:
+        columns = shutil.get_terminal_size((163, 24)).columns  # not a terminal: 80 characters a side
+        print("\n" + side_by_side(args.a, args.b, width=max(40, (columns - 3) // 2)))
 
 
 def cmd_train(args) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from lmlineage import cli
 from lmlineage.core.registry import get_family
-from lmlineage.lineage.diff import _presets, diff
+from lmlineage.lineage.diff import _presets, diff, family_file, side_by_side
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -102,3 +102,18 @@ def test_an_unknown_family_or_preset_is_one_line_and_exit_2(capsys):
     assert err.count("\n") == 1 and "unknown family 'gtp5'" in err and "llama" in err and "roberta" in err
     code, out, err = run(capsys, "gpt2", "llama", "--preset", "base")
     assert code == 2 and err.count("\n") == 1 and "no preset 'base'" in err and "7b" in err
+
+
+def test_the_family_files_side_by_side(capsys):
+    from lmlineage.core.registry import families
+
+    assert all(family_file(f.name).is_file() for f in families())  # every family: families/<name>.py
+    rows = side_by_side("bert", "roberta", width=70).splitlines()
+    assert rows[0].split() == ["bert.py", "roberta.py"]
+    changed = next(r for r in rows if r.lstrip().startswith('objective="mlm+nsp"'))
+    assert ' | ' in changed and 'objective="mlm",' in changed.split(" | ")[1]
+    same = next(r for r in rows if r.startswith('    architecture="encoder",'))
+    assert same.split() == ['architecture="encoder",', 'architecture="encoder",']  # equal lines: no mark
+    assert all(len(r) <= 70 + 3 + 70 for r in rows) and any(r.endswith("~") for r in rows)  # long lines cut
+    code, out, _ = run(capsys, "bert", "roberta", "--source")
+    assert code == 0 and "bert.py" in out and "roberta.py" in out and "no NSP" in out

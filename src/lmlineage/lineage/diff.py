@@ -13,8 +13,10 @@ holds (RoBERTa's dynamic masking, more data, longer training).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -364,3 +366,26 @@ def _table(rows, indent: str = "") -> list[str]:
         return []
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return [indent + "  ".join(f"{v:<{w}}" for v, w in zip(r, widths)) + "  " + r[-1] for r in rows]
+
+
+# ---- the family files -----------------------------------------------------------------------
+def family_file(name: str) -> Path:
+    """The file that declares a family: ``families/<name>.py`` (a dash in the name: an underscore)."""
+    family = get_family(name)
+    return Path(__file__).resolve().parents[1] / "families" / f"{family.name.replace('-', '_')}.py"
+
+
+def side_by_side(a: str, b: str, width: int = 60) -> str:
+    """The two family files' lines side by side, each cut to ``width`` characters (a cut line ends
+    in ``~``), aligned where they agree: ``|`` marks a changed line, ``<`` one only A has, ``>``
+    one only B has."""
+    left, right = (family_file(name).read_text(encoding="utf-8").splitlines() for name in (a, b))
+    cut = lambda line: line if len(line) <= width else line[: width - 1] + "~"  # noqa: E731
+    rows = [f"{cut(str(family_file(a).name)):<{width}}   {family_file(b).name}"]
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, left, right, autojunk=False).get_opcodes():
+        for k in range(max(i2 - i1, j2 - j1)):
+            l = left[i1 + k] if i1 + k < i2 else ""  # noqa: E741
+            r = right[j1 + k] if j1 + k < j2 else ""
+            mark = {"equal": " ", "delete": "<", "insert": ">"}.get(tag) or ("|" if l and r else "<" if l else ">")
+            rows.append(f"{cut(l):<{width}} {mark} {cut(r)}".rstrip())
+    return "\n".join(rows)
