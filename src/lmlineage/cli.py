@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
+    d = sub.add_parser("diff", help="what one family changed from another: norms, positions, attention, MLP, "
+                       "objective, tokenizer, parameters, lineage")
+    d.add_argument("a", metavar="FAMILY_A", help="the family compared from (`lmlineage models` lists them)")
+    d.add_argument("b", metavar="FAMILY_B", help="the family whose changes from FAMILY_A are shown")
+    d.add_argument("--preset", default=None, help="compare both at this preset (default: the first one they share, "
+                   "else each family's defaults)")
+    d.add_argument("--json", action="store_true", help="print the differences as JSON")
+    d.add_argument("--source", action="store_true", help="also show the two family files side by side")
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
@@ -277,6 +285,18 @@ def cmd_models(args) -> None:
     print("  ".join(f"{h:<{w}}" for h, w in zip(header, widths)) + "  what it changed")
     for r in rows:
         print("  ".join(f"{v:<{w}}" for v, w in zip(r, widths)) + f"  {r[4]}")
+
+
+def cmd_diff(args) -> None:
+    import shutil
+
+    from .lineage.diff import diff, render, side_by_side
+
+    found = diff(args.a, args.b, preset=args.preset)
+    print(json.dumps(found.to_dict(), indent=2) if args.json else render(found))
+    if args.source and not args.json:
+        columns = shutil.get_terminal_size((163, 24)).columns  # not a terminal: 80 characters a side
+        print("\n" + side_by_side(args.a, args.b, width=max(40, (columns - 3) // 2)))
 
 
 def cmd_train(args) -> None:
@@ -474,7 +494,7 @@ def cmd_convert(args) -> None:
     print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
 
 
-COMMANDS = {"models": cmd_models, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
+COMMANDS = {"models": cmd_models, "diff": cmd_diff, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
 

@@ -1,0 +1,1 @@
+"""The lineage as data: what one family changed from another (diff)."""
