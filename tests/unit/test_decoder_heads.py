@@ -11,7 +11,7 @@ from lmlineage.checkpoint.model import load_model, save_model_files
 from lmlineage.core.errors import UserError
 from lmlineage.models import build_model
 
-TINY = dict(n_layer=2, n_head=2, d_model=16, max_positions=32, vocab_size=50)
+TINY = dict(n_layer=2, attention=dict(n_head=2), d_model=16, max_positions=32, vocab_size=50)
 
 
 def _model(family="gpt2", **changes):

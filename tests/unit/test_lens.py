@@ -40,8 +40,8 @@ def test_read_gives_causal_attention_rows_and_the_top_next_tokens():
     ids = [5, 7, 11, 2, 40, 3]
     reading = read(model, ids, top=5)
     cfg = model.config
-    assert reading.attentions.shape == (cfg.n_layer, cfg.n_head, 6, 6)
-    torch.testing.assert_close(reading.attentions.sum(-1), torch.ones(cfg.n_layer, cfg.n_head, 6))
+    assert reading.attentions.shape == (cfg.n_layer, cfg.attention.n_head, 6, 6)
+    torch.testing.assert_close(reading.attentions.sum(-1), torch.ones(cfg.n_layer, cfg.attention.n_head, 6))
     assert not reading.attentions.triu(1).any()  # no query sees a later key
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0, -1]
@@ -56,7 +56,7 @@ def test_an_encoder_reading_has_its_attentions_alone():
     model = model_of("bert")
     reading = read(model, [2, 9, 14, 3])
     cfg = model.config
-    assert reading.attentions.shape == (cfg.n_layer, cfg.n_head, 4, 4)
-    torch.testing.assert_close(reading.attentions.sum(-1), torch.ones(cfg.n_layer, cfg.n_head, 4))
+    assert reading.attentions.shape == (cfg.n_layer, cfg.attention.n_head, 4, 4)
+    torch.testing.assert_close(reading.attentions.sum(-1), torch.ones(cfg.n_layer, cfg.attention.n_head, 4))
     assert reading.attentions.triu(1).any()  # every token sees the later ones too
     assert reading.next_ids is None and reading.lens_ids is None

@@ -54,7 +54,7 @@ def add_page(app, served, authorize, read_json) -> None:
         authorize(request)
         return {"name": served.name, "family": model.config.family, "readable": readable,
                 "predicts": readable and isinstance(model, DecoderLM), "layers": model.config.n_layer,
-                "heads": model.config.n_head, "max_tokens": min(MAX_TOKENS, model.max_positions) if readable else 0}
+                "heads": model.config.attention.n_head, "max_tokens": min(MAX_TOKENS, model.max_positions) if readable else 0}
 
     async def reading(body: dict):
         text = field(body, "text", str, required=True)
@@ -103,7 +103,7 @@ def add_page(app, served, authorize, read_json) -> None:
         layer = field(body, "layer", int, required=True)
         head = field(body, "head", int, required=True)
         cfg = model.config
-        for name, value, count in (("layer", layer, cfg.n_layer), ("head", head, cfg.n_head)):
+        for name, value, count in (("layer", layer, cfg.n_layer), ("head", head, cfg.attention.n_head)):
             if not 0 <= value < count:
                 raise APIError(400, f"'{name}' must lie in [0, {count}), got {value}", param=name,
                                code="invalid_value")
