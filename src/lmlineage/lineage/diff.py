@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.config import merge
+from ..core.config import ModelConfig, merge
 from ..core.registry import Family, get_family
 from ..models import build_model
 from ..objectives.mlm import MaskedLM
@@ -168,8 +168,11 @@ def _parameters(family: Family, preset: str | None) -> int | None:
     a 7B preset costs no memory; None for families fitted without a model (n-gram, word2vec)."""
     if family.config_class is None:
         return None
+    cfg = family.config(preset)
+    if family.build is None and not isinstance(cfg, ModelConfig):  # counts or vectors, fitted by their task
+        return None
     with torch.device("meta"):
-        model = build_model(family.config(preset))
+        model = build_model(cfg)
     return sum(p.numel() for p in model.parameters())
 
 
