@@ -30,6 +30,7 @@ from ..checkpoint.directory import atomic_directory, recover, recover_run, verif
 from ..checkpoint.model import save_model_files
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_window_batches, packed_windows
+from ..tasks.protocol import TASK_WEIGHTS
 from . import distributed
 from .progress import on_terminal, progress
 from .schedule import inverse_sqrt_peak, warmup_cosine
@@ -363,7 +364,7 @@ class Trainer:
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             own = self._task_weights()
             if own:  # trained weights outside the saved model (ELECTRA's generator), for resume
-                save_file(own, str(tmp / "task.safetensors"))
+                save_file(own, str(tmp / TASK_WEIGHTS))
             (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
             (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
 
@@ -399,8 +400,8 @@ class Trainer:
                                          _unflatten_optimizer(optim_tensors, state["optimizer"]))
         else:
             self.task.model.load_state_dict(model_state, strict=False)
-        if (directory / "task.safetensors").exists():
-            unexpected = self.task.load_state_dict(load_file(str(directory / "task.safetensors")), strict=False)[1]
+        if (directory / TASK_WEIGHTS).exists():
+            unexpected = self.task.load_state_dict(load_file(str(directory / TASK_WEIGHTS)), strict=False)[1]
             if unexpected:
                 raise UserError(f"{directory}: task weights do not fit this run ({sorted(unexpected)[:3]})")
         if self.world == 1:
