@@ -302,8 +302,6 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        from tqdm.auto import tqdm
-
         self.task.eval()
         cfg = self.cfg
         if hasattr(self.val_tokens, "batches"):  # data with its own batches (e.g. sequence pairs)
@@ -312,8 +310,8 @@ class Trainer:
             split = packed_windows(self.val_tokens, cfg.context, cfg.eval_batch_size, cfg.eval_batches)
             total = packed_window_batches(len(self.val_tokens), cfg.context, cfg.eval_batch_size, cfg.eval_batches)
         # The whole validation split of a large corpus takes minutes: a bar, shown once it has run 2 s.
-        split = tqdm(split, total=total, desc="evaluating", unit="batch", leave=False, delay=2,
-                     disable=not (cfg.progress and self.rank == 0 and on_terminal()), dynamic_ncols=True)
+        split = progress(total, enabled=cfg.progress and self.rank == 0 and on_terminal(), desc="evaluating",
+                         unit="batch", iterable=split, transient=True, delay=2)
         batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
