@@ -243,7 +243,7 @@ def from_gguf(path, family: str | None = None):
     tokenizer = gguf_tokenizer(metadata, where)  # before the slow part: a bad vocabulary is refused at once
 
     tensors = {t.name: dequantize(t, where)
-               for t in progress(len(records), desc="dequantizing", unit="tensor", iterable=records)}
+               for t in progress(len(records), desc="dequantizing", unit="tensor", iterable=records, delay=2)}
     state, used = {}, set()
     for rule in expand(spec.tensors, cfg.n_layer):
         if all(k in tensors for k in rule.their_keys()):
