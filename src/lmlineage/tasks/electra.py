@@ -6,7 +6,8 @@ discriminator's, heads of 64 channels and d_ff = 4 x width as in the released co
 token, position and segment embeddings and their LayerNorm (section 3.2, "Weight Sharing").
 One step: mask 15% of the tokens (85% [MASK], 15% kept, the released code's shares), the
 generator predicts them (MLM loss), its samples replace them, and the discriminator labels every
-token original or replaced (RTD loss); loss = L_MLM + 50 * L_Disc.
+token original or replaced (RTD loss); loss = L_MLM + 50 * L_Disc. The generator's own weights go
+into each checkpoint beside the discriminator (``own_weights``), so `eval` scores this objective.
 """
 
 from __future__ import annotations
