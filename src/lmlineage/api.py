@@ -270,8 +270,11 @@ def _evaluate(path, data, batch_size: int, device: str):
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
-        if get_family(model.config.family).architecture == "encoder":  # masked LM: no bits per char
-            task = _masked_lm_task(model, path)
+        if task_cls.own_weights or get_family(model.config.family).architecture == "encoder":  # no bits per char
+            # ELECTRA's objective needs the generator it trained beside the model; an encoder's masked
+            # LM is the heads the checkpoint has (a reference BERT may lack NSP)
+            task = (task_cls.for_checkpoint(model, resolve_checkpoint(path) if Path(path).is_dir() else Path(path))
+                    if task_cls.own_weights else _masked_lm_task(model, path))
             result = task.evaluate(batches)
             return type(task), ({k: v for k, v in result.items() if k != "nats"}
                                 | {"perplexity": perplexity(result["mlm_loss"])}), scored
@@ -330,8 +333,7 @@ def _masked_lm_task(model, path):
     from .tasks import make_task
 
     if getattr(model, "mlm", None) is None:
-        raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train` "
-                        "(an ELECTRA run keeps its discriminator, which has none)")
+        raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
     pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
     return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)
 

@@ -50,14 +50,8 @@ def teacher(tmp_path_factory):
     return out
 
 
-# Known and open: `eval` of an ELECTRA run is refused in one line, the run keeping only the
-# discriminator, which has no masked-LM head; scoring it needs the generator saved beside it.
-OPEN = {"electra": "eval: an ELECTRA run keeps only its discriminator, which has no masked-LM head"}
-
-
 def _marks(name: str) -> list:
-    slow = [] if name in FAST else [pytest.mark.slow]
-    return slow + ([pytest.mark.xfail(strict=True, reason=OPEN[name])] if name in OPEN else [])
+    return [] if name in FAST else [pytest.mark.slow]
 
 
 @pytest.mark.parametrize("family", [pytest.param(f.name, marks=_marks(f.name)) for f in families()])

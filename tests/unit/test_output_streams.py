@@ -28,3 +28,21 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "\r" not in err  # no redraws
     assert any(line.startswith("step 2/2 | loss ") for line in err.splitlines()), err
+
+
+def test_translating_off_a_terminal_is_plain_lines(capsys):
+    """Every progress display goes through train.progress: translation's once wrote tqdm redraws to a log."""
+    import torch
+
+    from lmlineage.core.registry import get_family
+    from lmlineage.models import build_model
+    from lmlineage.tasks.seq2seq import Seq2SeqTask
+
+    torch.manual_seed(0)
+    task = Seq2SeqTask(build_model(get_family("transformer").config("tiny", vocab_size=40)), pad_id=2)
+    sources = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+    capsys.readouterr()
+    assert len(task.translate(sources, batch_size=1, max_new_tokens=2, progress=True)) == 3
+    err = capsys.readouterr().err
+    assert "\r" not in err  # no redraws
+    assert err.splitlines()[-1] == "translating 3/3", err

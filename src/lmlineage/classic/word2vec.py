@@ -618,9 +618,9 @@ def _rate(cfg: Word2VecConfig, done: float, total: int) -> float:
 
 
 def _progress_bar(enabled: bool, total: int, label: str):
-    from tqdm.auto import tqdm
+    from ..train.progress import progress
 
-    return tqdm(total=total, desc=label, unit="word", unit_scale=True, disable=not enabled, leave=False)
+    return progress(total, enabled=enabled, desc=label, unit="word", transient=True, unit_scale=True)
 
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -60,17 +59,17 @@ def write_token_file(
     boundaries where the tokenizer splits anyway (``iter_corpus_chunks`` does). ``total_bytes``
     (of text) sizes the progress bar; ``extra`` is stored in the sidecar.
     """
-    from tqdm import tqdm
+    from ..train.progress import progress
 
     path = Path(path)
     dtype = token_dtype(tokenizer.vocab_size)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    show = sys.stderr.isatty() and (total_bytes is None or total_bytes >= PROGRESS_MIN_BYTES)
+    show = total_bytes is None or total_bytes >= PROGRESS_MIN_BYTES
     try:
-        with open(tmp, "wb") as out, tqdm(
-            total=total_bytes, unit="B", unit_scale=True, desc=f"tokenizing {path.name}", disable=not show
+        with open(tmp, "wb") as out, progress(
+            total_bytes, enabled=show, unit="B", unit_scale=True, desc=f"tokenizing {path.name}"
         ) as bar:
             for batch in _batches(chunks, BATCH_CHUNKS):
                 for ids in tokenizer.encode_batch_arrays(batch):

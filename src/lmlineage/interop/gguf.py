@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import mmap
 import struct
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,10 +217,9 @@ def reference_config(reference, metadata: dict, tensor_names: set, where: str) -
 def from_gguf(path, family: str | None = None):
     """Load a LLaMA-architecture GGUF file: weights (dequantized to float32), config, tokenizer and
     chat template (``model.tokenizer.chat_template``)."""
-    from tqdm import tqdm
-
     from ..core.registry import families
     from ..models import build_model
+    from ..train.progress import progress
     from .rules import load_state
 
     where = str(path)
@@ -245,7 +243,7 @@ def from_gguf(path, family: str | None = None):
     tokenizer = gguf_tokenizer(metadata, where)  # before the slow part: a bad vocabulary is refused at once
 
     tensors = {t.name: dequantize(t, where)
-               for t in tqdm(records, desc="dequantizing", unit="tensor", disable=not sys.stderr.isatty())}
+               for t in progress(len(records), desc="dequantizing", unit="tensor", iterable=records, delay=2)}
     state, used = {}, set()
     for rule in expand(spec.tensors, cfg.n_layer):
         if all(k in tensors for k in rule.their_keys()):

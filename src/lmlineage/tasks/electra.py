@@ -6,7 +6,8 @@ discriminator's, heads of 64 channels and d_ff = 4 x width as in the released co
 token, position and segment embeddings and their LayerNorm (section 3.2, "Weight Sharing").
 One step: mask 15% of the tokens (85% [MASK], 15% kept, the released code's shares), the
 generator predicts them (MLM loss), its samples replace them, and the discriminator labels every
-token original or replaced (RTD loss); loss = L_MLM + 50 * L_Disc.
+token original or replaced (RTD loss); loss = L_MLM + 50 * L_Disc. The generator's own weights go
+into each checkpoint beside the discriminator (``own_weights``), so `eval` scores this objective.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..core.errors import UserError
 from ..models import build_model
 from ..objectives.mlm import MaskedLM
 from ..objectives.rtd import ReplacedTokenDetection
-from .masked_lm import MaskedLMTask
+from .masked_lm import MaskedLMTask, masked_lm_report
 
 SHARED_EMBEDDINGS = ("embed_tokens", "embed_positions", "embed_segments", "embed_norm")
 
@@ -35,6 +36,7 @@ def generator_config(cfg):
 
 class ReplacedTokenDetectionTask(MaskedLMTask):
     masking = {"replace_with_mask": 0.85, "replace_with_random": 0.0}
+    own_weights = "the generator"  # saved beside the discriminator: `eval` scores the two together
 
     def __init__(self, model, cls_id: int, sep_id: int, mask_id: int, special_ids=()):
         super().__init__(model, cls_id, sep_id, mask_id, special_ids)
@@ -78,3 +80,8 @@ class ReplacedTokenDetectionTask(MaskedLMTask):
         result["rtd_all_original_accuracy"] = 1 - int(totals["rtd_replaced"]) / tokens
         result["loss"] = result["mlm_loss"] + self.rtd.weight * result["rtd_loss"]
         return result
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return (f"loss {metrics['loss']:.4f} (generator MLM {metrics['mlm_loss']:.4f} + 50 x discriminator RTD "
+                f"{metrics['rtd_loss']:.4f}) | {masked_lm_report(metrics)} | {metrics['tokens']} masked tokens")

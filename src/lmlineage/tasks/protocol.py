@@ -13,8 +13,9 @@ Every member is declared here with its default; a task overrides what differs. A
   (``config_from_options``), the text before every document (``control_code``, CTRL), the tokens
   it adds to every window (``added_tokens``, BART's </s>: the driver sizes windows to leave room);
 - how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
-- how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``; whether it
-  ``generates`` text;
+- how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``, set up from a
+  checkpoint by ``for_checkpoint`` with the weights it trains beside the model (``own_weights``,
+  ELECTRA's generator, saved as ``TASK_WEIGHTS``); whether it ``generates`` text;
 - how its result is reported: ``metrics`` (the dict a run returns), ``report`` (the lines
   `lmlineage train` prints) and ``evaluation_report`` (the line `lmlineage eval` prints).
 """
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Callable, ClassVar
 
 from torch import nn
+
+from ..core.errors import UserError
 
 # `train`'s options that every family could take; a task names those that apply to it.
 GENERIC_OPTIONS = frozenset({
@@ -43,6 +46,10 @@ READS = {
     "corpus": "is fitted in one pass over the corpus",
     "examples": "is fine-tuned on labelled examples",
 }
+
+
+# Where a checkpoint keeps the weights a task trains beside its model (``Task.own_weights``).
+TASK_WEIGHTS = "task.safetensors"
 
 
 def perplexity(loss: float) -> float:
@@ -84,6 +91,9 @@ class Task(nn.Module):
     # Tokens the task appends to every window before the model reads it: the default window is
     # max_positions minus these, and a --context is given as many more positions.
     added_tokens: ClassVar[int] = 0
+    # What the task trains beside the saved model ("" for nothing): written to each checkpoint as
+    # TASK_WEIGHTS, for resume and for scoring the objective (ELECTRA: "the generator").
+    own_weights: ClassVar[str] = ""
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
@@ -110,6 +120,28 @@ class Task(nn.Module):
     @classmethod
     def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "Task":
         return cls(model, **checkpoints)
+
+    @classmethod
+    def for_checkpoint(cls, model, directory: Path) -> "Task":
+        """The task that scores ``model``, loaded from the checkpoint ``directory``, on its own
+        objective: with its ``own_weights`` from the checkpoint's TASK_WEIGHTS."""
+        from safetensors.torch import load_file
+
+        task = cls.for_tokenizer(model, model.tokenizer).eval()  # its own parts are built in training mode
+        if not cls.own_weights:
+            return task
+        file = Path(directory) / TASK_WEIGHTS
+        if not file.is_file():
+            raise UserError(f"{directory} keeps no {TASK_WEIGHTS}, so not {cls.own_weights} that scoring its "
+                            "objective needs", "evaluate a checkpoint written by `lmlineage train`; the model "
+                            "itself still serves embed and finetune")
+        state = {k: v.to(next(model.parameters()).device) for k, v in load_file(str(file)).items()}
+        expected = {name for name, _ in task.named_parameters() if not name.startswith("model.")}
+        if set(state) != expected:
+            raise UserError(f"{file} does not fit this model's {cls.own_weights} "
+                            f"(unexpected: {sorted(set(state) - expected)[:3]}, missing: {sorted(expected - set(state))[:3]})")
+        task.load_state_dict(state, strict=False)
+        return task
 
     # ---- learning -----------------------------------------------------------------------------
     def forward(self, batch):

@@ -89,17 +89,17 @@ class Seq2SeqTask(Task):
     def translate(self, sources, batch_size: int = 64, max_new_tokens: int = 128, num_beams: int = 1,
                   progress: bool = False) -> list[list[int]]:
         """Token ids of each source -> the decoded target ids (cut at end-of-sequence)."""
-        from tqdm.auto import tqdm
-
         from ..generation import generate
         from ..objectives.seq2seq import PAD
+        from ..train.progress import progress as progress_bar
 
         eos, device = self.objective.pad_id, next(self.model.parameters()).device
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # similar lengths batch together
         out: list[list[int]] = [[] for _ in sources]
         was_training = self.model.training
         self.model.eval()
-        for start in tqdm(range(0, len(order), batch_size), disable=not progress, unit="batch", desc="translating"):
+        starts = range(0, len(order), batch_size)
+        for start in progress_bar(len(starts), enabled=progress, desc="translating", unit="batch", iterable=starts):
             rows = order[start : start + batch_size]
             width = max(len(sources[i]) for i in rows)
             ids = torch.full((len(rows), width), PAD, dtype=torch.long)

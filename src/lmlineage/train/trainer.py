@@ -30,6 +30,7 @@ from ..checkpoint.directory import atomic_directory, recover, recover_run, verif
 from ..checkpoint.model import save_model_files
 from ..core.errors import UserError
 from ..data.batches import RandomWindows, packed_window_batches, packed_windows
+from ..tasks.protocol import TASK_WEIGHTS
 from . import distributed
 from .progress import on_terminal, progress
 from .schedule import inverse_sqrt_peak, warmup_cosine
@@ -301,8 +302,6 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict:
-        from tqdm.auto import tqdm
-
         self.task.eval()
         cfg = self.cfg
         if hasattr(self.val_tokens, "batches"):  # data with its own batches (e.g. sequence pairs)
@@ -311,8 +310,8 @@ class Trainer:
             split = packed_windows(self.val_tokens, cfg.context, cfg.eval_batch_size, cfg.eval_batches)
             total = packed_window_batches(len(self.val_tokens), cfg.context, cfg.eval_batch_size, cfg.eval_batches)
         # The whole validation split of a large corpus takes minutes: a bar, shown once it has run 2 s.
-        split = tqdm(split, total=total, desc="evaluating", unit="batch", leave=False, delay=2,
-                     disable=not (cfg.progress and self.rank == 0 and on_terminal()), dynamic_ncols=True)
+        split = progress(total, enabled=cfg.progress and self.rank == 0 and on_terminal(), desc="evaluating",
+                         unit="batch", iterable=split, transient=True, delay=2)
         batches = ((x.to(self.device), y.to(self.device)) for x, y in split)
         with self.autocast:
             if self.world > 1 and self.cfg.parallel == "fsdp":
@@ -363,7 +362,7 @@ class Trainer:
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             own = self._task_weights()
             if own:  # trained weights outside the saved model (ELECTRA's generator), for resume
-                save_file(own, str(tmp / "task.safetensors"))
+                save_file(own, str(tmp / TASK_WEIGHTS))
             (tmp / "trainer_state.json").write_text(json.dumps(state) + "\n")
             (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
 
@@ -399,8 +398,8 @@ class Trainer:
                                          _unflatten_optimizer(optim_tensors, state["optimizer"]))
         else:
             self.task.model.load_state_dict(model_state, strict=False)
-        if (directory / "task.safetensors").exists():
-            unexpected = self.task.load_state_dict(load_file(str(directory / "task.safetensors")), strict=False)[1]
+        if (directory / TASK_WEIGHTS).exists():
+            unexpected = self.task.load_state_dict(load_file(str(directory / TASK_WEIGHTS)), strict=False)[1]
             if unexpected:
                 raise UserError(f"{directory}: task weights do not fit this run ({sorted(unexpected)[:3]})")
         if self.world == 1:
