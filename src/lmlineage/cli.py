@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
 
-    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy) on a "
+    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too) on a "
                        "corpus's validation split")
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
