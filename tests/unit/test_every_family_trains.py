@@ -1,5 +1,5 @@
 """Every registered family trains with its own defaults (preset, context, tokenizer) for a few
-steps: only the amount of work (steps, batch, evaluation) is reduced, never a preset. Pair
+steps through the API: only the amount of work (steps, batch, evaluation) is reduced, never a preset; pair
 families read a built-in pair set (they have no default corpus); distilbert its trained teacher."""
 
 from pathlib import Path
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import lmlineage
-from lmlineage.core.registry import families
 from lmlineage.tasks import TASKS
 
 CORPUS = str(Path(__file__).resolve().parents[1] / "fixtures" / "golden_corpus.txt")
@@ -33,12 +32,12 @@ def bert_teacher(tmp_path_factory) -> Path:
 
 
 # One family per kind of input and the ones whose defaults once broke (bart: window + </s> was
-# longer than its positions); the rest run with -m slow (about 3 minutes on 2 cores).
-FAST = {"gpt2", "bart", "t5", "glm", "distilbert", "nnlm", "ngram", "transformer"}
+# longer than its positions). Every family, each with nothing but its defaults, runs from the command
+# line in tests/unit/test_every_family_cli.py (-m slow); here the API path, with little work.
+FAST = ["gpt2", "bart", "t5", "glm", "distilbert", "nnlm", "ngram", "transformer"]
 
 
-@pytest.mark.parametrize("family", [f.name if f.name in FAST else pytest.param(f.name, marks=pytest.mark.slow)
-                                    for f in families()])
+@pytest.mark.parametrize("family", FAST)
 def test_every_family_trains_with_its_defaults(family, tmp_path, bert_teacher):
     options = {"teacher": str(bert_teacher)} if family == "distilbert" else None
     result = lmlineage.train(family, data=_data(family), out=tmp_path / family, options=options, **_light(family))
