@@ -42,3 +42,17 @@ def test_steps_and_warmup_out_of_range_are_refused(flags, message, tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--context", "--batch-size"])
+def test_a_size_past_any_tensor_is_refused_in_one_line(option, tmp_path, capsys):
+    """Found by test_properties: --context 2**63 overflowed the meta-device count (a TypeError)."""
+    from lmlineage import cli
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("to be or not to be, that is the question.\n" * 40)
+    assert cli.main(["train", "gpt2", "--data", str(corpus), "--out", str(tmp_path / "r"), option,
+                     str(2**63)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and "cannot fit" in err[0]
+    assert not (tmp_path / "r").exists()

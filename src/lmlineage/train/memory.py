@@ -23,6 +23,9 @@ BYTES = 4  # float32
 ACTIVATION_FLOATS = 16
 
 
+MAX_DIMENSION = 2**40  # far past any memory, far short of int64's overflow
+
+
 def parameter_count(config) -> int:
     """Parameters of the model ``config`` builds, counted on the meta device (nothing allocated,
     no random number drawn)."""
@@ -58,6 +61,9 @@ def available_bytes(device: str) -> int:
 
 def check_fits(config, batch_size: int, context: int, device: str, world: int = 1) -> None:
     """Refuse a step that needs more memory than ``device`` has free (per process under torchrun)."""
+    for name, value in (("--batch-size", batch_size), ("--context", context)):
+        if value > MAX_DIMENSION:  # no tensor has such a dimension: even the meta-device count would overflow
+            raise UserError(f"{name} {value} cannot fit in any memory", f"choose at most {MAX_DIMENSION:,}")
     need = step_bytes(config, max(batch_size // world, 1), context)
     free = available_bytes(device)
     if need > free:
