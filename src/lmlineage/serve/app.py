@@ -152,19 +152,12 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
         base = {"id": reply_id, "object": "text_completion", "created": created, "model": served.name}
 
         if stream:
-            async def events():
-                try:
-                    async for index, kind, value in jobs.events():
-                        yield _sse({**base, "choices": [_choice(index, value if kind == "text" else "",
-                                                                None if kind == "text" else value)]})
-                except APIError as e:  # the status is sent already: the error is the last event
-                    yield _sse(e.body())
-                    return
-                if usage:
-                    yield _sse({**base, "choices": [], "usage": jobs.usage()})
-                yield "data: [DONE]\n\n"
+            async def chunks():
+                async for index, kind, value in jobs.events():
+                    yield {**base, "choices": [_choice(index, value if kind == "text" else "",
+                                                       None if kind == "text" else value)]}
 
-            return _EventStream(events(), jobs.cancel)
+            return _EventStream(_events(chunks(), base, jobs, usage), jobs.cancel)
         await jobs.wait(request)
         return {**base, "choices": [_choice(i, jobs.texts[i], jobs.reasons[i]) for i in range(len(prompts))],
                 "usage": jobs.usage()}
@@ -193,23 +186,16 @@ def create_app(served: Served, api_key: str | None = None, max_body: int = MAX_B
         base = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": served.name}
 
         if stream:
-            async def events():
-                yield _sse({**base, "choices": [_delta({"role": "assistant", "content": ""}, None)]})
+            async def chunks():
+                yield {**base, "choices": [_delta({"role": "assistant", "content": ""}, None)]}
                 stripped = _Stripped()  # a reply is stripped (as `lmlineage generate --chat` prints it)
-                try:
-                    async for _, kind, value in jobs.events():
-                        if kind == "done":
-                            yield _sse({**base, "choices": [_delta({}, value)]})
-                        elif piece := stripped.add(value):
-                            yield _sse({**base, "choices": [_delta({"content": piece}, None)]})
-                except APIError as e:
-                    yield _sse(e.body())
-                    return
-                if usage:
-                    yield _sse({**base, "choices": [], "usage": jobs.usage()})
-                yield "data: [DONE]\n\n"
+                async for _, kind, value in jobs.events():
+                    if kind == "done":
+                        yield {**base, "choices": [_delta({}, value)]}
+                    elif piece := stripped.add(value):
+                        yield {**base, "choices": [_delta({"content": piece}, None)]}
 
-            return _EventStream(events(), jobs.cancel)
+            return _EventStream(_events(chunks(), base, jobs, usage), jobs.cancel)
         await jobs.wait(request)
         message = {"role": "assistant", "content": jobs.texts[0].strip()}
         return {**base, "object": "chat.completion",
@@ -350,6 +336,19 @@ class _Stripped:
         body = text.rstrip()
         self.pending = text[len(body):]
         return body
+
+
+async def _events(chunks, base: dict, jobs, usage: bool):
+    """A streamed reply as server-sent events: its chunks, the usage when asked, then [DONE]."""
+    try:
+        async for chunk in chunks:
+            yield _sse(chunk)
+    except APIError as e:  # the status is sent already: the error is the last event
+        yield _sse(e.body())
+        return
+    if usage:
+        yield _sse({**base, "choices": [], "usage": jobs.usage()})
+    yield "data: [DONE]\n\n"
 
 
 def _sse(data: dict) -> str:
