@@ -18,14 +18,12 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from ..core.config import ModelConfig, merge
 from ..core.registry import Family, get_family
-from ..models import build_model
 from ..objectives.mlm import MaskedLM
 from ..tasks import TASKS
 from ..tasks.masked_lm import MaskedLMTask
+from ..train.memory import parameter_count
 
 ABSENT = "(absent)"  # a key one family's config does not have
 
@@ -171,9 +169,7 @@ def _parameters(family: Family, preset: str | None) -> int | None:
     cfg = family.config(preset)
     if family.build is None and not isinstance(cfg, ModelConfig):  # counts or vectors, fitted by their task
         return None
-    with torch.device("meta"):
-        model = build_model(cfg)
-    return sum(p.numel() for p in model.parameters())
+    return parameter_count(cfg)
 
 
 # ---- naming ---------------------------------------------------------------------------------
