@@ -274,7 +274,7 @@ def _evaluate(path, data, batch_size: int, device: str):
             # ELECTRA's objective needs the generator it trained beside the model; an encoder's masked
             # LM is the heads the checkpoint has (a reference BERT may lack NSP)
             task = (task_cls.for_checkpoint(model, resolve_checkpoint(path) if Path(path).is_dir() else Path(path))
-                    if task_cls.own_weights else _masked_lm_task(model, path))
+                    if task_cls.own_weights or task_cls.checkpoint_has_objective else _masked_lm_task(model, path))
             result = task.evaluate(batches)
             return type(task), ({k: v for k, v in result.items() if k != "nats"}
                                 | {"perplexity": perplexity(result["mlm_loss"])}), scored

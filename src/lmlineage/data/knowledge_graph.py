@@ -188,3 +188,49 @@ def kjv_graph() -> KnowledgeGraph:
 def load_graph(entities=None) -> KnowledgeGraph:
     """The graph of ``--entities FILE``, or the built-in one (None)."""
     return kjv_graph() if entities is None else read_triples(entities)
+
+
+class EntityLinker:
+    """Links mentions in token ids to entities by name: each name's tokens (as the tokenizer splits
+    it) are looked up in a trie, the longest name wins, and a mention must start and end on word
+    boundaries (a token that is not a WordPiece continuation ``##...``, nor followed by one). The
+    entity id (name index + 1) goes on the mention's first token, as ERNIE aligns them (section 3.2)."""
+
+    def __init__(self, tokenizer, names):
+        self.trie: dict = {}
+        for index, name in enumerate(names):
+            node = self.trie
+            for token in tokenizer.encode(name):
+                node = node.setdefault(token, {})
+            node.setdefault(None, index + 1)  # the first of two names with the same tokens keeps them
+        vocab = tokenizer.vocab_size
+        self.continues = [bool((tokenizer.id_to_token(i) or "").startswith("##")) for i in range(vocab)]
+
+    def link_row(self, ids: list[int]) -> list[int]:
+        out = [0] * len(ids)
+        i = 0
+        while i < len(ids):
+            node, found, end = self.trie, 0, i
+            if not self._continues(ids[i]):
+                for j in range(i, len(ids)):
+                    node = node.get(ids[j])
+                    if node is None:
+                        break
+                    if None in node and (j + 1 == len(ids) or not self._continues(ids[j + 1])):
+                        found, end = node[None], j
+            if found:
+                out[i] = found
+                i = end + 1
+            else:
+                i += 1
+        return out
+
+    def _continues(self, token: int) -> bool:
+        return 0 <= token < len(self.continues) and self.continues[token]
+
+    def link(self, ids):
+        """(B, T) token ids (a tensor) -> (B, T) entity ids on the same device."""
+        import torch
+
+        rows = [self.link_row(row) for row in ids.tolist()]
+        return torch.tensor(rows, dtype=torch.long, device=ids.device).reshape(ids.shape)

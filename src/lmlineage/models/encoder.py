@@ -96,7 +96,11 @@ class EncoderModel(nn.Module):
         hidden, states = self.backbone(input_ids, attention_mask, position_ids,
                                        output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
                                        attentions=attentions)
-        outputs: dict[str, torch.Tensor] = {}
+        return self.with_heads(hidden, states, attentions, mlm_positions, attention_mask)
+
+    def with_heads(self, hidden, states, attentions, mlm_positions, attention_mask, **outputs) -> EncoderOutput:
+        """The output of the encoder's last hidden states with every head's on them; ``outputs``:
+        what a model adds to ``EncoderOutput.outputs`` besides the heads' (ERNIE's entity stream)."""
         for name in self.head_names:
             spec = HEADS[name]
             if spec.writes not in outputs:  # the first head to write an output fills it (nsp before sop)

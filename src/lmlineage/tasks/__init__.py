@@ -11,6 +11,7 @@ from .blank_infilling import BlankInfillingTask
 from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
+from .ernie import KnowledgeMaskedLMTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -19,7 +20,7 @@ from .protocol import Task
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 
 TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
-         "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
+         "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask}

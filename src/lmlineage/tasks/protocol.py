@@ -94,6 +94,11 @@ class Task(nn.Module):
     # What the task trains beside the saved model ("" for nothing): written to each checkpoint as
     # TASK_WEIGHTS, for resume and for scoring the objective (ELECTRA: "the generator").
     own_weights: ClassVar[str] = ""
+    # The built-in corpus it reads when no --data is given (None: the default corpus, shakespeare).
+    default_data: ClassVar[str | None] = None
+    # An encoder's checkpoint holds all this objective needs (ERNIE's entity table): `eval` scores it
+    # through ``for_checkpoint`` instead of the masked LM its heads allow.
+    checkpoint_has_objective: ClassVar[bool] = False
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:

@@ -116,6 +116,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
                         f"{READS[task_cls.reads]}", "leave it out")
     s = Settings(**{**DEFAULTS, **given})
     check_device(s.device)
+    data = task_cls.default_data if data is None else data
     if task_cls.reads == "corpus":
         return _fit_in_one_pass(fam, task_cls, data=data, preset=preset, out=out, seed=seed, progress=progress,
                                 device=s.device, options=options)
@@ -248,7 +249,7 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     context = s.context or base.max_positions - task_cls.added_tokens
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions}, task_cls.model_config(tok)),
-                      setup.get("config", {}))
+                      merge(task_cls.config_from_options(base, options), setup.get("config", {})))
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
     def write(scratch: Path) -> None:
