@@ -21,7 +21,7 @@ the held-out children (chance: 0.1). The graph's facts reach ERNIE through Trans
 whole graph, as the paper's Wikidata holds the facts of its tasks); the genealogy verses reach both
 models through the text.
 
-    PYTHONPATH=src python benchmarks/ernie_relations.py --seeds 5 --steps 600
+    PYTHONPATH=src python benchmarks/ernie_relations.py --seeds 5 --steps 200
 
 Writes benchmarks/results/ernie_relations.json (every seed's numbers, mean and std).
 """
@@ -154,7 +154,7 @@ def probe_accuracy(task, tokenizer, fit, held_out, seed: int, steps: int = 300) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)

@@ -3,7 +3,7 @@ CLI call it and probe nothing.
 
 Every member is declared here with its default; a task overrides what differs. A task states
 
-- what it reads (``reads``): windows of a token stream, (source, target) pairs, a word stream from
+- what it reads (``reads``; ``default_data``: the built-in corpus without --data, ERNIE's kjv): windows of a token stream, (source, target) pairs, a word stream from
   its own word tokenizer, the whole corpus fitted in one pass (n-gram counting, word2vec), or
   labelled examples (``finetune``, through the driver's :func:`~lmlineage.train.run.fit_epochs`);
 - which of `train`'s generic options apply to it (``options``; the driver refuses the rest);
@@ -15,7 +15,8 @@ Every member is declared here with its default; a task overrides what differs. A
 - how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
 - how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``, set up from a
   checkpoint by ``for_checkpoint`` with the weights it trains beside the model (``own_weights``,
-  ELECTRA's generator, saved as ``TASK_WEIGHTS``); whether it ``generates`` text;
+  ELECTRA's generator, saved as ``TASK_WEIGHTS``; ``checkpoint_has_objective``: an encoder whose
+  checkpoint holds all its objective needs, ERNIE's entity table); whether it ``generates`` text;
 - how its result is reported: ``metrics`` (the dict a run returns), ``report`` (the lines
   `lmlineage train` prints) and ``evaluation_report`` (the line `lmlineage eval` prints).
 """
