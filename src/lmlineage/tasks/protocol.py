@@ -3,9 +3,10 @@ CLI call it and probe nothing.
 
 Every member is declared here with its default; a task overrides what differs. A task states
 
-- what it reads (``reads``; ``default_data``: the built-in corpus without --data, ERNIE's kjv): windows of a token stream, (source, target) pairs, a word stream from
+- what it reads (``reads``): windows of a token stream, (source, target) pairs, a word stream from
   its own word tokenizer, the whole corpus fitted in one pass (n-gram counting, word2vec), or
   labelled examples (``finetune``, through the driver's :func:`~lmlineage.train.run.fit_epochs`);
+  and without --data, which corpus (``default_data``; ERNIE's is kjv);
 - which of `train`'s generic options apply to it (``options``; the driver refuses the rest);
 - how it is set up: checkpoints it loads first (``checkpoint_options``, distillation's --teacher)
   and what it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how it sizes
