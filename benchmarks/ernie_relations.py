@@ -181,7 +181,7 @@ def main() -> None:
             torch.manual_seed(seed)
             model = build_model(cfg)
             model.set_entity_vectors(vectors)
-            task = KnowledgeMaskedLMTask._with_linker(model, tokenizer, link)
+            task = KnowledgeMaskedLMTask.for_filled_model(model, tokenizer, link)
             last_loss = pretrain(task, tokens, args.steps, args.batch_size, args.context, seed)
             result = probe_accuracy(task, tokenizer, fit, held_out, seed)
             runs.append({"model": name, "seed": seed, "final_train_loss": last_loss, **result,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 
 from ..classic.transe import train_transe
+from ..core.errors import UserError
 from ..data.knowledge_graph import EntityLinker, load_graph
 from ..objectives.dea import DenoisingEntityAutoEncoder
 from ..objectives.mlm import MaskedLM
@@ -47,24 +48,24 @@ class KnowledgeMaskedLMTask(MaskedLMTask):
                 "knowledge_graph": None if options.get("entities") is None else str(options["entities"])}
 
     @classmethod
-    def for_tokenizer(cls, model, tokenizer, link: bool = True):
+    def for_tokenizer(cls, model, tokenizer):
         """The task with the entity table filled by TransE on the config's graph."""
         cfg = model.config
         graph = load_graph(cfg.knowledge_graph)
         if list(graph.entities) != list(cfg.entity_names or ()):
-            from ..core.errors import UserError
-
             raise UserError(f"the knowledge graph {cfg.knowledge_graph or 'of the KJV'} no longer names the "
                             "entities this model was configured with", "train with the graph it was started with")
         model.set_entity_vectors(entity_vectors(graph, cfg.entity_dim))
-        return cls._with_linker(model, tokenizer, link)
+        return cls.for_filled_model(model, tokenizer)
 
     @classmethod
     def for_checkpoint(cls, model, directory):
-        return cls._with_linker(model, model.tokenizer, True).eval()  # the checkpoint holds the entity table
+        return cls.for_filled_model(model, model.tokenizer, True).eval()  # the checkpoint holds the entity table
 
     @classmethod
-    def _with_linker(cls, model, tokenizer, link: bool):
+    def for_filled_model(cls, model, tokenizer, link: bool = True):
+        """The task for a model whose entity table is already filled; ``link=False``: no mention is
+        linked, so the model is trained and read as the same-size BERT."""
         ids = cls.check_inputs(tokenizer)
         linker = EntityLinker(tokenizer, model.config.entity_names or ()) if link else None
         return cls(model, ids["cls"], ids["sep"], ids["mask"], special_ids=tokenizer.special_ids.values(),
