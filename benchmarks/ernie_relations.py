@@ -151,6 +151,22 @@ def probe_accuracy(task, tokenizer, fit, held_out, seed: int, steps: int = 300) 
     return {"held_out_accuracy": correct, "probe_fit_accuracy": fit_correct}
 
 
+def transe_oracle(graph, examples, dim: int) -> float:
+    """The graph alone: the share of ``examples`` whose father TransE ranks first among the
+    candidates, by d(child + r_child_of, candidate) with the task's own TransE fit (what ERNIE reads)."""
+    from lmlineage.classic.transe import train_transe
+    from lmlineage.tasks.ernie import TRANSE
+
+    model = train_transe(graph.triples, len(graph.entities), len(graph.relations), dim=dim, **TRANSE)
+    index = {name: i for i, name in enumerate(graph.entities)}
+    relation = model.relations.weight[graph.relations.index("child_of")]
+    with torch.no_grad():
+        query = model.entities.weight[[index[e[1]] for e in examples]] + relation
+        candidates = model.entities.weight[[[index[c] for c in e[3]] for e in examples]]
+        distance = (query[:, None, :] - candidates).abs().sum(-1)
+    return (distance[:, 0:1] < distance[:, 1:]).all(dim=1).float().mean().item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -159,12 +175,21 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--oracle", action="store_true", help="only score TransE itself on the task "
+                        "(writes results/ernie_relations_transe_oracle.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     verses = list(kjv_verses().values())
     graph = kjv_graph()
     fit, held_out = relation_examples(graph, verses)
+    dim = get_family("ernie").config("tiny").entity_dim
+    if args.oracle:
+        oracle = {"benchmark": "ernie_relations TransE oracle", "probe_fitting": transe_oracle(graph, fit, dim),
+                  "held_out": transe_oracle(graph, held_out, dim), "candidates": CANDIDATES}
+        (RESULTS.parent / "ernie_relations_transe_oracle.json").write_text(json.dumps(oracle, indent=1) + "\n")
+        print(json.dumps(oracle))
+        return
     tokenizer = build_tokenizer("wordpiece", ["\n".join(verses)], 8192)
     tokens = torch.tensor(tokenizer.encode("\n".join(verses)), dtype=torch.long)
     family = get_family("ernie")
