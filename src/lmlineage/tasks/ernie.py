@@ -86,26 +86,22 @@ class KnowledgeMaskedLMTask(MaskedLMTask):
         corrupted = self.dea.prepare(entities, generator)
         out = self.model(encoded["input_ids"], mlm_positions=predicted, entity_ids=corrupted)
         aligned = entities > 0
-        rows = aligned.nonzero()[:, 0]
-        dea_loss = None
+        dea = None  # (scores, candidates, targets): none in a batch with no mention linked
         if aligned.any():
-            scores, candidates = self.dea.scores(out.outputs["entity_vectors"][aligned], rows, entities,
-                                                 self.model.entity_embed.weight)
-            targets = entities[aligned]
+            scores, candidates = self.dea.scores(out.outputs["entity_vectors"][aligned], aligned.nonzero()[:, 0],
+                                                 entities, self.model.entity_embed.weight)
+            dea = scores, candidates, entities[aligned]
         if not totals:
             loss = self.objective.loss(out.logits, labels[predicted])
-            if aligned.any():
-                dea_loss = self.dea.loss(scores, candidates, targets)
-                loss = loss + dea_loss
-            return loss
+            return loss if dea is None else loss + self.dea.loss(*dea)
         sums = self.mlm_sums(out.logits, encoded["input_ids"], labels)
-        sums["dea_nats"] = self.dea.loss(scores, candidates, targets, reduction="sum") if aligned.any() \
-            else torch.tensor(0.0)
-        sums["dea_correct"] = (scores.argmax(-1) == torch.searchsorted(candidates, targets)).sum() \
-            if aligned.any() else torch.tensor(0)
         sums["dea_aligned"] = aligned.sum()
-        # Chance: one over the number of candidates in the token's sequence.
-        sums["dea_chance"] = (1 / torch.isfinite(scores).sum(-1).float()).sum() if aligned.any() else torch.tensor(0.0)
+        if dea is not None:
+            scores, candidates, targets = dea
+            sums["dea_nats"] = self.dea.loss(*dea, reduction="sum")
+            sums["dea_correct"] = (scores.argmax(-1) == torch.searchsorted(candidates, targets)).sum()
+            # Chance: one over the number of candidates in the token's sequence.
+            sums["dea_chance"] = (1 / torch.isfinite(scores).sum(-1).float()).sum()
         return sums
 
     def more_metrics(self, result: dict, totals: dict) -> dict:
