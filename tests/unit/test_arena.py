@@ -77,6 +77,7 @@ def test_arena_writes_both_tables_the_plot_and_the_order_check(tmp_path, corpus,
     assert code == 0
     result = json.loads((out / "arena.json").read_text())
     assert result["families"] == ["ngram", "nnlm", "gpt"] and result["budget"]["factor"] == BUDGETS["tiny"]
+    assert result["complete"] and not (out / "arena.partial.json").exists() and result["cpu_s"] > 0
     for table in TABLES:
         rows = result["tables"][table]
         assert [r["family"] for r in rows] == ["ngram", "nnlm", "gpt"]

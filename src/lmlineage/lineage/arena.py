@@ -322,8 +322,6 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
     """Train and score every family (``names``; default: every language-modelling family) at equal
     tokens and at equal wall-clock; write ``arena.json`` and ``arena.png`` into ``out``; return the
     JSON's content."""
-    import torch
-
     from ..train.progress import progress as progress_bar
 
     budget = budget if isinstance(budget, Budget) else parse_budget(budget)
@@ -357,6 +355,8 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
             row = _row(fam, "equal_tokens", trained, score_held_out(run, corpus.held_out), tokens, corpus, per_char)
             tables["equal_tokens"].append(row)
             log(_line(row))
+            (out / PARTIAL).write_text(json.dumps(_summary(command, chosen, preset, seed, budget, corpus, tables, started,
+                                                           load_before, complete=False), indent=1) + "\n")
             bar.update(1)
             # equal wall-clock: the steps the measured throughput fits into the budget
             bar.set_postfix(run=f"{fam.name} (equal time)")
@@ -372,9 +372,28 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
             time_row = _row(fam, "equal_time", trained, score_held_out(run, corpus.held_out), tokens, corpus, per_char)
             tables["equal_time"].append(time_row)
             log(_line(time_row))
+            (out / PARTIAL).write_text(json.dumps(_summary(command, chosen, preset, seed, budget, corpus, tables, started,
+                                                           load_before, complete=False), indent=1) + "\n")
             bar.update(1)
-    result = {
+    result = _summary(command, chosen, preset, seed, budget, corpus, tables, started, load_before)
+    (out / "arena.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / PARTIAL).unlink(missing_ok=True)
+    plot(result, out / "arena.png")
+    return result
+
+
+PARTIAL = "arena.partial.json"  # what a run has measured so far: a run stopped early leaves its rows
+
+
+def _summary(command, chosen, preset, seed, budget, corpus, tables, started, load_before, complete=True) -> dict:
+    import resource
+
+    import torch
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
         "command": command,
+        "complete": complete,
         "families": [f.name for f in chosen],
         "preset": preset,
         "seed": seed,
@@ -386,15 +405,13 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                    "load_average_before": load_before, "load_average_after": _load_average()},
         "wall_s": time.time() - started,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # this process's CPU time: the wall time alone, at one thread
         "compute": "6 * parameters * training tokens (all parameters; the n-gram counts and has none)",
         "bits_per_char": "total nats over the held-out characters / ln 2; word-level models (unit: word) leave "
                          "case, punctuation and rare spellings unscored, so theirs are lower bounds",
         "tables": tables,
         "order_check": {t: order_check(rows) for t, rows in tables.items()},
     }
-    (out / "arena.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(result, out / "arena.png")
-    return result
 
 
 def _load_average() -> list[float] | None:
