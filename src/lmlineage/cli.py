@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("families", nargs="*", metavar="FAMILY", help="the families to race (default: every family with "
                    "a language-modelling objective, from ngram to the Transformers)")
     r.add_argument("--budget", default="default", help="a factor scaling the training text, the seconds and the "
-                   "held-out text (200,000 characters, 15 s and 100,000 characters at 1), or a size: tiny (0.01), "
+                   "held-out text (200,000 characters, 15 s and 100,000 characters, its most, at 1), or a size: tiny (0.01), "
                    "small (0.25), default (1), large (4)")
     r.add_argument("--data", default=None, help="the corpus, as `train --data` reads it (default: shakespeare)")
     r.add_argument("--out", default="arena", help="directory for arena.json, arena.png and the runs")

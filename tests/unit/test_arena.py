@@ -39,6 +39,9 @@ def test_order_reports_a_disagreement_as_measured():
                                                                        ("NNLM", "Transformer", True)]
     assert pairs[0]["earlier_bpc"] == 1.9 and pairs[0]["later_bpc"] == 2.3  # the numbers, never forced
     assert "does not beat" in pairs[0]["says"] and "DISAGREES" in render_order(pairs)
+    assert "caveat" not in pairs[0]  # the same unit, no <unk> shares to tell apart
+    unknown = order_check([{**rows[0], "unknown_share": 0.2}, {**rows[1], "unknown_share": 0.05}])[0]
+    assert "20.0%" in unknown["caveat"] and "5.0%" in unknown["caveat"]
     # a tie is no improvement; a missing or unscored stage is skipped, not invented
     assert not order_check([row("a", "n-gram", 2.0), row("b", "NNLM", 2.0)])[0]["agrees"]
     assert order_check([row("a", "n-gram", 2.0), row("b", "NNLM", math.nan)]) == []

@@ -195,6 +195,7 @@ def _train_seconds(run: Path, tokens_per_step: int) -> float | None:
 
 
 def score_held_out(run: Path, text: str, batch_size: int = 64) -> dict:
+    """The run's score on the held-out ``text`` (:func:`_score`) and the seconds it took."""
     started = time.perf_counter()
     scored = _score(run, text, batch_size)
     return {**scored, "score_s": time.perf_counter() - started}
@@ -282,7 +283,8 @@ def _row(fam: Family, table: str, trained: dict, scored: dict, tokens: int, corp
 def order_check(rows: list[dict]) -> list[dict]:
     """For each adjacent pair of the seeds' stages (n-gram, NNLM, RNN LM, Transformer) that was
     measured, whether the later stage's best family has the lower held-out bits per character, as
-    measured. A pair whose units differ carries the caveat that word-level bits are a lower bound."""
+    measured. A pair whose units differ carries the caveat that word-level bits are a lower bound; two
+    word-level models whose ``<unk>`` shares differ, that the smaller vocabulary is favoured."""
     best: dict[str, dict] = {}
     for row in rows:
         bpc = row.get("bits_per_char")
@@ -303,6 +305,10 @@ def order_check(rows: list[dict]) -> list[dict]:
             pair["caveat"] = (f"{a['family']} reads {a['unit']}s and {b['family']} {b['unit']}s: a word-level model's "
                               "bits per character leave out what its words drop (case, punctuation, the spelling of "
                               "a word behind <unk>), so it is favoured")
+        elif abs((a.get("unknown_share") or 0) - (b.get("unknown_share") or 0)) > 0.01:
+            pair["caveat"] = (f"{a['family']} predicts <unk> for {a['unknown_share'] or 0:.1%} of the held-out words and "
+                              f"{b['family']} for {b['unknown_share'] or 0:.1%}: a word behind <unk> is never spelled, so "
+                              "the smaller vocabulary is favoured")
         pairs.append(pair)
     return pairs
 
