@@ -269,7 +269,7 @@ def train_family(fam: Family, out: Path, *, data, preset: str, seed: int, steps:
             "wall_s": wall}
 
 
-def _row(fam: Family, table: str, trained: dict, scored: dict, tokens: int, corpus: Corpus, per_char: float) -> dict:
+def _row(fam: Family, table: str, trained: dict, scored: dict, tokens: int, per_char: float) -> dict:
     parameters = scored.pop("parameters")
     return {
         "family": fam.name, "year": fam.year, "stage": stage_of(fam), "unit": unit_of(fam), "table": table,
@@ -339,14 +339,25 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
     corpus = Corpus.read(data, budget.held_out_chars)
     per_char_cache: dict = {}
     tables: dict[str, list[dict]] = {t: [] for t in TABLES}
+
+    def record(table: str, fam: Family, run: Path, trained: dict, tokens: int, per_char: float) -> dict:
+        """Score the run, keep its row, and write what is measured so far."""
+        row = _row(fam, table, trained, score_held_out(run, corpus.held_out), tokens, per_char)
+        tables[table].append(row)
+        log(_line(row))
+        partial = _summary(command, chosen, preset, seed, budget, corpus, tables, started, load_before, complete=False)
+        (out / PARTIAL).write_text(json.dumps(partial, indent=1) + "\n")
+        return row
+
     with progress_bar(2 * len(chosen), enabled=progress, desc="arena", unit="run") as bar:
         for fam in chosen:
             per_char = tokens_per_char(fam, corpus, per_char_cache)
             tokens_budget = max(1, round(budget.train_chars * per_char))
+            counts = _reads(fam) == "corpus"  # the n-gram: a counting pass, no steps
             # equal tokens
             bar.set_postfix(run=f"{fam.name} (equal tokens)")
             run = out / "runs" / "equal_tokens" / fam.name
-            if _reads(fam) == "corpus":
+            if counts:
                 from ..classic.ngram import first_tokens
                 from ..tokenizers.word import sentences_from_text
 
@@ -358,16 +369,12 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
                 steps = max(1, math.ceil(tokens_budget / (batch * context)))
                 trained = train_family(fam, run, data=data, preset=preset, seed=seed, steps=steps)
                 tokens = steps * batch * context
-            row = _row(fam, "equal_tokens", trained, score_held_out(run, corpus.held_out), tokens, corpus, per_char)
-            tables["equal_tokens"].append(row)
-            log(_line(row))
-            (out / PARTIAL).write_text(json.dumps(_summary(command, chosen, preset, seed, budget, corpus, tables, started,
-                                                           load_before, complete=False), indent=1) + "\n")
+            row = record("equal_tokens", fam, run, trained, tokens, per_char)
             bar.update(1)
             # equal wall-clock: the steps the measured throughput fits into the budget
             bar.set_postfix(run=f"{fam.name} (equal time)")
             run = out / "runs" / "equal_time" / fam.name
-            if _reads(fam) == "corpus":
+            if counts:
                 trained = train_family(fam, run, data=data, preset=preset, seed=seed)
                 tokens = corpus.train_words
             else:
@@ -375,11 +382,7 @@ def run_arena(names=None, *, budget="default", data=None, out="arena", preset: s
                 steps = max(1, round(budget.train_seconds / seconds_per_step))
                 trained = train_family(fam, run, data=data, preset=preset, seed=seed, steps=steps)
                 tokens = steps * batch * context
-            time_row = _row(fam, "equal_time", trained, score_held_out(run, corpus.held_out), tokens, corpus, per_char)
-            tables["equal_time"].append(time_row)
-            log(_line(time_row))
-            (out / PARTIAL).write_text(json.dumps(_summary(command, chosen, preset, seed, budget, corpus, tables, started,
-                                                           load_before, complete=False), indent=1) + "\n")
+            record("equal_time", fam, run, trained, tokens, per_char)
             bar.update(1)
     result = _summary(command, chosen, preset, seed, budget, corpus, tables, started, load_before)
     (out / "arena.json").write_text(json.dumps(result, indent=1) + "\n")
