@@ -98,6 +98,9 @@ def test_arena_writes_both_tables_the_plot_and_the_order_check(tmp_path, corpus,
     # equal tokens: the same training text, within one step's worth of it
     tokens = {r["family"]: r for r in result["tables"]["equal_tokens"]}
     assert tokens["ngram"]["chars_seen"] <= result["budget"]["train_chars"]
+    # the n-gram counted only those words (--max-words): a smaller vocabulary than its whole-split fit's
+    whole = result["tables"]["equal_time"][0]
+    assert whole["tokens_seen"] > tokens["ngram"]["tokens_seen"] and whole["unknown_share"] < tokens["ngram"]["unknown_share"]
     assert (out / "arena.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for heading in ("## equal tokens", "## equal wall-clock", "order the seeds tell", "| ngram |", "| gpt |"):
         assert heading in printed
