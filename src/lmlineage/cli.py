@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("arena", help="race the language-modelling families on one corpus: held-out bits per "
                        "character at equal tokens and at equal wall-clock, a table, a plot and JSON")
     r.add_argument("families", nargs="*", metavar="FAMILY", help="the families to race (default: every family with "
-                   "a language-modelling objective, from ngram to the Transformers)")
+                   "a language-modelling objective, from ngram to the Transformers; masked LMs such as bert join "
+                   "when named, scored by pseudo-perplexity)")
     r.add_argument("--budget", default="default", help="a factor scaling the training text, the seconds and the "
                    "held-out text (200,000 characters, 15 s and 100,000 characters, its most, at 1), or a size: tiny (0.01), "
                    "small (0.25), default (1), large (4)")

@@ -108,7 +108,7 @@ def test_arena_writes_both_tables_the_plot_and_the_order_check(tmp_path, corpus,
 
 @pytest.mark.parametrize("argv, needle", [
     (["arena", "nosuch"], "unknown family 'nosuch'"),
-    (["arena", "bert"], "bert (mlm+nsp objective) is not scored by the arena"),
+    (["arena", "electra"], "electra (mlm+rtd objective) is not scored by the arena"),
     (["arena", "word2vec"], "is not scored by the arena"),
     (["arena", "gpt", "--budget", "0"], "--budget 0 must be a finite factor > 0"),
     (["arena", "gpt", "--budget", "-2"], "must be a finite factor > 0"),
@@ -143,3 +143,37 @@ def test_ngram_max_words_counts_whole_sentences_up_to_the_budget():
     assert first_tokens(sentences, 9) == sentences and first_tokens(sentences, 2) == []
     with pytest.raises(UserError, match="--max-words 0"):
         first_tokens(sentences, 0)
+
+
+def test_masked_lms_race_when_named_scored_by_pseudo_log_likelihood():
+    import torch
+
+    import lmlineage
+    from lmlineage.lineage.arena import check_families, is_masked_lm, pseudo_log_likelihood
+    from lmlineage.tokenizers import build_tokenizer
+
+    assert [f.name for f in check_families(["gpt", "bert", "roberta"])] == ["gpt", "bert", "roberta"]
+    assert not {"bert", "roberta"} & {f.name for f in arena_families()}  # not in the default race
+    assert not is_masked_lm(get_family("electra")) and not is_masked_lm(get_family("distilbert"))
+    assert stage_of(get_family("bert")) == "masked LM (pseudo-perplexity)"
+    assert order_check([row("bert", stage_of(get_family("bert")), 1.0), row("gpt", "Transformer", 2.0)]) == []
+
+    text = "to be or not to be that is the question whether tis nobler in the mind to suffer " * 3
+    tok = build_tokenizer("wordpiece", [text], 120)
+    torch.manual_seed(0)
+    model = lmlineage.load("bert", preset="tiny", vocab_size=tok.vocab_size, max_positions=16)
+    model.tokenizer = tok
+    nats, tokens = pseudo_log_likelihood(model, text, batch_size=64)
+    assert tokens == len(tok.encode(text)) > 14  # more than one window of 14
+    assert math.isclose(pseudo_log_likelihood(model, text, batch_size=3)[0], nats, rel_tol=1e-5)
+    # by hand: every token hidden behind [MASK] in its own window of 14, one forward each
+    ids, special = tok.encode(text), {n: tok.special_ids[n] for n in ("[CLS]", "[SEP]", "[MASK]")}
+    by_hand = 0.0
+    with torch.no_grad():
+        for start in range(0, len(ids), 14):
+            window = ids[start : start + 14]
+            for i, target in enumerate(window):
+                hidden = window[:i] + [special["[MASK]"]] + window[i + 1 :]
+                logits = model(torch.tensor([[special["[CLS]"], *hidden, special["[SEP]"]]])).logits
+                by_hand -= float(logits[0, i + 1].log_softmax(-1)[target])
+    assert math.isclose(by_hand, nats, rel_tol=1e-5)

@@ -11,6 +11,10 @@ text, twice:
   throughput it measured in the equal-token run; the n-gram's counting pass over the whole training
   split is reported at what it took).
 
+Masked-LM encoders (bert, roberta, ...) race when named, scored by pseudo-log-likelihood (each token
+masked in turn and predicted from both sides of its window): a pseudo-perplexity, labelled so, and
+left out of the seeds' order, which is about left-to-right loss.
+
 Scoring: bits per character (total nats over the characters of the text, divided by ln 2) on the
 same held-out text, a stretch at the start of the corpus's last 10% (``split_text``, the split
 every family holds out), after a margin so no tokenizer's split puts any of it in training. A
@@ -46,6 +50,8 @@ BUDGETS = {"tiny": 0.01, "small": 0.25, "default": 1.0, "large": 4.0}
 STAGES = ("n-gram", "NNLM", "RNN LM", "Transformer")
 STAGE_OF = {"ngram": "n-gram", "nnlm": "NNLM", "elmo": "RNN LM"}
 TABLES = ("equal_tokens", "equal_time")
+MASKED_STAGE = "masked LM (pseudo-perplexity)"
+PSEUDO_WINDOW = 64  # tokens a masked LM reads around each token it scores, [CLS] and [SEP] included
 
 
 @dataclass(frozen=True)
@@ -93,12 +99,26 @@ def is_language_model(fam: Family) -> bool:
     return task is not None and task.generates and task.reads in ("tokens", "words", "corpus")
 
 
+def is_masked_lm(fam: Family) -> bool:
+    """An encoder pre-trained by the masked LM alone (its model scores every token from both sides):
+    raced when named, scored by pseudo-log-likelihood. Not ELECTRA (its discriminator predicts no
+    tokens) nor DistilBERT (it needs a trained teacher)."""
+    from ..tasks.masked_lm import MaskedLMTask
+
+    task = _task_of(fam)
+    return (task is not None and issubclass(task, MaskedLMTask) and task.reads == "tokens" and not task.own_weights
+            and not task.checkpoint_options)
+
+
 def arena_families() -> list[Family]:
     return [f for f in families() if is_language_model(f)]
 
 
 def stage_of(fam: Family) -> str:
-    """The step of the seeds' story a family stands for: every Transformer-era decoder is a Transformer."""
+    """The step of the seeds' story a family stands for: every Transformer-era decoder is a Transformer;
+    a masked LM stands apart (its pseudo-perplexity is no left-to-right loss)."""
+    if is_masked_lm(fam):
+        return MASKED_STAGE
     return STAGE_OF.get(fam.name, fam.name if fam.architecture == "classic" else "Transformer")
 
 
@@ -111,9 +131,10 @@ def check_families(names) -> list[Family]:
     chosen = []
     for name in names:
         fam = get_family(name)  # an unknown name: UserError naming the choices
-        if not is_language_model(fam):
-            raise UserError(f"{name} ({fam.objective} objective) is not scored by the arena: it does not predict "
-                            "the text left to right", f"choose among: {', '.join(f.name for f in eligible)}")
+        if not (is_language_model(fam) or is_masked_lm(fam)):
+            raise UserError(f"{name} ({fam.objective} objective) is not scored by the arena: it predicts neither the "
+                            "text left to right nor masked tokens by itself",
+                            f"choose among: {', '.join(f.name for f in eligible)} or a masked LM (bert, roberta, ...)")
         if fam not in chosen:
             chosen.append(fam)
     if not chosen:
@@ -162,6 +183,8 @@ def window(fam: Family, preset: str) -> tuple[int, int]:
     """(batch size, context) a run of ``fam`` trains with by default: tokens per step is their product."""
     from ..train.run import DEFAULTS
 
+    if is_masked_lm(fam):  # trained on the windows it is scored in (its preset's 512 outgrow a small corpus)
+        return DEFAULTS["batch_size"], min(fam.config(preset).max_positions, PSEUDO_WINDOW) - 2
     return DEFAULTS["batch_size"], fam.config(preset).max_positions - _task_of(fam).added_tokens
 
 
@@ -216,7 +239,10 @@ def _score(run: Path, text: str, batch_size: int) -> dict:
 
     model = load(run)
     unknown = None
-    if hasattr(model, "evaluate_text"):
+    if is_masked_lm(get_family(model.config.family)) if hasattr(model, "config") else False:
+        nats, tokens = pseudo_log_likelihood(model, text, batch_size)
+        chars = len(text)
+    elif hasattr(model, "evaluate_text"):
         result = model.evaluate_text(text)
         nats, chars, tokens = result["nats"], result["chars"], result["tokens"]
         unknown = _unknown_share(model, text)
@@ -230,6 +256,35 @@ def _score(run: Path, text: str, batch_size: int) -> dict:
     parameters = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
     return {"bits_per_char": bits_per_char(nats, chars), "loss": nats / max(tokens, 1), "scored_tokens": tokens,
             "scored_chars": chars, "unknown_share": unknown, "parameters": parameters}
+
+
+def pseudo_log_likelihood(model, text: str, batch_size: int = 64) -> tuple[float, int]:
+    """(nats, tokens): every token of ``text`` masked in turn and predicted from the rest of its
+    window of PSEUDO_WINDOW tokens (``[CLS] window [SEP]``); the sum of -log p is the
+    pseudo-log-likelihood (Salazar et al. 2020, "Masked Language Model Scoring", section 2.3)."""
+    import torch
+
+    from ..tasks.masked_lm import MaskedLMTask
+
+    special = MaskedLMTask.check_inputs(model.tokenizer)
+    ids = torch.tensor(model.tokenizer.encode(text), dtype=torch.long)
+    width = min(model.config.max_positions, PSEUDO_WINDOW) - 2
+    device = next(model.parameters()).device
+    nats = 0.0
+    with torch.no_grad():
+        for start in range(0, len(ids), width):
+            window = ids[start : start + width]
+            n = len(window)
+            row = torch.cat([torch.tensor([special["cls"]]), window, torch.tensor([special["sep"]])])
+            copies, at = row.repeat(n, 1), torch.arange(n)
+            copies[at, at + 1] = special["mask"]  # copy i hides token i
+            where = torch.zeros_like(copies, dtype=torch.bool)
+            where[at, at + 1] = True
+            for i in range(0, n, batch_size):
+                logits = model(copies[i : i + batch_size].to(device), mlm_positions=where[i : i + batch_size].to(device)).logits
+                logp = logits.float().log_softmax(-1)  # one row per copy, in order
+                nats -= float(logp.gather(1, window[i : i + batch_size, None].to(device)).sum())
+    return nats, len(ids)
 
 
 def _unknown_share(model, text: str) -> float | None:
@@ -263,7 +318,8 @@ def train_family(fam: Family, out: Path, *, data, preset: str, seed: int, steps:
         return {"steps": 0, "train_s": wall, "wall_s": wall}
     batch, context = window(fam, preset)
     train(fam.name, preset=preset, data=data, out=out, seed=seed, progress=False, sample_tokens=0, steps=steps,
-          warmup=min(DEFAULTS["warmup"], steps // 10), eval_batches=1)
+          warmup=min(DEFAULTS["warmup"], steps // 10), eval_batches=1,
+          context=context if is_masked_lm(fam) else None)
     wall = time.perf_counter() - started
     return {"steps": steps, "batch_size": batch, "context": context, "train_s": _train_seconds(out, batch * context),
             "wall_s": wall}
@@ -273,6 +329,7 @@ def _row(fam: Family, table: str, trained: dict, scored: dict, tokens: int, per_
     parameters = scored.pop("parameters")
     return {
         "family": fam.name, "year": fam.year, "stage": stage_of(fam), "unit": unit_of(fam), "table": table,
+        "score": "pseudo-log-likelihood" if is_masked_lm(fam) else "log-likelihood",
         "parameters": parameters, "tokens_seen": tokens, "chars_seen": round(tokens / per_char),
         "compute_6nd": 6 * parameters * tokens if parameters is not None else None,
         **trained, **scored,
@@ -492,12 +549,13 @@ def plot(result: dict, path: Path) -> Path:
         for r in rows:
             face = "none" if r["unit"] == "word" else color
             by_year.scatter(r["year"], r["bits_per_char"], marker=marker, facecolors=face, edgecolors=color, s=45)
-            by_year.annotate(r["family"], (r["year"], r["bits_per_char"]), xytext=(4, 3), textcoords="offset points",
+            name = r["family"] + (" (pseudo)" if r.get("score") == "pseudo-log-likelihood" else "")
+            by_year.annotate(name, (r["year"], r["bits_per_char"]), xytext=(4, 3), textcoords="offset points",
                              fontsize=7, color=color)
             if r["compute_6nd"]:
                 by_compute.scatter(r["compute_6nd"], r["bits_per_char"], marker=marker, facecolors=face,
                                    edgecolors=color, s=45)
-                by_compute.annotate(r["family"], (r["compute_6nd"], r["bits_per_char"]), xytext=(4, 3),
+                by_compute.annotate(name, (r["compute_6nd"], r["bits_per_char"]), xytext=(4, 3),
                                     textcoords="offset points", fontsize=7, color=color)
         by_year.scatter([], [], marker=marker, color=color, label=TITLES[table])
     by_year.scatter([], [], marker="o", facecolors="none", edgecolors="0.4", label="word-level (bpc a lower bound)")
