@@ -1,5 +1,5 @@
-"""The ``lmlineage`` command line. Verbs are what users do: models, train, generate, eval, finetune,
-predict, embed, align, similar, tokenizer train, convert, serve.
+"""The ``lmlineage`` command line. Verbs are what users do: models, diff, arena, train, generate, eval,
+finetune, predict, embed, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -90,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"lmlineage {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
-    sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
+    ml = sub.add_parser("models", help="list the families: year, parent, presets, what each changed")
+    ml.add_argument("--tree", action="store_true", help="the lineage as a tree: each family under its parent, "
+                    "with its year and what it changed")
+    ml.add_argument("--out", default=None, metavar="FILE", help="with --tree, also draw it into FILE (.png or .svg)")
     d = sub.add_parser("diff", help="what one family changed from another: norms, positions, attention, MLP, "
                        "objective, tokenizer, parameters, lineage")
     d.add_argument("a", metavar="FAMILY_A", help="the family compared from (`lmlineage models` lists them)")
@@ -99,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "else each family's defaults)")
     d.add_argument("--json", action="store_true", help="print the differences as JSON")
     d.add_argument("--source", action="store_true", help="also show the two family files side by side")
+
+    r = sub.add_parser("arena", help="race the language-modelling families on one corpus: held-out bits per "
+                       "character at equal tokens and at equal wall-clock, a table, a plot and JSON")
+    r.add_argument("families", nargs="*", metavar="FAMILY", help="the families to race (default: every family with "
+                   "a language-modelling objective, from ngram to the Transformers; masked LMs such as bert join "
+                   "when named, scored by pseudo-perplexity)")
+    r.add_argument("--budget", default="default", help="a factor scaling the training text, the seconds and the "
+                   "held-out text (200,000 characters, 15 s and 100,000 characters, its most, at 1), or a size: tiny (0.01), "
+                   "small (0.25), default (1), large (4)")
+    r.add_argument("--data", default=None, help="the corpus, as `train --data` reads it (default: shakespeare)")
+    r.add_argument("--out", default="arena", help="directory for arena.json, arena.png and the runs")
+    r.add_argument("--preset", default="tiny", help="the size every family trains at")
+    r.add_argument("--seed", type=_seed, default=1337, help="random seed of every run")
+    r.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch (default: torch's "
+                   "own, one per core; 1 is faster on a machine other work shares)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
@@ -280,6 +300,16 @@ def _family_options(args) -> dict:
 def cmd_models(args) -> None:
     from .api import families
 
+    if args.out is not None and not args.tree:
+        raise UserError("--out draws the tree", "add --tree")
+    if args.tree:
+        from .lineage.tree import check_drawing_path, draw_tree, render_tree
+
+        out = check_drawing_path(args.out) if args.out is not None else None  # refused before printing
+        print(render_tree())
+        if out is not None:
+            print(f"lineage tree drawn in {draw_tree(out)}")
+        return
     rows = [(f.name, str(f.year), f.parent or "-", ",".join(f.presets), f.changes) for f in families()]
     header = ("family", "year", "parent", "presets (--preset)")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
@@ -298,6 +328,21 @@ def cmd_diff(args) -> None:
     if args.source and not args.json:
         columns = shutil.get_terminal_size((163, 24)).columns  # not a terminal: 80 characters a side
         print("\n" + side_by_side(args.a, args.b, width=max(40, (columns - 3) // 2)))
+
+
+def cmd_arena(args) -> None:
+    from .lineage.arena import render, run_arena
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = run_arena(args.families or None, budget=args.budget, data=args.data, out=args.out, preset=args.preset,
+                       seed=args.seed, progress=not args.no_progress, log=lambda line: print(line, flush=True),
+                       command=shlex.join(["lmlineage", *sys.argv[1:]]))
+    print()
+    print(render(result))
+    print(f"\nwritten: {args.out}/arena.json, {args.out}/arena.png ({result['wall_s']:.0f} s)")
 
 
 def cmd_train(args) -> None:
@@ -495,7 +540,7 @@ def cmd_convert(args) -> None:
     print(f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}")
 
 
-COMMANDS = {"models": cmd_models, "diff": cmd_diff, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
+COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
 

@@ -521,14 +521,32 @@ class NGramCheckpoint:
         return text
 
 
+def first_tokens(sentences: list[list[str]], limit: int | None) -> list[list[str]]:
+    """The first whole sentences holding at most ``limit`` tokens as the model predicts them (each
+    sentence's words and its ``</s>``); all of them for None."""
+    if limit is None:
+        return sentences
+    if limit < 1:
+        raise UserError(f"--max-words {limit} counts nothing", "give --max-words 1 or more")
+    kept, total = [], 0
+    for sentence in sentences:
+        total += len(sentence) + 1
+        if total > limit:
+            break
+        kept.append(sentence)
+    return kept
+
+
 def fit_run(corpus: list[str], out: Path, settings: dict) -> dict:
-    """Count the first 90% of ``corpus`` (``settings``: the preset's order and smoothing) into
-    ``out/best``; return the held-out score of the last 10%."""
+    """Count the first 90% of ``corpus`` (``settings``: the preset's order and smoothing; ``max_words``:
+    only its first sentences holding that many tokens) into ``out/best``; return the held-out score
+    of the last 10%."""
     from lmlineage.data.corpora import split_text
     from lmlineage.checkpoint.directory import atomic_directory
 
     train_text, val_text = split_text("\n".join(corpus))
-    sentences = sentences_from_text(train_text)
+    settings = dict(settings)
+    sentences = first_tokens(sentences_from_text(train_text), settings.pop("max_words", None))
     if not sentences or not val_text.strip():
         raise UserError("the corpus has too little text to fit an n-gram model and hold out 10%",
                         "give a larger corpus")

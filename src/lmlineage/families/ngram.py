@@ -40,6 +40,8 @@ register(Family(
     objective="counts",
     architecture="classic",
     load=load,
-    options={"order": ORDER},
+    options={"order": ORDER, "max_words": dict(
+        type=int, help="ngram: count only the first sentences of the training split holding this many tokens "
+        "(words and one </s> per sentence; the arena's equal-token budget) (default: all of them)")},
     config_class=NGramConfig,  # checks a preset before counting
 ))
