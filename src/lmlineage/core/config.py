@@ -372,6 +372,39 @@ class ModelConfig(FamilyConfig):
             )
 
 
+@dataclass
+class ImageSpec(Spec):
+    """An image model's input (ViT, Dosovitskiy et al. 2021, section 3.1): square images of ``size``
+    pixels a side and ``channels`` channels, cut into ``patch`` x ``patch`` patches."""
+
+    size: int = 224
+    patch: int = 16
+    channels: int = 3
+
+    @property
+    def n_patches(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    def validate(self, where: str) -> None:
+        require_positive(self, where, "size", "patch", "channels")
+        if self.size % self.patch:
+            raise UserError(f"config {where}size={self.size} is not a multiple of {where}patch={self.patch}",
+                            "choose an image size the patches tile")
+
+
+@dataclass
+class ImageModelConfig(ModelConfig):
+    """A Transformer over image patches (ViT and the image towers built on it): the model config
+    plus the image it reads. It has no vocabulary; ``vocab_size`` stays at its filler 1."""
+
+    vocab_size: int = 1
+    image: ImageSpec = field(default_factory=ImageSpec)
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        self.image.validate(f"{where}image.")
+
+
 def _spec_class(annotation) -> type | None:
     """The Spec class an annotation names (``X`` or ``X | None``), else None."""
     for arg in typing.get_args(annotation) or (annotation,):

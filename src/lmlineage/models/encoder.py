@@ -49,12 +49,18 @@ class EncoderModel(nn.Module):
         super().__init__()
         self.head_names = _check_heads(cfg)
         self.config = cfg
-        self.backbone = Stack(cfg, causal=False, positions=positions)
+        self.backbone = self.make_backbone(cfg, positions)
         for name, spec in HEADS.items():
             setattr(self, name, spec.build(cfg) if name in self.head_names else None)
         self.apply(partial(init_weights, cfg=cfg))
         if self.mlm is not None and cfg.embedding.tie:
             self.mlm.tie(self.backbone.embed_tokens)
+
+    def make_backbone(self, cfg: ModelConfig, positions: tuple[str, ...] | None) -> Stack:
+        """The stack (a hook: an image encoder builds its patch embeddings here, before it)."""
+        return Stack(cfg, causal=False, positions=positions)
+
+    reads = "text"  # what the model's inputs are, as messages name them
 
     @property
     def max_positions(self) -> int:
@@ -96,6 +102,10 @@ class EncoderModel(nn.Module):
         hidden, states = self.backbone(input_ids, attention_mask, position_ids,
                                        output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
                                        attentions=attentions)
+        return self.output(hidden, states, attentions, attention_mask, mlm_positions)
+
+    def output(self, hidden, states, attentions, attention_mask=None, mlm_positions=None) -> EncoderOutput:
+        """The heads on the stack's output (hidden states, per-layer states, attention probabilities)."""
         outputs: dict[str, torch.Tensor] = {}
         for name in self.head_names:
             spec = HEADS[name]

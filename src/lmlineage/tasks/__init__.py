@@ -11,6 +11,7 @@ from .blank_infilling import BlankInfillingTask
 from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
+from .image_classification import ImageClassificationTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -22,7 +23,7 @@ TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infillin
          "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
-         "word2vec": Word2VecTask}
+         "word2vec": Word2VecTask, "image_classification": ImageClassificationTask}
 
 
 def task_class(objective: str) -> type[Task]:
