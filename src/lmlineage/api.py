@@ -323,11 +323,20 @@ def _processor_of(model, path):
     return model.processor
 
 
-def classify_images(path, images: list[str], device: str = "cpu", top: int = 3) -> list[dict]:
+def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, attention=None) -> list[dict]:
     """Each image file classified by an image classifier checkpoint (``lmlineage train vit``, or a
     reference ViTForImageClassification directory with its preprocessor_config.json): the likeliest
-    label, its probability, and the ``top`` likeliest labels with theirs."""
+    label, its probability, and the ``top`` likeliest labels with theirs. ``attention``: a PNG path
+    to draw where the model looked in the (one) image: attention rollout over its patches."""
     from .vision.images import read_image
+
+    if attention is not None:
+        attention = Path(attention)
+        if attention.suffix.lower() != ".png":
+            raise UserError(f"--attention {attention}: the map is written as PNG", "give a path ending in .png")
+        if len(images) != 1:
+            raise UserError(f"--attention draws one image's map, got {len(images)} images", "give one --image")
+        check_out_dir(attention.parent, "--attention")
 
     model = load(resolve_checkpoint(path), device=check_device(device))
     if getattr(model, "reads", "text") != "images" or getattr(model, "classifier", None) is None:
@@ -343,8 +352,15 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3) 
     elif channels == 3:
         arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
     with torch.no_grad():
-        probabilities = model(processor(arrays).to(device)).task_logits.float().softmax(-1).cpu()
+        output = model(processor(arrays).to(device), output_attentions=attention is not None)
+        probabilities = output.task_logits.float().softmax(-1).cpu()
     names = model.config.labels
+    if attention is not None:
+        from .evaluation.patch_attention import draw, rollout
+
+        best = int(probabilities[0].argmax())
+        draw(arrays[0], rollout(output.attentions)[0].float().cpu().numpy(), attention,
+             title=f"{Path(images[0]).name}: {names[best]} ({float(probabilities[0, best]):.2f})")
     out = []
     for image, p in zip(images, probabilities):
         order = p.argsort(descending=True)[:top].tolist()

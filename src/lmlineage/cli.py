@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "classifier's")
     r.add_argument("--text", action="append", default=None, help="a text to classify, or words to tag (repeatable)")
     r.add_argument("--image", action="append", default=None, help="an image file to classify (repeatable)")
+    r.add_argument("--attention", default=None, metavar="OUT.png", help="with one --image: draw where the model "
+                   "looked (attention rollout from [class] over the patches)")
     r.add_argument("--data", default=None, help="a .jsonl or .csv file of inputs in the fine-tuning format "
                    "(the label, tags or answer may be left out)")
     r.add_argument("--device", default="cpu")
@@ -435,11 +437,13 @@ def cmd_predict(args) -> None:
 
         if args.text is not None or args.data is not None:
             raise UserError("--image does not combine with --text or --data", "classify images or texts, not both")
-        for prediction in classify_images(args.checkpoint, args.image, device=args.device):
+        for prediction in classify_images(args.checkpoint, args.image, device=args.device, attention=args.attention):
             top = ", ".join(f"{label} {p:.3f}" for label, p in prediction["top"])
             print(json.dumps(prediction) if args.json else f"{prediction['image']}\t{prediction['label']}\t"
                   f"{prediction['probability']:.4f}\t({top})")
         return
+    if args.attention is not None:
+        raise UserError("--attention draws an image's attention map", "give it with --image FILE")
     task, predictions = predict(args.checkpoint, texts=args.text, data=args.data, device=args.device)
     for prediction in predictions:
         print(json.dumps(prediction, ensure_ascii=False) if args.json else prediction_line(task, prediction))

@@ -118,3 +118,25 @@ def test_bad_input_is_one_line(trained, manifest, tmp_path, capsys):
             needle="has no labels")
     refused(capsys, "train", "vit", "--context", "8", "--out", tmp_path / "r4", *TRAIN, needle="--context")
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))  # nothing half-written
+
+
+def test_attention_rollout_golden_cases():
+    from lmlineage.evaluation.patch_attention import rollout
+
+    tokens = 5  # [class] + a 2x2 grid
+    uniform = torch.full((1, 2, tokens, tokens), 1 / tokens)
+    torch.testing.assert_close(rollout([uniform]), torch.full((1, 2, 2), 0.5 / tokens))
+    own = torch.eye(tokens)[None, None].repeat(1, 3, 1, 1)  # every token attends to itself: nothing mixes
+    assert rollout([own, own]).abs().max() == 0
+    to_first_patch = torch.zeros(1, 1, tokens, tokens)
+    to_first_patch[..., 1] = 1  # everything attends to patch (0, 0)
+    two = rollout([to_first_patch, to_first_patch])[0]
+    assert two[0, 0] == pytest.approx(0.75) and two.sum() == pytest.approx(0.75)  # 0.5 + 0.5 * 0.5
+
+
+def test_predict_draws_the_attention_map(trained, manifest, tmp_path, capsys):
+    code, out, err = run(capsys, "predict", trained, "--image", manifest / "2.png", "--attention", tmp_path / "a.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "a.png").size[0] > 100
+    refused(capsys, "predict", trained, "--image", manifest / "2.png", "--image", manifest / "3.png",
+            "--attention", tmp_path / "b.png", needle="give one --image")
