@@ -45,6 +45,10 @@ def baselines(train, val) -> dict:
     return out
 
 
+def run_dropout(run: Path) -> float:
+    return lmlineage.load(run).config.dropout
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=600)
@@ -52,6 +56,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="write the raw numbers here")
     args = p.parse_args()
@@ -61,13 +66,14 @@ def main() -> None:
     result = {"data": "digits", "train_images": len(train), "held_out_images": len(val), **baselines(train, val)}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        config = {} if args.dropout is None else {"dropout": args.dropout}
         run = lmlineage.train("vit", steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                              seed=args.seed, out=Path(tmp) / "vit", progress=False)
+                              seed=args.seed, out=Path(tmp) / "vit", progress=False, config=config)
         seconds = time.perf_counter() - start
         scored = lmlineage.api.evaluate(Path(tmp) / "vit")
     result.update(vit={"accuracy": run.metrics["accuracy"], "val_loss": run.val_loss, "eval_accuracy": scored["accuracy"],
                        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
-                       "seed": args.seed, "train_seconds": seconds,
+                       "seed": args.seed, "dropout": run_dropout(Path(tmp) / "vit"), "train_seconds": seconds,
                        "parameters": sum(p.numel() for p in lmlineage.load("vit").parameters())},
                   device=device_name(), versions=versions())
     print(json.dumps(result, indent=1))

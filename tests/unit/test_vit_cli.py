@@ -117,6 +117,7 @@ def test_bad_input_is_one_line(trained, manifest, tmp_path, capsys):
     refused(capsys, "train", "vit", "--data", tmp_path / "captions.csv", "--out", tmp_path / "r3", *TRAIN,
             needle="has no labels")
     refused(capsys, "train", "vit", "--context", "8", "--out", tmp_path / "r4", *TRAIN, needle="--context")
+    refused(capsys, "eval", trained, "--data", "shapes:20", needle="has the classes")
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))  # nothing half-written
 
 
@@ -140,3 +141,15 @@ def test_predict_draws_the_attention_map(trained, manifest, tmp_path, capsys):
     assert Image.open(tmp_path / "a.png").size[0] > 100
     refused(capsys, "predict", trained, "--image", manifest / "2.png", "--image", manifest / "3.png",
             "--attention", tmp_path / "b.png", needle="give one --image")
+
+
+def test_resume_continues_the_same_run(manifest, tmp_path):
+    from safetensors.torch import load_file
+
+    data = ["--data", str(manifest / "labels.csv"), "--batch-size", "8", "--no-progress", "--eval-interval", "2"]
+    assert cli.main(["train", "vit", "--steps", "4", "--out", str(tmp_path / "straight"), *data]) == 0
+    assert cli.main(["train", "vit", "--steps", "2", "--out", str(tmp_path / "resumed"), *data]) == 0
+    assert cli.main(["train", "vit", "--steps", "4", "--out", str(tmp_path / "resumed"), "--resume", *data]) == 0
+    a = load_file(str(tmp_path / "straight" / "last" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "last" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
