@@ -45,10 +45,6 @@ def baselines(train, val) -> dict:
     return out
 
 
-def run_dropout(run: Path) -> float:
-    return lmlineage.load(run).config.dropout
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=600)
@@ -71,9 +67,10 @@ def main() -> None:
                               seed=args.seed, out=Path(tmp) / "vit", progress=False, config=config)
         seconds = time.perf_counter() - start
         scored = lmlineage.api.evaluate(Path(tmp) / "vit")
+        dropout = lmlineage.load(Path(tmp) / "vit").config.dropout
     result.update(vit={"accuracy": run.metrics["accuracy"], "val_loss": run.val_loss, "eval_accuracy": scored["accuracy"],
                        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
-                       "seed": args.seed, "dropout": run_dropout(Path(tmp) / "vit"), "train_seconds": seconds,
+                       "seed": args.seed, "dropout": dropout, "train_seconds": seconds,
                        "parameters": sum(p.numel() for p in lmlineage.load("vit").parameters())},
                   device=device_name(), versions=versions())
     print(json.dumps(result, indent=1))
