@@ -6,12 +6,14 @@ the same split) is benchmarks/vit_digits.py's, in BENCHMARKS.md."""
 import json
 
 import numpy as np
+import pytest
 
 from lmlineage import cli
 from lmlineage.vision.batches import held_out_split
 from lmlineage.vision.images import load_images
 
 
+@pytest.mark.slow
 def test_vit_beats_the_majority_class_on_held_out_digits(tmp_path, capsys):
     out = tmp_path / "vit"
     argv = ["train", "vit", "--steps", "150", "--batch-size", "32", "--lr", "2e-3", "--warmup", "20",
