@@ -23,7 +23,7 @@ from .core.registry import get_family
 from .tasks.protocol import TrainResult, bits_per_char, perplexity
 from .train.run import check_device, check_out_dir
 
-__all__ = ["load", "train", "embed", "finetune", "predict", "classify_images", "align", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -130,6 +130,8 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
 
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
+    if getattr(model, "reads", "text") == "images":
+        raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
     if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
         if not texts:
             raise UserError("no text to embed", "give at least one --text")
@@ -323,13 +325,45 @@ def _processor_of(model, path):
     return model.processor
 
 
+def _image_model(path, device: str, what: str):
+    """An image model checkpoint with its processor, or a UserError naming what was wanted."""
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if getattr(model, "reads", "text") != "images":
+        raise UserError(f"{path} is no image model", f"{what} with a checkpoint of `lmlineage train vit`")
+    return model, _processor_of(model, path)
+
+
+def _read_images(model, images: list[str]) -> list[np.ndarray]:
+    """Image files as the model's channels: a grey model reads colour pictures as their grey levels
+    (ITU-R 601 luma, as Pillow's "L"), a colour model grey ones repeated to RGB."""
+    from .vision.images import read_image
+
+    if not images:
+        raise UserError("no image given", "give at least one --image FILE")
+    arrays = [read_image(image) for image in images]
+    if model.config.image.channels == 1:
+        return [a if a.shape[2] == 1 else np.round(a @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None]
+                for a in arrays]
+    return [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
+
+
+def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
+    """Image embeddings (N, d_model) from an image encoder: the final [class] vector (what its
+    classifier reads), L2-normalised."""
+    from torch.nn import functional as F
+
+    model, processor = _image_model(path, device, "embed images")
+    arrays = _read_images(model, images)
+    with torch.no_grad():
+        hidden = model(processor(arrays).to(next(model.parameters()).device)).last_hidden_state
+    return F.normalize(hidden[:, 0].float(), dim=-1).cpu()
+
+
 def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, attention=None) -> list[dict]:
     """Each image file classified by an image classifier checkpoint (``lmlineage train vit``, or a
     reference ViTForImageClassification directory with its preprocessor_config.json): the likeliest
     label, its probability, and the ``top`` likeliest labels with theirs. ``attention``: a PNG path
     to draw where the model looked in the (one) image: attention rollout over its patches."""
-    from .vision.images import read_image
-
     if attention is not None:
         attention = Path(attention)
         if attention.suffix.lower() != ".png":
@@ -338,19 +372,10 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, 
             raise UserError(f"--attention draws one image's map, got {len(images)} images", "give one --image")
         check_out_dir(attention.parent, "--attention")
 
-    model = load(resolve_checkpoint(path), device=check_device(device))
-    if getattr(model, "reads", "text") != "images" or getattr(model, "classifier", None) is None:
-        raise UserError(f"{path} is no image classifier", "give a checkpoint of `lmlineage train vit`")
-    if not images:
-        raise UserError("no image to classify", "give at least one --image FILE")
-    processor = _processor_of(model, path)
-    arrays = [read_image(image) for image in images]
-    channels = model.config.image.channels
-    if channels == 1:  # a grey model reads colour pictures as their grey levels (ITU-R 601, as Pillow's "L")
-        arrays = [a if a.shape[2] == 1 else np.round(a @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None]
-                  for a in arrays]
-    elif channels == 3:
-        arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
+    model, processor = _image_model(path, device, "classify images")
+    if model.classifier is None:
+        raise UserError(f"{path} has no class head", "classify with a checkpoint of `lmlineage train vit`")
+    arrays = _read_images(model, images)
     with torch.no_grad():
         output = model(processor(arrays).to(device), output_attentions=attention is not None)
         probabilities = output.task_logits.float().softmax(-1).cpu()

@@ -224,10 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     v.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as stored)")
 
-    m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
+    m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised; image "
+                       "embeddings from an image encoder (vit): its [class] vector, L2-normalised")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
                    "directory")
-    m.add_argument("--text", action="append", required=True, help="a text to embed (repeatable)")
+    m.add_argument("--text", action="append", default=None, help="a text to embed (repeatable)")
+    m.add_argument("--image", action="append", default=None, help="an image file to embed (repeatable)")
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
@@ -450,9 +452,12 @@ def cmd_predict(args) -> None:
 
 
 def cmd_embed(args) -> None:
-    from .api import embed
+    from .api import embed, embed_images
 
-    vectors = embed(args.checkpoint, args.text, device=args.device).tolist()
+    if (args.text is None) == (args.image is None):
+        raise UserError("give what to embed as --text (repeatable) or as --image FILE (repeatable)", "one of the two")
+    vectors = (embed(args.checkpoint, args.text, device=args.device) if args.image is None else
+               embed_images(args.checkpoint, args.image, device=args.device)).tolist()
     if args.json:
         print(json.dumps(vectors))
     else:

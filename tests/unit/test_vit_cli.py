@@ -153,3 +153,17 @@ def test_resume_continues_the_same_run(manifest, tmp_path):
     a = load_file(str(tmp_path / "straight" / "last" / "model.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "last" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_embed_gives_the_normalised_class_vector(trained, manifest, capsys):
+    code, out, err = run(capsys, "embed", trained, "--image", manifest / "0.png", "--image", manifest / "5.png",
+                         "--json")
+    assert code == 0, err
+    vectors = torch.tensor(json.loads(out))
+    model = lmlineage.load(trained)
+    arrays = [np.asarray(Image.open(manifest / f"{i}.png")) for i in (0, 5)]
+    with torch.no_grad():
+        hidden = model(model.processor(arrays)).last_hidden_state[:, 0]
+    torch.testing.assert_close(vectors, torch.nn.functional.normalize(hidden, dim=-1), rtol=0, atol=1e-6)
+    refused(capsys, "embed", trained, "--text", "a square", needle="give --image FILE")
+    refused(capsys, "embed", trained, needle="--text (repeatable) or as --image")
