@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from lmlineage import cli
 from lmlineage.vision.batches import held_out_split
@@ -15,10 +16,15 @@ from lmlineage.vision.images import load_images
 
 @pytest.mark.slow
 def test_vit_beats_the_majority_class_on_held_out_digits(tmp_path, capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: a second thread only waits on the first
     out = tmp_path / "vit"
-    argv = ["train", "vit", "--steps", "150", "--batch-size", "32", "--lr", "2e-3", "--warmup", "20",
+    argv = ["train", "vit", "--steps", "300", "--batch-size", "64", "--lr", "2e-3", "--warmup", "30",
             "--out", out, "--no-progress"]
-    assert cli.main([str(a) for a in argv]) == 0
+    try:
+        assert cli.main([str(a) for a in argv]) == 0
+    finally:
+        torch.set_num_threads(threads)
     capsys.readouterr()
     assert cli.main(["eval", str(out), "--json"]) == 0
     accuracy = json.loads(capsys.readouterr().out)["accuracy"]
