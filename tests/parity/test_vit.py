@@ -13,11 +13,12 @@ from lmlineage.interop.reference import from_hf, to_hf  # noqa: E402
 LABELS = ["cat", "dog", "bird"]
 
 
-@pytest.fixture(params=[1, 3], ids=["grey", "rgb"])
+@pytest.fixture(params=[(1, "gelu"), (3, "quick_gelu")], ids=["grey-gelu", "rgb-quick_gelu"])
 def pair(request, tmp_path):
     torch.manual_seed(0)
+    channels, activation = request.param
     cfg = transformers.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-                                 image_size=8, patch_size=2, num_channels=request.param,
+                                 image_size=8, patch_size=2, num_channels=channels, hidden_act=activation,
                                  id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
                                  attn_implementation="eager")
     ref = transformers.ViTForImageClassification(cfg).eval()
@@ -25,7 +26,7 @@ def pair(request, tmp_path):
         for p in ref.parameters():
             p.add_(0.1 * torch.randn_like(p))
     ref.save_pretrained(tmp_path / "ref")
-    return ref, from_hf(tmp_path / "ref").eval(), request.param
+    return ref, from_hf(tmp_path / "ref").eval(), channels
 
 
 def test_every_layer_and_the_logits_match(pair):

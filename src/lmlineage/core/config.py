@@ -32,7 +32,7 @@ CHOICES = {
                       "disentangled", "none"),
     "position.rope_layout": ("half", "interleaved"),
     "mlp.kind": ("mlp", "glu"),
-    "mlp.activation": ("gelu", "gelu_tanh", "relu", "silu"),
+    "mlp.activation": ("gelu", "gelu_tanh", "relu", "silu", "quick_gelu"),
     "init.kind": ("normal", "fan_in"),
 }
 DISENTANGLED_TERMS = ("c2p", "p2c")  # DeBERTa's content-to-position and position-to-content scores

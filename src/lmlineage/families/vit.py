@@ -44,7 +44,8 @@ FIELDS = (
     Field("mlp.d_ff", "intermediate_size"),
     Field("norm.eps", "layer_norm_eps", default=1e-12),
     Field("mlp.activation", "hidden_act",
-          values={"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh"}),
+          values={"gelu": "gelu", "relu": "relu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+                  "quick_gelu": "quick_gelu"}),
     Field("init.std", "initializer_range", default=0.02),
     Field("dropout", "attention_probs_dropout_prob", default=0.0),  # one rate: on import the hidden one wins
     Field("dropout", "hidden_dropout_prob", default=0.0),
