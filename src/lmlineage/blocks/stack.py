@@ -30,8 +30,8 @@ class Stack(Embeddings):
     """``positions``: the position schemes by name; default ``(cfg.position,)``."""
 
     def __init__(self, cfg: ModelConfig, causal: bool, cross_attention: bool = False,
-                 positions: tuple[str, ...] | None = None):
-        super().__init__(cfg, causal, positions or (cfg.position.kind,))
+                 positions: tuple[str, ...] | None = None, tokens: bool = True):
+        super().__init__(cfg, causal, positions or (cfg.position.kind,), tokens)
         self.cfg, self.causal = cfg, causal
         self.layers = nn.ModuleList(
             Block(cfg, i, qk_transform=self.rotary, score_bias=shared_hook(self.score_bias),
@@ -47,20 +47,23 @@ class Stack(Embeddings):
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False, *,
                 token_type_ids=None, encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None,
-                attentions: list | None = None):
+                attentions: list | None = None, inputs_embeds=None):
         """``attention_mask`` (B, T; the cache's keys too when there is one): 1 at real tokens;
         ``token_type_ids`` (B, T): segment ids. ``encoder_out`` (B, S, d) and ``encoder_mask``
         (B, S; 1 at real source tokens, or None): what a cross-attending stack reads; ``cross_cache``
         keeps its projected keys and values. ``prefix_lengths`` (B,): each row's first tokens
         attend both ways (prefix LM, GLM's Part A). ``attentions``: a list each layer appends its
-        self-attention probabilities (B, H, T, S) to, computed on the eager path. Returns (hidden
+        self-attention probabilities (B, H, T, S) to, computed on the eager path.
+        ``inputs_embeds`` (B, T, d): the input already embedded, in place of ``input_ids`` (image
+        patches, ``layers/patches.py``): the stack's own embedding step is skipped. Returns (hidden
         states, per-layer states or None)."""
-        b, t = input_ids.shape
+        given = input_ids if inputs_embeds is None else inputs_embeds
+        b, t = given.shape[:2]
         past = cache.length if cache is not None else 0
         k_len = cache.key_slots(t) if cache is not None else t
         # Places in the sequence as device tensors: masks built from them survive graph capture.
-        query_index, key_index = cache.indices(t, input_ids.device) if cache is not None else \
-            (torch.arange(t, device=input_ids.device),) * 2
+        query_index, key_index = cache.indices(t, given.device) if cache is not None else \
+            (torch.arange(t, device=given.device),) * 2
         if position_ids is None:
             position_ids = query_index[None, :]
         if past + t > self.cfg.max_positions and self.embed_positions is not None:
@@ -72,7 +75,7 @@ class Stack(Embeddings):
         local = masks.build(t, k_len, is_causal=self.causal, window=self.cfg.attention.window, **places) \
             if "local" in pattern else None
 
-        x = self.embed(input_ids, position_ids, token_type_ids)
+        x = self.embed(input_ids, position_ids, token_type_ids) if inputs_embeds is None else inputs_embeds
         key_positions = None
         if not self.causal:  # no cache: the keys are the queries
             key_positions = position_ids.expand(b, -1)

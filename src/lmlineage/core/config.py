@@ -32,7 +32,7 @@ CHOICES = {
                       "disentangled", "none"),
     "position.rope_layout": ("half", "interleaved"),
     "mlp.kind": ("mlp", "glu"),
-    "mlp.activation": ("gelu", "gelu_tanh", "relu", "silu"),
+    "mlp.activation": ("gelu", "gelu_tanh", "relu", "silu", "quick_gelu"),
     "init.kind": ("normal", "fan_in"),
 }
 DISENTANGLED_TERMS = ("c2p", "p2c")  # DeBERTa's content-to-position and position-to-content scores
@@ -370,6 +370,39 @@ class ModelConfig(FamilyConfig):
                 f"config d_model={self.d_model} is not divisible by attention.n_head={self.attention.n_head}",
                 "choose a width that is a multiple of the number of heads",
             )
+
+
+@dataclass
+class ImageSpec(Spec):
+    """An image model's input (ViT, Dosovitskiy et al. 2021, section 3.1): square images of ``size``
+    pixels a side and ``channels`` channels, cut into ``patch`` x ``patch`` patches."""
+
+    size: int = 224
+    patch: int = 16
+    channels: int = 3
+
+    @property
+    def n_patches(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    def validate(self, where: str) -> None:
+        require_positive(self, where, "size", "patch", "channels")
+        if self.size % self.patch:
+            raise UserError(f"config {where}size={self.size} is not a multiple of {where}patch={self.patch}",
+                            "choose an image size the patches tile")
+
+
+@dataclass
+class ImageModelConfig(ModelConfig):
+    """A Transformer over image patches (ViT and the image towers built on it): the model config
+    plus the image it reads. It has no vocabulary; ``vocab_size`` stays at its filler 1."""
+
+    vocab_size: int = 1
+    image: ImageSpec = field(default_factory=ImageSpec)
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        self.image.validate(f"{where}image.")
 
 
 def _spec_class(annotation) -> type | None:

@@ -27,7 +27,8 @@ def check_generates(model, name="the model") -> None:
     from ..models.encoder import EncoderModel
 
     if isinstance(model, EncoderModel):
-        raise UserError(f"{name} is a {model.config.family} encoder: it reads text but does not generate it",
+        raise UserError(f"{name} is a {model.config.family} encoder: it reads {model.reads} but does not generate "
+                        "text",
                         "use it with lmlineage " + ", ".join(model.uses()))
 
 

@@ -131,6 +131,7 @@ RESOLVED = {
     "mlp.d_ff": lambda cfg: cfg.mlp.ff_dim(cfg.d_model),
     "attention.n_kv_head": lambda cfg: cfg.attention.kv_heads,
     "attention.head_dim": lambda cfg: cfg.attention.dim_head(cfg.d_model),
+    "attention.qkv_bias": lambda cfg: cfg.bias,
 }
 
 

@@ -29,9 +29,10 @@ from .positions import HOOKS, POSITIONS
 class Embeddings(nn.Module):
     """``positions``: the names of the position schemes (``layers.positions.POSITIONS``), at most
     one table among them and at most one scheme per attention hook; ``causal``: the direction
-    the stack reads in, which a relative scheme's hook depends on (T5's buckets, ALiBi)."""
+    the stack reads in, which a relative scheme's hook depends on (T5's buckets, ALiBi);
+    ``tokens``: whether it has a token table (an image model embeds patches itself: layers/patches.py)."""
 
-    def __init__(self, cfg: ModelConfig, causal: bool, positions: tuple[str, ...]):
+    def __init__(self, cfg: ModelConfig, causal: bool, positions: tuple[str, ...], tokens: bool = True):
         super().__init__()
         unknown = [name for name in positions if name not in POSITIONS]
         if unknown:
@@ -50,7 +51,8 @@ class Embeddings(nn.Module):
         self.rotary, self.score_bias, self.score_mod = (hooks.get(name) for name in HOOKS)
         self.scale = math.sqrt(cfg.d_model) if cfg.embedding.scale else None
         width = cfg.embedding.dim or cfg.d_model
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, width)
+        # tokens=False: no table; the model embeds its own inputs (image patches) and hands them to the stack
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, width) if tokens else None
         self.embed_positions = tables[0][1](cfg, width) if tables else None
         self.embed_segments = nn.Embedding(cfg.embedding.type_vocab_size,
                                            width) if cfg.embedding.type_vocab_size else None

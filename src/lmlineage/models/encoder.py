@@ -49,12 +49,18 @@ class EncoderModel(nn.Module):
         super().__init__()
         self.head_names = _check_heads(cfg)
         self.config = cfg
-        self.backbone = Stack(cfg, causal=False, positions=positions)
+        self.backbone = self.make_backbone(cfg, positions)
         for name, spec in HEADS.items():
             setattr(self, name, spec.build(cfg) if name in self.head_names else None)
         self.apply(partial(init_weights, cfg=cfg))
         if self.mlm is not None and cfg.embedding.tie:
             self.mlm.tie(self.backbone.embed_tokens)
+
+    def make_backbone(self, cfg: ModelConfig, positions: tuple[str, ...] | None) -> Stack:
+        """The stack (a hook: an image encoder builds its patch embeddings here, before it)."""
+        return Stack(cfg, causal=False, positions=positions)
+
+    reads = "text"  # what the model's inputs are, as messages name them
 
     @property
     def max_positions(self) -> int:
@@ -96,11 +102,11 @@ class EncoderModel(nn.Module):
         hidden, states = self.backbone(input_ids, attention_mask, position_ids,
                                        output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
                                        attentions=attentions)
-        return self.with_heads(hidden, states, attentions, mlm_positions, attention_mask)
+        return self.output(hidden, states, attentions, attention_mask, mlm_positions)
 
-    def with_heads(self, hidden, states, attentions, mlm_positions, attention_mask, **outputs) -> EncoderOutput:
-        """The output of the encoder's last hidden states with every head's on them; ``outputs``:
-        what a model adds to ``EncoderOutput.outputs`` besides the heads' (ERNIE's entity stream)."""
+    def output(self, hidden, states, attentions, attention_mask=None, mlm_positions=None, **outputs) -> EncoderOutput:
+        """The heads on the stack's output (hidden states, per-layer states, attention probabilities);
+        ``outputs``: what a model adds besides the heads' (ERNIE's entity stream)."""
         for name in self.head_names:
             spec = HEADS[name]
             if spec.writes not in outputs:  # the first head to write an output fills it (nsp before sop)

@@ -61,5 +61,5 @@ class KnowledgeEncoderModel(EncoderModel):
             hidden, entities = layer(hidden, entities, aligned, token_mask)
             if states is not None:
                 states.append(hidden)
-        return self.with_heads(hidden, states, attentions, mlm_positions, attention_mask,
-                               entity_vectors=self.dea(hidden))
+        return self.output(hidden, states, attentions, attention_mask, mlm_positions,
+                           entity_vectors=self.dea(hidden))

@@ -12,6 +12,7 @@ from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
+from .image_classification import ImageClassificationTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -23,7 +24,7 @@ TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infillin
          "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
-         "word2vec": Word2VecTask}
+         "word2vec": Word2VecTask, "image_classification": ImageClassificationTask}
 
 
 def task_class(objective: str) -> type[Task]:

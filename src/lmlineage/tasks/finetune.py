@@ -19,7 +19,6 @@ linear decay to zero; dropout as in pre-training.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -34,6 +33,7 @@ from torch.nn import functional as F
 
 from ..core.errors import UserError
 from ..core.config import POOLINGS
+from ..data.records import records
 from .protocol import Task
 
 FIELDS = {
@@ -67,34 +67,13 @@ def read_examples(path, task: str, inputs_only: bool = False) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text") from None
-    rows = _jsonl_rows(path, text) if path.suffix == ".jsonl" else _csv_rows(path, text)
+    rows = records(path, text)
     examples = [_check(row, task, f"{path} {where}", inputs_only) for where, row in rows]
     if inputs_only and not examples:
         raise UserError(f"{path} holds no example", f"give one per line with the fields {', '.join(INPUTS[task])}")
     if not inputs_only and len(examples) < 2:
         raise UserError(f"{path} holds {len(examples)} example(s)", "give at least 2: one to train on, one to check")
     return examples
-
-
-def _jsonl_rows(path, text):
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path} line {n} is not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path} line {n} is not a JSON object")
-        yield f"line {n}", row
-
-
-def _csv_rows(path, text):
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise UserError(f"{path} has no header row", "the first line names the columns")
-    for n, row in enumerate(reader, 2):
-        yield f"line {n}", {k: v for k, v in row.items() if k is not None}
 
 
 def _as_list(value, separator):

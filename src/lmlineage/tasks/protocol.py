@@ -47,6 +47,7 @@ READS = {
     "words": "trains on words from its own word tokenizer",
     "corpus": "is fitted in one pass over the corpus",
     "examples": "is fine-tuned on labelled examples",
+    "images": "trains on labelled images",
 }
 
 

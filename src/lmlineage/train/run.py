@@ -145,7 +145,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words}[task_cls.reads]
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -217,7 +217,7 @@ def _as_started(out: Path, data, s: Settings):
 # ---- what each kind of task reads ---------------------------------------------------------------
 @dataclass
 class Prepared:
-    tokenizer: object
+    tokenizer: object  # what turns raw input into model input (a tokenizer or an image processor), saved with it
     train: object  # token ids, or a split with its own batches (pairs)
     val: object
     context: int
@@ -309,6 +309,32 @@ def _words(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
                     task_cls.schedule, held_out=val_text)
 
 
+def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Labelled images (``vision.images``), held out as `eval` holds them out, processed as the
+    reference image processor would; the model's image size and channels and its label names
+    come from the set."""
+    from ..vision.batches import ImageSplit, fitted_image, held_out_split
+    from ..vision.images import DEFAULT, load_images
+    from ..vision.processor import ImageProcessor
+
+    images = load_images(data)
+    images.require_labels()
+    train, val = held_out_split(images)
+    image = fitted_image(images, base.image.size, base.image.patch)
+    processor = ImageProcessor.read(out / "last") if s.resume else \
+        ImageProcessor.vit(image["size"], image["size"], image["channels"])
+    train_split, val_split = ImageSplit.process(train, processor), ImageSplit.process(val, processor)
+    tokens = (image["size"] // image["patch"]) ** 2 + 1  # the patches and [class]
+    overrides = {"image": image, "labels": images.label_names, "max_positions": tokens}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
+                                                         "val": len(val), "labels": images.label_names}) + "\n")
+
+    return Prepared(processor, train_split, val_split, tokens, overrides, "--data", task_cls.schedule, held_out=val,
+                    write=write, open=lambda data_dir: None)
+
+
 def _check_long_enough(train, val, context: int, unit: str) -> None:
     for name, split in (("training", train), ("validation", val)):
         if len(split) < context + 2:
@@ -371,7 +397,8 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
         trainer.plot()
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
-    finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result}[task_cls.reads]
+    finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
+              "images": _images_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -459,6 +486,21 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
     sample = f"{val_pairs[0][0]} -> {hyps[0]} (reference: {refs[0]})"
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, metrics)
+
+
+def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                   load_checkpoint) -> TrainResult:
+    """Scored on the held-out images; the sample is the first of them, classified."""
+    model, val = task.model, prepared.val
+    with torch.no_grad():
+        pixels, labels = val.collate([0])
+        probabilities = model.eval()(pixels.to(next(model.parameters()).device)).task_logits.softmax(-1)[0]
+    names = model.config.labels
+    best = int(probabilities.argmax())
+    sample = (f"held-out image 0: predicted {names[best]} ({float(probabilities[best]):.2f}), "
+              f"labelled {names[int(labels[0])]}")
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, task_cls.metrics(evaluation))
 
 
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,

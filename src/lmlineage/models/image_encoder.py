@@ -1,0 +1,46 @@
+"""The image encoder (ViT, Dosovitskiy et al. 2021): patch embeddings (``layers/patches.py``) fed
+into the one encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
+(``heads/registry.py``): a classifier reads the final [class] vector, z_L^0, after the last norm
+(section 3.1, eq. 4). The stack has no token table and no position scheme of its own: the patch
+embeddings carry their positions."""
+
+from __future__ import annotations
+
+import torch
+
+from ..blocks.stack import Stack
+from ..core.config import ImageModelConfig
+from ..core.errors import UserError
+from ..layers.patches import PatchEmbeddings
+from .encoder import EncoderModel, EncoderOutput
+
+
+class ImageEncoderModel(EncoderModel):
+    reads = "images"
+    processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
+
+    def __init__(self, cfg: ImageModelConfig):
+        if cfg.position.kind != "none":
+            raise UserError(f"config position.kind={cfg.position.kind!r}: an image encoder's positions are its "
+                            "patch embeddings'", 'set position.kind to "none"')
+        super().__init__(cfg)
+
+    def make_backbone(self, cfg: ImageModelConfig, positions) -> Stack:
+        self.patches = PatchEmbeddings(cfg.image, cfg.d_model, cfg.dropout, cfg.init.std)
+        return Stack(cfg, causal=False, positions=("none",), tokens=False)
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.image.n_patches + 1
+
+    def uses(self) -> list[str]:
+        verbs = ["predict --image (its classes)", "eval (accuracy)"] if self.classifier is not None else []
+        return verbs + ["train (image classification)"]
+
+    def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> EncoderOutput:
+        """(B, C, H, W) pixel values, as the image processor makes them (``vision/processor.py``)."""
+        attentions = [] if output_attentions else None
+        hidden, states = self.backbone(None, output_hidden_states=output_hidden_states, attentions=attentions,
+                                       inputs_embeds=self.patches(pixel_values))
+        return self.output(hidden, states, attentions)

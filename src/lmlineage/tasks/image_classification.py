@@ -1,0 +1,47 @@
+"""Supervised image classification (ViT, Dosovitskiy et al. 2021, section 3): cross-entropy of
+the class head's logits against each image's label; scored by held-out accuracy."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .protocol import GENERIC_OPTIONS, Task, TrainResult
+
+
+class ImageClassificationTask(Task):
+    reads = "images"
+    options = GENERIC_OPTIONS - {"tokenizer", "vocab_size", "context"}  # images have no tokenizer or context
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "ImageClassificationTask":
+        return cls(model)
+
+    def forward(self, batch):
+        pixels, labels = batch
+        return F.cross_entropy(self.model(pixels).task_logits.float(), labels)
+
+    @torch.no_grad()
+    def evaluate(self, batches, forward=None) -> dict:
+        nats, correct, count = 0.0, 0, 0
+        for pixels, labels in batches:
+            logits = self.model(pixels).task_logits.float()
+            nats += F.cross_entropy(logits, labels, reduction="sum").item()
+            correct += int((logits.argmax(-1) == labels).sum())
+            count += len(labels)
+        return {"loss": nats / max(count, 1), "nats": nats, "tokens": count, "accuracy": correct / max(count, 1),
+                "images": count}
+
+    @classmethod
+    def report(cls, result: TrainResult) -> str:
+        m = result.metrics
+        return (f"val loss {result.val_loss:.4f} | accuracy {m['accuracy']:.4f} on {m['images']} held-out images | "
+                f"{result.steps} steps | checkpoints in {result.out}" + (f"\n{result.sample}" if result.sample else ""))
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        return f"loss {metrics['loss']:.4f} | accuracy {metrics['accuracy']:.4f} | {metrics['images']} images"
