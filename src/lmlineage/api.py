@@ -103,6 +103,7 @@ def train(
     sample_tokens: int = 200,
     config: dict | None = None,
     options: dict | None = None,
+    objective: str | None = None,
     **training,
 ) -> TrainResult:
     """Train ``family`` with its own task on a corpus; write checkpoints to ``out``.
@@ -111,11 +112,12 @@ def train(
     ``warmup``, ``tokenizer``, ``vocab_size``, ``eval_interval``, ``eval_batches``, ``device``,
     ``dtype``, ``compile``, ``resume``, ``keep_last``, ``deterministic``, ``parallel``,
     ``activation_checkpointing``; defaults in ``lmlineage.train.run.DEFAULTS``); one given that does
-    not apply to the family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``)."""
+    not apply to the family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``).
+    ``objective``: for a family trained with several (xlm: clm, mlm, tlm), which one (None: its own)."""
     from .train.run import run
 
     return run(family, preset=preset, data=data, out=out, seed=seed, progress=progress, sample_tokens=sample_tokens,
-               config=config, options=options, load_checkpoint=load, **training)
+               config=config, options=options, objective=objective, load_checkpoint=load, **training)
 
 
 def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> torch.Tensor:
@@ -240,7 +242,7 @@ def _evaluate(path, data, batch_size: int, device: str):
     from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
-    task_cls = task_class(_family_of(path, model).objective)
+    task_cls = task_class(_family_of(path, model).objective_of(model.config))
     from .data.pairs import DEFAULT as DEFAULT_PAIRS
 
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
@@ -270,7 +272,8 @@ def _evaluate(path, data, batch_size: int, device: str):
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
-        if task_cls.own_weights or get_family(model.config.family).architecture == "encoder":  # no bits per char
+        encoder = get_family(model.config.family).architecture == "encoder" and not task_cls.generates
+        if task_cls.own_weights or encoder:  # no bits per char
             # ELECTRA's objective needs the generator it trained beside the model; an encoder's masked
             # LM is the heads the checkpoint has (a reference BERT may lack NSP)
             task = (task_cls.for_checkpoint(model, resolve_checkpoint(path) if Path(path).is_dir() else Path(path))
@@ -308,8 +311,11 @@ def _evaluate_pairs(model, task_cls, data, batch_size: int, device: str) -> dict
 
     _, val_pairs = pair_data.load_pairs(data)
     task = task_cls.for_tokenizer(model, model.tokenizer)
-    split = pair_data.PairSplit.encode(val_pairs, model.tokenizer, model.tokenizer.eos_id)
+    split = pair_data.PairSplit.encode(val_pairs, model.tokenizer, task_cls.check_inputs(model.tokenizer))
     result = task.evaluate((s.to(device), t.to(device)) for s, t in split.batches(batch_size))
+    if not task_cls.translates:  # its own metrics (TLM's masked-token accuracy, LaBSE's retrieval)
+        return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"]),
+                                                                   "pairs": len(split)}
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "accuracy": result["accuracy"],
             "tokens": result["tokens"], "pairs": len(split)}
 
@@ -332,7 +338,7 @@ def _masked_lm_task(model, path):
     """The masked-LM task for an encoder checkpoint, with NSP (SOP) where it has that head."""
     from .tasks import make_task
 
-    if getattr(model, "mlm", None) is None:
+    if not model.predicts_masked_tokens:
         raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
     pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
     return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)

@@ -94,6 +94,15 @@ class Task(nn.Module):
     # What the task trains beside the saved model ("" for nothing): written to each checkpoint as
     # TASK_WEIGHTS, for resume and for scoring the objective (ELECTRA: "the generator").
     own_weights: ClassVar[str] = ""
+    # Special tokens a trained BPE gets for this task (a masked LM's <mask>, sentence bounds): a
+    # GPT-2 style BPE has only <|endoftext|>.
+    special_tokens: ClassVar[tuple[str, ...]] = ()
+    # A pair task: the tokenizer it trains when --tokenizer is not given (None: the pair set's own).
+    pair_tokenizer: ClassVar[str | None] = None
+    # A pair task that reads parallel text, not any pairs: what --data must give ("" for the default set).
+    needs_data: ClassVar[str] = ""
+    # A pair task whose model translates: its held-out sources are translated and scored (BLEU).
+    translates: ClassVar[bool] = False
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
