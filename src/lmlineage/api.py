@@ -242,7 +242,7 @@ def _evaluate(path, data, batch_size: int, device: str):
     from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
-    task_cls = task_class(_family_of(path, model).objective_of(model.config))
+    task_cls = task_class(_objective_of(path, model))
     from .data.pairs import DEFAULT as DEFAULT_PAIRS
 
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
@@ -259,7 +259,7 @@ def _evaluate(path, data, batch_size: int, device: str):
     if task_cls.reads == "pairs":  # a translation model: (source, target) pairs
         metrics = _evaluate_pairs(model, task_cls, data, batch_size, device)
         scored = (f"scored the held-out pairs of {corpus}: {metrics['pairs']:,} pairs, "
-                  f"{metrics['tokens']:,} target tokens")
+                  f"{metrics['tokens']:,} {'target' if task_cls.translates else 'scored'} tokens")
         return task_cls, metrics, scored
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
         if run_data is not None and (run_data / "val.bin").is_file():  # the run's own tokens, as it evaluated
@@ -290,6 +290,18 @@ def _evaluate(path, data, batch_size: int, device: str):
     return task_cls, {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
                       "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"],
                       "chars": chars}, scored
+
+
+def _objective_of(path, model) -> str:
+    """The objective a checkpoint was trained with: its run's (``run.json``), else what its
+    family's config implies (XLM: causal means CLM)."""
+    from .checkpoint.files import read_json
+    from .train.run import RUN_FILE
+
+    run = _run_of(path) if Path(path).is_dir() else None
+    family = _family_of(path, model)
+    started = read_json(run / RUN_FILE).get("objective") if run is not None else None
+    return started if started in (family.objective, *family.objectives) else family.objective_of(model.config)
 
 
 def _family_of(path, model):

@@ -17,12 +17,13 @@ from .bart_denoising import DenoisingTask
 from .classic import BiLMTask, NGramCountsTask, Word2VecTask, WordLMTask
 from .protocol import Task
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
+from .tlm import TranslationLMTask
 
 TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
-         "word2vec": Word2VecTask}
+         "word2vec": Word2VecTask, "tlm": TranslationLMTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -117,6 +117,12 @@ class Task(nn.Module):
         return None
 
     @classmethod
+    def pair_length(cls, source: int, target: int) -> int:
+        """A pair task: the longest input one pair of these lengths makes (the model's positions
+        cover it); an encoder-decoder reads each side alone."""
+        return max(source, target)
+
+    @classmethod
     def model_config(cls, tokenizer) -> dict:
         """Config overrides the task derives from the tokenizer (T5's sentinels above its vocabulary)."""
         return {}

@@ -300,7 +300,7 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
     eos = task_cls.check_inputs(tok, s.batch_size)
     train_split = pair_data.PairSplit.encode(train_pairs, tok, eos)
     val_split = pair_data.PairSplit.encode(val_pairs, tok, eos)
-    longest = max(*train_split.max_lengths(), *val_split.max_lengths())
+    longest = max(task_cls.pair_length(*split.max_lengths()) for split in (train_split, val_split))
 
     def write(scratch: Path) -> None:
         train_split.save(scratch, "train")
