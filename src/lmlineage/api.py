@@ -149,15 +149,17 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
                         where="the model") -> torch.Tensor:
     """Sentence embeddings (N, d_model) from a loaded encoder: the last hidden states averaged
     over each text's real tokens, [CLS] and [SEP] included, then L2-normalised (Reimers & Gurevych
-    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes). Texts
-    are cut at ``max_length`` tokens (default: the model's context)."""
+    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes); for a
+    model trained on its [CLS] summary (``pooling="cls"``: LaBSE), that summary, L2-normalised.
+    Texts are cut at ``max_length`` tokens (default: the model's context)."""
     from torch.nn import functional as F
 
     from .heads.pooler import mean_pool
+    from .models.encoder import EncoderModel
     from .tokenizers.base import check_text
 
     family = get_family(model.config.family)
-    if family.architecture != "encoder":
+    if family.architecture != "encoder" or not isinstance(model, EncoderModel):
         raise UserError(f"{where} is a {family.name} checkpoint ({family.architecture})",
                         "embed with an encoder: bert, roberta or a sentence-transformers directory")
     hf = getattr(model.tokenizer, "hf", None)
@@ -187,8 +189,12 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
             batch = hf.encode_batch(chunk, add_special_tokens=True)
             ids, mask, segments = (torch.tensor([getattr(e, f) for e in batch], device=device)
                                    for f in ("ids", "attention_mask", "type_ids"))
-            hidden = model(ids, attention_mask=mask, token_type_ids=segments).last_hidden_state
-            vectors.append(F.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu())
+            out = model(ids, attention_mask=mask, token_type_ids=segments)
+            if model.config.pooling == "cls":  # trained on its [CLS] summary (LaBSE)
+                summary = model.summary(out.last_hidden_state, out.pooled, mask)
+            else:
+                summary = mean_pool(out.last_hidden_state.float(), mask)
+            vectors.append(F.normalize(summary.float(), dim=-1).cpu())
     return torch.cat(vectors)
 
 
