@@ -40,6 +40,9 @@ def main() -> None:
     p.add_argument("--lm-steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--tlm-data", default="bible-en-zh", help="the pairs TLM reads (reverse:4-10: a digit string "
+                   "and its reversal, where every masked digit can be read off the other side)")
     p.add_argument("--margin", type=float, default=0.1, help="nats by which beside must beat alone")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", choices=("clm", "mlm", "tlm"), action="append", default=None)
@@ -48,14 +51,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="xlm-bench-"))
     results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny",
-               "batch_size": args.batch_size, "lr": args.lr, "margin": args.margin, "runs": {}}
+               "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "margin": args.margin,
+               "tlm_data": args.tlm_data, "runs": {}}
     try:
         for objective in args.only or ("clm", "mlm", "tlm"):
             tlm = objective == "tlm"
             steps = args.tlm_steps if tlm else args.lm_steps
             start = time.time()
-            r = lmlineage.train("xlm", objective=objective, data="bible-en-zh" if tlm else None, steps=steps,
-                                batch_size=args.batch_size, lr=args.lr, out=work / objective, progress=False,
+            r = lmlineage.train("xlm", objective=objective, data=args.tlm_data if tlm else None, steps=steps,
+                                batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, out=work / objective, progress=False,
                                 sample_tokens=0)
             run = {"steps": steps, "seconds": round(time.time() - start, 1), "val_loss": r.val_loss,
                    "metrics": r.metrics}
