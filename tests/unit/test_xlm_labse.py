@@ -129,3 +129,8 @@ def test_bad_input_is_one_line(capsys, tmp_path):
                                                          "--out", tmp_path / "d")
     assert "half.tsv:2" in refused(capsys, "train", "labse", "--data", half, "--out", tmp_path / "e")
     assert not any((tmp_path / name).exists() for name in "abcde")
+    started = tmp_path / "f"
+    started.mkdir()
+    (started / "run.json").write_text('{"data": "bible-en-zh", "objective": "tlm"}')
+    assert "was started with --objective tlm" in refused(capsys, "train", "xlm", "--objective", "mlm", "--resume",
+                                                         "--out", started)
