@@ -109,6 +109,7 @@ def train(
     sample_tokens: int = 200,
     config: dict | None = None,
     options: dict | None = None,
+    objective: str | None = None,
     **training,
 ) -> TrainResult:
     """Train ``family`` with its own task on a corpus; write checkpoints to ``out``.
@@ -117,11 +118,12 @@ def train(
     ``warmup``, ``tokenizer``, ``vocab_size``, ``eval_interval``, ``eval_batches``, ``device``,
     ``dtype``, ``compile``, ``resume``, ``keep_last``, ``deterministic``, ``parallel``,
     ``activation_checkpointing``; defaults in ``lmlineage.train.run.DEFAULTS``); one given that does
-    not apply to the family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``)."""
+    not apply to the family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``).
+    ``objective``: for a family trained with several (xlm: clm, mlm, tlm), which one (None: its own)."""
     from .train.run import run
 
     return run(family, preset=preset, data=data, out=out, seed=seed, progress=progress, sample_tokens=sample_tokens,
-               config=config, options=options, load_checkpoint=load, **training)
+               config=config, options=options, objective=objective, load_checkpoint=load, **training)
 
 
 def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> torch.Tensor:
@@ -155,15 +157,17 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
                         where="the model") -> torch.Tensor:
     """Sentence embeddings (N, d_model) from a loaded encoder: the last hidden states averaged
     over each text's real tokens, [CLS] and [SEP] included, then L2-normalised (Reimers & Gurevych
-    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes). Texts
-    are cut at ``max_length`` tokens (default: the model's context)."""
+    2019, Sentence-BERT, section 3; what sentence-transformers' all-MiniLM-L6-v2 computes); for a
+    model trained on its [CLS] summary (``pooling="cls"``: LaBSE), that summary, L2-normalised.
+    Texts are cut at ``max_length`` tokens (default: the model's context)."""
     from torch.nn import functional as F
 
     from .heads.pooler import mean_pool
+    from .models.encoder import EncoderModel
     from .tokenizers.base import check_text
 
     family = get_family(model.config.family)
-    if family.architecture != "encoder":
+    if family.architecture != "encoder" or not isinstance(model, EncoderModel):
         raise UserError(f"{where} is a {family.name} checkpoint ({family.architecture})",
                         "embed with an encoder: bert, roberta or a sentence-transformers directory")
     hf = getattr(model.tokenizer, "hf", None)
@@ -193,8 +197,12 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
             batch = hf.encode_batch(chunk, add_special_tokens=True)
             ids, mask, segments = (torch.tensor([getattr(e, f) for e in batch], device=device)
                                    for f in ("ids", "attention_mask", "type_ids"))
-            hidden = model(ids, attention_mask=mask, token_type_ids=segments).last_hidden_state
-            vectors.append(F.normalize(mean_pool(hidden.float(), mask), dim=-1).cpu())
+            out = model(ids, attention_mask=mask, token_type_ids=segments)
+            if model.config.pooling == "cls":  # trained on its [CLS] summary (LaBSE)
+                summary = model.summary(out.last_hidden_state, out.pooled, mask)
+            else:
+                summary = mean_pool(out.last_hidden_state.float(), mask)
+            vectors.append(F.normalize(summary.float(), dim=-1).cpu())
     return torch.cat(vectors)
 
 
@@ -248,7 +256,7 @@ def _evaluate(path, data, batch_size: int, device: str):
     from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
-    task_cls = task_class(_family_of(path, model).objective)
+    task_cls = task_class(_objective_of(path, model))
     from .data.pairs import DEFAULT as DEFAULT_PAIRS
 
     if task_cls.reads == "images":
@@ -267,7 +275,7 @@ def _evaluate(path, data, batch_size: int, device: str):
     if task_cls.reads == "pairs":  # a translation model: (source, target) pairs
         metrics = _evaluate_pairs(model, task_cls, data, batch_size, device)
         scored = (f"scored the held-out pairs of {corpus}: {metrics['pairs']:,} pairs, "
-                  f"{metrics['tokens']:,} target tokens")
+                  f"{metrics['tokens']:,} {'target' if task_cls.translates else 'scored'} tokens")
         return task_cls, metrics, scored
     with tempfile.TemporaryDirectory(prefix="lmlineage-") as scratch:
         if run_data is not None and (run_data / "val.bin").is_file():  # the run's own tokens, as it evaluated
@@ -280,7 +288,8 @@ def _evaluate(path, data, batch_size: int, device: str):
         if len(val_tokens) < 2:
             raise UserError("the validation split is too short to evaluate", "use a larger corpus")
         batches = ((x.to(device), y.to(device)) for x, y in packed_windows(val_tokens, context, batch_size))
-        if task_cls.own_weights or get_family(model.config.family).architecture == "encoder":  # no bits per char
+        encoder = get_family(model.config.family).architecture == "encoder" and not task_cls.generates
+        if task_cls.own_weights or encoder:  # no bits per char
             # ELECTRA's objective needs the generator it trained beside the model; an encoder's masked
             # LM is the heads the checkpoint has (a reference BERT may lack NSP)
             task = (task_cls.for_checkpoint(model, resolve_checkpoint(path) if Path(path).is_dir() else Path(path))
@@ -403,6 +412,17 @@ def _reads_images(config: dict) -> bool:
             return isinstance(fam.config_class, type) and issubclass(fam.config_class, ImageModelConfig)
     return False
 
+def _objective_of(path, model) -> str:
+    """The objective a checkpoint was trained with: its run's (``run.json``), else what its
+    family's config implies (XLM: causal means CLM)."""
+    from .checkpoint.files import read_json
+    from .train.run import RUN_FILE
+
+    run = _run_of(path) if Path(path).is_dir() else None
+    family = _family_of(path, model)
+    started = read_json(run / RUN_FILE).get("objective") if run is not None else None
+    return started if started in (family.objective, *family.objectives) else family.objective_of(model.config)
+
 
 def _family_of(path, model):
     """The family a checkpoint declares (its config.json's ``family``; a classic model's own format
@@ -423,8 +443,11 @@ def _evaluate_pairs(model, task_cls, data, batch_size: int, device: str) -> dict
 
     _, val_pairs = pair_data.load_pairs(data)
     task = task_cls.for_tokenizer(model, model.tokenizer)
-    split = pair_data.PairSplit.encode(val_pairs, model.tokenizer, model.tokenizer.eos_id)
+    split = pair_data.PairSplit.encode(val_pairs, model.tokenizer, task_cls.check_inputs(model.tokenizer))
     result = task.evaluate((s.to(device), t.to(device)) for s, t in split.batches(batch_size))
+    if not task_cls.translates:  # its own metrics (TLM's masked-token accuracy, LaBSE's retrieval)
+        return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"]),
+                                                                   "pairs": len(split)}
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "accuracy": result["accuracy"],
             "tokens": result["tokens"], "pairs": len(split)}
 
@@ -447,7 +470,7 @@ def _masked_lm_task(model, path):
     """The masked-LM task for an encoder checkpoint, with NSP (SOP) where it has that head."""
     from .tasks import make_task
 
-    if getattr(model, "mlm", None) is None:
+    if not model.predicts_masked_tokens:
         raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
     pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
     return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)

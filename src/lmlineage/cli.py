@@ -146,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_float, default=None, help=f"peak learning rate (default: {DEFAULTS['lr']:g})")
     t.add_argument("--warmup", type=_int, default=None, metavar="STEPS",
                    help=f"warmup steps (default: {DEFAULTS['warmup']})")
+    t.add_argument("--objective", default=None, help="for a family trained with several objectives (xlm: clm, mlm, "
+                   "tlm), which one (default: the family's own, `lmlineage models` lists it)")
     t.add_argument("--seed", type=_seed, default=1337, help="random seed: same seed, same run")
     t.add_argument("--out", default=None, help="run directory (default: runs/FAMILY)")
     t.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cpu)")
@@ -363,6 +365,7 @@ def cmd_train(args) -> None:
         eval_batches=args.eval_batches, progress=not args.no_progress, keep_last=args.keep_last,
         deterministic=args.deterministic, parallel=args.parallel,
         activation_checkpointing=args.activation_checkpointing, options=_family_options(args),
+        objective=args.objective,
     )
     if result.rank == 0:  # under torchrun, rank 0 reports
         print(result.report)

@@ -25,6 +25,10 @@ class Family:
     presets: dict[str, dict]  # preset name -> config fields (nested dicts for the specs: attention={...})
     defaults: dict = field(default_factory=dict)  # fields every preset shares, merged key by key under them
     objective: str = "clm"
+    # Objectives `train --objective NAME` may pick instead of ``objective``, each with the config
+    # overrides it implies (XLM's CLM: a causal stack); a checkpoint's own is read back by
+    # ``objective_of``.
+    objectives: dict[str, dict] = field(default_factory=dict)
     default_tokenizer: str = "char"  # what `train` builds when --tokenizer is not given
     architecture: str = "decoder"  # decoder | encoder | encoder-decoder | classic
     # interop.ReferenceSpec, or a tuple of them (one per reference architecture, the first the
@@ -47,6 +51,27 @@ class Family:
         if self.reference is None:
             return ()
         return self.reference if isinstance(self.reference, tuple) else (self.reference,)
+
+    def pick_objective(self, name: str | None) -> tuple[str, dict]:
+        """(the objective, the config overrides it implies) for `train --objective NAME` (None: the family's own)."""
+        if name is None or (name == self.objective and name not in self.objectives):
+            return self.objective, self.objectives.get(self.objective, {})
+        if name not in self.objectives:
+            choices = self.objectives or {self.objective: {}}
+            raise UserError(f"family {self.name!r} trains with no objective {name!r}",
+                            f"choose one of: {', '.join(choices)}" + ("" if self.objectives else
+                                                                       " (leave out --objective)"))
+        return name, self.objectives[name]
+
+    def objective_of(self, cfg) -> str:
+        """The objective a model of config ``cfg`` was trained with: the family's own unless the
+        config holds the overrides only another objective implies."""
+        def holds(overrides: dict) -> bool:
+            return all(getattr(cfg, key, None) == value for key, value in overrides.items())
+
+        if holds(self.objectives.get(self.objective, {})):
+            return self.objective
+        return next((name for name, overrides in self.objectives.items() if holds(overrides)), self.objective)
 
     def preset(self, name: str) -> dict:
         """The preset's own settings; a UserError naming the choices for an unknown one."""

@@ -97,12 +97,21 @@ def _parse_line(path: Path, number: int, line: str) -> tuple[str, str]:
         fields = line.rstrip("\n").split("\t")
         if len(fields) != 2:
             raise UserError(f"{path}:{number}: expected source TAB target, found {len(fields)} field(s)")
-        return fields[0], fields[1]
+        return _both_sides(path, number, fields[0], fields[1])
     try:
         row = json.loads(line)
-        return str(row["source"]), str(row["target"])
+        source, target = str(row["source"]), str(row["target"])
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{path}:{number}: expected a JSON object with source and target fields") from None
+    return _both_sides(path, number, source, target)
+
+
+def _both_sides(path: Path, number: int, source: str, target: str) -> tuple[str, str]:
+    """A pair missing a side teaches nothing (and a ranking or translation LM cannot read it)."""
+    for side, text in (("source", source), ("target", target)):
+        if not text.strip():
+            raise UserError(f"{path}:{number}: the {side} is empty", "give both sides of every pair")
+    return source, target
 
 
 class PairSplit:

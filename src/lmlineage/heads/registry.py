@@ -33,13 +33,15 @@ READS = ("hidden", "masked", "pooled", "summary")
 @dataclass(frozen=True)
 class HeadSpec:
     """``writes``: the output the head fills (the first head to write it wins); ``labelled``: sized
-    by the label names in ``cfg.labels``; ``fine_tuning``: at most one such head per model."""
+    by the label names in ``cfg.labels``; ``fine_tuning``: at most one such head per model;
+    ``tied``: an encoder ties its vocabulary projection to the word embeddings (``cfg.embedding.tie``)."""
 
     build: Callable[[ModelConfig], nn.Module]
     reads: str
     writes: str
     labelled: bool = False
     fine_tuning: bool = False
+    tied: bool = False
 
 
 def _labels(cfg: ModelConfig) -> int:
@@ -52,7 +54,11 @@ HEADS: dict[str, HeadSpec] = {
                         "logits"),
     "pooler": HeadSpec(lambda cfg: Pooler(cfg.d_model), "hidden", "pooled"),
     "mlm": HeadSpec(lambda cfg: MLMHead(cfg.d_model, cfg.vocab_size, cfg.mlp.activation, cfg.norm.eps,
-                                        embed_dim=cfg.embedding.dim), "masked", "logits"),
+                                        embed_dim=cfg.embedding.dim), "masked", "logits", tied=True),
+    # XLM's prediction layer (Lample & Conneau 2019): the masked positions straight onto the
+    # vocabulary, with a bias and no transform.
+    "masked_lm_head": HeadSpec(lambda cfg: LMHead(cfg.d_model, cfg.vocab_size, bias=True), "masked", "logits",
+                               tied=True),
     "nsp": HeadSpec(lambda cfg: SegmentPairHead(cfg.d_model), "pooled", "pair_logits"),  # next sentence
     "sop": HeadSpec(lambda cfg: SegmentPairHead(cfg.d_model), "pooled", "pair_logits"),  # sentence order
     "rtd": HeadSpec(lambda cfg: ReplacedTokenHead(cfg.d_model, cfg.mlp.activation), "hidden", "rtd_logits"),

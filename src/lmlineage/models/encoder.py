@@ -53,8 +53,9 @@ class EncoderModel(nn.Module):
         for name, spec in HEADS.items():
             setattr(self, name, spec.build(cfg) if name in self.head_names else None)
         self.apply(partial(init_weights, cfg=cfg))
-        if self.mlm is not None and cfg.embedding.tie:
-            self.mlm.tie(self.backbone.embed_tokens)
+        for name in self.head_names:
+            if HEADS[name].tied and cfg.embedding.tie:
+                getattr(self, name).tie(self.backbone.embed_tokens)
 
     def make_backbone(self, cfg: ModelConfig, positions: tuple[str, ...] | None) -> Stack:
         """The stack (a hook: an image encoder builds its patch embeddings here, before it)."""
@@ -81,11 +82,16 @@ class EncoderModel(nn.Module):
         fine_tuned = any(HEADS[name].fine_tuning for name in self.head_names)
         verbs = ["predict (its fine-tuned task)"] if fine_tuned else []
         verbs.append("embed (sentence vectors)")
-        if self.mlm is not None:
+        if self.predicts_masked_tokens:
             verbs.append("eval (masked-LM loss and accuracy)")
         if not fine_tuned:
             verbs.append("finetune (classify, pair, tag, qa, choice)")
         return verbs
+
+    @property
+    def predicts_masked_tokens(self) -> bool:
+        """Whether a head of this model predicts the tokens at masked positions (BERT's, XLM's)."""
+        return any(HEADS[name].reads == "masked" for name in self.head_names)
 
     def default_positions(self, input_ids):
         """Position ids when the caller gives none; None: 0, 1, 2, ... (a family's hook)."""

@@ -38,6 +38,7 @@ class MaskedLMTask(Task):
     pair_label_key = "next_sentence_label"
     generates = False  # an encoder does not sample text
     masking: dict = {}  # MaskedLM's shares where a family departs from BERT's 80/10/10
+    special_tokens = ("<s>", "</s>", "<pad>", "<mask>")  # what a BPE trained for it gets (XLM's)
 
     def __init__(self, model: nn.Module, cls_id: int, sep_id: int, mask_id: int, special_ids=()):
         super().__init__()

@@ -102,6 +102,15 @@ class Task(nn.Module):
     # An encoder's checkpoint holds all this objective needs (ERNIE's entity table): `eval` scores it
     # through ``for_checkpoint`` instead of the masked LM its heads allow.
     checkpoint_has_objective: ClassVar[bool] = False
+    # Special tokens a trained BPE gets for this task (a masked LM's <mask>, sentence bounds): a
+    # GPT-2 style BPE has only <|endoftext|>.
+    special_tokens: ClassVar[tuple[str, ...]] = ()
+    # A pair task: the tokenizer it trains when --tokenizer is not given (None: the pair set's own).
+    pair_tokenizer: ClassVar[str | None] = None
+    # A pair task that reads parallel text, not any pairs: what --data must give ("" for the default set).
+    needs_data: ClassVar[str] = ""
+    # A pair task whose model translates: its held-out sources are translated and scored (BLEU).
+    translates: ClassVar[bool] = False
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
@@ -114,6 +123,12 @@ class Task(nn.Module):
         """Refuse, before anything is written, a tokenizer (or batch) the task cannot train with;
         returns what the task reads from the tokenizer (special ids), or None."""
         return None
+
+    @classmethod
+    def pair_length(cls, source: int, target: int) -> int:
+        """A pair task: the longest input one pair of these lengths makes (the model's positions
+        cover it); an encoder-decoder reads each side alone."""
+        return max(source, target)
 
     @classmethod
     def model_config(cls, tokenizer) -> dict:

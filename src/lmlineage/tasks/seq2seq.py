@@ -20,6 +20,7 @@ from .protocol import GENERIC_OPTIONS, Task
 class Seq2SeqTask(Task):
     generates = True
     reads = "pairs"  # whole (source, target) pairs, not windows of a token stream
+    translates = True
     options = GENERIC_OPTIONS - {"context"}  # a pair is as long as it is
     schedule = "inverse_sqrt"  # section 5.3
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lmlineage.core.errors import UserError
@@ -36,11 +36,13 @@ TOKENIZER_KINDS = {
 }
 
 
-def build_tokenizer(spec: str, texts: Iterable[str] | str = (), vocab_size: int | None = None) -> Tokenizer:
+def build_tokenizer(spec: str, texts: Iterable[str] | str = (), vocab_size: int | None = None,
+                    bpe_specials: Sequence[str] = ()) -> Tokenizer:
     """A tokenizer by name, trained on ``texts`` where it needs training.
 
     ``spec`` is one of ``TOKENIZER_KINDS`` or the path of a tokenizer.json (or of a directory
-    holding one), which is loaded as is. ``vocab_size`` applies to bpe, wordpiece and unigram.
+    holding one), which is loaded as is. ``vocab_size`` applies to bpe, wordpiece and unigram;
+    ``bpe_specials`` (the tokens a task reads, ``Task.special_tokens``) to a trained bpe.
     """
     if spec == "gpt2":
         return load_gpt2()
@@ -58,7 +60,7 @@ def build_tokenizer(spec: str, texts: Iterable[str] | str = (), vocab_size: int 
                 yield text
 
         texts = counted([texts] if isinstance(texts, str) else texts)
-        tok = CharTokenizer.train(texts) if spec == "char" else train(spec, texts, vocab_size)
+        tok = CharTokenizer.train(texts) if spec == "char" else train(spec, texts, vocab_size, bpe_specials)
         if chars == 0:
             raise UserError(f"no text to build the {spec} tokenizer from", "give a non-empty corpus")
         return tok

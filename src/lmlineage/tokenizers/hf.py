@@ -89,8 +89,11 @@ def kind_of(spec: dict) -> str:
     return _MODEL_KINDS.get(spec["model"].get("type"), "file")
 
 
-def train(kind: str, texts: Iterable[str], vocab_size: int | None = None) -> HFTokenizer:
-    """Train a ``bpe``, ``wordpiece`` or ``unigram`` tokenizer on ``texts``."""
+def train(kind: str, texts: Iterable[str], vocab_size: int | None = None,
+          bpe_specials: Sequence[str] = ()) -> HFTokenizer:
+    """Train a ``bpe``, ``wordpiece`` or ``unigram`` tokenizer on ``texts``. ``bpe_specials``: special
+    tokens a BPE gets before its <|endoftext|> (ids 0, 1, ...: what a masked LM reads, which a GPT-2
+    style BPE lacks); wordpiece and unigram have their own."""
     vocab_size = DEFAULT_VOCAB_SIZES[kind] if vocab_size is None else vocab_size
     show = sys.stderr.isatty()
     if kind == "bpe":
@@ -105,7 +108,7 @@ def train(kind: str, texts: Iterable[str], vocab_size: int | None = None) -> HFT
         hf.post_processor = processors.ByteLevel(trim_offsets=False)
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
-            special_tokens=[ENDOFTEXT],
+            special_tokens=[*bpe_specials, ENDOFTEXT],
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=show,
         )

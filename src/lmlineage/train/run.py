@@ -89,10 +89,11 @@ def _flag(name: str) -> str:
 
 def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs/gpt2", seed: int = 1337,
         progress: bool = True, sample_tokens: int = 200, config: dict | None = None, options: dict | None = None,
-        load_checkpoint=None, **training) -> TrainResult:
+        objective: str | None = None, load_checkpoint=None, **training) -> TrainResult:
     """Train ``family`` with its task into the run directory ``out``. ``training``: the generic
     options (DEFAULTS) that were given; ``options``: the family's own (--arch, --order, --teacher);
-    ``load_checkpoint(path)``: how a checkpoint option's path becomes a model."""
+    ``objective``: one of the family's objectives (None: its own, or the one a resumed run started
+    with); ``load_checkpoint(path)``: how a checkpoint option's path becomes a model."""
     unexpected = sorted(set(training) - set(DEFAULTS))
     if unexpected:
         raise TypeError(f"run() got unexpected options {unexpected}")
@@ -103,7 +104,13 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     if fam.objective not in TASKS:
         raise UserError(f"training family {family!r} ({fam.objective} objective) is not available yet",
                         f"families that train now: {', '.join(f.name for f in families() if f.objective in TASKS)}")
-    task_cls = task_class(fam.objective)
+    objective = _objective_started(out, objective, training.get("resume"))
+    objective, implied = fam.pick_objective(objective)
+    task_cls = task_class(objective)
+    if task_cls.needs_data and data is None and not training.get("resume"):
+        raise UserError(f"the {objective} objective of {family!r} reads {task_cls.needs_data}",
+                        "give --data bible-en-zh (or a .tsv / .jsonl file of pairs)")
+    config = merge(implied, config or {})
     options = options or {}
     unknown = sorted(set(options) - set(fam.options))
     if unknown:
@@ -159,7 +166,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     if prepared.write is not None:
         prepared.open(_install_data(out, prepared.write))
     if not s.resume:
-        _remember(out, data, s, prepared.context if "context" in task_cls.options else None)
+        _remember(out, data, s, prepared.context if "context" in task_cls.options else None, objective)
     return _train(fam, task_cls, cfg, prepared, s, out=out, seed=seed, progress=progress,
                   sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint)
 
@@ -183,17 +190,29 @@ def _as_given(key: str, value):
     return value
 
 
-def _remember(out: Path, data, s: Settings, context: int | None) -> None:
+def _remember(out: Path, data, s: Settings, context: int | None, objective: str) -> None:
     from . import distributed
 
     if distributed.world()[0] != 0:
         return
     started = {"data": _as_given("data", data), "tokenizer": _as_given("tokenizer", s.tokenizer),
-               "vocab_size": s.vocab_size, "context": context}
+               "vocab_size": s.vocab_size, "context": context, "objective": objective}
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{RUN_FILE}.tmp"
     tmp.write_text(json.dumps(started, indent=1) + "\n")
     os.replace(tmp, out / RUN_FILE)
+
+
+def _objective_started(out: Path, objective: str | None, resume) -> str | None:
+    """The objective a resume continues: the one its run started with (a different one is refused)."""
+    path = out / RUN_FILE
+    if not resume or not path.exists():
+        return objective
+    started = json.loads(path.read_text()).get("objective")
+    if objective is not None and started is not None and objective != started:
+        raise UserError(f"--resume with --objective {objective}: {out} was started with --objective {started}",
+                        "leave out --objective: a resume reads what the run was started with")
+    return objective or started
 
 
 def _as_started(out: Path, data, s: Settings):
@@ -244,7 +263,8 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     if s.resume:
         tok = load_tokenizer(out / "last")
     else:
-        tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size)
+        tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size,
+                                                        task_cls.special_tokens)
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
     context = s.context or base.max_positions - task_cls.added_tokens
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
@@ -276,12 +296,12 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
     else:
         kind, default_size = pair_data.default_tokenizer(data)
         texts = (text for pair in train_pairs for text in pair)
-        tok = build_tokenizer(s.tokenizer or kind, texts,
-                              s.vocab_size or (default_size if s.tokenizer is None else None))
+        tok = build_tokenizer(s.tokenizer or task_cls.pair_tokenizer or kind, texts,
+                              s.vocab_size or (default_size if s.tokenizer is None else None), task_cls.special_tokens)
     eos = task_cls.check_inputs(tok, s.batch_size)
     train_split = pair_data.PairSplit.encode(train_pairs, tok, eos)
     val_split = pair_data.PairSplit.encode(val_pairs, tok, eos)
-    longest = max(*train_split.max_lengths(), *val_split.max_lengths())
+    longest = max(task_cls.pair_length(*split.max_lengths()) for split in (train_split, val_split))
 
     def write(scratch: Path) -> None:
         train_split.save(scratch, "train")
@@ -289,8 +309,9 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
         (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train_split),
                                                          "val": len(val_split)}) + "\n")
 
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions), 
-                 "decoder": {"start_id": eos, "pad_id": eos, "eos_id": eos}}
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions)}
+    if eos is not None:  # a translating task's targets end with it, and it starts the decoder
+        overrides["decoder"] = {"start_id": eos, "pad_id": eos, "eos_id": eos}
     return Prepared(tok, train_split, val_split, longest, overrides, "--data", task_cls.schedule,
                     held_out=(val_pairs, pair_data.target_language(data)), write=write, open=lambda data_dir: None)
 
@@ -467,9 +488,13 @@ def _token_stream_result(fam, task_cls, task, trainer, evaluation, prepared, *, 
 def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                   load_checkpoint) -> TrainResult:
     """The held-out sources translated (greedy, with the best checkpoint's weights, what
-    ``lmlineage.load(out)`` gives) and scored: BLEU (sacrebleu), exact match, token accuracy."""
+    ``lmlineage.load(out)`` gives) and scored: BLEU (sacrebleu), exact match, token accuracy; a
+    task that does not translate reports its evaluation alone."""
     from ..evaluation.translation import bleu, exact_match
 
+    if not task_cls.translates:
+        return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, "", trainer.step,
+                           trainer.rank, task_cls.metrics(evaluation))
     model, tok, val_split = task.model, prepared.tokenizer, prepared.val
     val_pairs, language = prepared.held_out
     if (out / "best" / "model.safetensors").exists():

@@ -1,0 +1,136 @@
+"""XLM's translation LM and LaBSE's ranking loss, their data layouts and their refusals.
+
+- TLM joins a pair as <s> source </s> <s> target </s>: language ids 0 then 1, positions
+  restarting at the target, masks drawn over real tokens of both sides only (Lample & Conneau
+  2019, section 3.3); one language masked beside its translation and alone predicts the same tokens.
+- The translation ranking loss is lowest for aligned pairs, symmetric in its two directions, and
+  the margin raises it (Yang et al. 2019; Feng et al. 2020).
+- `lmlineage embed` on a LaBSE model gives the vectors its task trains: normalised pooled [CLS].
+- Bad input: --objective the family lacks, TLM without pairs, a pair missing a side: one line, exit 2.
+"""
+
+import pytest
+import torch
+
+from lmlineage import cli
+from lmlineage.core.registry import get_family
+from lmlineage.data.pairs import PAD
+from lmlineage.models import build_model
+from lmlineage.objectives.mlm import MaskedLM
+from lmlineage.objectives.tlm import BOTH, SOURCE_ALONE, TARGET_ALONE, TranslationLM
+from lmlineage.objectives.translation_ranking import TranslationRanking
+
+BOS, EOS, PADDING, MASK = 0, 1, 2, 3
+
+
+def tlm(alone=0.5):
+    return TranslationLM(MaskedLM(MASK, 50, special_ids={BOS, EOS, PADDING}), BOS, EOS, PADDING, alone=alone)
+
+
+def pairs():
+    source = torch.tensor([[10, 11, 12], [13, PAD, PAD]])
+    target = torch.tensor([[20, PAD], [21, 22]])
+    return source, target
+
+
+def test_join_lays_out_languages_and_restarts_positions():
+    joined = tlm().join(*pairs())
+    assert joined["input_ids"].tolist() == [[0, 10, 11, 12, 1, 0, 20, 1], [0, 13, 1, 0, 21, 22, 1, 2]]
+    assert joined["token_type_ids"].tolist() == [[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 0]]
+    assert joined["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2], [0, 1, 2, 0, 1, 2, 3, 0]]
+    assert joined["attention_mask"].tolist() == [[1] * 8, [1] * 7 + [0]]
+
+
+def test_rows_alone_keep_one_side():
+    joined = tlm().join(*pairs(), sides=torch.tensor([SOURCE_ALONE, TARGET_ALONE]))
+    assert joined["input_ids"].tolist() == [[0, 10, 11, 12, 1], [0, 21, 22, 1, 2]]
+    assert joined["token_type_ids"].tolist() == [[0] * 5, [1, 1, 1, 1, 0]]
+    sides = tlm(alone=0.5).draw_sides(4000, torch.Generator().manual_seed(0))
+    shares = torch.bincount(sides, minlength=3).float() / 4000
+    assert abs(shares[BOTH] - 0.5) < 0.03 and abs(shares[SOURCE_ALONE] - 0.25) < 0.03
+
+
+def test_masks_fall_on_real_tokens_of_both_languages():
+    source = torch.randint(10, 50, (64, 12))
+    target = torch.randint(10, 50, (64, 9))
+    target[:, 6:] = PAD
+    batch = tlm().prepare(source, target, torch.Generator().manual_seed(1), sides=torch.zeros(64, dtype=torch.long))
+    chosen = batch["labels"] != -100
+    assert not chosen[batch["attention_mask"] == 0].any()
+    assert not torch.isin(batch["labels"][chosen], torch.tensor([BOS, EOS, PADDING])).any()
+    languages = batch["token_type_ids"][chosen]
+    assert (languages == 0).any() and (languages == 1).any()
+    assert abs(chosen.sum().item() / (64 * (12 + 6)) - 0.15) < 0.02
+
+
+@pytest.mark.parametrize("language", [0, 1])
+def test_one_language_masked_beside_and_alone_predicts_the_same_tokens(language):
+    source = torch.randint(10, 50, (8, 10))
+    target = torch.randint(10, 50, (8, 7))
+    source[3:, 7:] = PAD
+    beside, alone = tlm().mask_one_language(source, target, language, torch.Generator().manual_seed(2))
+    chosen = beside["labels"] != -100
+    assert (beside["token_type_ids"][chosen] == language).all()
+    assert beside["labels"][chosen].tolist() == alone["labels"][alone["labels"] != -100].tolist()
+    real = alone["attention_mask"].bool()
+    assert (alone["token_type_ids"][real] == language).all()  # the other language is gone
+    kept = beside["attention_mask"].bool() & (beside["token_type_ids"] == language)
+    assert sorted(beside["input_ids"][kept].tolist()) == sorted(alone["input_ids"][real].tolist())
+    assert alone["position_ids"][:, 0].eq(0).all()
+
+
+def test_ranking_loss_prefers_aligned_pairs_and_is_symmetric():
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(16, 8, generator=g), dim=-1)
+    noise = torch.nn.functional.normalize(torch.randn(16, 8, generator=g), dim=-1)
+    y = torch.nn.functional.normalize(x + 0.1 * noise, dim=-1)
+    ranking = TranslationRanking(margin=0.3)
+    aligned, shuffled = ranking.loss(x, y), ranking.loss(x, y[torch.randperm(16, generator=g)])
+    assert aligned < shuffled
+    torch.testing.assert_close(ranking.loss(x, y), ranking.loss(y, x))
+    assert TranslationRanking(margin=0.0).loss(x, y) < aligned  # the margin makes the true pair work harder
+    scores = ranking.scores(x, y)
+    torch.testing.assert_close(scores.diagonal(), 10 * ((x * y).sum(-1) - 0.3))
+
+
+def test_embed_gives_the_vectors_labse_trains():
+    from lmlineage.api import sentence_embeddings
+    from lmlineage.tasks.dual_encoder import TranslationRankingTask
+    from lmlineage.tokenizers import build_tokenizer
+
+    texts = ["in the beginning god created", "起初神創造天地", "and the earth was without form"]
+    tok = build_tokenizer("wordpiece", texts * 5, 60)
+    torch.manual_seed(0)
+    model = build_model(get_family("labse").config("tiny", vocab_size=tok.vocab_size)).eval()
+    model.tokenizer = tok
+    task = TranslationRankingTask.for_tokenizer(model, tok)
+    rows = tok.encode_batch(texts)
+    ids = torch.full((3, max(map(len, rows))), PAD)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+    with torch.no_grad():
+        torch.testing.assert_close(sentence_embeddings(model, texts), task.embed(ids), atol=1e-6, rtol=0)
+
+
+def refused(capsys, *argv) -> str:
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_bad_input_is_one_line(capsys, tmp_path):
+    assert "no objective 'foo'" in refused(capsys, "train", "xlm", "--objective", "foo", "--out", tmp_path / "a")
+    assert "leave out --objective" in refused(capsys, "train", "gpt2", "--objective", "mlm", "--out", tmp_path / "b")
+    assert "--data bible-en-zh" in refused(capsys, "train", "xlm", "--objective", "tlm", "--out", tmp_path / "c")
+    half = tmp_path / "half.tsv"
+    half.write_text("in the beginning\t起初\nand the earth\t\n")
+    assert "half.tsv:2: the target is empty" in refused(capsys, "train", "xlm", "--objective", "tlm", "--data", half,
+                                                         "--out", tmp_path / "d")
+    assert "half.tsv:2" in refused(capsys, "train", "labse", "--data", half, "--out", tmp_path / "e")
+    assert not any((tmp_path / name).exists() for name in "abcde")
+    started = tmp_path / "f"
+    started.mkdir()
+    (started / "run.json").write_text('{"data": "bible-en-zh", "objective": "tlm"}')
+    assert "was started with --objective tlm" in refused(capsys, "train", "xlm", "--objective", "mlm", "--resume",
+                                                         "--out", started)
