@@ -249,6 +249,7 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions}, task_cls.model_config(tok)),
                       setup.get("config", {}))
+    overrides = merge(overrides, task_cls.config_from_options(base, options))  # Transformer-XL's --mem-len
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
     def write(scratch: Path) -> None:
