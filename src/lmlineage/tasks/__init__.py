@@ -17,9 +17,10 @@ from .bart_denoising import DenoisingTask
 from .classic import BiLMTask, NGramCountsTask, Word2VecTask, WordLMTask
 from .protocol import Task
 from .recurrent_lm import MemoryLMTask
+from .permutation_lm import PermutationLMTask
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 
-TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
+TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
