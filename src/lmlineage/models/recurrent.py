@@ -47,9 +47,6 @@ def check_mem_len(value) -> int:
 class SegmentRecurrentLM(DecoderLM):
     """``DecoderLM`` whose forward without a cache goes segment by segment with an ``XLMemory``."""
 
-    def __init__(self, cfg: MemoryConfig, positions: tuple[str, ...] | None = None):
-        super().__init__(cfg, positions)
-
     def new_cache(self, batch_size=1, max_length=None, static=False, dtype=None, device=None):
         if static:
             return super().new_cache(batch_size, max_length, static, dtype, device)
