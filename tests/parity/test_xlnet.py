@@ -107,7 +107,9 @@ def test_memory_of_the_previous_segment(models):
 def test_export_loads_strictly_in_transformers(models, tmp_path):
     ref, ours = models
     to_hf(ours, tmp_path)
-    back = transformers.XLNetLMHeadModel.from_pretrained(tmp_path).eval()
+    back, info = transformers.XLNetLMHeadModel.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info.values()), info  # no missing, unexpected or mismatched key
+    back = back.eval()
     assert set(back.state_dict()) == set(ref.state_dict())
     ids, mask, types = padded(9, "left")
     perm, targets = plm_inputs(ids, mask, 9)
