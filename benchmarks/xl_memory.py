@@ -76,6 +76,8 @@ def main():
     p.add_argument("--mem-len", type=int, default=32)
     p.add_argument("--eval-tokens", type=int, default=4096)
     p.add_argument("--run", default=None, help="a trained transformer-xl run to score instead of training one")
+    p.add_argument("--batch-size", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -87,9 +89,10 @@ def main():
     if not args.run:
         t0 = time.perf_counter()
         result = lmlineage.train("transformer-xl", preset=args.preset, data=str(DATA), tokenizer="char",
-                                 steps=args.steps, lr=1e-3, warmup=100, seed=1337, out=run, progress=False,
-                                 sample_tokens=0, options={"mem_len": args.mem_len})
-        train = {"steps": args.steps, "seconds": time.perf_counter() - t0, "val_loss_whole_split": result.val_loss}
+                                 steps=args.steps, batch_size=args.batch_size, lr=1e-3, warmup=args.warmup, seed=1337,
+                                 out=run, progress=False, sample_tokens=0, options={"mem_len": args.mem_len})
+        train = {"steps": args.steps, "batch_size": args.batch_size, "warmup": args.warmup,
+                 "seconds": time.perf_counter() - t0, "val_loss_whole_split": result.val_loss}
     model = lmlineage.load(run / "best").eval()
     val = open_token_file(run / "data" / "val.bin")  # the held-out 10%, as the run tokenized it
     tokens = torch.from_numpy(np.asarray(val[: args.eval_tokens + 1], dtype=np.int64))
@@ -98,7 +101,8 @@ def main():
     rows = {}
     for name, fn in (("xl-memory", lambda: xl_stream(model, tokens, args.segment, args.mem_len)),
                      ("xl-no-memory", lambda: xl_stream(model, tokens, args.segment, 0)),
-                     (f"xl-memory-{4 * args.mem_len}", lambda: xl_stream(model, tokens, args.segment, 4 * args.mem_len)),
+                     (f"xl-memory-{4 * args.mem_len}",
+                      lambda: xl_stream(model, tokens, args.segment, 4 * args.mem_len)),
                      ("vanilla-window", lambda: vanilla_window(model, tokens, span))):
         nats, seconds = fn()
         rows[name] = {"loss": nats / n, "seconds": seconds, "tokens_per_second": n / seconds}

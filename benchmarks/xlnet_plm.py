@@ -28,6 +28,8 @@ def main():
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--preset", default="tiny")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -36,7 +38,8 @@ def main():
     out = Path(tempfile.mkdtemp(prefix="xlnet-plm-")) / "run"
     t0 = time.perf_counter()
     result = lmlineage.train("xlnet", preset=args.preset, data=str(DATA), tokenizer="char", steps=args.steps,
-                             lr=args.lr, warmup=100, seed=1337, out=out, progress=False, sample_tokens=0)
+                             batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, seed=1337, out=out,
+                             progress=False, sample_tokens=0)
     seconds = time.perf_counter() - t0
     m = result.metrics
     print(result.report)
@@ -47,7 +50,8 @@ def main():
     print(footer())
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "steps": args.steps, "preset": args.preset, "lr": args.lr, "seconds": seconds,
+            "steps": args.steps, "batch_size": args.batch_size, "preset": args.preset, "lr": args.lr,
+            "warmup": args.warmup, "seconds": seconds,
             "val_loss": result.val_loss, "metrics": m, "margin_under_unigram": margin, "footer": footer(),
             "unit": "nats per predicted character"}, indent=2) + "\n")
 

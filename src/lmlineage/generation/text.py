@@ -32,8 +32,8 @@ def check_generates(model, name="the model") -> None:
     from ..models.two_stream import TwoStreamLM
 
     if isinstance(model, TwoStreamLM):
-        raise UserError(f"{name} is a {model.config.family} model trained to predict chosen positions (permutation LM), "
-                        "not to continue text", "score it with lmlineage eval")
+        raise UserError(f"{name} is a {model.config.family} model trained to predict chosen positions "
+                        "(permutation LM), not to continue text", "score it with lmlineage eval")
 
 
 def generate(model, prompt="", max_new_tokens: int | None = None, **options):
