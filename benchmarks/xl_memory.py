@@ -20,7 +20,6 @@ Writes the losses (nats per char), the wall times and the speed ratio as JSON.
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
