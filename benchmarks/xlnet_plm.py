@@ -32,7 +32,7 @@ def main():
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # a shared, loaded host: one thread each
     import lmlineage
 
     out = Path(tempfile.mkdtemp(prefix="xlnet-plm-")) / "run"
