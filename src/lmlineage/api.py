@@ -206,20 +206,23 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
     return torch.cat(vectors)
 
 
-def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu") -> dict:
+def evaluate(path, data: str | None = None, batch_size: int = 64, device: str = "cpu",
+             mem_len: int | None = None) -> dict:
     """Loss, perplexity and bits per character of a checkpoint on a corpus's validation split
     (the last 10%, as training splits it, in the windows the run trained with; without ``data``,
     the run's own: its ``data/val.bin``, or the corpus its ``run.json`` names); a family
     pre-trained by an objective of its own (masked LM, span corruption, denoising, blank
-    infilling) reports that objective's loss and metrics instead, as training evaluates them."""
-    return _evaluate(path, data, batch_size, device)[1]
+    infilling) reports that objective's loss and metrics instead, as training evaluates them.
+    ``mem_len``: the memory a segment-recurrent model (transformer-xl, xlnet) evaluates with
+    instead of the one it trained with."""
+    return _evaluate(path, data, batch_size, device, mem_len)[1]
 
 
 def evaluate_with_report(path, data: str | None = None, batch_size: int = 64,
-                         device: str = "cpu") -> tuple[dict, str, str]:
+                         device: str = "cpu", mem_len: int | None = None) -> tuple[dict, str, str]:
     """:func:`evaluate`'s metrics, the line its task reports them with, and the line saying what
     was scored (which corpus, which split, how many tokens or pairs): what `lmlineage eval` prints."""
-    task_cls, metrics, scored = _evaluate(path, data, batch_size, device)
+    task_cls, metrics, scored = _evaluate(path, data, batch_size, device, mem_len)
     return metrics, task_cls.evaluation_report(metrics), scored
 
 
@@ -248,15 +251,19 @@ def _data_to_score(path, data, default: str) -> tuple[object, Path | None, str]:
     return own, run / "data", name
 
 
-def _evaluate(path, data, batch_size: int, device: str):
+def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = None):
     """(the task class whose report fits the metrics, the metrics, what was scored)."""
     from .data.batches import packed_windows
     from .data.tokens import open_token_file, prepare_tokens
     from .tasks import task_class
-    from .tasks.causal_lm import CausalLMTask
 
     model = load(path, device=check_device(device))
+    family = _family_of(path, model)
     task_cls = task_class(_objective_of(path, model))
+    if mem_len is not None:  # a memory length of the family's own, checked as training checks it
+        if "mem_len" not in family.options:
+            raise UserError(f"--mem-len does not apply to {family.name!r}", "only models with an XL memory take it")
+        model.config = model.config.replace(**task_cls.config_from_options(model.config, {"mem_len": mem_len}))
     from .data.pairs import DEFAULT as DEFAULT_PAIRS
 
     if task_cls.reads == "images":
@@ -301,7 +308,7 @@ def _evaluate(path, data, batch_size: int, device: str):
             result = task_cls.for_tokenizer(model, model.tokenizer).evaluate(batches)
             return task_cls, ({k: v for k, v in result.items() if k != "nats"}
                               | {"perplexity": perplexity(result["loss"])}), scored
-        result = CausalLMTask(model).evaluate(batches)
+        result = task_cls.for_tokenizer(model, model.tokenizer).evaluate(batches)  # causal LM, or with a memory
         chars = len(model.tokenizer.decode(val_tokens[1:].tolist()))
     return task_cls, {"loss": result["loss"], "perplexity": perplexity(result["loss"]),
                       "bits_per_char": bits_per_char(result["nats"], chars), "tokens": result["tokens"],

@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
                    "scored (default: the run's own corpus, else shakespeare)")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--mem-len", type=int, default=None, help="transformer-xl, xlnet: the tokens of memory each "
+                   "layer keeps while reading the text segment by segment (default: the one it trained with)")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
     f = sub.add_parser("finetune", help="fine-tune an encoder on labelled examples: classify, pair, tag, qa, choice")
@@ -459,7 +461,8 @@ def _chat(model, args) -> None:
 def cmd_eval(args) -> None:
     from .api import evaluate_with_report
 
-    metrics, report, scored = evaluate_with_report(args.checkpoint, data=args.data, device=args.device)
+    metrics, report, scored = evaluate_with_report(args.checkpoint, data=args.data, device=args.device,
+                                                   mem_len=args.mem_len)
     # What was scored goes beside the numbers; with --json on stderr, so standard output stays JSON.
     print(scored, file=sys.stderr if args.json else sys.stdout)
     print(json.dumps(metrics) if args.json else report)

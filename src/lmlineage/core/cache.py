@@ -10,7 +10,8 @@ a batch to beams, or drops rows). ``DynamicCache`` also takes rows in and pads t
 (``append_rows``, ``pad_left``, ``drop_left``): what a server's continuous batching needs.
 
 ``DynamicCache`` grows; ``StaticCache`` is pre-allocated (compiled decoding); ``RollingCache``
-keeps only the last keys a sliding window can still see.
+keeps only the last keys a sliding window can still see; ``XLMemory`` is Transformer-XL's memory,
+the last ``mem_len`` keys and values of the segments before, gradient-stopped.
 
 An encoder-decoder model's cache (``EncoderDecoderCache``) pairs the decoder's self-attention
 cache with a ``CrossCache``: the cross-attention keys and values depend on the source only, so
@@ -127,6 +128,25 @@ class RollingCache:
     def reorder(self, index: torch.Tensor) -> None:
         self.keys = [k.index_select(0, index) for k in self.keys]
         self.values = [v.index_select(0, index) for v in self.values]
+
+
+class XLMemory(RollingCache):
+    """Transformer-XL's segment-level recurrence (Dai et al. 2019, section 3.2): each layer attends
+    to the hidden states of the previous segment(s), cached with the gradient stopped,
+    h~ = [SG(m^{n-1}), h^{n-1}]. Keys and values are position-wise linear maps of those states, so
+    keeping the last ``mem_len`` keys and values is keeping the states: the next segment's
+    attention reads them without recomputing (what makes evaluation fast, section 3.2).
+
+    Unlike a sliding window the current segment's queries see the whole memory and every earlier
+    key of their segment, so a query reaches ``mem_len`` + its place in the segment tokens back
+    in one layer (``mem_len * n_layer`` through the stack)."""
+
+    def __init__(self, mem_len: int):
+        super().__init__(mem_len + 1)  # the rolling cache keeps window - 1
+        self.mem_len = mem_len
+
+    def _last(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., max(x.shape[-2] - self.mem_len, 0):, :].detach()  # SG(.): no gradient into the past
 
 
 class StaticCache:

@@ -30,6 +30,11 @@ def check_generates(model, name="the model") -> None:
         raise UserError(f"{name} is a {model.config.family} encoder: it reads {model.reads} but does not generate "
                         "text",
                         "use it with lmlineage " + ", ".join(model.uses()))
+    from ..models.two_stream import TwoStreamLM
+
+    if isinstance(model, TwoStreamLM):
+        raise UserError(f"{name} is a {model.config.family} model trained to predict chosen positions "
+                        "(permutation LM), not to continue text", "score it with lmlineage eval")
 
 
 def generate(model, prompt="", max_new_tokens: int | None = None, **options):

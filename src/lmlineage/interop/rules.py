@@ -137,6 +137,33 @@ class Fuse(Rule):
 
 
 @dataclass(frozen=True)
+class FuseHeads(Rule):
+    """Theirs: (d_model, n_head, head_dim) tensors used as ``einsum("ibh,hnd->ibnd")`` (XLNet's q, k,
+    v, r; its o the other way round). Ours: one Linear weight, the reshaped (d_model, n_head *
+    head_dim) of each, transposed for an input projection (``transpose``), stacked along rows."""
+
+    ours: str
+    theirs: tuple[str, ...]
+    transpose: bool = True
+
+    def load(self, src, out, used, cfg=None):
+        parts = [src[k].reshape(src[k].shape[0], -1) for k in self.theirs]
+        out[self.ours] = torch.cat([p.t() if self.transpose else p for p in parts])
+        used.update(self.theirs)
+
+    def export(self, ours, out, cfg=None):
+        heads, width = cfg.attention.n_head, cfg.attention.dim_head(cfg.d_model)
+        for key, part in zip(self.theirs, ours[self.ours].chunk(len(self.theirs))):
+            out[key] = (part.t() if self.transpose else part).reshape(-1, heads, width).contiguous()
+
+    def their_keys(self):
+        return self.theirs
+
+    def our_keys(self):
+        return (self.ours,)
+
+
+@dataclass(frozen=True)
 class Split(Rule):
     """Their one tensor is the concatenation of several of ours along ``dim`` (a fused
     gate/up projection -> our separate gate and up)."""

@@ -2,7 +2,7 @@
 
 Absolute schemes add a table to the token embeddings (learned, sinusoidal, GLM's 2-D); relative
 ones act inside attention through its hooks: rotary (``qk_transform``), ALiBi and T5's buckets
-(``score_bias``), DeBERTa's disentangled scores (``score_mod``). Each is built for either
+(``score_bias``), DeBERTa's disentangled scores and Transformer-XL's relative sinusoids (``score_mod``). Each is built for either
 direction: ``causal`` says whether the stack's queries see only earlier keys.
 """
 
@@ -18,6 +18,7 @@ from torch import nn
 from ..core.config import ModelConfig
 from .alibi import ALiBi
 from .disentangled import DisentangledScores
+from .relative_attention import RelativeSinusoidScores
 from .relative_position import RelativePositionBias
 from .rotary import Rotary
 
@@ -96,6 +97,11 @@ def _disentangled(cfg: ModelConfig, causal: bool) -> dict[str, nn.Module]:
     )}
 
 
+def _xl(cfg: ModelConfig, segments: bool) -> RelativeSinusoidScores:
+    return RelativeSinusoidScores(cfg.d_model, cfg.attention.n_head, cfg.attention.dim_head(cfg.d_model), cfg.n_layer,
+                                  segments=segments, std=cfg.init.std)
+
+
 POSITIONS: dict[str, PositionScheme] = {
     "learned": PositionScheme(table=lambda cfg, width: LearnedPositions(cfg.max_positions, width)),
     "sinusoidal": PositionScheme(table=lambda cfg, width: SinusoidalPositions(cfg.max_positions, width)),
@@ -112,5 +118,9 @@ POSITIONS: dict[str, PositionScheme] = {
         cfg.attention.n_head, bidirectional=not causal, buckets=cfg.position.buckets,
         max_distance=cfg.position.max_distance)}),
     "disentangled": PositionScheme(hooks=_disentangled),
+    # Transformer-XL: sinusoids of i - j, projected by each layer, with the global biases u and v;
+    # XLNet adds its relative segment term (the hook then reads (B, 2, T) places: position, segment)
+    "xl_relative": PositionScheme(hooks=lambda cfg, causal: {"score_mod": _xl(cfg, segments=False)}),
+    "xl_relative_segments": PositionScheme(hooks=lambda cfg, causal: {"score_mod": _xl(cfg, segments=True)}),
     "none": PositionScheme(),
 }

@@ -36,13 +36,14 @@ class DecoderOutput:
 class DecoderLM(nn.Module):
     """A causal stack with the heads ``cfg.heads`` names (default: the LM head alone), each an
     attribute of that name; the model every causal family builds. A head reads the hidden state
-    at every position (a value head for RL, say); ``logits`` stays the LM head's."""
+    at every position (a value head for RL, say); ``logits`` stays the LM head's. ``positions``:
+    the stack's position schemes by name; default ``(cfg.position.kind,)``."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, positions: tuple[str, ...] | None = None):
         super().__init__()
         self.config = cfg
         self.head_names = _check_heads(cfg)
-        self.backbone = Stack(cfg, causal=True)
+        self.backbone = Stack(cfg, causal=True, positions=positions)
         self.lm_head = HEADS["lm_head"].build(cfg)
         self.apply(partial(init_weights, cfg=cfg))
         if cfg.embedding.tie:

@@ -18,11 +18,13 @@ from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
 from .classic import BiLMTask, NGramCountsTask, Word2VecTask, WordLMTask
 from .protocol import Task
+from .recurrent_lm import MemoryLMTask
+from .permutation_lm import PermutationLMTask
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 from .tlm import TranslationLMTask
 from .dual_encoder import TranslationRankingTask
 
-TASKS = {"clm": CausalLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
+TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
