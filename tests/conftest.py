@@ -8,7 +8,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TINYSHAKESPEARE = SHARED / "data" / "tinyshakespeare.txt"
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Two threads at most; under pytest-xdist (`.ci/run`'s slow tests) the workers share the cores instead
+# of each taking them all (oversubscribed, torch's thread pools spin against each other).
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // WORKERS))
 
 
 @pytest.fixture
