@@ -428,7 +428,10 @@ def _objective_of(path, model) -> str:
     run = _run_of(path) if Path(path).is_dir() else None
     family = _family_of(path, model)
     started = read_json(run / RUN_FILE).get("objective") if run is not None else None
-    return started if started in (family.objective, *family.objectives) else family.objective_of(model.config)
+    if started in (family.objective, *family.objectives):
+        return started
+    # a classic model has no config to tell by, and needs none: its family has one objective
+    return family.objective_of(model.config) if family.objectives else family.objective
 
 
 def _family_of(path, model):

@@ -27,9 +27,10 @@ CHOICES = {
     # parallel: attention and MLP read the same input, each with its norm (GPT-J uses one: _shared_norm)
     "norm.placement": ("pre", "post", "parallel", "parallel_shared_norm"),
     # sinusoidal_halves: all sines, then all cosines (CTRL, tensor2tensor); learned_2d: GLM's two tables;
-    # relative: T5's buckets; disentangled: DeBERTa's content/position scores (layers/positions.py)
+    # relative: T5's buckets; disentangled: DeBERTa's content/position scores; xl_relative: Transformer-XL's
+    # sinusoids of i - j with the global biases u and v (_segments: XLNet's, with relative segments)
     "position.kind": ("learned", "sinusoidal", "sinusoidal_halves", "learned_2d", "rotary", "alibi", "relative",
-                      "disentangled", "none"),
+                      "disentangled", "xl_relative", "xl_relative_segments", "none"),
     "position.rope_layout": ("half", "interleaved"),
     "mlp.kind": ("mlp", "glu"),
     "mlp.activation": ("gelu", "gelu_tanh", "relu", "silu", "quick_gelu"),

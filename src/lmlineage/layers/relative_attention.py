@@ -64,7 +64,10 @@ class RelativeSinusoidScores(nn.Module):
         if key_positions is None:
             key_positions = torch.arange(k.shape[-2], device=q.device)[None]
         if self.segments:
-            (positions, q_segments), (key_positions, k_segments) = positions.unbind(-2), key_positions.unbind(-2)
+            # (B, 2, T): each token's place and segment; plain (B, T) places are all one segment
+            positions, q_segments = positions.unbind(-2) if positions.dim() == 3 else (positions, 0 * positions)
+            key_positions, k_segments = key_positions.unbind(-2) if key_positions.dim() == 3 else \
+                (key_positions, 0 * key_positions)
         delta = positions[..., :, None] - key_positions[..., None, :]  # (B or 1, Tq, Tk): i - j
         low, high = int(delta.min()), int(delta.max())
         table = sinusoids(torch.arange(low, high + 1, device=q.device), self.d_model).to(q.dtype)
@@ -73,6 +76,7 @@ class RelativeSinusoidScores(nn.Module):
         scores = torch.take_along_dim(by_distance, (delta - low)[:, None], dim=-1)
         if self.segments:
             by_segment = (q + self.segment_bias[layer][:, None]) @ self.segment_embed[layer].permute(1, 2, 0)
-            differ = (q_segments[..., :, None] != k_segments[..., None, :]).long()[:, None]  # (B, 1, Tq, Tk)
+            differ = (q_segments[..., :, None] != k_segments[..., None, :]).long()
+            differ = differ.expand(b, t, k.shape[-2])[:, None]  # (B, 1, Tq, Tk)
             scores = scores + torch.take_along_dim(by_segment, differ, dim=-1)
         return q + self.content_bias[layer][:, None], scores * attention.scale
