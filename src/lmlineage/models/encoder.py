@@ -102,13 +102,20 @@ class EncoderModel(nn.Module):
         """``mlm_positions``: a (B, T) boolean mask; the MLM logits are then computed there only,
         as (N, vocab): training predicts ~15% of positions, so the vocabulary projection shrinks.
         ``output_attentions``: every layer's attention probabilities too (the eager path computes them)."""
+        hidden, states, attentions = self.encode(input_ids, attention_mask, token_type_ids, position_ids,
+                                                 output_hidden_states, output_attentions)
+        return self.output(hidden, states, attentions, attention_mask, mlm_positions)
+
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None,
+               output_hidden_states=False, output_attentions=False):
+        """The stack's pass: last hidden states, per-layer states (or None), attention probabilities (or None)."""
         if position_ids is None:
             position_ids = self.default_positions(input_ids)
         attentions = [] if output_attentions else None
         hidden, states = self.backbone(input_ids, attention_mask, position_ids,
                                        output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
                                        attentions=attentions)
-        return self.output(hidden, states, attentions, attention_mask, mlm_positions)
+        return hidden, states, attentions
 
     def output(self, hidden, states, attentions, attention_mask=None, mlm_positions=None, **outputs) -> EncoderOutput:
         """The heads on the stack's output (hidden states, per-layer states, attention probabilities);

@@ -45,12 +45,8 @@ class KnowledgeEncoderModel(EncoderModel):
         """``entity_ids`` (B, T): the entity aligned to each token (its mention's first), 0 where none;
         None: no entity anywhere (the model is then a BERT of n_layer + k_layers layers).
         ``outputs["entity_vectors"]``: the dEA head's (B, T, d_e) on the last token stream."""
-        if position_ids is None:
-            position_ids = self.default_positions(input_ids)
-        attentions = [] if output_attentions else None
-        hidden, states = self.backbone(input_ids, attention_mask, position_ids,
-                                       output_hidden_states=output_hidden_states, token_type_ids=token_type_ids,
-                                       attentions=attentions)
+        hidden, states, attentions = self.encode(input_ids, attention_mask, token_type_ids, position_ids,
+                                                 output_hidden_states, output_attentions)
         if entity_ids is None:
             entity_ids = torch.zeros_like(input_ids)
         aligned = aligned_mask(entity_ids)
