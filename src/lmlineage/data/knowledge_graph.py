@@ -114,6 +114,27 @@ def read_triples(path) -> KnowledgeGraph:
     return KnowledgeGraph.from_named(named)
 
 
+# Each pattern, in the order it is read: (regex, relation, whose first): "parent" for matches (parent,
+# children listed), "head" for (head, tail). The son/daughter chains match (child, son|daughter,
+# parent) and give the relation themselves (None).
+PATTERNS = (
+    (rf"({NAME}) begat ({LIST})", "child_of", "parent"),
+    (rf"^(?:And )?({NAME}) lived [^.;:]*?begat ({NAME})", "child_of", "parent"),
+    # Overlapping (lookahead) so a chain links each name to the next: "A, the son of B, the son of C".
+    (rf"({NAME}),? (?:which was |who was )?the (son|daughter) of (?=({NAME}))", None, "head"),
+    (rf"[Tt]he (?:sons|children) of ({NAME})(?:;|:| were,?| was,?|,) ({LIST})", "child_of", "parent"),
+    # 1 Chronicles' lines of descent: "Gershom; Libni his son, Jahath his son, ..."
+    (rf"({NAME})(?: his son|'s son was)?[,;] (?:and )?(?=({NAME}) his son\b)", "child_of", "parent"),
+    (rf"({NAME})'s son was ({NAME})", "child_of", "parent"),
+    (rf"({NAME}) slept with his fathers[^.]*?({NAME}) his son reigned", "child_of", "parent"),
+    (rf"({NAME}),? the father of ({LIST})", "child_of", "parent"),
+    (rf"({NAME}) bare (?:him |unto \w+ )?({NAME})\b(?! a | sons| children| \w+ children)", "born_of", "parent"),
+    (rf"({NAME}),? the brother of ({NAME})", "brother_of", "head"),
+    (rf"({NAME}),? ({NAME})'s wife", "wife_of", "head"),
+    (rf"({NAME}),? the wife of ({NAME})", "wife_of", "head"),
+)
+
+
 def extract(verses) -> list[tuple[str, str, str]]:
     """(head, relation, tail) name triples read from ``verses`` (strings) by the module's patterns."""
     found = []
@@ -122,41 +143,17 @@ def extract(verses) -> list[tuple[str, str, str]]:
         if head != tail and head not in NOT_NAMES and tail not in NOT_NAMES:
             found.append((head, relation, tail))
 
-    def names(listed: str) -> list[str]:
-        return re.findall(NAME, listed)
-
     for verse in verses:
-        for father, children in re.findall(rf"({NAME}) begat ({LIST})", verse):
-            for child in names(children):
-                add(child, "child_of", father)
-        for father, child in re.findall(rf"^(?:And )?({NAME}) lived [^.;:]*?begat ({NAME})", verse):
-            add(child, "child_of", father)
-        # Overlapping (lookahead) so a chain links each name to the next: "A, the son of B, the son of C".
-        for child, relation, parent in re.findall(
-                rf"({NAME}),? (?:which was |who was )?the (son|daughter) of (?=({NAME}))", verse):
-            add(child, "child_of" if relation == "son" else "daughter_of", parent)
-        for father, children in re.findall(
-                rf"[Tt]he (?:sons|children) of ({NAME})(?:;|:| were,?| was,?|,) ({LIST})", verse):
-            for child in names(children):
-                add(child, "child_of", father)
-        # 1 Chronicles' lines of descent: "Gershom; Libni his son, Jahath his son, ..."
-        for father, child in re.findall(rf"({NAME})(?: his son|'s son was)?[,;] (?:and )?(?=({NAME}) his son\b)", verse):
-            add(child, "child_of", father)
-        for father, child in re.findall(rf"({NAME})'s son was ({NAME})", verse):
-            add(child, "child_of", father)
-        for father, child in re.findall(rf"({NAME}) slept with his fathers[^.]*?({NAME}) his son reigned", verse):
-            add(child, "child_of", father)
-        for father, children in re.findall(rf"({NAME}),? the father of ({LIST})", verse):
-            for child in names(children):
-                add(child, "child_of", father)
-        for mother, child in re.findall(rf"({NAME}) bare (?:him |unto \w+ )?({NAME})\b(?! a | sons| children| \w+ children)", verse):
-            add(child, "born_of", mother)
-        for person, brother in re.findall(rf"({NAME}),? the brother of ({NAME})", verse):
-            add(person, "brother_of", brother)
-        for wife, husband in re.findall(rf"({NAME}),? ({NAME})'s wife", verse):
-            add(wife, "wife_of", husband)
-        for wife, husband in re.findall(rf"({NAME}),? the wife of ({NAME})", verse):
-            add(wife, "wife_of", husband)
+        for pattern, relation, first in PATTERNS:
+            for match in re.findall(pattern, verse):
+                if relation is None:  # (child, son|daughter, parent)
+                    child, kind, parent = match
+                    add(child, "child_of" if kind == "son" else "daughter_of", parent)
+                elif first == "parent":  # a parent, then one child or a list of them
+                    for child in re.findall(NAME, match[1]):
+                        add(child, relation, match[0])
+                else:
+                    add(match[0], relation, match[1])
     return found
 
 
