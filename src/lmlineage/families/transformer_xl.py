@@ -24,11 +24,6 @@ MEM_LEN_OPTION = {"mem_len": dict(type=int, help="transformer-xl, xlnet: the tok
                                   "layer keeps from the segments before (default: the preset's; 0: none)")}
 
 
-class TransformerXL(SegmentRecurrentLM):
-    def __init__(self, cfg: MemoryConfig):
-        super().__init__(cfg, positions=(cfg.position.kind, "xl_relative"))
-
-
 register(Family(
     name="transformer-xl",
     year=2019,
@@ -37,7 +32,7 @@ register(Family(
     changes="decoder-only LM with segment-level recurrence (a gradient-stopped memory of the previous segment) "
             "and relative sinusoidal attention with global biases u, v",
     defaults=dict(norm=dict(kind="layernorm", eps=1e-5, placement="post", final=False),
-                  position=dict(kind="none"), mlp=dict(activation="relu", kind="mlp"), bias=True,
+                  position=dict(kind="xl_relative"), mlp=dict(activation="relu", kind="mlp"), bias=True,
                   attention=dict(qkv_bias=False), embedding=dict(scale=True, tie=True, head_bias=True),
                   dropout=0.1, vocab_size=267735),
     presets={
@@ -52,6 +47,6 @@ register(Family(
     },
     objective="clm+memory",
     options=MEM_LEN_OPTION,
-    build=TransformerXL,
+    build=SegmentRecurrentLM,
     config_class=MemoryConfig,
 ))

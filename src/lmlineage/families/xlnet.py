@@ -67,7 +67,7 @@ register(Family(
     changes="permutation LM with two-stream (content, query) attention and partial prediction; relative "
             "segment encodings; bidirectional context through the factorization order",
     defaults=dict(norm=dict(kind="layernorm", eps=1e-12, placement="post", final=False),
-                  position=dict(kind="none"), mlp=dict(activation="gelu", kind="mlp"), bias=True,
+                  position=dict(kind="xl_relative_segments"), mlp=dict(activation="gelu", kind="mlp"), bias=True,
                   attention=dict(qkv_bias=False), embedding=dict(tie=True, head_bias=True), dropout=0.1,
                   vocab_size=32000),
     presets={

@@ -68,7 +68,7 @@ class TwoStreamLM(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg
-        self.backbone = Stack(cfg, causal=False, positions=(cfg.position.kind, "xl_relative_segments"))
+        self.backbone = Stack(cfg, causal=False)
         self.backbone.mask_emb = nn.Parameter(torch.zeros(1, 1, cfg.d_model))  # w, the query stream's start
         for layer in self.backbone.layers:  # XLNet's o is a bare (d_model, heads, head_dim) tensor: no bias
             layer.attn.out.register_parameter("bias", None)
