@@ -111,3 +111,13 @@ def test_export_loads_strictly_in_transformers(causal, tmp_path):
     if causal:
         langs.zero_()
     assert_same(run(ours, ids, mask, langs, True), run(back.eval(), ids, mask, langs, False), mask)
+
+
+def test_a_feed_forward_width_xlm_cannot_hold_is_refused_before_writing(tmp_path):
+    from lmlineage import load
+    from lmlineage.core.errors import UserError
+
+    model = load("xlm", mlp=dict(d_ff=96))  # tiny's width 128: XLM's FFN would be 512
+    with pytest.raises(UserError, match="4 x emb_dim"):
+        to_hf(model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -92,6 +92,7 @@ def reference(causal: bool, head: str) -> ReferenceSpec:
         fixed={"causal": causal, "gelu_activation": True, "sinusoidal_embeddings": False, "asm": False,
                "is_encoder": True, "use_lang_emb": True, "tie_word_embeddings": True},
         implies={"causal": causal, "heads": [] if causal else ["masked_lm_head"]},
+        requires=(("mlp.d_ff", lambda cfg: 4 * cfg.d_model, "its feed-forward width is always 4 x emb_dim"),),
     )
 
 

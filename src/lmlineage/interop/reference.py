@@ -90,6 +90,9 @@ class ReferenceSpec:
     # and on export the spec whose values the model's config has is the one written.
     implies: dict = field(default_factory=dict)
     gguf: GGUFSpec | None = None  # where llama.cpp's single-file format holds this architecture too
+    # Our config values the architecture has no key for, as (path, value of the config, why): a
+    # model whose config differs cannot be written in this format (XLM's FFN is always 4 x emb_dim).
+    requires: tuple = ()
 
     def config_from_hf(self, config: dict) -> dict:
         for key, value in self.fixed.items():
@@ -111,6 +114,13 @@ class ReferenceSpec:
         return all(_same(config_value(cfg, path), value) for path, value in _paths(self.implies))
 
     def config_to_hf(self, cfg) -> dict:
+        for path, expected, why in self.requires:
+            value = config_value(cfg, path)
+            if value is None and path in RESOLVED:
+                value = RESOLVED[path](cfg)
+            if value != expected(cfg):
+                raise UserError(f"{self.architecture} cannot hold {path}={value}: {why}",
+                                f"export a model with {path}={expected(cfg)}, or save it in our format")
         out = {"architectures": [self.architecture], "model_type": self.model_type}
         out.update(self.export_extra)
         out.update(self.fixed)
