@@ -1,5 +1,6 @@
-"""The image encoder (ViT, Dosovitskiy et al. 2021): patch embeddings (``layers/patches.py``) fed
-into the one encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
+"""The image encoder (ViT, Dosovitskiy et al. 2021): patch embeddings (``layers/patches.py``),
+normed where the config puts a norm after the embeddings (CLIP's image tower), fed into the one
+encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
 (``heads/registry.py``): a classifier reads the final [class] vector, z_L^0, after the last norm
 (section 3.1, eq. 4). The stack has no token table and no position scheme of its own: the patch
 embeddings carry their positions."""
@@ -41,6 +42,9 @@ class ImageEncoderModel(EncoderModel):
                 output_attentions: bool = False) -> EncoderOutput:
         """(B, C, H, W) pixel values, as the image processor makes them (``vision/processor.py``)."""
         attentions = [] if output_attentions else None
+        patches = self.patches(pixel_values)
+        if self.backbone.embed_norm is not None:  # norm.after_embeddings: CLIP's pre_layrnorm, on the patches
+            patches = self.backbone.embed_norm(patches)
         hidden, states = self.backbone(None, output_hidden_states=output_hidden_states, attentions=attentions,
-                                       inputs_embeds=self.patches(pixel_values))
+                                       inputs_embeds=patches)
         return self.output(hidden, states, attentions)
