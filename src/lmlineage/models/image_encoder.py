@@ -8,6 +8,7 @@ embeddings carry their positions."""
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ..blocks.stack import Stack
 from ..core.config import ImageModelConfig
@@ -33,6 +34,14 @@ class ImageEncoderModel(EncoderModel):
     @property
     def max_positions(self) -> int:
         return self.config.image.n_patches + 1
+
+    @property
+    def image_spec(self):
+        return self.config.image
+
+    def embed_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Normalised final [class] vectors (B, d): what its classifier reads."""
+        return F.normalize(self(pixel_values).last_hidden_state[:, 0].float(), dim=-1)
 
     def uses(self) -> list[str]:
         verbs = ["predict --image (its classes)", "eval (accuracy)"] if self.classifier is not None else []

@@ -72,6 +72,10 @@ class ImageTextDualEncoder(nn.Module):
     def max_positions(self) -> int:
         return self.config.max_positions
 
+    @property
+    def image_spec(self):
+        return self.config.vision.image
+
     def uses(self) -> list[str]:
         return ["classify IMAGE --labels ... (zero-shot)", "embed --image / --text (joint-space vectors)",
                 "eval (retrieval recall@1, zero-shot accuracy)"]
