@@ -41,9 +41,8 @@ class ImageTextContrastiveTask(Task):
     def special_ids(cls, tokenizer) -> dict:
         """The start, end-of-text and padding ids the text tower reads (padding: the end-of-text
         token where the tokenizer has no pad, as CLIP's tokenizer pads)."""
-        eos = tokenizer.eos_id
-        bos = tokenizer.special_ids.get(START, tokenizer.bos_id) if hasattr(tokenizer, "special_ids") else None
-        if eos is None or bos is None:
+        eos, bos = tokenizer.eos_id, tokenizer.bos_id  # <|startoftext|> is a BPE's start where it has one
+        if eos is None or bos is None or bos == eos:  # the text is read at its first end-of-text token
             raise UserError(f"the {tokenizer.kind} tokenizer lacks a start or end-of-text token, which the text tower "
                             "reads", "leave out --tokenizer (a BPE with <|startoftext|> and <|endoftext|> is trained)")
         if eos == 2 and eos != tokenizer.vocab_size - 1:
@@ -60,7 +59,9 @@ class ImageTextContrastiveTask(Task):
 
     @classmethod
     def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "ImageTextContrastiveTask":
-        return cls(model, getattr(tokenizer, "text", tokenizer))
+        from ..vision.captions import ImageTextProcessor
+
+        return cls(model, tokenizer.text if isinstance(tokenizer, ImageTextProcessor) else tokenizer)
 
     def scale(self) -> torch.Tensor:
         return self.model.logit_scale.exp().clamp(max=MAX_SCALE)
