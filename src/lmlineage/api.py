@@ -23,7 +23,7 @@ from .core.registry import get_family
 from .tasks.protocol import TrainResult, bits_per_char, perplexity
 from .train.run import check_device, check_out_dir
 
-__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "align", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "classify_zero_shot", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -130,8 +130,12 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
     """Sentence embeddings (N, d_model) from an encoder checkpoint: see :func:`sentence_embeddings`."""
     from .tokenizers.base import check_text
 
+    from .models.image_text import ImageTextDualEncoder
+
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
+    if isinstance(model, ImageTextDualEncoder):  # its text tower: vectors in the space its images share
+        return text_embeddings(model, texts, where=path)
     if getattr(model, "reads", "text") == "images":
         raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
     if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
@@ -139,6 +143,21 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
             raise UserError("no text to embed", "give at least one --text")
         return torch.from_numpy(model.embed([check_text(t) for t in texts]))
     return sentence_embeddings(model, texts, embedding_length(model, directory), batch_size, where=path)
+
+
+def text_embeddings(model, texts: list[str], where="the model") -> torch.Tensor:
+    """An image-text model's normalised joint-space vectors of ``texts`` (N, p), each read between
+    its start and end-of-text tokens."""
+    from .tokenizers.base import check_text
+    from .vision.captions import encode_captions
+
+    if not texts:
+        raise UserError("no text to embed", "give at least one --text")
+    cfg = model.config
+    ids = encode_captions(_tokenizer_of(model, where), [check_text(t) for t in texts], cfg.bos_id, cfg.eos_id,
+                          cfg.pad_id, cfg.max_positions)
+    with torch.no_grad():
+        return model.embed_texts(ids.to(next(model.parameters()).device)).float().cpu()
 
 
 def embedding_length(model, directory: Path) -> int:
@@ -268,6 +287,8 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
 
     if task_cls.reads == "images":
         return _evaluate_images(path, model, task_cls, data, batch_size, device)
+    if task_cls.reads == "captions":
+        return _evaluate_captions(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -335,6 +356,38 @@ def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
 
 
+def _evaluate_captions(path, model, task_cls, data, batch_size: int, device: str):
+    """Retrieval recall@1 both ways on the held-out split of a captioned (or labelled) image set
+    (the run's own by default), cut as training cuts it, one caption per image; and, where the set
+    has labels, zero-shot accuracy from its classes' prompts alone."""
+    from .vision.batches import held_out_split
+    from .vision.captions import CaptionSplit, encode_captions
+    from .vision.images import DEFAULT, load_images
+
+    data, _, name = _data_to_score(path, data, DEFAULT)
+    processor, tokenizer = _processor_of(model, path), _tokenizer_of(model, path)
+    cfg = model.config
+    val = CaptionSplit.process(held_out_split(load_images(data))[1], processor, lambda texts: encode_captions(
+        tokenizer, texts, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.max_positions), every_caption=False)
+    task = task_cls.for_tokenizer(model, tokenizer).eval()
+    result = task.evaluate((x.to(device), y.to(device)) for x, y in val.batches(batch_size))
+    names = None if val.labels is None else _label_names(load_images(data))
+    if names:
+        result.update(task.zero_shot_accuracy(val.pixels, val.labels, names))
+    scored = f"scored the held-out split (20%) of {name}: {len(val):,} images, one caption each"
+    return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def _label_names(images) -> list[str]:
+    return list(images.label_names or ())
+
+
+def _tokenizer_of(model, path):
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "give a checkpoint that carries its tokenizer")
+    return model.tokenizer
+
+
 def _processor_of(model, path):
     if model.processor is None:
         raise UserError(f"{path} has no preprocessor_config.json", "give a checkpoint that carries its image processor")
@@ -357,22 +410,48 @@ def _read_images(model, images: list[str]) -> list[np.ndarray]:
     if not images:
         raise UserError("no image given", "give at least one --image FILE")
     arrays = [read_image(image) for image in images]
-    if model.config.image.channels == 1:
+    if model.image_spec.channels == 1:
         return [a if a.shape[2] == 1 else np.round(a @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None]
                 for a in arrays]
     return [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
 
 
 def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
-    """Image embeddings (N, d_model) from an image encoder: the final [class] vector (what its
-    classifier reads), L2-normalised."""
-    from torch.nn import functional as F
-
+    """Image embeddings (N, d) from an image model: an image encoder's final [class] vector (what
+    its classifier reads), an image-text model's joint-space vector; L2-normalised."""
     model, processor = _image_model(path, device, "embed images")
     arrays = _read_images(model, images)
     with torch.no_grad():
-        hidden = model(processor(arrays).to(next(model.parameters()).device)).last_hidden_state
-    return F.normalize(hidden[:, 0].float(), dim=-1).cpu()
+        return model.embed_images(processor(arrays).to(next(model.parameters()).device)).float().cpu()
+
+
+def classify_zero_shot(path, image, labels: list[str] | None = None, templates: list[str] | None = None,
+                       device: str = "cpu") -> list[tuple[str, float]]:
+    """Zero-shot classification of one image file by an image-text checkpoint (``lmlineage train
+    clip``, or a reference CLIPModel directory with its tokenizer and preprocessor_config.json):
+    each label's prompts (``templates`` with "{}" for the label; default: the training templates,
+    ``vision.captions``) embedded and averaged, the image's vector compared with each; the labels
+    ranked, with softmax probabilities. ``labels``: default, the classes the run trained on."""
+    from .models.image_text import ImageTextDualEncoder
+    from .tasks.image_text import ImageTextContrastiveTask
+
+    model, processor = _image_model(path, device, "classify an image zero-shot")
+    if not isinstance(model, ImageTextDualEncoder):
+        raise UserError(f"{path} has no text tower to read labels with",
+                        "classify zero-shot with a checkpoint of `lmlineage train clip`; `predict --image` "
+                        "classifies with a trained class head")
+    labels = model.config.labels if labels is None else [label.strip() for label in labels]
+    if not labels:
+        raise UserError("no labels to choose among", 'give --labels "cat,dog,..." (at least two)')
+    if any(not label for label in labels):
+        raise UserError(f"--labels holds an empty label: {','.join(labels)!r}", 'give them comma-separated: "0,1,2"')
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise UserError(f"--labels {','.join(labels)!r}: give at least two different labels", 'e.g. "cat,dog"')
+    arrays = _read_images(model, [image])
+    task = ImageTextContrastiveTask(model, _tokenizer_of(model, path)).eval()
+    probabilities = task.zero_shot(processor(arrays).to(device), labels, templates)[0].cpu()
+    order = probabilities.argsort(descending=True).tolist()
+    return [(labels[i], float(probabilities[i])) for i in order]
 
 
 def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, attention=None) -> list[dict]:
@@ -389,8 +468,9 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, 
         check_out_dir(attention.parent, "--attention")
 
     model, processor = _image_model(path, device, "classify images")
-    if model.classifier is None:
-        raise UserError(f"{path} has no class head", "classify with a checkpoint of `lmlineage train vit`")
+    if getattr(model, "classifier", None) is None:
+        raise UserError(f"{path} has no class head", "classify with a checkpoint of `lmlineage train vit`, or "
+                        "zero-shot with `lmlineage classify` and an image-text model (clip)")
     arrays = _read_images(model, images)
     with torch.no_grad():
         output = model(processor(arrays).to(device), output_attentions=attention is not None)

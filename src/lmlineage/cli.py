@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, diff, arena, train, generate, eval,
-finetune, predict, embed, align, similar, tokenizer train, convert, serve.
+finetune, predict, classify, embed, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -249,8 +249,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     v.add_argument("--dtype", default=None, help="float32, bfloat16 or float16 (default: as stored)")
 
+    z = sub.add_parser("classify", help="zero-shot image classification with an image-text model (clip): the "
+                       "labels ranked by how well their prompts match the image, with probabilities")
+    z.add_argument("checkpoint", help="an image-text checkpoint or run directory (lmlineage train clip), or a "
+                   "reference CLIPModel directory with its tokenizer and preprocessor_config.json")
+    z.add_argument("image", help="the image file to classify")
+    z.add_argument("--labels", default=None, help='the candidate labels, comma-separated: "0,1,2" or "cat,dog" '
+                   "(default: the classes the run trained on)")
+    z.add_argument("--template", action="append", default=None, help='a prompt with {} for the label, e.g. "a photo '
+                   'of a {}." (repeatable; their embeddings are averaged; default: the templates training captions '
+                   "were made from)")
+    z.add_argument("--top", type=_positive_int, default=None, metavar="K", help="print the K likeliest labels "
+                   "(default: all)")
+    z.add_argument("--device", default="cpu")
+    z.add_argument("--json", action="store_true", help="print [[label, probability], ...] as JSON")
+
     m = sub.add_parser("embed", help="sentence embeddings from an encoder: mean-pooled, L2-normalised; image "
-                       "embeddings from an image encoder (vit): its [class] vector, L2-normalised")
+                       "embeddings from an image encoder (vit): its [class] vector, L2-normalised; an image-text "
+                       "model (clip) embeds either, into one space")
     m.add_argument("checkpoint", help="an encoder checkpoint, run directory or reference (e.g. sentence-transformers) "
                    "directory")
     m.add_argument("--text", action="append", default=None, help="a text to embed (repeatable)")
@@ -503,6 +519,20 @@ def cmd_predict(args) -> None:
         print(json.dumps(prediction, ensure_ascii=False) if args.json else prediction_line(task, prediction))
 
 
+def cmd_classify(args) -> None:
+    from .api import classify_zero_shot
+
+    labels = None if args.labels is None else args.labels.split(",")
+    if labels is not None and not args.labels.strip():
+        raise UserError("--labels is empty", 'give the candidate labels comma-separated, e.g. "cat,dog"')
+    ranked = classify_zero_shot(args.checkpoint, args.image, labels, args.template, device=args.device)[:args.top]
+    if args.json:
+        print(json.dumps(ranked, ensure_ascii=False))
+        return
+    for label, probability in ranked:
+        print(f"{label}\t{probability:.4f}")
+
+
 def cmd_embed(args) -> None:
     from .api import embed, embed_images
 
@@ -569,7 +599,7 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
+            "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
 
 

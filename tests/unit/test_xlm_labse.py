@@ -18,7 +18,7 @@ from lmlineage.data.pairs import PAD
 from lmlineage.models import build_model
 from lmlineage.objectives.mlm import MaskedLM
 from lmlineage.objectives.tlm import BOTH, SOURCE_ALONE, TARGET_ALONE, TranslationLM
-from lmlineage.objectives.translation_ranking import TranslationRanking
+from lmlineage.objectives.contrastive import InBatchContrastive
 
 BOS, EOS, PADDING, MASK = 0, 1, 2, 3
 
@@ -84,11 +84,11 @@ def test_ranking_loss_prefers_aligned_pairs_and_is_symmetric():
     x = torch.nn.functional.normalize(torch.randn(16, 8, generator=g), dim=-1)
     noise = torch.nn.functional.normalize(torch.randn(16, 8, generator=g), dim=-1)
     y = torch.nn.functional.normalize(x + 0.1 * noise, dim=-1)
-    ranking = TranslationRanking(margin=0.3)
+    ranking = InBatchContrastive(margin=0.3)
     aligned, shuffled = ranking.loss(x, y), ranking.loss(x, y[torch.randperm(16, generator=g)])
     assert aligned < shuffled
     torch.testing.assert_close(ranking.loss(x, y), ranking.loss(y, x))
-    assert TranslationRanking(margin=0.0).loss(x, y) < aligned  # the margin makes the true pair work harder
+    assert InBatchContrastive(margin=0.0).loss(x, y) < aligned  # the margin makes the true pair work harder
     scores = ranking.scores(x, y)
     torch.testing.assert_close(scores.diagonal(), 10 * ((x * y).sum(-1) - 0.3))
 

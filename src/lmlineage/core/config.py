@@ -381,6 +381,7 @@ class ImageSpec(Spec):
     size: int = 224
     patch: int = 16
     channels: int = 3
+    patch_bias: bool = True  # a bias on the patch projection (ViT); CLIP's has none
 
     @property
     def n_patches(self) -> int:

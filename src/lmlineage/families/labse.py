@@ -4,7 +4,7 @@ Parent: BERT. The same encoder, used as a dual encoder (section 3.1): one tower,
 source and the target language, reads each sentence alone; its [CLS] vector through BERT's pooler,
 L2-normalised, is the sentence embedding (the released model's ``pooler_output``). Trained on
 translation pairs with the bidirectional translation ranking loss (in-batch negatives, an
-additive margin m = 0.3; ``objectives.translation_ranking``) instead of the masked LM; LaBSE
+additive margin m = 0.3; ``objectives.contrastive``) instead of the masked LM; LaBSE
 warm-starts that tower from MLM + TLM pre-training (section 3.2), which a run here skips.
 Translation retrieval is then a nearest-neighbour search among sentence vectors.
 

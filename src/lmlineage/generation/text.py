@@ -26,7 +26,7 @@ def check_generates(model, name="the model") -> None:
     """A one-line refusal for a model that does not write text (an encoder), naming what it does instead."""
     from ..models.encoder import EncoderModel
 
-    if isinstance(model, EncoderModel):
+    if isinstance(model, EncoderModel) or getattr(model, "generates", True) is False:
         raise UserError(f"{name} is a {model.config.family} encoder: it reads {model.reads} but does not generate "
                         "text",
                         "use it with lmlineage " + ", ".join(model.uses()))

@@ -130,8 +130,8 @@ class ReferenceSpec:
             for part in parents:
                 node = node.setdefault(part, {})
             value = config_value(cfg, f.ours)
-            if value is None and f.ours in RESOLVED:  # "derive it" is ours alone: write what it resolves to
-                value = RESOLVED[f.ours](cfg)
+            if value is None:  # "derive it" is ours alone: write what it resolves to
+                value = resolved(cfg, f.ours)
             node[leaf] = f.write(value)
         return out
 
@@ -143,6 +143,22 @@ RESOLVED = {
     "attention.head_dim": lambda cfg: cfg.attention.dim_head(cfg.d_model),
     "attention.qkv_bias": lambda cfg: cfg.bias,
 }
+
+
+def resolved(cfg, path: str):
+    """What a None at ``path`` resolves to (``RESOLVED``), also inside a part with a config of its
+    own (``vision.mlp.d_ff``: CLIP's image tower); None where None is the value."""
+    for prefix in _prefixes(path):
+        rest = path[len(prefix) + 1:] if prefix else path
+        if rest in RESOLVED:
+            return RESOLVED[rest](config_value(cfg, prefix) if prefix else cfg)
+    return None
+
+
+def _prefixes(path: str):
+    """"" then each dotted prefix of ``path``: "", "vision", "vision.mlp" for vision.mlp.d_ff."""
+    parts = path.split(".")
+    return [""] + [".".join(parts[:n]) for n in range(1, len(parts))]
 
 
 def config_value(cfg, path: str):

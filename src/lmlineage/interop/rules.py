@@ -69,19 +69,25 @@ class Rename(OneToOne):
 
 @dataclass(frozen=True)
 class Reshape(OneToOne):
-    """One tensor under another name and shape: ours is flat, theirs ``their_shape`` (Marian's and
-    BART's output bias is a (1, vocab) buffer, ours a (vocab,) parameter)."""
+    """One tensor under another name, with a different number of leading size-1 axes: ``our_lead``
+    on our side, ``their_lead`` on theirs (Marian's and BART's output bias is a (1, vocab) buffer,
+    ours a (vocab,) parameter; CLIP's class embedding is (d,), ours (1, 1, d))."""
 
     ours: str
     theirs: str
-    their_shape: tuple[int, ...] = (1, -1)
+    their_lead: int = 1
+    our_lead: int = 0
+
+    @staticmethod
+    def _relead(t, drop: int, add: int):
+        return t.reshape((1,) * add + tuple(t.shape[drop:]))
 
     def load(self, src, out, used, cfg=None):
-        out[self.ours] = src[self.theirs].reshape(-1)
+        out[self.ours] = self._relead(src[self.theirs], self.their_lead, self.our_lead)
         used.add(self.theirs)
 
     def export(self, ours, out, cfg=None):
-        out[self.theirs] = ours[self.ours].reshape(self.their_shape)
+        out[self.theirs] = self._relead(ours[self.ours], self.our_lead, self.their_lead)
 
 
 @dataclass(frozen=True)
@@ -296,10 +302,58 @@ class Ignore(Rule):
         pass
 
 
-def expand(rules, n_layer: int, n_experts: int = 0) -> list:
-    """Instantiate ``{i}`` templates for every layer, then ``{j}`` ones for every expert."""
+@dataclass(frozen=True)
+class Within:
+    """Rules of a part of the model with a config of its own, ``cfg.<part>`` (CLIP's image tower,
+    whose depth differs from the text tower's): their ``{i}`` runs over that part's layers, our
+    names are prefixed ``<part>.``, and each rule reads that part's config (a fused q/k/v split by
+    its heads). Expanded by :func:`expand` into ``Scoped`` rules."""
+
+    part: str
+    rules: tuple
+
+
+@dataclass(frozen=True)
+class Scoped(Rule):
+    """One rule of a ``Within`` part: our names under ``prefix``, the part's config ``part``."""
+
+    rule: Rule
+    part: str
+
+    def _ours(self, ours: dict) -> dict:
+        prefix = f"{self.part}."
+        return {k[len(prefix):]: v for k, v in ours.items() if k.startswith(prefix)}
+
+    def load(self, src, out, used, cfg=None):
+        mine: dict = {}
+        self.rule.load(src, mine, used, config_part(cfg, self.part))
+        out.update({f"{self.part}.{k}": v for k, v in mine.items()})
+
+    def export(self, ours, out, cfg=None):
+        self.rule.export(self._ours(ours), out, config_part(cfg, self.part))
+
+    def their_keys(self):
+        return self.rule.their_keys()
+
+    def our_keys(self):
+        return tuple(f"{self.part}.{k}" for k in self.rule.our_keys())
+
+
+def config_part(cfg, part: str):
+    for name in part.split("."):
+        cfg = getattr(cfg, name)
+    return cfg
+
+
+def expand(rules, n_layer: int, n_experts: int = 0, cfg=None) -> list:
+    """Instantiate ``{i}`` templates for every layer, then ``{j}`` ones for every expert; a
+    ``Within`` part's rules over its own config's layers and experts (``cfg`` holds the part)."""
     out = []
     for rule in rules:
+        if isinstance(rule, Within):
+            sub = config_part(cfg, rule.part)
+            out.extend(Scoped(r, rule.part) for r in expand(rule.rules, sub.n_layer, sub.moe.n_experts, sub))
+            continue
         out.extend(r for layer in _each(rule, "{i}", n_layer) for r in _each(layer, "{j}", n_experts))
     return out
 
@@ -345,7 +399,7 @@ def _untied(rule, tied: set[str]):
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
-    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
+    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts, cfg):
         rule = _untied(rule, tied)
         if isinstance(rule, Tie):
             tied.add(rule.ours)
@@ -371,7 +425,7 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: st
 
 def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
-    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
+    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts, cfg):
         rule = _untied(rule, tied)
         if not all(k in ours for k in rule.our_keys()):
             continue  # a part this configuration lacks (e.g. absolute positions), skipped as on load

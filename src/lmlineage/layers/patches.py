@@ -16,7 +16,7 @@ class PatchEmbeddings(nn.Module):
     def __init__(self, image: ImageSpec, dim: int, dropout: float = 0.0, std: float = 0.02):
         super().__init__()
         self.image = image
-        self.proj = nn.Conv2d(image.channels, dim, kernel_size=image.patch, stride=image.patch)
+        self.proj = nn.Conv2d(image.channels, dim, kernel_size=image.patch, stride=image.patch, bias=image.patch_bias)
         self.cls = nn.Parameter(torch.empty(1, 1, dim))
         self.positions = nn.Parameter(torch.empty(1, image.n_patches + 1, dim))
         self.drop = nn.Dropout(dropout)

@@ -1,5 +1,6 @@
-"""The image encoder (ViT, Dosovitskiy et al. 2021): patch embeddings (``layers/patches.py``) fed
-into the one encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
+"""The image encoder (ViT, Dosovitskiy et al. 2021): patch embeddings (``layers/patches.py``),
+normed where the config puts a norm after the embeddings (CLIP's image tower), fed into the one
+encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
 (``heads/registry.py``): a classifier reads the final [class] vector, z_L^0, after the last norm
 (section 3.1, eq. 4). The stack has no token table and no position scheme of its own: the patch
 embeddings carry their positions."""
@@ -7,6 +8,7 @@ embeddings carry their positions."""
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ..blocks.stack import Stack
 from ..core.config import ImageModelConfig
@@ -33,6 +35,14 @@ class ImageEncoderModel(EncoderModel):
     def max_positions(self) -> int:
         return self.config.image.n_patches + 1
 
+    @property
+    def image_spec(self):
+        return self.config.image
+
+    def embed_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Normalised final [class] vectors (B, d): what its classifier reads."""
+        return F.normalize(self(pixel_values).last_hidden_state[:, 0].float(), dim=-1)
+
     def uses(self) -> list[str]:
         verbs = ["predict --image (its classes)", "eval (accuracy)"] if self.classifier is not None else []
         return verbs + ["train (image classification)"]
@@ -41,6 +51,9 @@ class ImageEncoderModel(EncoderModel):
                 output_attentions: bool = False) -> EncoderOutput:
         """(B, C, H, W) pixel values, as the image processor makes them (``vision/processor.py``)."""
         attentions = [] if output_attentions else None
+        patches = self.patches(pixel_values)
+        if self.backbone.embed_norm is not None:  # norm.after_embeddings: CLIP's pre_layrnorm, on the patches
+            patches = self.backbone.embed_norm(patches)
         hidden, states = self.backbone(None, output_hidden_states=output_hidden_states, attentions=attentions,
-                                       inputs_embeds=self.patches(pixel_values))
+                                       inputs_embeds=patches)
         return self.output(hidden, states, attentions)

@@ -5,7 +5,7 @@ One tower, shared by both languages (section 3.1: "the two encoders share parame
 ``[CLS] sentence [SEP]`` for each side; a sentence's vector is its [CLS] summary (through the
 pooler where the model has one), L2-normalised, what `lmlineage embed` gives for the checkpoint.
 The loss is the bidirectional translation ranking loss with in-batch negatives and an additive
-margin (``objectives.translation_ranking``).
+margin (``objectives.contrastive``).
 
 Evaluation embeds every held-out pair and searches all of them: the share of sources whose
 nearest target (cosine) is their own translation (top-1, ``source_to_target``), and the reverse.
@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from ..core.errors import UserError
 from ..data.pairs import PAD
-from ..objectives.translation_ranking import TranslationRanking
+from ..objectives.contrastive import InBatchContrastive
 from .masked_lm import SPECIAL_NAMES
 from .protocol import GENERIC_OPTIONS, Task
 
@@ -34,7 +34,7 @@ class TranslationRankingTask(Task):
         super().__init__()
         self.model = model
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
-        self.objective = TranslationRanking()
+        self.objective = InBatchContrastive(margin=0.3, scale=10.0)  # LaBSE: m = 0.3 (section 4.2)
 
     @classmethod
     def pair_length(cls, source: int, target: int) -> int:

@@ -152,7 +152,8 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images}[task_cls.reads]
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
+               "captions": _captions}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -356,6 +357,44 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
                     write=write, open=lambda data_dir: None)
 
 
+def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Captioned images (``vision.captions``: their own captions, or their labels' prompts), held out
+    as `eval` holds them out, processed as CLIP's image processor would (grey images as RGB); a BPE
+    with start and end-of-text tokens trained on the training captions. Training draws every
+    caption of an image; the held-out images keep one each to retrieve."""
+    from ..tokenizers import build_tokenizer, load_tokenizer
+    from ..vision.batches import fitted_image, held_out_split
+    from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of, encode_captions
+    from ..vision.images import DEFAULT, load_images
+    from ..vision.processor import ImageProcessor
+
+    images = load_images(data)
+    train, val = held_out_split(images)
+    train_captions = [c for texts in captions_of(train) for c in texts]
+    captions_of(val)  # refused before anything is written, as the training half would be
+    image = {**fitted_image(images, base.vision.image.size, base.vision.image.patch), "channels": 3}
+    processor = ImageProcessor.read(out / "last") if s.resume else ImageProcessor.clip(image["size"])
+    tok = load_tokenizer(out / "last") if s.resume else \
+        build_tokenizer(s.tokenizer or fam.default_tokenizer, train_captions, s.vocab_size, task_cls.special_tokens)
+    ids = task_cls.check_inputs(tok, s.batch_size)
+    positions = max(base.max_positions, 2 + max(len(t) for t in tok.encode_batch(train_captions)))
+
+    def encode(texts):
+        return encode_captions(tok, texts, ids["bos_id"], ids["eos_id"], ids["pad_id"], positions)
+
+    train_split, val_split = CaptionSplit.process(train, processor, encode), \
+        CaptionSplit.process(val, processor, encode, every_caption=False)
+    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions, **ids, "vision": {"image": image},
+                 "labels": images.label_names}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
+                                                         "val": len(val), "captions": len(train_split)}) + "\n")
+
+    return Prepared(ImageTextProcessor(processor, tok), train_split, val_split, train_split.texts.shape[1], overrides,
+                    "--data", task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+
+
 def _check_long_enough(train, val, context: int, unit: str) -> None:
     for name, split in (("training", train), ("validation", val)):
         if len(split) < context + 2:
@@ -419,7 +458,7 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result}[task_cls.reads]
+              "images": _images_result, "captions": _captions_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -526,6 +565,25 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
               f"labelled {names[int(labels[0])]}")
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, task_cls.metrics(evaluation))
+
+
+def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                     load_checkpoint) -> TrainResult:
+    """Scored on the held-out images: retrieval (the trainer's evaluation) and, where they have
+    labels, zero-shot accuracy from the classes' prompts alone; the sample is the first of them."""
+    metrics = task_cls.metrics(evaluation)
+    val, split, names = prepared.held_out, prepared.val, task.model.config.labels
+    sample = ""
+    if split.labels is not None and names:
+        task.eval()
+        metrics.update(task.zero_shot_accuracy(split.pixels, split.labels, names))
+        trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
+        probabilities = task.zero_shot(split.pixels[:1], names)[0]
+        best = int(probabilities.argmax())
+        sample = (f"held-out image 0, zero-shot: {names[best]} ({float(probabilities[best]):.2f}), "
+                  f"labelled {names[int(split.labels[0])]}")
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, metrics)
 
 
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
