@@ -406,6 +406,33 @@ class ImageModelConfig(ModelConfig):
         self.image.validate(f"{where}image.")
 
 
+@dataclass
+class ImageTextConfig(ModelConfig):
+    """A decoder LM that reads images among its tokens (PaLM-E, Driess et al. 2023, section 3): the
+    LM's own config, plus ``vision``, the image encoder whose outputs are projected into the LM's
+    input sequence where the text has its image placeholder. ``image_token_id``: the placeholder's
+    id (the last of the vocabulary, which no text encodes to); ``freeze_lm``: train the image
+    encoder and the projection only (section 6.3's frozen LM); ``text_only``: the ablation that
+    reads the question without its image."""
+
+    vision: ImageModelConfig = field(default_factory=lambda: ImageModelConfig(family="vit", vocab_size=1))
+    image_token_id: int = 0
+    freeze_lm: bool = False
+    text_only: bool = False
+
+    @property
+    def image_tokens(self) -> int:
+        """How many LM positions one image fills: the encoder's [class] and every patch."""
+        return self.vision.image.n_patches + 1
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        self.vision.validate(f"{where}vision.")
+        if not 0 <= self.image_token_id < self.vocab_size:
+            raise UserError(f"config {where}image_token_id={self.image_token_id} is outside the vocabulary "
+                            f"(vocab_size={self.vocab_size})", "give the id of the image placeholder token")
+
+
 def _spec_class(annotation) -> type | None:
     """The Spec class an annotation names (``X`` or ``X | None``), else None."""
     for arg in typing.get_args(annotation) or (annotation,):
