@@ -17,7 +17,8 @@ from .vit import VIT
 
 # The image encoder: ViT's spec, without a class head; the size and channels come from the data.
 VISION = dict(VIT.defaults, family="vit", heads=[], labels=None, n_layer=2, attention=dict(n_head=4), d_model=64,
-              mlp=dict(VIT.defaults["mlp"], d_ff=128), image=dict(size=8, patch=2, channels=1), vocab_size=1)
+              mlp=dict(VIT.defaults["mlp"], d_ff=128), image=dict(size=8, patch=2, channels=1), vocab_size=1,
+              max_positions=17)  # [class] and 16 patches
 
 OPTIONS = {
     "freeze_lm": dict(action="store_true", help="palm-e, gpt-4: train the image encoder and the projection only "
