@@ -69,6 +69,9 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train vit --steps 600 --batch-size 64 --lr 2e-3 --warmup 50":
         ("lmlineage train vit --steps 100 --batch-size 64 --lr 2e-3 --warmup 50",
          "600 steps take ~3 CPU-minutes; 100 make the run the commands after it use"),
+    "lmlineage train palm-e --steps 800 --batch-size 64 --lr 2e-3 --warmup 50":
+        ("lmlineage train palm-e --steps 100 --batch-size 64 --lr 2e-3 --warmup 50",
+         "800 steps take several CPU-minutes; 100 make the run the commands after it use"),
     "lmlineage train transformer-xl --mem-len 32":
         ("lmlineage train transformer-xl --mem-len 32 --steps 20",
          "the default 2000 steps take many CPU-minutes; 20 make the run `eval` reads"),

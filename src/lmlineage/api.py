@@ -77,7 +77,7 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
-        if getattr(model, "reads", "text") == "images":  # an image model: the processor it was trained with
+        if getattr(model, "reads", "text") in ("images", "image_questions"):  # the processor it was trained with
             from .vision.processor import ImageProcessor
 
             model.processor = ImageProcessor.read(directory)
@@ -289,6 +289,8 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
         return _evaluate_images(path, model, task_cls, data, batch_size, device)
     if task_cls.reads == "captions":
         return _evaluate_captions(path, model, task_cls, data, batch_size, device)
+    if task_cls.reads == "image_questions":
+        return _evaluate_image_questions(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -386,6 +388,36 @@ def _tokenizer_of(model, path):
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "give a checkpoint that carries its tokenizer")
     return model.tokenizer
+def _evaluate_image_questions(path, model, task_cls, data, batch_size: int, device: str):
+    """Answer accuracy on the questions about the held-out images of a set (the run's own by
+    default), cut as training cuts it."""
+    from .vision.batches import held_out_split
+    from .vision.images import DEFAULT, load_images
+    from .vision.questions import QuestionSplit
+
+    data, _, name = _data_to_score(path, data, DEFAULT)
+    processor = _processor_of(model, path)
+    cfg = model.config
+    val = QuestionSplit.build(held_out_split(load_images(data))[1], processor, model.tokenizer, cfg.image_token_id,
+                              cfg.image_tokens, not cfg.text_only)
+    result = task_cls.for_tokenizer(model, None).evaluate(
+        (x.to(device), rows.to(device)) for x, rows in val.batches(batch_size))
+    scored = f"scored the questions about the held-out split (20%) of {name}: {result['questions']:,} questions"
+    return task_cls, {k: v for k, v in result.items() if k != "nats"}, scored
+
+
+def answer_questions(path, image: str, prompts: list[str], device: str = "cpu", max_new_tokens: int = 16) -> list[str]:
+    """An image-text model's greedy answers (``lmlineage train palm-e``) to each prompt, which holds
+    ``<img>`` once where the image file ``image`` goes."""
+    from .tasks.image_questions import answer
+
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if getattr(model, "reads", "text") != "image_questions":
+        raise UserError(f"{path} does not read images in its prompt", "give --image with a checkpoint of "
+                        "`lmlineage train palm-e` (or gpt-4)")
+    processor = _processor_of(model, path)
+    pixels = processor(_read_images(model.vision, [image]) * len(prompts))
+    return answer(model, prompts, pixels, max_new_tokens)
 
 
 def _processor_of(model, path):
@@ -403,7 +435,7 @@ def _image_model(path, device: str, what: str):
 
 
 def _read_images(model, images: list[str]) -> list[np.ndarray]:
-    """Image files as the model's channels: a grey model reads colour pictures as their grey levels
+    """Image files as the (image) model's channels: a grey model reads colour pictures as their grey levels
     (ITU-R 601 luma, as Pillow's "L"), a colour model grey ones repeated to RGB."""
     from .vision.images import read_image
 

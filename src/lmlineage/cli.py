@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "one user message")
     g.add_argument("--chat", action="store_true", help="lay the conversation out with the model's chat template; "
                    "without --prompt, read user messages line by line from standard input")
+    g.add_argument("--image", default=None, metavar="FILE", help="palm-e, gpt-4: the image the prompt asks about, "
+                   "where its <img> stands (--prompt \"what digit is <img>?\"); the answer is greedy")
     g.add_argument("--max-new-tokens", type=_positive_int, default=200, metavar="N", help="tokens to generate")
     g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
     g.add_argument("--top-k", type=_int, default=None, metavar="K",
@@ -396,6 +398,8 @@ def cmd_generate(args) -> None:
     from .tokenizers import load_tokenizer
 
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
+        return _answer(model, args)
     check_generates(model, args.checkpoint)
     if args.chat:
         return _chat(model, args)
@@ -433,6 +437,20 @@ def cmd_generate(args) -> None:
     )
     stream("")
     print()
+
+
+def _answer(model, args) -> None:
+    """An image-text model's answer to --prompt about --image."""
+    from .api import answer_questions
+
+    if getattr(model, "reads", "text") != "image_questions":
+        raise UserError(f"--image: {args.checkpoint} does not read images in its prompt",
+                        "give a checkpoint of `lmlineage train palm-e` (or gpt-4), or leave out --image")
+    if args.image is None or args.prompt is None:
+        raise UserError(f"{args.checkpoint} answers questions about an image",
+                        'give --image FILE --prompt "what digit is <img>?"')
+    print(answer_questions(args.checkpoint, args.image, [args.prompt], device=args.device,
+                           max_new_tokens=args.max_new_tokens)[0])
 
 
 def _chat(model, args) -> None:

@@ -407,6 +407,19 @@ class ImageModelConfig(ModelConfig):
         self.image.validate(f"{where}image.")
 
 
+@dataclass
+class ImageTextConfig(ModelConfig):
+    """A model that reads images beside text: its top-level fields are the text side's (a text
+    tower, or the decoder LM), ``vision`` is the image tower's (a ViT's). The families add their
+    own: CLIP the joint space and temperature, PaLM-E the image placeholder."""
+
+    vision: ImageModelConfig = field(default_factory=lambda: ImageModelConfig(family="vit", vocab_size=1))
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        self.vision.validate(f"{where}vision.")
+
+
 def _spec_class(annotation) -> type | None:
     """The Spec class an annotation names (``X`` or ``X | None``), else None."""
     for arg in typing.get_args(annotation) or (annotation,):

@@ -15,9 +15,9 @@ Our config: the top-level fields are the text tower's; ``vision`` is the image t
 (``interop.rules.Within``).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..core.config import ImageModelConfig, ModelConfig
+from ..core.config import ImageTextConfig
 from ..core.errors import UserError
 from ..core.registry import Family, register
 from ..interop.reference import Field, ReferenceSpec
@@ -28,8 +28,7 @@ from .vit import FIELDS as VIT_FIELDS
 
 
 @dataclass
-class ClipConfig(ModelConfig):
-    vision: ImageModelConfig = field(default_factory=ImageModelConfig)
+class ClipConfig(ImageTextConfig):
     projection_dim: int = 512
     logit_scale_init: float = 2.6592  # log(1 / 0.07), section 2.5
     # The text tower's special tokens: it is summarised at the first eos_id (see models.image_text.end_of_text).
@@ -39,7 +38,6 @@ class ClipConfig(ModelConfig):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
-        self.vision.validate(f"{where}vision.")
         if self.projection_dim < 1:
             raise UserError(f"config projection_dim must be a positive integer, got {self.projection_dim}")
         for name in ("eos_id", "bos_id", "pad_id"):

@@ -8,7 +8,7 @@ No reference implementation exists: tests tie it to a parity-tested GPT-NeoX-sty
 
 from ..core.registry import Family, register
 
-register(Family(
+PALM = register(Family(
     name="palm",
     year=2022,
     parent="gpt3",

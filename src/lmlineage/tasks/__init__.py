@@ -14,6 +14,7 @@ from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
 from .image_classification import ImageClassificationTask
 from .image_text import ImageTextContrastiveTask
+from .image_questions import ImageQuestionTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -30,7 +31,8 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
-         "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask}
+         "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
+         "image_questions": ImageQuestionTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -49,6 +49,7 @@ READS = {
     "examples": "is fine-tuned on labelled examples",
     "images": "trains on labelled images",
     "captions": "trains on captioned images",
+    "image_questions": "trains on questions about images",
 }
 
 

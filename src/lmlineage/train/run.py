@@ -153,7 +153,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
-               "captions": _captions}[task_cls.reads]
+               "captions": _captions, "image_questions": _image_questions}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -393,6 +393,40 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
 
     return Prepared(ImageTextProcessor(processor, tok), train_split, val_split, train_split.texts.shape[1], overrides,
                     "--data", task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Questions about images (``vision.questions``): the images held out as every image family
+    holds them out, and the questions about them held out with them; a char tokenizer of the
+    questions and answers, one id past it the image placeholder; the image encoder's size and
+    channels from the set."""
+    from ..tokenizers import build_tokenizer, load_tokenizer
+    from ..vision.batches import fitted_image, held_out_split
+    from ..vision.images import DEFAULT, load_images
+    from ..vision.processor import ImageProcessor
+    from ..vision.questions import END, SEPARATOR, QuestionSplit, TextAndImages, questions_about
+
+    images = load_images(data)
+    train, val = held_out_split(images)
+    image = fitted_image(images, base.vision.image.size, base.vision.image.patch)
+    if s.resume:
+        tok, processor = load_tokenizer(out / "last"), ImageProcessor.read(out / "last")
+    else:
+        tok = build_tokenizer("char", [q.text + SEPARATOR + q.answer + END for q in questions_about(images)])
+        processor = ImageProcessor.vit(image["size"], image["size"], image["channels"])
+    overrides = merge({"vocab_size": tok.vocab_size + 1, "image_token_id": tok.vocab_size,
+                       "vision": {"image": image, "max_positions": (image["size"] // image["patch"]) ** 2 + 1}},
+                      task_cls.config_from_options(base, options))
+    cfg = base.replace(**overrides)
+    splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only)
+              for part in (train, val)]
+    longest = max(split.longest for split in splits)
+    overrides["max_positions"] = max(longest, base.max_positions)
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(splits[0]),
+                                                         "val": len(splits[1])}) + "\n")
+
+    return Prepared(TextAndImages(tok, processor), splits[0], splits[1], longest, overrides, "--data",
+                    task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
 
 
 def _check_long_enough(train, val, context: int, unit: str) -> None:
@@ -458,7 +492,8 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result, "captions": _captions_result}[task_cls.reads]
+              "images": _images_result, "captions": _captions_result,
+              "image_questions": _image_questions_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -584,6 +619,19 @@ def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out,
                   f"labelled {names[int(split.labels[0])]}")
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, metrics)
+def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                            load_checkpoint) -> TrainResult:
+    """Scored on the questions about held-out images; the sample is the first of them, answered."""
+    from ..tasks.image_questions import answer
+
+    model, val = task.model.eval(), prepared.val
+    model.tokenizer = prepared.tokenizer.tokenizer
+    question = val.questions[0]
+    pixels, _ = val.collate([0])
+    said = answer(model, [question.text], pixels)[0]
+    sample = f"held-out image 0: {question.text} -> {said!r} (right answer: {question.answer!r})"
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, task_cls.metrics(evaluation))
 
 
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,

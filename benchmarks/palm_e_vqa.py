@@ -1,0 +1,124 @@
+"""PaLM-E on questions about held-out images, against the same LM given the question alone.
+
+For each image set, two runs of `lmlineage train palm-e` with the same settings and seed: the
+model (image vectors at <img>, trained end to end), and the ablation `--text-only` (the same
+model reading the question without its image: what the LM can say from the words alone). Both are
+scored on the questions about the held-out 20% of the images, by greedy generation (the answer
+must be written exactly and end at its line break), per kind of question; the commonest answer of
+the training questions is the floor.
+
+    python benchmarks/palm_e_vqa.py --threads 1 --json benchmarks/results/palm_e_vqa.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import device_name, versions  # noqa: E402
+
+import lmlineage  # noqa: E402
+from lmlineage.tasks.image_questions import answer  # noqa: E402
+from lmlineage.vision.batches import held_out_split  # noqa: E402
+from lmlineage.vision.images import load_images  # noqa: E402
+from lmlineage.vision.questions import IMAGE, QuestionSplit, questions_about  # noqa: E402
+
+
+def kind(question: str) -> str:
+    return question.split(IMAGE)[0].split(" the ")[0].strip()  # "what digit is", "how many shapes are in", ...
+
+
+def scored_by_generation(run: Path, data: str) -> dict:
+    """Greedy answers to every question about the held-out images, right or not, by kind."""
+    model = lmlineage.load(run)
+    cfg = model.config
+    val = QuestionSplit.build(held_out_split(load_images(data))[1], model.processor, model.tokenizer,
+                              cfg.image_token_id, cfg.image_tokens, not cfg.text_only)
+    right, total = defaultdict(int), Counter()
+    examples = []
+    for start in range(0, len(val), 64):
+        chunk = range(start, min(start + 64, len(val)))
+        pixels, _ = val.collate(chunk)
+        said = answer(model, [val.questions[i].text for i in chunk], pixels)
+        for i, s in zip(chunk, said):
+            q = val.questions[i]
+            total[kind(q.text)] += 1
+            right[kind(q.text)] += s == q.answer
+            if len(examples) < 4:
+                examples.append({"question": q.text, "answer": s, "right": q.answer})
+    return {"accuracy": sum(right.values()) / len(val), "questions": len(val),
+            "by_kind": {k: {"accuracy": right[k] / total[k], "questions": total[k]} for k in total},
+            "examples": examples}
+
+
+def floor(data: str) -> dict:
+    """The commonest training answer of each kind of question, scored on the held-out questions."""
+    train, val = (questions_about(part) for part in held_out_split(load_images(data)))
+    commonest = {}
+    for k in {kind(q.text) for q in train}:
+        commonest[k] = Counter(q.answer for q in train if kind(q.text) == k).most_common(1)[0][0]
+    return {"accuracy": sum(q.answer == commonest.get(kind(q.text)) for q in val) / len(val),
+            "commonest": commonest}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", action="append", default=None, help="image sets (default: digits and shapes:1000)")
+    p.add_argument("--family", default="palm-e", help="palm-e or gpt-4")
+    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--shapes-patch", type=int, default=4, help="the encoder's patch on the 32x32 scenes")
+    p.add_argument("--freeze-lm", action="store_true", help="also a run with the LM frozen")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, help="write the raw numbers here")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = {"family": args.family, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                "warmup": args.warmup, "seed": args.seed}
+    # Sets run one call at a time accumulate in one file (the same settings).
+    result = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
+    if result and {k: result.get(k) for k in settings} != settings:
+        raise SystemExit(f"{args.json} holds runs with other settings: write another file")
+    result.update(settings, device=device_name(), versions=versions())
+    result.setdefault("sets", {})
+    runs = [("with_image", {}), ("question_alone", {"text_only": True})]
+    if args.freeze_lm:
+        runs.append(("frozen_lm", {"freeze_lm": True}))
+    with tempfile.TemporaryDirectory() as tmp:
+        for data in args.data or ["digits", "shapes:1000"]:
+            config = {"vision": {"image": {"patch": args.shapes_patch}}} if data.startswith("shapes") else {}
+            entry = {"commonest_answer": floor(data)}
+            for name, options in runs:
+                out = Path(tmp) / f"{data.replace(':', '_')}_{name}"
+                start = time.perf_counter()
+                run = lmlineage.train(args.family, data=data, steps=args.steps, batch_size=args.batch_size,
+                                      lr=args.lr, warmup=args.warmup, seed=args.seed, out=out, progress=False,
+                                      options=options, config=config)
+                seconds = time.perf_counter() - start
+                entry[name] = {"eval_accuracy": run.metrics["accuracy"], "val_loss": run.val_loss,
+                               "train_seconds": seconds, **scored_by_generation(out, data)}
+                if name == "with_image":
+                    model = lmlineage.load(out)
+                    entry["parameters"] = sum(p.numel() for p in model.parameters())
+                    entry["image_tokens"] = model.config.image_tokens
+                print(json.dumps({data: {name: entry[name]}}), flush=True)
+            result["sets"][data] = entry
+            if args.json:
+                Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Questions about images with answers that can be checked (PaLM-E's visual question answering,
+Driess et al. 2023, section 6, scaled to sets that install offline).
+
+Each question holds the image placeholder ``<img>`` where the image's tokens go; the model reads
+``question + " "`` and answers with a short text ended by a line break:
+
+- the digits: "what digit is <img>?" -> "7";
+- generated scenes (``shapes.py``): "how many shapes are in <img>?" -> "two", and for each kind of
+  shape the scene holds once, "what colour is the circle in <img>?" -> "red" (a kind held twice
+  would make the question ambiguous, so it is not asked);
+- any other labelled set: "what is <img>?" -> its label.
+
+The answer ends at ``END``; the question and its answer are parted by one space (``SEPARATOR``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core.errors import UserError
+from .images import ImageSet
+from .shapes import COLOURS, SHAPES
+
+IMAGE = "<img>"  # where a question's image goes
+SEPARATOR = " "  # between the question and its answer
+END = "\n"  # what ends an answer
+COUNTS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@dataclass(frozen=True)
+class Question:
+    image: int  # index into the set's images
+    text: str  # holds IMAGE once
+    answer: str
+
+
+def questions_about(images: ImageSet) -> list[Question]:
+    """Every checkable question about every image of the set, in image order."""
+    if images.objects is not None:  # generated scenes
+        return [q for i, objects in enumerate(images.objects) for q in _scene_questions(i, objects)]
+    images.require_labels("asking questions about the images")
+    ask = "what digit is" if images.source == "digits" else "what is"
+    return [Question(i, f"{ask} {IMAGE}?", images.label_names[int(label)]) for i, label in enumerate(images.labels)]
+
+
+def _scene_questions(index: int, objects) -> list[Question]:
+    found = [Question(index, f"how many shapes are in {IMAGE}?", COUNTS[len(objects)])]
+    kinds = [int(s) for s in objects.shapes]
+    for kind, colour in zip(kinds, objects.colours):
+        if kinds.count(kind) == 1:
+            found.append(Question(index, f"what colour is the {SHAPES[kind]} in {IMAGE}?", list(COLOURS)[int(colour)]))
+    return found
+
+
+def prompt_ids(tokenizer, question: str, image_token_id: int, image_tokens: int, with_image: bool = True) -> list[int]:
+    """The ids the model reads before its answer: the question with ``IMAGE`` replaced by
+    ``image_tokens`` placeholders (none when ``with_image`` is False: the text-only ablation), then
+    the separator. A question without exactly one ``IMAGE`` is refused in one line."""
+    if question.count(IMAGE) != 1:
+        raise UserError(f"the prompt {question!r} holds {question.count(IMAGE)} {IMAGE} placeholders",
+                        f"put {IMAGE} once where the image goes, e.g. \"what digit is {IMAGE}?\"")
+    before, after = question.split(IMAGE)
+    slots = [image_token_id] * image_tokens if with_image else []
+    return _encode(tokenizer, before) + slots + _encode(tokenizer, after + SEPARATOR)
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text) if text else []
+
+
+class TextRows:
+    """A batch's token rows: ``ids`` (B, T) the model reads and ``targets`` (B, T), the next token
+    at answer positions and -100 elsewhere (the question is read, not predicted)."""
+
+    def __init__(self, ids: torch.Tensor, targets: torch.Tensor):
+        self.ids, self.targets = ids, targets
+
+    def to(self, device, non_blocking: bool = False) -> "TextRows":
+        return TextRows(self.ids.to(device, non_blocking=non_blocking), self.targets.to(device, non_blocking=non_blocking))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class QuestionSplit:
+    """Questions about one split's images: each question's image as pixel values and its tokens,
+    read and predicted as a causal LM does, right-padded (padding is never a target and comes
+    after every real token, so a causal model's real positions never see it)."""
+
+    def __init__(self, pixels: torch.Tensor, rows: list[list[int]], starts: list[int], questions: list[Question]):
+        self.pixels, self.rows, self.starts, self.questions = pixels, rows, starts, questions
+
+    @classmethod
+    def build(cls, images: ImageSet, processor, tokenizer, image_token_id: int, image_tokens: int,
+              with_image: bool = True) -> "QuestionSplit":
+        questions = questions_about(images)
+        if not questions:
+            raise UserError(f"{images.source} gives no questions to ask", "give a labelled image set or shapes")
+        pixels = processor(images.images)
+        rows, starts = [], []
+        for q in questions:
+            prompt = prompt_ids(tokenizer, q.text, image_token_id, image_tokens, with_image)
+            rows.append(prompt + tokenizer.encode(q.answer + END))
+            starts.append(len(prompt))
+        return cls(pixels, rows, starts, questions)
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    @property
+    def longest(self) -> int:
+        return max(len(r) for r in self.rows)
+
+    def collate(self, indices) -> tuple[torch.Tensor, TextRows]:
+        indices = [int(i) for i in indices]
+        width = max(len(self.rows[i]) for i in indices) - 1
+        ids = torch.zeros((len(indices), width), dtype=torch.long)
+        targets = torch.full((len(indices), width), -100, dtype=torch.long)
+        for row, i in enumerate(indices):
+            tokens = torch.tensor(self.rows[i], dtype=torch.long)
+            ids[row, : len(tokens) - 1] = tokens[:-1]
+            start = self.starts[i] - 1  # the position that reads the separator predicts the answer's first token
+            targets[row, start : len(tokens) - 1] = tokens[start + 1 :]
+        image_of = torch.tensor([self.questions[i].image for i in indices], dtype=torch.long)
+        return self.pixels[image_of], TextRows(ids, targets)
+
+    def sampler(self, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
+        """``batch_size`` questions drawn uniformly with replacement per step."""
+        from ..data.pairs import RandomPairs
+
+        return RandomPairs(self, batch_size, seed, rank, world)
+
+    def batches(self, batch_size: int, max_batches: int | None = None):
+        """Every question once, in order."""
+        end = len(self) if max_batches is None else min(len(self), max_batches * batch_size)
+        for start in range(0, end, batch_size):
+            yield self.collate(range(start, min(start + batch_size, end)))
+
+
+def answer_counts(questions: list[Question]) -> dict[str, int]:
+    """How often each answer is right: the floor a guess of the commonest answer reaches."""
+    answers, counts = np.unique([q.answer for q in questions], return_counts=True)
+    return {str(a): int(c) for a, c in zip(answers, counts)}
+
+
+class TextAndImages:
+    """What turns a question and its image into model input: the char tokenizer and the image
+    processor, saved side by side in a checkpoint (tokenizer.json, preprocessor_config.json)."""
+
+    def __init__(self, tokenizer, processor):
+        self.tokenizer, self.processor = tokenizer, processor
+
+    def save(self, directory) -> None:
+        self.tokenizer.save(directory)
+        self.processor.save(directory)

@@ -1,0 +1,149 @@
+"""palm-e (and gpt-4, the same design on a LLaMA-style decoder): the image's projected vectors land
+where the prompt says <img> and nowhere else; --freeze-lm leaves the language model's weights as
+they started; eval's answer accuracy is what greedy generation answers; questions about scenes are
+unambiguous; `generate --image` answers, and bad input (no <img>, an unreadable image, a model that
+reads no images) is one line and exit 2."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import lmlineage
+from lmlineage import cli
+from lmlineage.models import build_model
+from lmlineage.tasks.image_questions import ImageQuestionTask, answer
+from lmlineage.vision.batches import held_out_split
+from lmlineage.vision.images import load_images
+from lmlineage.vision.questions import IMAGE, QuestionSplit, prompt_ids, questions_about
+
+TRAIN = ["--steps", "3", "--batch-size", "8", "--no-progress"]
+
+
+def run(capsys, *argv):
+    capsys.readouterr()
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def refused(capsys, *argv, needle=""):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), (out, err)
+    assert needle in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "palm-e"
+    assert cli.main(["train", "palm-e", "--out", str(out), *TRAIN]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("png") / "digit.png"
+    Image.fromarray(load_images("digits").images[0][:, :, 0]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("family", ["palm-e", "gpt-4"])
+def test_the_image_vectors_land_where_the_prompt_says_img(family):
+    torch.manual_seed(0)
+    model = lmlineage.load(family)
+    cfg = model.config
+
+    class Tok:  # one id per character: a..z and friends; the placeholder is the model's last id
+        def encode(self, text):
+            return [ord(c) % 40 for c in text]
+
+    ids = torch.tensor([prompt_ids(Tok(), f"what is {IMAGE}?", cfg.image_token_id, cfg.image_tokens)])
+    slots = ids[0] == cfg.image_token_id
+    first = int(slots.nonzero()[0])
+    assert int(slots.sum()) == cfg.image_tokens and bool(slots[first:first + cfg.image_tokens].all())
+    seen = {}
+    model.lm.backbone.register_forward_pre_hook(lambda m, a, kw: seen.update(kw), with_kwargs=True)
+    pixels = torch.randn(1, 1, 8, 8)
+    logits = model(ids, pixels).logits
+    words = model.lm.backbone.embed(ids.masked_fill(slots[None], 0), None)
+    torch.testing.assert_close(seen["inputs_embeds"][0, slots], model.image_embeddings(pixels)[0])
+    torch.testing.assert_close(seen["inputs_embeds"][0, ~slots], words[0, ~slots])
+    # Another image changes what the model says from the image on, and nothing before it (causal).
+    other = model(ids, torch.randn(1, 1, 8, 8)).logits
+    torch.testing.assert_close(other[0, :first], logits[0, :first])
+    assert not torch.allclose(other[0, first:], logits[0, first:])
+
+
+def test_a_row_without_its_image_placeholders_is_refused():
+    model = lmlineage.load("palm-e")
+    ids = torch.full((1, 10), 5)
+    ids[0, :3] = model.config.image_token_id  # 3 of the 17 an image fills
+    with pytest.raises(lmlineage.core.errors.UserError, match="17 image placeholders"):
+        model(ids, torch.randn(1, 1, 8, 8))
+
+
+def test_freeze_lm_leaves_the_language_model_as_it_started(tmp_path):
+    out = tmp_path / "frozen"
+    lmlineage.train("palm-e", steps=3, batch_size=8, out=out, progress=False, options={"freeze_lm": True}, seed=7)
+    trained = load_file(str(out / "last" / "model.safetensors"))
+    model = lmlineage.load(out / "last")
+    assert model.config.freeze_lm
+    torch.manual_seed(7)  # the run's own start: the driver seeds, then builds
+    start = build_model(model.config).state_dict()
+    lm = [k for k in trained if k.startswith("lm.")]
+    assert lm and all(torch.equal(trained[k], start[k]) for k in lm)
+    learned = [k for k in trained if k.startswith(("vision.", "project."))]
+    assert any(not torch.equal(trained[k], start[k]) for k in learned)
+
+
+def test_eval_accuracy_is_what_greedy_generation_answers(trained):
+    model = lmlineage.load(trained)
+    held_out = held_out_split(load_images("digits"))[1].subset(range(40))
+    val = QuestionSplit.build(held_out, model.processor, model.tokenizer, model.config.image_token_id,
+                              model.config.image_tokens)
+    scored = ImageQuestionTask(model).evaluate(val.batches(16))
+    pixels, _ = val.collate(range(len(val)))
+    said = answer(model, [q.text for q in val.questions], pixels)
+    greedy = np.mean([s == q.answer for s, q in zip(said, val.questions)])
+    assert scored["questions"] == 40 and scored["accuracy"] == pytest.approx(greedy)
+
+
+def test_scene_questions_have_one_right_answer():
+    scenes = load_images("shapes:40")
+    questions = questions_about(scenes)
+    counts = [q for q in questions if q.text.startswith("how many")]
+    assert len(counts) == 40
+    for q in questions:
+        objects = scenes.objects[q.image]
+        if q.text.startswith("how many"):
+            assert q.answer == ("zero", "one", "two", "three")[len(objects)]
+        else:
+            names = objects.names()
+            kind = q.text.split("the ")[1].split(" in")[0]
+            assert [n for n in names if n.endswith(kind)] == [f"{q.answer} {kind}"]
+
+
+def test_generate_answers_about_an_image(trained, digit_png, capsys):
+    code, out, err = run(capsys, "generate", trained, "--image", digit_png, "--prompt", "what digit is <img>?")
+    assert code == 0, err
+    assert out.endswith("\n") and out.count("\n") == 1  # one answer, cut at its line break (3 steps: any text)
+    code, out, err = run(capsys, "eval", trained)
+    assert code == 0 and "answer accuracy" in out and "359 questions" in out, err
+
+
+def test_bad_input_is_one_line(trained, digit_png, tmp_path, capsys):
+    refused(capsys, "generate", trained, "--image", digit_png, "--prompt", "what digit is this?", needle="<img>")
+    refused(capsys, "generate", trained, "--image", digit_png, "--prompt", "<img> or <img>?", needle="2 <img>")
+    refused(capsys, "generate", trained, needle="--image")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    refused(capsys, "generate", trained, "--image", broken, "--prompt", "what digit is <img>?", needle="broken.png")
+    refused(capsys, "generate", trained, "--image", tmp_path / "missing.png", "--prompt", "what digit is <img>?",
+            needle="missing.png")
+    lm = tmp_path / "lm"
+    text = tmp_path / "text.txt"
+    text.write_text("what digit is it?\n" * 200)
+    lmlineage.train("gpt2", steps=1, batch_size=2, data=text, out=lm, progress=False, sample_tokens=0)
+    refused(capsys, "generate", lm, "--image", digit_png, "--prompt", "what digit is <img>?", needle="palm-e")
