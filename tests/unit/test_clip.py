@@ -193,6 +193,7 @@ def test_eval_reports_recall_both_ways_and_zero_shot_accuracy(run, capsys):
     assert metrics["candidates"] == 359 and metrics["classes"] == 10
 
 
+@pytest.mark.slow  # trains a second family
 def test_a_classifier_without_a_text_tower_is_refused(tmp_path, seven, capsys):
     vit = tmp_path / "vit"
     assert cli.main(["train", "vit", "--steps", "1", "--out", str(vit), "--no-progress"]) == 0
@@ -200,6 +201,7 @@ def test_a_classifier_without_a_text_tower_is_refused(tmp_path, seven, capsys):
     assert code == 2 and "no text tower" in err
 
 
+@pytest.mark.slow  # a second run
 def test_a_manifest_of_captions_alone_trains_and_evaluates_without_zero_shot(tmp_path, capsys):
     from PIL import Image
 
