@@ -84,7 +84,7 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
          "200 steps take a few CPU-minutes; 20 show the same command works"),
     "lmlineage train clip --steps 1500 --batch-size 64 --lr 2e-3 --warmup 100":
         ("lmlineage train clip --steps 100 --batch-size 64 --lr 2e-3 --warmup 100",
-         "1500 steps take ~8 CPU-minutes; 100 make the run the commands after it use"),
+         "1500 steps take ~3 CPU-minutes; 100 make the run the commands after it use"),
     "lmlineage train vit --data photos/labels.csv --preset small --steps 200 --out runs/vit-mine":
         ("lmlineage train vit --data photos/labels.csv --preset small --steps 40 --out runs/vit-mine",
          "200 steps of the small preset take ~2.5 CPU-minutes; 40 show the same command works"),

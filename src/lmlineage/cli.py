@@ -194,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
-                       "image classifiers: accuracy) on a corpus's validation split")
+                       "image classifiers: accuracy; image-text models: recall@1 both ways and zero-shot accuracy) on a corpus's "
+                       "validation split")
     e.add_argument("checkpoint")
     e.add_argument("--data", default=None, help="corpus as for train; its validation split (the last 10%%) is "
                    "scored (default: the run's own corpus, else shakespeare)")

@@ -2,7 +2,8 @@
 
 A family lists rules; the same list loads (reference -> ours) and exports (ours ->
 reference). ``{i}`` in a name stands for the layer index, ``{j}`` for an expert's (mixture of
-experts: one rule per expert, ``cfg.moe.n_experts`` of them). Loading fails, naming keys,
+experts: one rule per expert, ``cfg.moe.n_experts`` of them); ``Within(part, rules)`` expands a
+part's rules over that part's own config (CLIP's image tower, as deep as it is). Loading fails, naming keys,
 on any unconsumed reference tensor, any parameter left unfilled, or any shape mismatch.
 """
 

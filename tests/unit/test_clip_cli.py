@@ -193,8 +193,31 @@ def test_eval_reports_recall_both_ways_and_zero_shot_accuracy(run, capsys):
     assert metrics["candidates"] == 359 and metrics["classes"] == 10
 
 
+@pytest.mark.slow  # trains a second family
 def test_a_classifier_without_a_text_tower_is_refused(tmp_path, seven, capsys):
     vit = tmp_path / "vit"
     assert cli.main(["train", "vit", "--steps", "1", "--out", str(vit), "--no-progress"]) == 0
     code, _, err = run_cli(capsys, "classify", vit, seven, "--labels", "0,1")
     assert code == 2 and "no text tower" in err
+
+
+@pytest.mark.slow  # a second run
+def test_a_manifest_of_captions_alone_trains_and_evaluates_without_zero_shot(tmp_path, capsys):
+    from PIL import Image
+
+    rows = []
+    for i, (colour, name) in enumerate([((220, 40, 40), "red"), ((40, 200, 60), "green"), ((50, 90, 230), "blue")] * 3):
+        Image.fromarray(np.full((8, 8, 3), colour, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append(json.dumps({"image": f"{i}.png", "caption": f"a {name} square number {i}"}))
+    (tmp_path / "captions.jsonl").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
+                             "--batch-size", "4", "--out", run, "--no-progress")
+    assert code == 0, err
+    assert "recall@1 among 2 held-out pairs" in out and "zero-shot" not in out
+    code, out, err = run_cli(capsys, "eval", run, "--json")
+    assert code == 0 and "zero_shot_accuracy" not in json.loads(out)
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"image": "missing.png", "caption": "a cat"}) + "\n")
+    code, _, err = run_cli(capsys, "train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
+                           "--out", tmp_path / "other")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "missing.png" in err
