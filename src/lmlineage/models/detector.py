@@ -46,6 +46,7 @@ class Detector(nn.Module):
     reads = "images"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
+    classifier = None  # no class head over the whole image: its classes are per object (``detect``)
 
     def __init__(self, cfg: DetectorConfig):
         super().__init__()

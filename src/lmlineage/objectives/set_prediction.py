@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..core.errors import UserError
+
 
 def corners(boxes: torch.Tensor) -> torch.Tensor:
     """(cx, cy, w, h) -> (x0, y0, x1, y1)."""
@@ -60,7 +62,11 @@ def generalized_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def match(logits: torch.Tensor, boxes: torch.Tensor, targets: list[dict], loss) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per image, (prediction indices, target indices) of the cheapest one-to-one assignment.
     ``logits`` (B, Q, C + 1), ``boxes`` (B, Q, 4); each target: ``labels`` (k,), ``boxes`` (k, 4)."""
-    from scipy.optimize import linear_sum_assignment
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:
+        raise UserError("DETR's matching uses scipy's Hungarian algorithm, and scipy is not installed",
+                        "pip install scipy  (or: pip install -e '.[detection]')") from None
 
     out = []
     probabilities = logits.float().softmax(-1)
@@ -107,4 +113,4 @@ def set_loss(logits: torch.Tensor, boxes: torch.Tensor, targets: list[dict], los
         terms = layer_loss(layer_logits, layer_boxes, targets, loss, n_objects)
         total = total + terms["classes"] + loss.bbox_weight * terms["l1"] + loss.giou_weight * terms["giou"]
         last = terms
-    return total, {k: float(v) for k, v in last.items()}
+    return total, {k: float(v.detach()) for k, v in last.items()}

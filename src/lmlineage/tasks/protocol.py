@@ -48,6 +48,7 @@ READS = {
     "corpus": "is fitted in one pass over the corpus",
     "examples": "is fine-tuned on labelled examples",
     "images": "trains on labelled images",
+    "scenes": "trains on images with boxed objects",
 }
 
 

@@ -152,7 +152,8 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images}[task_cls.reads]
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
+               "scenes": _scenes}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -356,6 +357,30 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
                     write=write, open=lambda data_dir: None)
 
 
+def _scenes(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Scenes with boxed objects (``vision.detection``), held out as `eval` holds them out, resized
+    to the model's image side as the reference image processor would; the classes are the shapes."""
+    from ..vision.batches import held_out_split
+    from ..vision.detection import CLASSES, SceneSplit, require_objects
+    from ..vision.images import load_images
+    from ..vision.processor import ImageProcessor
+
+    images = load_images(data)
+    require_objects(images)
+    train, val = held_out_split(images)
+    side, channels = base.image.size, images.channels
+    processor = ImageProcessor.read(out / "last") if s.resume else ImageProcessor.vit(side, side, channels)
+    train_split, val_split = SceneSplit.process(train, processor), SceneSplit.process(val, processor)
+    overrides = {"image": {"channels": channels}, "labels": CLASSES}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train), "val": len(val),
+                                                         "labels": CLASSES}) + "\n")
+
+    return Prepared(processor, train_split, val_split, base.n_queries, overrides, "--data", task_cls.schedule,
+                    held_out=val, write=write, open=lambda data_dir: None)
+
+
 def _check_long_enough(train, val, context: int, unit: str) -> None:
     for name, split in (("training", train), ("validation", val)):
         if len(split) < context + 2:
@@ -419,7 +444,7 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result}[task_cls.reads]
+              "images": _images_result, "scenes": _scenes_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -524,6 +549,25 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
     best = int(probabilities.argmax())
     sample = (f"held-out image 0: predicted {names[best]} ({float(probabilities[best]):.2f}), "
               f"labelled {names[int(labels[0])]}")
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, task_cls.metrics(evaluation))
+
+
+def _scenes_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                   load_checkpoint) -> TrainResult:
+    """Scored on the held-out scenes (mAP); the sample is what was found in the first of them."""
+    from ..evaluation.detection import detections
+
+    model, val = task.model, prepared.val
+    with torch.no_grad():
+        pixels, targets = val.collate([0])
+        out_ = model.eval()(pixels.to(next(model.parameters()).device))
+    names = model.config.labels
+    height, width = val.sizes[0]
+    found = [d for d in detections(out_.logits[0], out_.pred_boxes[0], height, width) if d["score"] >= 0.5]
+    said = ", ".join(f"{names[d['label']]} ({d['score']:.2f})" for d in found) or "nothing above 0.5"
+    held = ", ".join(names[i] for i in targets[0]["labels"].tolist())
+    sample = f"held-out scene 0: detected {said}; it holds {held}"
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, task_cls.metrics(evaluation))
 
