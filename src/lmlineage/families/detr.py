@@ -51,6 +51,17 @@ class LastStage(Field):
         return [f"stage{len(value)}"]
 
 
+@dataclass(frozen=True)
+class WholeNumber(Field):
+    """A loss weight the reference's config types as an integer."""
+
+    def write(self, value):
+        if not float(value).is_integer():
+            raise UserError(f"config {self.ours}={value}: transformers' DetrConfig stores {self.theirs} as a whole "
+                            "number", "export a model trained with whole-number weights")
+        return int(value)
+
+
 def attention_rules(ours: str, theirs: str, cross: bool) -> tuple:
     qkv = ("q_proj", "k_proj", "v_proj")
     fused = (Rename(f"{ours}.q.{{p}}", f"{theirs}.q_proj.{{p}}"), Fuse(f"{ours}.kv.{{p}}", tuple(
@@ -105,11 +116,11 @@ FIELDS = (
     Field("backbone.downsample_in_bottleneck", BACKBONE + "downsample_in_bottleneck", default=False),
     LastStage("backbone.hidden_sizes", BACKBONE + "out_features"),
     Constant("family", BACKBONE + "model_type", default="resnet"),
-    Field("loss.class_cost", "class_cost", default=1.0),
-    Field("loss.bbox_cost", "bbox_cost", default=5.0),
-    Field("loss.giou_cost", "giou_cost", default=2.0),
-    Field("loss.bbox_weight", "bbox_loss_coefficient", default=5.0),
-    Field("loss.giou_weight", "giou_loss_coefficient", default=2.0),
+    WholeNumber("loss.class_cost", "class_cost", default=1.0),
+    WholeNumber("loss.bbox_cost", "bbox_cost", default=5.0),
+    WholeNumber("loss.giou_cost", "giou_cost", default=2.0),
+    WholeNumber("loss.bbox_weight", "bbox_loss_coefficient", default=5.0),
+    WholeNumber("loss.giou_weight", "giou_loss_coefficient", default=2.0),
     Field("loss.no_object_weight", "eos_coefficient", default=0.1),
     LabelNames("labels", "id2label"),
     LabelIds("labels", "label2id"),
@@ -149,11 +160,12 @@ DETR = register(Family(
                   mlp=dict(activation="relu"), bias=True, embedding=dict(tie=False), dropout=0.0,
                   labels=["object"]),
     presets={
-        # tiny: sized for the generated scenes (64x64, up to 3 shapes): a 2-stage basic ResNet of
-        # stride 8 (an 8x8 map, 64 cells), 2+2 layers of 64, 10 queries; trains in minutes on a CPU.
+        # tiny: sized for the generated scenes (32x32, up to 3 shapes, read as they are): a one-stage
+        # basic ResNet of stride 4 (an 8x8 map: 64 cells), 2+2 layers of 64, 10 queries; trains in
+        # minutes on a CPU.
         "tiny": dict(n_layer=2, attention=dict(n_head=4), d_model=64, mlp=dict(d_ff=128), n_queries=10,
-                     image=dict(size=64, channels=3),
-                     backbone=dict(embedding_size=16, hidden_sizes=[32, 64], depths=[1, 1], layer_type="basic")),
+                     image=dict(size=32, channels=3),
+                     backbone=dict(embedding_size=16, hidden_sizes=[32], depths=[2], layer_type="basic")),
         "small": dict(n_layer=3, attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=512), n_queries=20,
                       image=dict(size=128, channels=3),
                       backbone=dict(embedding_size=32, hidden_sizes=[64, 128, 256], depths=[2, 2, 2],

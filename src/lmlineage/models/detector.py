@@ -63,8 +63,11 @@ class Detector(nn.Module):
         self.encoder = Stack(cfg.replace(norm={"final": False}), causal=False, positions=("none",), tokens=False)
         self.decoder = Stack(cfg, causal=False, cross_attention=True, positions=("none",), tokens=False)
         self.head = DetectionHead(cfg.d_model, len(cfg.labels or ()) or 1)
-        for part in (self.encoder, self.decoder, self.head, self.query_position_embeddings):
+        for part in (self.encoder, self.decoder, self.head):
             part.apply(partial(init_weights, cfg=cfg))
+        # N(0, 1), as the paper's code leaves nn.Embedding: with the decoder's input at zero the queries
+        # are all that tells its slots apart; at init_std (0.02) every slot starts predicting the same box.
+        nn.init.normal_(self.query_position_embeddings.weight)
 
     @property
     def max_positions(self) -> int:
