@@ -52,11 +52,11 @@ def floor(train, val) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", type=int, default=3000)
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=3500)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--eval-interval", type=int, default=1500)
+    p.add_argument("--eval-interval", type=int, default=875)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="write the raw numbers here")

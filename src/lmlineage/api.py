@@ -413,7 +413,12 @@ def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
     classifier reads), L2-normalised."""
     from torch.nn import functional as F
 
+    from .models.detector import Detector
+
     model, processor = _image_model(path, device, "embed images")
+    if isinstance(model, Detector):  # its outputs are per object query, no one vector per image
+        raise UserError(f"{path} is a detector: it has no image embedding", "use it with lmlineage " +
+                        ", ".join(model.uses()))
     arrays = _read_images(model, images)
     with torch.no_grad():
         hidden = model(processor(arrays).to(next(model.parameters()).device)).last_hidden_state

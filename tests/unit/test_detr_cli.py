@@ -93,4 +93,5 @@ def test_bad_input_is_one_line(trained, scene, tmp_path, capsys):
     refused(capsys, "train", "detr", "--steps", "1", "--data", "digits", "--out", tmp_path / "r",
             needle="no boxed objects")
     refused(capsys, "generate", trained, needle="detector")
+    refused(capsys, "embed", trained, "--image", scene, needle="detector")
     np.testing.assert_equal(list(tmp_path.glob("r")), [])  # nothing written for a refused run
