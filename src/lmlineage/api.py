@@ -291,6 +291,8 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
         return _evaluate_captions(path, model, task_cls, data, batch_size, device)
     if task_cls.reads == "image_questions":
         return _evaluate_image_questions(path, model, task_cls, data, batch_size, device)
+    if task_cls.reads == "scenes":
+        return _evaluate_scenes(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -418,6 +420,47 @@ def answer_questions(path, image: str, prompts: list[str], device: str = "cpu", 
     processor = _processor_of(model, path)
     pixels = processor(_read_images(model.vision, [image]) * len(prompts))
     return answer(model, prompts, pixels, max_new_tokens)
+def _evaluate_scenes(path, model, task_cls, data, batch_size: int, device: str):
+    """Set loss and mAP (pycocotools) on the held-out scenes of a set (the run's own by default),
+    cut as training cuts them, the boxes scored in each scene's own pixels."""
+    from .vision.batches import held_out_split
+    from .vision.detection import SceneSplit
+    from .vision.images import load_images
+
+    data, _, name = _data_to_score(path, data, task_cls.default_data)
+    val = SceneSplit.process(held_out_split(load_images(data))[1], _processor_of(model, path))
+    result = task_cls.for_tokenizer(model, None).eval().evaluate(
+        ((x.to(device), y.to(device)) for x, y in val.batches(batch_size)), sizes=val.sizes)
+    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} scenes"
+    return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def detect(path, image: str, out=None, threshold: float = 0.5, device: str = "cpu") -> list[dict]:
+    """The objects a detector (``lmlineage train detr``) finds in one image file: each with its
+    label, score and box [x0, y0, x1, y1] in the image's pixels, likeliest first, those scoring at
+    least ``threshold``; ``out``: a PNG to draw them on the image."""
+    from .evaluation.detection import detections, draw
+
+    if not 0 <= threshold <= 1:
+        raise UserError(f"--threshold {threshold} is not a probability", "give a number in [0, 1]")
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".png":
+            raise UserError(f"--out {out}: the boxes are drawn as PNG", "give a path ending in .png")
+        check_out_dir(out.parent, "--out")
+    model, processor = _image_model(path, device, "detect objects")
+    if not hasattr(model, "head") or not hasattr(model.head, "bbox_predictor"):
+        raise UserError(f"{path} is no detector", "detect with a checkpoint of `lmlineage train detr`")
+    array = _read_images(model, [image])[0]
+    with torch.no_grad():
+        output = model(processor([array]).to(device))
+    height, width = array.shape[:2]
+    found = [d for d in detections(output.logits[0].cpu(), output.pred_boxes[0].cpu(), height, width)
+             if d["score"] >= threshold]
+    names = model.config.labels
+    if out is not None:
+        draw(array, found, names, out, title=f"{Path(image).name}: {len(found)} object(s) at score >= {threshold}")
+    return [{"label": names[d["label"]], "score": d["score"], "box": d["box"]} for d in found]
 
 
 def _processor_of(model, path):
@@ -451,7 +494,12 @@ def _read_images(model, images: list[str]) -> list[np.ndarray]:
 def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
     """Image embeddings (N, d) from an image model: an image encoder's final [class] vector (what
     its classifier reads), an image-text model's joint-space vector; L2-normalised."""
+    from .models.detector import Detector
+
     model, processor = _image_model(path, device, "embed images")
+    if isinstance(model, Detector):  # its outputs are per object query, no one vector per image
+        raise UserError(f"{path} is a detector: it has no image embedding", "use it with lmlineage " +
+                        ", ".join(model.uses()))
     arrays = _read_images(model, images)
     with torch.no_grad():
         return model.embed_images(processor(arrays).to(next(model.parameters()).device)).float().cpu()

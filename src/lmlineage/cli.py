@@ -277,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
+    d = sub.add_parser("detect", help="the objects a detector (detr) finds in an image: label, score and box, "
+                       "drawn on the image with --out")
+    d.add_argument("checkpoint", help="a detr checkpoint or run directory")
+    d.add_argument("image", help="the image file to look at")
+    d.add_argument("--out", default=None, metavar="OUT.png", help="draw the boxes and labels on the image here")
+    d.add_argument("--threshold", type=_float, default=0.5, help="the lowest score shown (default: 0.5)")
+    d.add_argument("--device", default="cpu")
+    d.add_argument("--json", action="store_true", help="print the objects as a JSON list")
+
     a = sub.add_parser("align", help="translate a source with an attention model (bahdanau) and draw where each "
                        "generated token looked: an alignment heatmap PNG")
     a.add_argument("checkpoint", help="a bahdanau checkpoint or run directory")
@@ -585,6 +594,19 @@ def cmd_align(args) -> None:
     print(f"alignment of {len(alignment.target)} generated x {len(alignment.source)} source tokens written to {args.out}")
 
 
+def cmd_detect(args) -> None:
+    from .api import detect
+
+    found = detect(args.checkpoint, args.image, out=args.out, threshold=args.threshold, device=args.device)
+    if args.json:
+        print(json.dumps(found))
+    else:
+        for d in found:
+            print(f"{d['label']}\t{d['score']:.3f}\t" + " ".join(f"{v:.1f}" for v in d["box"]))
+        print(f"{len(found)} object(s) with score >= {args.threshold}" +
+              (f"; drawn on the image in {args.out}" if args.out else ""), file=sys.stderr)
+
+
 def cmd_similar(args) -> None:
     from .api import load
 
@@ -619,7 +641,7 @@ def cmd_convert(args) -> None:
 
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
-            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
+            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect}
 
 
 @contextlib.contextmanager

@@ -48,19 +48,26 @@ class Block(nn.Module):
         self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, encoder_out=None, encoder_mask=None, cross_cache=None, **attn_args):
+    def forward(self, x, encoder_out=None, encoder_mask=None, cross_cache=None, offset=None, memory_offset=None,
+                **attn_args):
         """``encoder_out`` (B, S, d), ``encoder_mask`` (B, 1, 1, S) or None, ``cross_cache``: the
-        cross-attention inputs, used by blocks built with ``cross_attention``."""
+        cross-attention inputs, used by blocks built with ``cross_attention``. ``offset`` (B, T, d):
+        positions added where ``x`` is read as queries and keys, ``memory_offset`` (B, S, d) where the
+        encoder output is read as keys (DETR: never to the values)."""
         cross = self.cross_attn is not None
+        if offset is not None:
+            attn_args["qk_offset"] = offset
+        offsets = {} if offset is None and memory_offset is None else \
+            {"query_offset": offset, "memory_offset": memory_offset}
         if self.residual == "pre":
             x = x + self.drop(self.attn(self.attn_norm(x), **attn_args))
             if cross:
-                x = x + self.drop(self.cross_attn(self.cross_norm(x), encoder_out, encoder_mask, cross_cache))
+                x = x + self.drop(self.cross_attn(self.cross_norm(x), encoder_out, encoder_mask, cross_cache, **offsets))
             return x + self.drop(self.mlp(self.mlp_norm(x)))
         if self.residual == "post":
             x = self.attn_norm(x + self.drop(self.attn(x, **attn_args)))
             if cross:
-                x = self.cross_norm(x + self.drop(self.cross_attn(x, encoder_out, encoder_mask, cross_cache)))
+                x = self.cross_norm(x + self.drop(self.cross_attn(x, encoder_out, encoder_mask, cross_cache, **offsets)))
             return self.mlp_norm(x + self.drop(self.mlp(x)))
         h = self.attn_norm(x)
         return x + self.drop(self.attn(h, **attn_args)) + self.drop(self.mlp(h if self.mlp_norm is None else self.mlp_norm(x)))

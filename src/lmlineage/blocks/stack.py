@@ -47,7 +47,7 @@ class Stack(Embeddings):
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False, *,
                 token_type_ids=None, encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None,
-                attentions: list | None = None, inputs_embeds=None):
+                attentions: list | None = None, inputs_embeds=None, offset=None, memory_offset=None):
         """``attention_mask`` (B, T; the cache's keys too when there is one): 1 at real tokens;
         ``token_type_ids`` (B, T): segment ids. ``encoder_out`` (B, S, d) and ``encoder_mask``
         (B, S; 1 at real source tokens, or None): what a cross-attending stack reads; ``cross_cache``
@@ -55,8 +55,10 @@ class Stack(Embeddings):
         attend both ways (prefix LM, GLM's Part A). ``attentions``: a list each layer appends its
         self-attention probabilities (B, H, T, S) to, computed on the eager path.
         ``inputs_embeds`` (B, T, d): the input already embedded, in place of ``input_ids`` (image
-        patches, ``layers/patches.py``): the stack's own embedding step is skipped. Returns (hidden
-        states, per-layer states or None)."""
+        patches, ``layers/patches.py``): the stack's own embedding step is skipped. ``offset`` (B, T, d)
+        and ``memory_offset`` (B, S, d): positions every block adds to its queries and keys, and to
+        the encoder output's keys (DETR's, ``Block.forward``). Returns (hidden states, per-layer
+        states or None)."""
         given = input_ids if inputs_embeds is None else inputs_embeds
         b, t = given.shape[:2]
         past = cache.length if cache is not None else 0
@@ -95,6 +97,8 @@ class Stack(Embeddings):
                         cache=cache, **cross)
             if attentions is not None:
                 args["attentions"] = attentions
+            if offset is not None or memory_offset is not None:
+                args.update(offset=offset, memory_offset=memory_offset)
             if self.checkpointing and self.training and cache is None:
                 x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False, **args)
             else:

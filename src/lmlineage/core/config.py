@@ -420,6 +420,83 @@ class ImageTextConfig(ModelConfig):
         self.vision.validate(f"{where}vision.")
 
 
+@dataclass
+class BackboneSpec(Spec):
+    """A ResNet (He et al. 2016) feature extractor, named as ``transformers``' ResNetConfig: a 7x7
+    stride-2 convolution of ``embedding_size`` channels and a max pool (stride 4 together), then one
+    stage per entry of ``hidden_sizes`` (``depths`` residual layers each; every stage after the first
+    halves the side). ``layer_type``: "basic" (two 3x3 convolutions) or "bottleneck" (1x1, 3x3, 1x1
+    with a quarter of the channels; ResNet-50)."""
+
+    embedding_size: int = 64
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048])
+    depths: list[int] = field(default_factory=lambda: [3, 4, 6, 3])
+    layer_type: str = "bottleneck"
+    activation: str = "relu"
+    downsample_in_first_stage: bool = False
+    downsample_in_bottleneck: bool = False  # the stride on the first 1x1 instead of the 3x3
+
+    @property
+    def stride(self) -> int:
+        """Pixels a side per cell of the last feature map."""
+        return 4 * 2 ** (len(self.hidden_sizes) - 1 + self.downsample_in_first_stage)
+
+    def validate(self, where: str) -> None:
+        require_positive(self, where, "embedding_size")
+        if not self.hidden_sizes or len(self.hidden_sizes) != len(self.depths) or \
+                min(self.hidden_sizes + self.depths) < 1:
+            raise UserError(f"config {where}hidden_sizes={self.hidden_sizes} and {where}depths={self.depths}",
+                            "give one positive width and depth per stage")
+        if self.layer_type not in ("basic", "bottleneck"):
+            raise UserError(f"config {where}layer_type={self.layer_type!r} is not one of basic, bottleneck")
+        if self.activation not in CHOICES["mlp.activation"]:
+            raise UserError(f"config {where}activation={self.activation!r} is not one of "
+                            f"{', '.join(CHOICES['mlp.activation'])}")
+
+
+@dataclass
+class SetLossSpec(Spec):
+    """DETR's set prediction loss (Carion et al. 2020, section 3.1 and appendix A.4): the matching
+    cost and the loss weigh the class, the L1 box distance and the generalized IoU; the no-object
+    class's cross-entropy is down-weighted by ``no_object_weight``; ``auxiliary``: the same loss on
+    every decoder layer's predictions (section 3.2)."""
+
+    class_cost: float = 1.0
+    bbox_cost: float = 5.0
+    giou_cost: float = 2.0
+    bbox_weight: float = 5.0
+    giou_weight: float = 2.0
+    no_object_weight: float = 0.1
+    auxiliary: bool = True
+
+    def validate(self, where: str) -> None:
+        for name in ("class_cost", "bbox_cost", "giou_cost", "bbox_weight", "giou_weight"):
+            require_range(self, where, name, 0, False)
+        require_range(self, where, "no_object_weight", 0, True)
+
+
+@dataclass
+class DetectorConfig(ImageModelConfig):
+    """An object detector (DETR, Carion et al. 2020): a CNN ``backbone`` whose last feature map the
+    encoder reads cell by cell, ``n_queries`` learned object queries the decoder turns into boxes,
+    and the set loss. ``image.patch`` stays 1: the backbone, not patches, cuts the image; ``labels``
+    are the object classes (a no-object class is added)."""
+
+    image: ImageSpec = field(default_factory=lambda: ImageSpec(size=64, patch=1))
+    backbone: BackboneSpec = field(default_factory=BackboneSpec)
+    n_queries: int = 100
+    loss: SetLossSpec = field(default_factory=SetLossSpec)
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        require_positive(self, where, "n_queries")
+        self.backbone.validate(f"{where}backbone.")
+        self.loss.validate(f"{where}loss.")
+        if self.d_model % 2:
+            raise UserError(f"config d_model={self.d_model} is odd", "the 2-D sine positions give half of d_model to "
+                            "each axis: choose an even width")
+
+
 def _spec_class(annotation) -> type | None:
     """The Spec class an annotation names (``X`` or ``X | None``), else None."""
     for arg in typing.get_args(annotation) or (annotation,):

@@ -30,6 +30,11 @@ def check_generates(model, name="the model") -> None:
         raise UserError(f"{name} is a {model.config.family} encoder: it reads {model.reads} but does not generate "
                         "text",
                         "use it with lmlineage " + ", ".join(model.uses()))
+    from ..models.detector import Detector
+
+    if isinstance(model, Detector):
+        raise UserError(f"{name} is a {model.config.family} detector: it finds objects in images and does not "
+                        "generate text", "use it with lmlineage " + ", ".join(model.uses()))
     from ..models.two_stream import TwoStreamLM
 
     if isinstance(model, TwoStreamLM):

@@ -142,6 +142,7 @@ RESOLVED = {
     "attention.n_kv_head": lambda cfg: cfg.attention.kv_heads,
     "attention.head_dim": lambda cfg: cfg.attention.dim_head(cfg.d_model),
     "attention.qkv_bias": lambda cfg: cfg.bias,
+    "decoder.n_layer": lambda cfg: cfg.n_layer,
 }
 
 

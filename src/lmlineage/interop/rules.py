@@ -433,3 +433,24 @@ def export_state(rules, ours: dict, cfg) -> dict:
         if not set(rule.our_keys()) & tied:  # a tied copy is not stored (transformers re-ties it)
             rule.export(ours, out, cfg)
     return {k: v.detach().contiguous() for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Prefix(Rule):
+    """Every tensor under one prefix of theirs is ours under another, the rest of its name unchanged:
+    a sub-module whose names are the reference's own (DETR's ResNet backbone). Our keys under
+    ``ours`` and their keys under ``theirs`` are all this rule's."""
+
+    ours: str
+    theirs: str
+
+    def load(self, src, out, used, cfg=None):
+        for key in src:
+            if key.startswith(self.theirs):
+                out[self.ours + key[len(self.theirs):]] = src[key]
+                used.add(key)
+
+    def export(self, ours, out, cfg=None):
+        for key in ours:
+            if key.startswith(self.ours):
+                out[self.theirs + key[len(self.ours):]] = ours[key]

@@ -9,6 +9,10 @@ Variants plug into three hooks instead of subclassing:
   (DeBERTa's c2p/p2c): the queries for the content term (rescaled, shifted) and an additive bias
   in score units; ``attention`` gives the hook the layer index and projections.
 
+A call may also give ``qk_offset`` (B, T, dim): added to the input of the query and key projections
+only, not the values' (DETR's positions, Carion et al. 2020, appendix A.3: "added to the queries and
+keys at every attention layer").
+
 The backend is PyTorch's ``scaled_dot_product_attention`` (flash / memory-efficient kernels)
 or an explicit eager path, which must agree; tests hold them to each other. A caller that wants
 the attention probabilities passes a list as ``attentions``: that call takes the eager path and
@@ -55,11 +59,15 @@ class Attention(nn.Module):
         self.score_mod = score_mod
         self.scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
 
-    def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None, attentions=None):
+    def forward(self, x, mask=None, is_causal=False, positions=None, key_positions=None, cache=None, attentions=None,
+                qk_offset=None):
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).split(
-            [self.n_head * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim], dim=-1
-        )
+        sizes = [self.n_head * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim]
+        if qk_offset is None:
+            q, k, v = self.qkv(x).split(sizes, dim=-1)
+        else:  # the fused projection's q and k rows read x + offset, its v rows x
+            q, k = projected(self.qkv, x + qk_offset, 0, sizes[0] + sizes[1]).split(sizes[:2], dim=-1)
+            v = projected(self.qkv, x, sizes[0] + sizes[1], sum(sizes))
         q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         k = k.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
         v = v.view(b, t, self.kv_heads, self.head_dim).transpose(1, 2)
@@ -100,6 +108,13 @@ class Attention(nn.Module):
         if attentions is not None:
             attentions.append(weights)
         return weights @ v
+
+
+def projected(linear: nn.Linear, x, start: int, end: int):
+    """Rows ``start:end`` of a fused projection applied to ``x``: part of a fused q/k/v that reads
+    another input than the rest."""
+    bias = None if linear.bias is None else linear.bias[start:end]
+    return F.linear(x, linear.weight[start:end], bias)
 
 
 def set_attention_backend(model: nn.Module, backend: str) -> None:

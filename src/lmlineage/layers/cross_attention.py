@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .attention import Attention
+from .attention import Attention, projected
 
 
 class CrossAttention(Attention):
@@ -22,15 +22,22 @@ class CrossAttention(Attention):
         self.q = nn.Linear(dim, n_head * head_dim, bias=bias)
         self.kv = nn.Linear(memory_dim or dim, 2 * kv_heads * head_dim, bias=bias)
 
-    def forward(self, x, memory, mask=None, cache=None):
+    def forward(self, x, memory, mask=None, cache=None, query_offset=None, memory_offset=None):
         """``x`` (B, T, dim) decoder states; ``memory`` (B, S, memory_dim) encoder output;
-        ``mask`` (B, 1, 1, S) boolean, True at real source tokens, or None."""
+        ``mask`` (B, 1, 1, S) boolean, True at real source tokens, or None. ``query_offset``
+        (B, T, dim) and ``memory_offset`` (B, S, memory_dim): added to the input of the queries and
+        of the keys, not the values (DETR's object query and image positions)."""
         b, t, _ = x.shape
-        q = self.q(x).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+        q = self.q(x if query_offset is None else x + query_offset).view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         cached = cache.get(self.layer) if cache is not None else None
         if cached is None:
             s = memory.shape[1]
-            k, v = self.kv(memory).view(b, s, 2, self.kv_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+            if memory_offset is None:
+                k, v = self.kv(memory).view(b, s, 2, self.kv_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+            else:
+                width = self.kv_heads * self.head_dim
+                k, v = (projected(self.kv, m, start, start + width).view(b, s, self.kv_heads, self.head_dim)
+                        .transpose(1, 2) for m, start in ((memory + memory_offset, 0), (memory, width)))
             if cache is not None:
                 cache.put(self.layer, k, v)
         else:

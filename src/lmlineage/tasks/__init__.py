@@ -12,6 +12,7 @@ from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
+from .detection import DetectionTask
 from .image_classification import ImageClassificationTask
 from .image_text import ImageTextContrastiveTask
 from .image_questions import ImageQuestionTask
@@ -32,7 +33,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
-         "image_questions": ImageQuestionTask}
+         "image_questions": ImageQuestionTask, "detection": DetectionTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -50,6 +50,7 @@ READS = {
     "images": "trains on labelled images",
     "captions": "trains on captioned images",
     "image_questions": "trains on questions about images",
+    "scenes": "trains on images with boxed objects",
 }
 
 

@@ -153,7 +153,7 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
-               "captions": _captions, "image_questions": _image_questions}[task_cls.reads]
+               "captions": _captions, "image_questions": _image_questions, "scenes": _scenes}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -393,6 +393,8 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
 
     return Prepared(ImageTextProcessor(processor, tok), train_split, val_split, train_split.texts.shape[1], overrides,
                     "--data", task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+
+
 def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
     """Questions about images (``vision.questions``): the images held out as every image family
     holds them out, and the questions about them held out with them; a char tokenizer of the
@@ -427,6 +429,30 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
 
     return Prepared(TextAndImages(tok, processor), splits[0], splits[1], longest, overrides, "--data",
                     task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+
+
+def _scenes(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Scenes with boxed objects (``vision.detection``), held out as `eval` holds them out, resized
+    to the model's image side as the reference image processor would; the classes are the shapes."""
+    from ..vision.batches import held_out_split
+    from ..vision.detection import CLASSES, SceneSplit, require_objects
+    from ..vision.images import load_images
+    from ..vision.processor import ImageProcessor
+
+    images = load_images(data)
+    require_objects(images)
+    train, val = held_out_split(images)
+    side, channels = base.image.size, images.channels
+    processor = ImageProcessor.read(out / "last") if s.resume else ImageProcessor.vit(side, side, channels)
+    train_split, val_split = SceneSplit.process(train, processor), SceneSplit.process(val, processor)
+    overrides = {"image": {"channels": channels}, "labels": CLASSES}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train), "val": len(val),
+                                                         "labels": CLASSES}) + "\n")
+
+    return Prepared(processor, train_split, val_split, base.n_queries, overrides, "--data", task_cls.schedule,
+                    held_out=val, write=write, open=lambda data_dir: None)
 
 
 def _check_long_enough(train, val, context: int, unit: str) -> None:
@@ -493,7 +519,7 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
               "images": _images_result, "captions": _captions_result,
-              "image_questions": _image_questions_result}[task_cls.reads]
+              "image_questions": _image_questions_result, "scenes": _scenes_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -619,6 +645,8 @@ def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out,
                   f"labelled {names[int(split.labels[0])]}")
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, metrics)
+
+
 def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                             load_checkpoint) -> TrainResult:
     """Scored on the questions about held-out images; the sample is the first of them, answered."""
@@ -630,6 +658,25 @@ def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, 
     pixels, _ = val.collate([0])
     said = answer(model, [question.text], pixels)[0]
     sample = f"held-out image 0: {question.text} -> {said!r} (right answer: {question.answer!r})"
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
+                       trainer.rank, task_cls.metrics(evaluation))
+
+
+def _scenes_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                   load_checkpoint) -> TrainResult:
+    """Scored on the held-out scenes (mAP); the sample is what was found in the first of them."""
+    from ..evaluation.detection import detections
+
+    model, val = task.model, prepared.val
+    with torch.no_grad():
+        pixels, targets = val.collate([0])
+        out_ = model.eval()(pixels.to(next(model.parameters()).device))
+    names = model.config.labels
+    height, width = val.sizes[0]
+    found = [d for d in detections(out_.logits[0], out_.pred_boxes[0], height, width) if d["score"] >= 0.5]
+    said = ", ".join(f"{names[d['label']]} ({d['score']:.2f})" for d in found) or "nothing above 0.5"
+    held = ", ".join(names[i] for i in targets[0]["labels"].tolist())
+    sample = f"held-out scene 0: detected {said}; it holds {held}"
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, task_cls.metrics(evaluation))
 
