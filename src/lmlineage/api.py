@@ -318,20 +318,22 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
 def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
     """Loss and accuracy on the held-out split of an image set (the run's own by default), cut
     as training cuts it, processed by the checkpoint's own image processor."""
-    from .vision.batches import ImageSplit, held_out_split
+    from .vision.batches import held_out_split
     from .vision.images import DEFAULT, load_images
 
-    data, _, name = _data_to_score(path, data, DEFAULT)
+    data, _, name = _data_to_score(path, data, task_cls.default_data or DEFAULT)
+    data = task_cls.default_data if data is None else data  # None: the task's own set, else the digits
     processor = _processor_of(model, path)
     images = load_images(data)
-    images.require_labels("scoring a classifier")
-    if images.label_names != model.config.labels:
-        raise UserError(f"{images.source} has the classes {images.label_names[:10]}, the model "
-                        f"{model.config.labels[:10]}", "evaluate on a set with the classes the model was trained on")
-    val = ImageSplit.process(held_out_split(images)[1], processor)
+    for key, value in task_cls.image_config(images).items():
+        if getattr(model.config, key) != value:
+            what = "the classes" if key == "labels" else key
+            raise UserError(f"{images.source} has {what} {value[:10]}, the model {getattr(model.config, key)[:10]}",
+                            "evaluate on a set like the one the model was trained on")
+    val = task_cls.image_split(held_out_split(images)[1], processor)
     result = task_cls.for_tokenizer(model, None).evaluate((x.to(device), y.to(device))
                                                           for x, y in val.batches(batch_size))
-    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
+    scored = f"scored the held-out split (20%) of {name}: {len(val):,} images"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
 
 
