@@ -50,7 +50,13 @@ class PointPrompts:
     def __init__(self, pixels: torch.Tensor, masks: list[np.ndarray]):
         self.pixels, self.masks = pixels, masks
         self.examples = [(i, j) for i, m in enumerate(masks) for j in range(len(m))]  # evaluation's order
-        self.centres = [centre_point(masks[i][j]) for i, j in self.examples]
+        self._centres = None  # the evaluation prompts, found on first use (a training split never needs them)
+
+    @property
+    def centres(self) -> list[tuple[int, int]]:
+        if self._centres is None:
+            self._centres = [centre_point(self.masks[i][j]) for i, j in self.examples]
+        return self._centres
 
     @classmethod
     def process(cls, images: ImageSet, processor: ImageProcessor) -> "PointPrompts":
