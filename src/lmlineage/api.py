@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core.config import ImageModelConfig
+from .core.config import ImageModelConfig, SegmenterConfig
 from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
@@ -371,6 +371,9 @@ def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
     from torch.nn import functional as F
 
     model, processor = _image_model(path, device, "embed images")
+    if isinstance(model.config, SegmenterConfig):
+        raise UserError(f"{path} is a promptable segmenter: its image embedding is a grid, not one vector",
+                        "segment with it: lmlineage segment RUN IMAGE --point X,Y")
     arrays = _read_images(model, images)
     with torch.no_grad():
         hidden = model(processor(arrays).to(next(model.parameters()).device)).last_hidden_state
@@ -414,8 +417,7 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, 
 
 def segment(path, image: str, points: list[tuple[float, float]] | None = None, box=None, out=None,
             device: str = "cpu") -> dict:
-    """The mask a promptable segmenter (``lmlineage train sam``, or a reference SamModel directory
-    with its preprocessor_config.json) gives for ``points`` (x, y pixels on the object) and/or
+    """The mask a promptable segmenter (``lmlineage train sam``) gives for ``points`` (x, y pixels on the object) and/or
     ``box`` (x0, y0, x1, y1) on the image file ``image``: from one point the likeliest of its masks
     by the predicted IoU, from more prompts its single mask; drawn over the image into ``out`` (a
     PNG) where given. Returns the mask (H, W) bool, its predicted IoU and its pixel count."""

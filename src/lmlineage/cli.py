@@ -256,8 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sg = sub.add_parser("segment", help="a promptable segmenter's (sam) mask of the object at a point (or in a box) "
                         "of an image, drawn over the image")
-    sg.add_argument("checkpoint", help="a checkpoint or run directory of `lmlineage train sam`, or a reference "
-                    "SamModel directory with its preprocessor_config.json")
+    sg.add_argument("checkpoint", help="a checkpoint or run directory of `lmlineage train sam`")
     sg.add_argument("image", help="the image file")
     sg.add_argument("--point", action="append", type=_point, default=None, metavar="X,Y",
                     help="a pixel on the object, x from the left, y from the top (repeatable: several points give one "

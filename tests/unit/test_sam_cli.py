@@ -78,5 +78,7 @@ def test_bad_input_is_one_line(trained, scene, tmp_path, capsys):
     (tmp_path / "corrupt.png").write_bytes(good[: len(good) // 2])
     refused(capsys, "segment", trained, tmp_path / "corrupt.png", "--point", "5,5", needle="not a readable image")
     refused(capsys, "segment", trained, tmp_path / "gone.png", "--point", "5,5", needle="does not exist")
+    refused(capsys, "predict", trained, "--image", path, needle="no class head")
+    refused(capsys, "embed", trained, "--image", path, needle="segmenter")
     refused(capsys, "train", "sam", "--data", "digits", "--out", tmp_path / "r1", *TRAIN[:-2], needle="no object masks")
     assert not (tmp_path / "r1").exists()

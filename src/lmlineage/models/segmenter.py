@@ -113,6 +113,7 @@ class MaskDecoder(nn.Module):
 class SegmenterModel(nn.Module):
     reads = "images"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
+    classifier = None  # no class head: `predict --image` says so
 
     def __init__(self, cfg: SegmenterConfig):
         super().__init__()
