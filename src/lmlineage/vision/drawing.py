@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-MASK_COLOUR = np.array([30, 144, 255])  # a blue no generated shape has
+MASK_COLOUR = np.array([230, 30, 230])  # magenta: no generated shape has it
 MIN_SIDE = 256  # small images are enlarged (nearest neighbour) to at least this many pixels a side
 
 
 def draw_mask(image: np.ndarray, mask: np.ndarray, out, points=(), box=None, alpha: float = 0.55) -> Path:
-    """``image`` (H, W, C) uint8 with ``mask`` (H, W) bool laid over it in blue, its outline drawn,
+    """``image`` (H, W, C) uint8 with ``mask`` (H, W) bool laid over it in magenta, its outline drawn,
     the prompt ``points`` ((x, y) pixels) as rings and ``box`` (x0, y0, x1, y1) as a rectangle; PNG."""
     rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image[:, :, :3]
     blended = rgb.astype(np.float32)
