@@ -1,7 +1,7 @@
 """Learning, not just running: `lmlineage train sam` on the generated scenes beats the floor of a
 disc of the median object area around the point (mean IoU 0.53 on the same held-out prompts,
-benchmarks/sam_scenes.py) after a short run (500 steps: 0.832 here). The full claim (>= 0.8 from one point per object) is
-benchmarks/sam_scenes.py's, in BENCHMARKS.md."""
+benchmarks/sam_scenes.py) after a short run (500 steps: 0.832 here). The full claim (>= 0.8 from
+one point per object) is benchmarks/sam_scenes.py's, in BENCHMARKS.md."""
 
 import json
 
