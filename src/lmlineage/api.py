@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core.config import ImageModelConfig
+from .core.config import ImageModelConfig, SegmenterConfig
 from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
 from .tasks.protocol import TrainResult, bits_per_char, perplexity
 from .train.run import check_device, check_out_dir
 
-__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "classify_zero_shot", "align", "families", "resolve_checkpoint", "TrainResult"]
+__all__ = ["load", "train", "embed", "embed_images", "finetune", "predict", "classify_images", "classify_zero_shot",
+           "segment", "align", "families", "resolve_checkpoint", "TrainResult"]
 
 
 def families():
@@ -343,20 +344,22 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
 def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
     """Loss and accuracy on the held-out split of an image set (the run's own by default), cut
     as training cuts it, processed by the checkpoint's own image processor."""
-    from .vision.batches import ImageSplit, held_out_split
+    from .vision.batches import held_out_split
     from .vision.images import DEFAULT, load_images
 
-    data, _, name = _data_to_score(path, data, DEFAULT)
+    data, _, name = _data_to_score(path, data, task_cls.default_data or DEFAULT)
+    data = task_cls.default_data if data is None else data  # None: the task's own set, else the digits
     processor = _processor_of(model, path)
     images = load_images(data)
-    images.require_labels("scoring a classifier")
-    if images.label_names != model.config.labels:
-        raise UserError(f"{images.source} has the classes {images.label_names[:10]}, the model "
-                        f"{model.config.labels[:10]}", "evaluate on a set with the classes the model was trained on")
-    val = ImageSplit.process(held_out_split(images)[1], processor)
+    for key, value in task_cls.image_config(images).items():
+        if getattr(model.config, key) != value:
+            what = "the classes" if key == "labels" else key
+            raise UserError(f"{images.source} has {what} {value[:10]}, the model {getattr(model.config, key)[:10]}",
+                            "evaluate on a set like the one the model was trained on")
+    val = task_cls.image_split(held_out_split(images)[1], processor)
     result = task_cls.for_tokenizer(model, None).evaluate((x.to(device), y.to(device))
                                                           for x, y in val.batches(batch_size))
-    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
+    scored = f"scored the held-out split (20%) of {name}: {len(val):,} images"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
 
 
@@ -500,6 +503,9 @@ def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
     if isinstance(model, Detector):  # its outputs are per object query, no one vector per image
         raise UserError(f"{path} is a detector: it has no image embedding", "use it with lmlineage " +
                         ", ".join(model.uses()))
+    if isinstance(model.config, SegmenterConfig):
+        raise UserError(f"{path} is a promptable segmenter: its image embedding is a grid, not one vector",
+                        "segment with it: lmlineage segment RUN IMAGE --point X,Y")
     arrays = _read_images(model, images)
     with torch.no_grad():
         return model.embed_images(processor(arrays).to(next(model.parameters()).device)).float().cpu()
@@ -568,6 +574,64 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, 
         out.append({"image": str(image), "label": names[order[0]], "probability": float(p[order[0]]),
                     "top": [[names[i], float(p[i])] for i in order]})
     return out
+
+
+def segment(path, image: str, points: list[tuple[float, float]] | None = None, box=None, out=None,
+            device: str = "cpu") -> dict:
+    """The mask a promptable segmenter (``lmlineage train sam``) gives for ``points`` (x, y pixels on the object) and/or
+    ``box`` (x0, y0, x1, y1) on the image file ``image``: from one point the likeliest of its masks
+    by the predicted IoU, from more prompts its single mask; drawn over the image into ``out`` (a
+    PNG) where given. Returns the mask (H, W) bool, its predicted IoU and its pixel count."""
+    from torch.nn import functional as F
+
+    points = list(points or [])
+    if not points and box is None:
+        raise UserError("no prompt given", "give --point X,Y (a pixel on the object) or --box X0,Y0,X1,Y1")
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".png":
+            raise UserError(f"--out {out}: the mask is drawn as PNG", "give a path ending in .png")
+        check_out_dir(out.parent, "--out")
+    model, processor = _image_model(path, device, "segment images")
+    if get_family(model.config.family).objective != "segmentation":
+        raise UserError(f"{path} is no promptable segmenter", "segment with a checkpoint of `lmlineage train sam`")
+    array = _read_images(model, [image])[0]
+    height, width = array.shape[:2]
+    for x, y in points:
+        if not (0 <= x < width and 0 <= y < height):
+            raise UserError(f"the point ({x:g}, {y:g}) lies outside {image} ({width} x {height} pixels)",
+                            f"give X in [0, {width}) and Y in [0, {height})")
+    if box is not None:
+        x0, y0, x1, y1 = box
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise UserError(f"the box {tuple(box)} does not lie inside {image} ({width} x {height} pixels) with "
+                            "x0 < x1 and y0 < y1", "give X0,Y0,X1,Y1 corners inside the image")
+    pixels = processor([array]).to(device)
+    side_y, side_x = pixels.shape[2] / height, pixels.shape[3] / width
+
+    def scaled(x, y):  # a pixel's centre, where the processed image has it (as an index)
+        return [(x + 0.5) * side_x - 0.5, (y + 0.5) * side_y - 0.5]
+
+    prompts = {}
+    if points:
+        prompts.update(points=torch.tensor([[[scaled(x, y) for x, y in points]]], device=device),
+                       labels=torch.ones(1, 1, len(points), dtype=torch.long, device=device))
+    if box is not None:
+        corners = scaled(box[0], box[1]) + scaled(box[2] - 1, box[3] - 1)  # x1, y1 exclusive: the last pixel in
+        prompts["boxes"] = torch.tensor([[corners]], device=device)
+    multimask = len(points) == 1 and box is None  # one point is ambiguous (section 3): several masks
+    with torch.no_grad():
+        output = model(pixels, multimask=multimask, **prompts)
+    logits, iou = output.pred_masks[0, 0].float(), output.iou_scores[0, 0].float()
+    best = int(iou.argmax())
+    mask = F.interpolate(logits[None, best:best + 1], size=(height, width), mode="bilinear",
+                         align_corners=False)[0, 0].cpu().numpy() > 0
+    if out is not None:
+        from .vision.drawing import draw_mask
+
+        draw_mask(array, mask, out, points, box)
+    return {"image": str(image), "mask": mask, "predicted_iou": float(iou[best]), "pixels": int(mask.sum()),
+            "out": None if out is None else str(out)}
 
 
 def _reads_images(config: dict) -> bool:

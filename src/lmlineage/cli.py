@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, diff, arena, train, generate, eval,
-finetune, predict, classify, embed, align, similar, tokenizer train, convert, serve.
+finetune, predict, classify, embed, segment, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -81,6 +81,25 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"{text} is not a seed: use an integer in [0, 2**63)")
     return value
+
+
+def _numbers(text: str, count: int, what: str) -> tuple[float, ...]:
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+    return values
+
+
+def _point(text: str) -> tuple[float, float]:
+    return _numbers(text, 2, "a point X,Y (two numbers, e.g. 12,30)")
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    return _numbers(text, 4, "a box X0,Y0,X1,Y1 (four numbers)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the label, tags or answer may be left out)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--json", action="store_true", help="print one JSON object per input")
+
+    sg = sub.add_parser("segment", help="a promptable segmenter's (sam) mask of the object at a point (or in a box) "
+                        "of an image, drawn over the image")
+    sg.add_argument("checkpoint", help="a checkpoint or run directory of `lmlineage train sam`")
+    sg.add_argument("image", help="the image file")
+    sg.add_argument("--point", action="append", type=_point, default=None, metavar="X,Y",
+                    help="a pixel on the object, x from the left, y from the top (repeatable: several points give one "
+                    "mask; one point the likeliest of the model's masks)")
+    sg.add_argument("--box", type=_box, default=None, metavar="X0,Y0,X1,Y1", help="a box around the object "
+                    "(x1, y1 exclusive)")
+    sg.add_argument("--out", default="mask.png", help="the PNG to draw the mask into")
+    sg.add_argument("--device", default="cpu")
+    sg.add_argument("--json", action="store_true", help="print the mask's size, box and predicted IoU as JSON")
 
     v = sub.add_parser("serve", help="an OpenAI-compatible HTTP API over a model (completions, chat, embeddings) "
                                      "and a page at / (the lineage tree; attention, next tokens, logit lens)")
@@ -575,6 +607,21 @@ def cmd_embed(args) -> None:
             print(" ".join(f"{v:.6f}" for v in vector))
 
 
+def cmd_segment(args) -> None:
+    from .api import segment
+
+    result = segment(args.checkpoint, args.image, points=args.point, box=args.box, out=args.out, device=args.device)
+    mask = result.pop("mask")
+    ys, xs = mask.nonzero()
+    result["box"] = [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else None
+    if args.json:
+        print(json.dumps(result))
+        return
+    share = result["pixels"] / mask.size
+    print(f"{result['image']}: mask of {result['pixels']} pixels ({share:.1%} of the image), box {result['box']}, "
+          f"predicted IoU {result['predicted_iou']:.2f}; drawn in {result['out']}")
+
+
 def cmd_serve(args) -> None:
     from .serve import serve
 
@@ -641,7 +688,8 @@ def cmd_convert(args) -> None:
 
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
-            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect}
+            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect,
+            "segment": cmd_segment}
 
 
 @contextlib.contextmanager

@@ -581,3 +581,52 @@ def read_config(path: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: config must be a JSON object, got {type(data).__name__}")
     return data
+
+
+@dataclass
+class PromptSpec(Spec):
+    """SAM's prompt encoder and mask decoder (Kirillov et al. 2023, section 3, appendix A): ``dim``
+    is the width of the prompt tokens, of the image embedding the encoder's neck makes and of the
+    two-way transformer; ``masks`` outputs for an ambiguous prompt, plus one for an unambiguous one."""
+
+    dim: int = 256
+    n_layer: int = 2  # two-way transformer blocks
+    n_head: int = 8
+    d_ff: int = 2048
+    downsample: int = 2  # the cross-attentions work at dim / downsample wide
+    masks: int = 3
+    iou_depth: int = 3  # layers of the IoU prediction head
+    iou_hidden: int = 256
+    mask_channels: int = 16  # channels of the mask prompt's downscaling convolutions
+    eps: float = 1e-6
+
+    def validate(self, where: str) -> None:
+        require_positive(self, where, "dim", "n_layer", "n_head", "d_ff", "downsample", "masks", "iou_hidden",
+                         "mask_channels")
+        require_range(self, where, "eps", 0, True)
+        if self.iou_depth < 2:
+            raise UserError(f"config {where}iou_depth must be >= 2 (an input and an output layer), got {self.iou_depth}")
+        if self.dim % 8 or (self.dim // self.downsample) % self.n_head or self.dim % self.n_head:
+            raise UserError(f"config {where}dim={self.dim} must be a multiple of 8, and it and dim / downsample "
+                            f"multiples of n_head={self.n_head}")
+        if self.mask_channels % 4:
+            raise UserError(f"config {where}mask_channels must be a multiple of 4, got {self.mask_channels}")
+
+
+@dataclass
+class SegmenterConfig(ImageModelConfig):
+    """A promptable segmenter (SAM): a windowed ViT image encoder whose ``global_layers`` attend
+    across the whole image and the others within ``window`` x ``window`` patches (ViTDet), and
+    the prompt encoder and mask decoder of ``prompt``."""
+
+    window: int = 14
+    global_layers: list[int] = field(default_factory=lambda: [2, 5, 8, 11])
+    prompt: PromptSpec = field(default_factory=PromptSpec)
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        require_positive(self, where, "window")
+        self.prompt.validate(f"{where}prompt.")
+        outside = [i for i in self.global_layers if not 0 <= i < self.n_layer]
+        if outside:
+            raise UserError(f"config {where}global_layers {outside} lie outside the {self.n_layer} layers")

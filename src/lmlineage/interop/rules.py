@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -344,6 +345,31 @@ def config_part(cfg, part: str):
     for name in part.split("."):
         cfg = getattr(cfg, name)
     return cfg
+
+
+@dataclass(frozen=True)
+class Repeat(Rule):
+    """``rules`` once per index in ``range(count(cfg))``, the index standing for ``slot`` in their
+    names: parts repeated a number of times the config gives other than ``n_layer`` (SAM's mask
+    decoder blocks, one hypernetwork per mask token). Each copy loads where all its tensors are
+    present and exports where the model has its parameters, as a rule of the list would."""
+
+    slot: str
+    count: Callable
+    rules: tuple
+
+    def copies(self, cfg) -> list:
+        return [r for rule in self.rules for r in _each(rule, self.slot, self.count(cfg))]
+
+    def load(self, src, out, used, cfg=None):
+        for rule in self.copies(cfg):
+            if all(k in src for k in rule.their_keys()):
+                rule.load(src, out, used, cfg)
+
+    def export(self, ours, out, cfg=None):
+        for rule in self.copies(cfg):
+            if all(k in ours for k in rule.our_keys()):
+                rule.export(ours, out, cfg)
 
 
 def expand(rules, n_layer: int, n_experts: int = 0, cfg=None) -> list:

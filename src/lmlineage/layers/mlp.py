@@ -42,3 +42,21 @@ class GLU(nn.Module):
 
 def make_mlp(kind: str, dim: int, hidden: int, activation: str, bias: bool) -> nn.Module:
     return GLU(dim, hidden, activation, bias) if kind == "glu" else MLP(dim, hidden, activation, bias)
+
+
+class DeepMLP(nn.Module):
+    """``depth`` linear layers with ``activation`` between them (none after the last): SAM's IoU
+    head and the hypernetworks that turn its mask tokens into mask weights."""
+
+    def __init__(self, dim: int, hidden: int, out: int, depth: int, activation: str = "relu"):
+        super().__init__()
+        self.proj_in = nn.Linear(dim, hidden)
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 2))
+        self.proj_out = nn.Linear(hidden, out)
+        self.act = ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.proj_in(x))
+        for layer in self.hidden:
+            x = self.act(layer(x))
+        return self.proj_out(x)

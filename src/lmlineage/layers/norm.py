@@ -23,3 +23,11 @@ def make_norm(kind: str, dim: int, eps: float, bias: bool = True) -> nn.Module:
     if kind == "rmsnorm":
         return RMSNorm(dim, eps)
     return nn.LayerNorm(dim, eps=eps, bias=bias)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) feature map at each place (ConvNeXt's
+    LayerNorm2d; SAM's neck and mask decoder)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)

@@ -21,6 +21,27 @@ class ImageClassificationTask(Task):
     def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "ImageClassificationTask":
         return cls(model)
 
+    @classmethod
+    def image_config(cls, images) -> dict:
+        images.require_labels()
+        return {"labels": images.label_names}
+
+    @classmethod
+    def image_split(cls, images, processor):
+        from ..vision.batches import ImageSplit
+
+        return ImageSplit.process(images, processor)
+
+    def image_sample(self, split) -> str:
+        """The first held-out image, classified."""
+        with torch.no_grad():
+            pixels, labels = split.collate([0])
+            probabilities = self.model.eval()(pixels.to(next(self.model.parameters()).device)).task_logits.softmax(-1)[0]
+        names = self.model.config.labels
+        best = int(probabilities.argmax())
+        return (f"held-out image 0: predicted {names[best]} ({float(probabilities[best]):.2f}), "
+                f"labelled {names[int(labels[0])]}")
+
     def forward(self, batch):
         pixels, labels = batch
         return F.cross_entropy(self.model(pixels).task_logits.float(), labels)

@@ -14,6 +14,8 @@ Every member is declared here with its default; a task overrides what differs. A
   (``config_from_options``), the text before every document (``control_code``, CTRL), the tokens
   it adds to every window (``added_tokens``, BART's </s>: the driver sizes windows to leave room);
 - how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
+- for images, what it needs of the set (``image_config``), what it reads of it (``image_split``)
+  and what it says of the first held-out image (``image_sample``);
 - how it evaluates: ``evaluate(batches) -> {"loss", "nats", "tokens", ...}``, set up from a
   checkpoint by ``for_checkpoint`` with the weights it trains beside the model (``own_weights``,
   ELECTRA's generator, saved as ``TASK_WEIGHTS``; ``checkpoint_has_objective``: an encoder whose
@@ -168,6 +170,24 @@ class Task(nn.Module):
                             f"(unexpected: {sorted(set(state) - expected)[:3]}, missing: {sorted(expected - set(state))[:3]})")
         task.load_state_dict(state, strict=False)
         return task
+
+    # ---- images (``reads == "images"``) ---------------------------------------------------------
+    @classmethod
+    def image_config(cls, images) -> dict:
+        """Config overrides a set of images implies (a classifier's label names), checked before
+        anything is written; `eval` refuses a set whose overrides differ from the model's."""
+        return {}
+
+    @classmethod
+    def image_split(cls, images, processor):
+        """What training and evaluation read from a set of images, processed by ``processor``:
+        ``sampler(batch_size, seed, rank, world)`` for training, ``batches(batch_size)`` of
+        (inputs, targets) for evaluation, and ``len`` (the images)."""
+        raise NotImplementedError(f"{cls.__name__} reads no images")
+
+    def image_sample(self, split) -> str:
+        """The line `lmlineage train` reports about the first image of the held-out ``split``."""
+        return ""
 
     # ---- learning -----------------------------------------------------------------------------
     def forward(self, batch):

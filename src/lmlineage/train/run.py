@@ -332,22 +332,22 @@ def _words(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
 
 
 def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
-    """Labelled images (``vision.images``), held out as `eval` holds them out, processed as the
-    reference image processor would; the model's image size and channels and its label names
-    come from the set."""
-    from ..vision.batches import ImageSplit, fitted_image, held_out_split
+    """Images (``vision.images``), held out as `eval` holds them out, processed as the reference
+    image processor would, read as the task reads them (``Task.image_split``); the model's image
+    size and channels come from the set, and whatever else the task takes from it (label names)."""
+    from ..vision.batches import fitted_image, held_out_split
     from ..vision.images import DEFAULT, load_images
     from ..vision.processor import ImageProcessor
 
     images = load_images(data)
-    images.require_labels()
+    implied = task_cls.image_config(images)
     train, val = held_out_split(images)
     image = fitted_image(images, base.image.size, base.image.patch)
     processor = ImageProcessor.read(out / "last") if s.resume else \
         ImageProcessor.vit(image["size"], image["size"], image["channels"])
-    train_split, val_split = ImageSplit.process(train, processor), ImageSplit.process(val, processor)
+    train_split, val_split = task_cls.image_split(train, processor), task_cls.image_split(val, processor)
     tokens = (image["size"] // image["patch"]) ** 2 + 1  # the patches and [class]
-    overrides = {"image": image, "labels": images.label_names, "max_positions": tokens}
+    overrides = {"image": image, "max_positions": tokens, **implied}
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
@@ -615,17 +615,9 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
 
 def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                    load_checkpoint) -> TrainResult:
-    """Scored on the held-out images; the sample is the first of them, classified."""
-    model, val = task.model, prepared.val
-    with torch.no_grad():
-        pixels, labels = val.collate([0])
-        probabilities = model.eval()(pixels.to(next(model.parameters()).device)).task_logits.softmax(-1)[0]
-    names = model.config.labels
-    best = int(probabilities.argmax())
-    sample = (f"held-out image 0: predicted {names[best]} ({float(probabilities[best]):.2f}), "
-              f"labelled {names[int(labels[0])]}")
-    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
-                       trainer.rank, task_cls.metrics(evaluation))
+    """Scored on the held-out images; the sample is what the task says of the first of them."""
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, task.image_sample(prepared.val),
+                       trainer.step, trainer.rank, task_cls.metrics(evaluation))
 
 
 def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
