@@ -7,7 +7,7 @@ filled with the background. One JSON line per setting given:
     python benchmarks/vit_digits_sweep.py '{"steps":600}' '{"steps":600,"ls":0.1}' '{"steps":1500,"s":1}'
 """
 import json, math, sys, time
-import numpy as np, torch
+import torch
 from torch.nn import functional as F
 torch.set_num_threads(1)
 import lmlineage
