@@ -53,25 +53,42 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
+    p.add_argument("--d-model", type=int, default=None, help="override the preset's width (its MLP: twice it)")
+    p.add_argument("--patch", type=int, default=None, help="override the preset's patch side")
+    p.add_argument("--validation", action="store_true", help="choosing settings: train on the training images "
+                   "only, held out as `train` holds out (20%%, seeded) a validation part of them; the held-out "
+                   "images are not read")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="write the raw numbers here")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    data = "digits"
     train, val = held_out_split(load_images("digits"))
-    result = {"data": "digits", "train_images": len(train), "held_out_images": len(val), **baselines(train, val)}
     with tempfile.TemporaryDirectory() as tmp:
+        if args.validation:  # the training images alone, as a set of their own that `train` splits again
+            data = str(Path(tmp) / "training_images.npz")
+            np.savez(data, images=np.stack(train.images), labels=train.labels, label_names=np.array(train.label_names))
+            train, val = held_out_split(load_images(data))
+        result = {"data": "digits, training images only (validation)" if args.validation else "digits",
+                  "train_images": len(train), "held_out_images": len(val), **baselines(train, val)}
         start = time.perf_counter()
         config = {} if args.dropout is None else {"dropout": args.dropout}
+        if args.d_model is not None:
+            config.update(d_model=args.d_model, mlp={"d_ff": 2 * args.d_model})
+        if args.patch is not None:
+            config.update(image={"patch": args.patch})
         run = lmlineage.train("vit", steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                              seed=args.seed, out=Path(tmp) / "vit", progress=False, config=config)
+                              seed=args.seed, out=Path(tmp) / "vit", progress=False, config=config, data=data)
         seconds = time.perf_counter() - start
         scored = lmlineage.api.evaluate(Path(tmp) / "vit")
-        dropout = lmlineage.load(Path(tmp) / "vit").config.dropout
+        trained = lmlineage.load(Path(tmp) / "vit")
+        dropout, parameters = trained.config.dropout, sum(p.numel() for p in trained.parameters())
+        shape = {"d_model": trained.config.d_model, "patch": trained.config.image.patch}
     result.update(vit={"accuracy": run.metrics["accuracy"], "val_loss": run.val_loss, "eval_accuracy": scored["accuracy"],
                        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
-                       "seed": args.seed, "dropout": dropout, "train_seconds": seconds,
-                       "parameters": sum(p.numel() for p in lmlineage.load("vit").parameters())},
+                       "seed": args.seed, "dropout": dropout, "train_seconds": seconds, **shape,
+                       "parameters": parameters},
                   device=device_name(), versions=versions())
     print(json.dumps(result, indent=1))
     if args.json:

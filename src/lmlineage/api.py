@@ -481,7 +481,7 @@ def _image_model(path, device: str, what: str):
 
 
 def _read_images(model, images: list[str]) -> list[np.ndarray]:
-    """Image files as the (image) model's channels: a grey model reads colour pictures as their grey levels
+    """Image files as the model's channels: a grey model reads colour pictures as their grey levels
     (ITU-R 601 luma, as Pillow's "L"), a colour model grey ones repeated to RGB."""
     from .vision.images import read_image
 
