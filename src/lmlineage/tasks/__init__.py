@@ -12,6 +12,7 @@ from .causal_lm import CausalLMTask, ControlCodedLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
+from .instruction_tuning import InstructionTuningTask
 from .image_classification import ImageClassificationTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
@@ -29,7 +30,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
-         "translation_ranking": TranslationRankingTask}
+         "translation_ranking": TranslationRankingTask, "instruction_tuning": InstructionTuningTask}
 
 
 def task_class(objective: str) -> type[Task]:
