@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from .blank_infilling import BlankInfillingTask
-from .causal_lm import CausalLMTask, ControlCodedLMTask
+from .causal_lm import CausalLMTask, ControlCodedLMTask, ToolUseLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
@@ -30,7 +30,8 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
-         "translation_ranking": TranslationRankingTask, "instruction_tuning": InstructionTuningTask}
+         "translation_ranking": TranslationRankingTask, "instruction_tuning": InstructionTuningTask,
+         "clm+tools": ToolUseLMTask}
 
 
 def task_class(objective: str) -> type[Task]:
