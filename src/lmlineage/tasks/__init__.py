@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from .blank_infilling import BlankInfillingTask
-from .causal_lm import CausalLMTask, ControlCodedLMTask, ToolUseLMTask
+from .causal_lm import CausalLMTask, ControlCodedLMTask, RuleDialogueLMTask, ToolUseLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
@@ -31,7 +31,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "instruction_tuning": InstructionTuningTask,
-         "clm+tools": ToolUseLMTask}
+         "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -55,3 +55,10 @@ class ToolUseLMTask(CausalLMTask):
     (the model also learns what tools return, which is what a run without tools falls back on)."""
 
     default_data = "tool-dialogues"
+
+
+class RuleDialogueLMTask(CausalLMTask):
+    """Causal LM over dialogues whose replies keep or break checkable rules (Sparrow's policy
+    before reranking): by default the generated ``sparrow-dialogues`` corpus; the loss is unchanged."""
+
+    default_data = "sparrow-dialogues"
