@@ -20,7 +20,7 @@ LAMDA = register(Family(
     defaults=dict(norm=dict(kind="rmsnorm", eps=1e-6, placement="pre"), position=dict(kind="relative"),
                   mlp=dict(kind="glu", activation="gelu_tanh"), bias=False, embedding=dict(tie=True), dropout=0.0),
     presets={
-        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=384), max_positions=256),
+        "tiny": dict(n_layer=4, attention=dict(n_head=4), d_model=128, mlp=dict(d_ff=384), max_positions=128),
         # Table 27: the 2B and 8B dialogue models (the 137B is 64 layers, d_model 8192, 128 heads).
         "2b": dict(n_layer=10, attention=dict(n_head=40, head_dim=64), d_model=2560, mlp=dict(d_ff=10240),
                    max_positions=1024),

@@ -126,7 +126,10 @@ class SearchIndex:
     ``k`` passages for a query."""
 
     def __init__(self, passages: list[str]):
-        from rank_bm25 import BM25Okapi
+        try:
+            from rank_bm25 import BM25Okapi
+        except ImportError:
+            raise UserError("the search index needs the rank-bm25 package", "pip install 'lmlineage[tools]'") from None
 
         if not passages:
             raise UserError("the search index has no passages", "give it some text")
