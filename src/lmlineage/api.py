@@ -393,6 +393,8 @@ def _tokenizer_of(model, path):
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "give a checkpoint that carries its tokenizer")
     return model.tokenizer
+
+
 def _evaluate_image_questions(path, model, task_cls, data, batch_size: int, device: str):
     """Answer accuracy on the questions about the held-out images of a set (the run's own by
     default), cut as training cuts it."""
@@ -423,6 +425,8 @@ def answer_questions(path, image: str, prompts: list[str], device: str = "cpu", 
     processor = _processor_of(model, path)
     pixels = processor(_read_images(model.vision, [image]) * len(prompts))
     return answer(model, prompts, pixels, max_new_tokens)
+
+
 def _evaluate_scenes(path, model, task_cls, data, batch_size: int, device: str):
     """Set loss and mAP (pycocotools) on the held-out scenes of a set (the run's own by default),
     cut as training cuts them, the boxes scored in each scene's own pixels."""

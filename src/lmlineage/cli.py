@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "without --prompt, read user messages line by line from standard input")
     g.add_argument("--image", default=None, metavar="FILE", help="palm-e, gpt-4: the image the prompt asks about, "
                    "where its <img> stands (--prompt \"what digit is <img>?\"); the answer is greedy")
+    g.add_argument("--tools", action="store_true", help="answer --prompt as a tool-using dialogue model (lamda): each "
+                   "'Call: TOOL ARGUMENT' line runs the calculator, search or translator and its 'Result:' "
+                   "goes back into the context; the transcript shows every call")
+    g.add_argument("--translator", default=None, metavar="CHECKPOINT", help="with --tools: an en->zh translation "
+                   "model (train transformer --data bible-en-zh) that serves the translate tool")
     g.add_argument("--max-new-tokens", type=_positive_int, default=200, metavar="N", help="tokens to generate")
     g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
     g.add_argument("--top-k", type=_int, default=None, metavar="K",
@@ -439,10 +444,14 @@ def cmd_generate(args) -> None:
     from .train.run import check_device
     from .tokenizers import load_tokenizer
 
+    if args.translator is not None and not args.tools:
+        raise UserError("--translator serves the translate tool", "add --tools")
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
     if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
         return _answer(model, args)
     check_generates(model, args.checkpoint)
+    if args.tools:
+        return _with_tools(model, args)
     if args.chat:
         return _chat(model, args)
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
@@ -493,6 +502,20 @@ def _answer(model, args) -> None:
                         'give --image FILE --prompt "what digit is <img>?"')
     print(answer_questions(args.checkpoint, args.image, [args.prompt], device=args.device,
                            max_new_tokens=args.max_new_tokens)[0])
+
+
+def _with_tools(model, args) -> None:
+    """One turn of a tool-using dialogue: every line the model writes and every tool result, as they come."""
+    from .api import load
+    from .rl.tools import Toolset, respond, translator
+
+    if not args.prompt or args.chat:
+        raise UserError("--tools answers one question: give it as --prompt TEXT", "leave out --chat")
+    translate = translator(load(args.translator, device=args.device)) if args.translator is not None else None
+    tools = Toolset.default(translate=translate)
+    print(f"User: {args.prompt.strip()}", flush=True)
+    respond(model, args.prompt, tools, max_line_tokens=args.max_new_tokens, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p, seed=args.seed, show=lambda line: print(line, flush=True))
 
 
 def _chat(model, args) -> None:

@@ -3,6 +3,8 @@
 Where pairs come from (``load_pairs``):
 
 * ``reverse`` / ``sort`` (optionally ``reverse:4-16``): generated digit tasks (``algorithmic``);
+* ``flan`` (``flan:without=CLUSTER``, ``flan:plain``): the instruction mixture of checkable tasks
+  (``instructions``);
 * ``bible-en-zh``: English -> Chinese verse pairs, KJV joined with the Chinese Union Version
   (``translation``, optional packages);
 * a ``.tsv`` file (source TAB target per line) or a ``.jsonl`` file with ``source`` and
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from ..core.errors import UserError
-from . import algorithmic
+from . import algorithmic, instructions
 
 PAD = -100
 VAL_FRACTION = 0.05
@@ -37,32 +39,38 @@ DEFAULT = "reverse"  # the pair set read when none is given
 BUILTIN = {
     "reverse": "generated digit strings -> their reversal (lengths 1-10; reverse:MIN-MAX to change)",
     "sort": "generated digit strings -> their digits sorted (lengths 1-10; sort:MIN-MAX to change)",
+    "flan": "instruction templates over checkable tasks in clusters (flan:without=CLUSTER holds one out, "
+            "flan:plain drops the templates)",
     "bible-en-zh": "King James Bible -> Chinese Union Version, ~31,000 verse pairs (optional packages)",
 }
 # The tokenizer a built-in set trains when none is given: single bytes for the digit tasks
 # (a BPE of 256 bytes + <|endoftext|> learns no merges), a shared BPE for the verses.
-DEFAULT_TOKENIZERS = {"reverse": ("bpe", 257), "sort": ("bpe", 257), "bible-en-zh": ("bpe", 8000)}
-TARGET_LANGUAGE = {"bible-en-zh": "zh", "reverse": "char", "sort": "char"}  # decides BLEU's tokenizer
+DEFAULT_TOKENIZERS = {"reverse": ("bpe", 257), "sort": ("bpe", 257), "flan": ("bpe", 257), "bible-en-zh": ("bpe", 8000)}
+TARGET_LANGUAGE = {"bible-en-zh": "zh", "reverse": "char", "sort": "char", "flan": "char"}  # decides BLEU's tokenizer
+
+
+def _builtin_name(data) -> str:
+    """The built-in set a name reads, without its options (``reverse:4-16`` -> ``reverse``)."""
+    parsed = algorithmic.parse_name(data) if isinstance(data, str) else None
+    if parsed:
+        return parsed[0]
+    return "flan" if instructions.parse_name(data) is not None else str(data)
 
 
 def target_language(data) -> str | None:
     """BLEU's tokenization for a pair set: ``zh`` (one token per Chinese character), ``char``
     (digit strings: every character a token), None (13a, space-separated words)."""
     data = DEFAULT if data is None else data
-    parsed = algorithmic.parse_name(data) if isinstance(data, str) else None
-    return TARGET_LANGUAGE.get(parsed[0] if parsed else str(data))
+    return TARGET_LANGUAGE.get(_builtin_name(data))
 
 
 def is_builtin(data) -> bool:
-    return isinstance(data, str) and (data in BUILTIN or algorithmic.parse_name(data) is not None)
+    return isinstance(data, str) and _builtin_name(data) in BUILTIN
 
 
 def default_tokenizer(data) -> tuple[str, int | None]:
     data = DEFAULT if data is None else data
-    if isinstance(data, str):
-        parsed = algorithmic.parse_name(data)
-        return DEFAULT_TOKENIZERS[parsed[0] if parsed else data] if (parsed or data in BUILTIN) else ("bpe", None)
-    return "bpe", None
+    return DEFAULT_TOKENIZERS[_builtin_name(data)] if is_builtin(data) else ("bpe", None)
 
 
 def load_pairs(data: str | os.PathLike | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -70,6 +78,8 @@ def load_pairs(data: str | os.PathLike | None) -> tuple[list[tuple[str, str]], l
     data = DEFAULT if data is None else data
     if isinstance(data, str) and algorithmic.parse_name(data) is not None:
         return algorithmic.task_pairs(data)
+    if instructions.parse_name(data) is not None:
+        return instructions.load(data)
     if data == "bible-en-zh":
         from .translation import en_zh_pairs
 

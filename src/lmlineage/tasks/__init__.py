@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from ..core.errors import UserError
 from .blank_infilling import BlankInfillingTask
-from .causal_lm import CausalLMTask, ControlCodedLMTask
+from .causal_lm import CausalLMTask, ControlCodedLMTask, RuleDialogueLMTask, ToolUseLMTask
 from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
 from .detection import DetectionTask
+from .instruction_tuning import InstructionTuningTask
 from .image_classification import ImageClassificationTask
 from .image_text import ImageTextContrastiveTask
 from .image_questions import ImageQuestionTask
@@ -34,7 +35,8 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
-         "image_questions": ImageQuestionTask, "detection": DetectionTask, "segmentation": SegmentationTask}
+         "image_questions": ImageQuestionTask, "detection": DetectionTask, "segmentation": SegmentationTask,
+         "instruction_tuning": InstructionTuningTask, "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -47,3 +47,18 @@ class ControlCodedLMTask(CausalLMTask):
 
     def __init__(self, model: nn.Module):
         super().__init__(model, ControlCodes())
+
+
+class ToolUseLMTask(CausalLMTask):
+    """Causal LM over tool-use dialogues (LaMDA section 6.2): by default the generated
+    ``tool-dialogues`` corpus, whose ``Result:`` lines are the tools' answers; the loss is unchanged
+    (the model also learns what tools return, which is what a run without tools falls back on)."""
+
+    default_data = "tool-dialogues"
+
+
+class RuleDialogueLMTask(CausalLMTask):
+    """Causal LM over dialogues whose replies keep or break checkable rules (Sparrow's policy
+    before reranking): by default the generated ``sparrow-dialogues`` corpus; the loss is unchanged."""
+
+    default_data = "sparrow-dialogues"

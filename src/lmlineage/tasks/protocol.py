@@ -136,6 +136,12 @@ class Task(nn.Module):
         return max(source, target)
 
     @classmethod
+    def answer_length(cls, source: int, target: int) -> int:
+        """A translating pair task: the most tokens each held-out source is decoded to, given the
+        longest source and target of the split (a translation may be longer than either)."""
+        return 2 * max(source, target) + 8
+
+    @classmethod
     def model_config(cls, tokenizer) -> dict:
         """Config overrides the task derives from the tokenizer (T5's sentinels above its vocabulary)."""
         return {}

@@ -602,7 +602,7 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
 
         model.load_state_dict(load_file(str(out / "best" / "model.safetensors")), strict=False)
     sources = [val_split.pair(i)[0].tolist() for i in range(len(val_split))]
-    max_new = min(model.config.max_positions, 2 * max(val_split.max_lengths()) + 8)
+    max_new = min(model.config.max_positions, task_cls.answer_length(*val_split.max_lengths()))
     hyps = [tok.decode(ids) for ids in task.translate(sources, max_new_tokens=max_new, progress=trainer.cfg.progress)]
     refs = [target for _, target in val_pairs]
     metrics = task_cls.metrics(evaluation)

@@ -1,0 +1,94 @@
+"""Flan-T5's instruction mixture (data.instructions): several phrasings per task, zero-shot,
+few-shot and chain-of-thought formats, per-task caps, a cluster held out, the no-template
+baseline, and a validation split whose inputs training never saw."""
+
+import random
+
+import pytest
+
+from lmlineage import cli
+from lmlineage.core.errors import UserError
+from lmlineage.data import instructions as ins
+from lmlineage.data.pairs import default_tokenizer, is_builtin, load_pairs, target_language
+
+
+def test_every_task_has_several_phrasings_and_a_cluster():
+    assert len(ins.CLUSTERS) >= 6
+    for task in ins.TASKS:
+        assert len(set(task.templates)) >= 2, task.name
+        assert task.cluster in ins.CLUSTERS
+
+
+def test_answers_are_right():
+    rng = random.Random(0)
+    for name, check in {"reverse_digits": lambda x, y: y == x[::-1], "sort_letters": lambda x, y: y == "".join(sorted(x)),
+                        "count_digits": lambda x, y: y == str(len(x)), "last_letter": lambda x, y: y == x[-1]}.items():
+        task = next(t for t in ins.TASKS if t.name == name)
+        for _ in range(20):
+            example = task.draw(rng)
+            assert check(example.input["x"], example.answer)
+    add = next(t for t in ins.TASKS if t.name == "add")
+    for _ in range(50):
+        e = add.draw(rng)
+        assert int(e.answer) == e.input["a"] + e.input["b"]
+        assert e.steps.endswith(f"={int(e.answer) // 10}.")  # the tens with the carry: the answer's leading digits
+
+
+def test_the_three_formats():
+    task = next(t for t in ins.TASKS if t.name == "subtract")
+    example, shots = task.draw(random.Random(1)), (task.draw(random.Random(2)),)
+    template = task.templates[0]
+    source, target = ins.render(task, example, template)
+    assert source == template.format(**example.input) and target == example.answer
+    source, target = ins.render(task, example, template, ins.FEW_SHOT, shots)
+    assert source.startswith(f"Q: {template.format(**shots[0].input)}\nA: {shots[0].answer}\nQ: ")
+    assert source.endswith("\nA:") and target == example.answer
+    source, target = ins.render(task, example, template, ins.CHAIN_OF_THOUGHT)
+    assert source.endswith(ins.COT_CUE) and target == f"{example.steps} So the answer is {example.answer}."
+
+
+def test_the_mixture_caps_each_task_and_holds_a_cluster_out():
+    train, val = ins.mixture(without="reorder_letters", cap=40, n_val=3)
+    kept = [t for t in ins.TASKS if t.cluster != "reorder_letters"]
+    assert len(train) == 40 * len(kept)
+    letters = {tpl.split("{")[0] for t in ins.TASKS if t.cluster == "reorder_letters" for tpl in t.templates
+               if "letters" in tpl}
+    assert letters and not any(s.startswith(p) for s, _ in train for p in letters)
+    assert any("Reverse the digits" in s for s, _ in train)
+    formats = {"few-shot": sum(s.startswith("Q: ") for s, _ in train),
+               "chain-of-thought": sum(s.endswith(ins.COT_CUE) for s, _ in train)}
+    assert all(n > 0 for n in formats.values()), formats
+    train_sources = {s for s, _ in train}
+    assert not train_sources & {s for s, _ in val}
+
+
+def test_plain_drops_the_templates():
+    train, _ = ins.mixture(plain=True, cap=20, n_val=1)
+    words = ("Reverse", "Sort", "Copy", "How many", "What", "Q:", "step")
+    assert not any(w in s for s, _ in train for w in words)
+
+
+def test_the_validation_split_never_repeats_a_training_input():
+    task = next(t for t in ins.TASKS if t.name == "reverse_digits")
+    train = ins.examples(task, 300, 0, formats={"zero-shot": 1.0})
+    val = ins.examples(task, 50, "val-0", formats={"zero-shot": 1.0}, exclude=ins._inputs(task, 300, 0))
+    strip = {s.split()[-1].strip(".?") for s, _ in train}
+    assert len(val) == 50 and not any(s.split()[-1].strip(".?") in strip for s, _ in val if s.startswith("Reverse"))
+
+
+def test_names_as_train_reads_them():
+    assert ins.parse_name("flan") == {"without": None, "plain": False}
+    assert ins.parse_name("flan:without=count:plain") == {"without": "count", "plain": True}
+    assert ins.parse_name("reverse") is None
+    assert is_builtin("flan:without=count") and default_tokenizer("flan:plain") == ("bpe", 257)
+    assert target_language("flan") == "char"
+    with pytest.raises(UserError, match="reorder_letters"):
+        ins.parse_name("flan:without=nothing")
+    with pytest.raises(UserError):
+        load_pairs("flan:shuffled")
+
+
+def test_a_bad_mixture_name_is_one_line_and_exit_2(tmp_path, capsys):
+    code = cli.main(["train", "flan-t5", "--data", "flan:without=poetry", "--steps", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "poetry" in err[0]
