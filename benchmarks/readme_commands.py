@@ -187,6 +187,17 @@ def _seven_png(cwd: Path, env: dict) -> str:
     return "seven.png: the first 7 of scikit-learn's digits, 32x32 grey"
 
 
+def _scene_png(cwd: Path, env: dict) -> str:
+    """A scene to detect objects in and segment: the first of the built-in generated shapes scenes."""
+    from PIL import Image
+
+    from lmlineage.vision.shapes import scenes
+
+    images, _, captions = scenes(1)
+    Image.fromarray(images[0]).save(cwd / "scene.png")
+    return f"scene.png: the first generated shapes scene, 32x32 ({captions[0]})"
+
+
 def _photos(cwd: Path, env: dict) -> str:
     """Your own labelled images: 200 of scikit-learn's digits as PNG files with a labels.csv."""
     from PIL import Image
@@ -222,6 +233,7 @@ SUPPLIED = [  # (what a command names, how it is made): made just before the fir
     ("old-checkpoint/", _old_checkpoint),
     ("path/to/llama-directory", _llama_directory),
     ("seven.png", _seven_png),
+    ("scene.png", _scene_png),
     ("photos/labels.csv", _photos),
     ("kg.tsv", _kg_tsv),
 ]
