@@ -201,18 +201,31 @@ def build_parser() -> argparse.ArgumentParser:
                    "layer keeps while reading the text segment by segment (default: the one it trained with)")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
-    f = sub.add_parser("finetune", help="fine-tune an encoder on labelled examples: classify, pair, tag, qa, choice")
-    f.add_argument("checkpoint", help="an encoder checkpoint, run directory, or reference directory (e.g. MiniLM)")
-    f.add_argument("--task", required=True, help="classify (text, label) | pair (text_a, text_b, label) | "
+    f = sub.add_parser("finetune", help="fine-tune a decoder on conversations (chat SFT, full or LoRA), or an encoder "
+                       "on labelled examples: classify, pair, tag, qa, choice")
+    f.add_argument("checkpoint", help="a checkpoint, run directory, reference directory (e.g. MiniLM) or, for chat, "
+                   "a .gguf file")
+    f.add_argument("--task", default="chat", help="chat (messages: a decoder learns the assistant's turns) | "
+                   "classify (text, label) | pair (text_a, text_b, label) | "
                    "tag (tokens, tags) | qa (context, question, answer_start, answer_text) | "
-                   "choice (context or question, choices, label = index)")
-    f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields")
+                   "choice (context or question, choices, label = index) (default: chat)")
+    f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields; chat: "
+                   '.jsonl, one {"messages": [{"role", "content"}, ...]} per line')
     f.add_argument("--val", default=None, help="held-out examples (default: --val-fraction of --data)")
     f.add_argument("--val-fraction", type=_float, default=0.1)
     f.add_argument("--epochs", type=_positive_int, default=3)
     f.add_argument("--batch-size", type=_positive_int, default=16)
-    f.add_argument("--lr", type=_float, default=5e-5)
-    f.add_argument("--max-length", type=_positive_int, default=128, help="tokens per input sequence")
+    f.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: 5e-5; chat 1e-4, "
+                   "with --lora 1e-3)")
+    f.add_argument("--max-length", type=_positive_int, default=None, help="tokens per input sequence (default: "
+                   "128; chat: tokens per packed row, the model's context up to 1024)")
+    f.add_argument("--lora", type=_positive_int, default=None, metavar="RANK", help="chat: train a LoRA adapter of "
+                   "this rank, saved apart in peft's format (the base weights stay frozen)")
+    f.add_argument("--lora-alpha", type=_float, default=None, help="LoRA scale numerator (default: 2 x rank)")
+    f.add_argument("--lora-targets", default=None, help="comma-separated modules to adapt (default: q_proj,v_proj "
+                   "for a model with reference names, else attn.qkv)")
+    f.add_argument("--merge", action="store_true", help="with --lora: fold the adapter into the weights and "
+                   "write a whole checkpoint")
     f.add_argument("--pooling", choices=("cls", "mean"), default=None, help="what classify / pair / choice "
                    "heads read: [CLS] (through the pooler) or the mean of the tokens (default: as the checkpoint "
                    "was trained: mean for a sentence-transformers directory, else cls)")
@@ -469,11 +482,27 @@ def cmd_eval(args) -> None:
 
 
 def cmd_finetune(args) -> None:
-    from .api import finetune
+    from .api import finetune, finetune_chat
 
+    if args.task == "chat":
+        if args.pooling is not None:
+            raise UserError("--pooling applies to encoder tasks", "leave it out for chat")
+        result = finetune_chat(args.checkpoint, data=args.data, val_data=args.val, val_fraction=args.val_fraction,
+                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
+                               seed=args.seed, device=args.device, progress=not args.no_progress, lora=args.lora,
+                               lora_alpha=args.lora_alpha, merge=args.merge,
+                               lora_targets=args.lora_targets.split(",") if args.lora_targets else None,
+                               out="runs/finetune-chat" if args.out is None else args.out)
+        print(json.dumps({"val_loss_before": result.val_loss_before, "val_loss": result.val_loss,
+                          "out": str(result.out)}) if args.json else result.report)
+        return
+    if args.lora is not None or args.merge:
+        raise UserError("--lora and --merge apply to chat fine-tuning of a decoder", "use --task chat")
     result = finetune(args.checkpoint, task=args.task, data=args.data, val_data=args.val,
-                      val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      max_length=args.max_length, pooling=args.pooling, seed=args.seed, device=args.device,
+                      val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=5e-5 if args.lr is None else args.lr,
+                      max_length=128 if args.max_length is None else args.max_length, pooling=args.pooling,
+                      seed=args.seed, device=args.device,
                       progress=not args.no_progress,
                       out=f"runs/finetune-{args.task}" if args.out is None else args.out)
     if args.json:
