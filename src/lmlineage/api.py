@@ -610,6 +610,40 @@ def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, 
     return result
 
 
+def rlhf(*, out, task: str = "sort", methods=("ppo", "dpo"), seed: int = 0, rankings=None, ppo_steps: int | None = None,
+         log=None) -> dict:
+    """InstructGPT's stages (SFT, reward model, PPO-ptx) and DPO on the checkable ``task`` (add, sort,
+    copy) with a small policy of ours; ``rankings``: a .jsonl of {"prompt", "replies", "ranks"} (0 =
+    best) to train the reward model and DPO on instead of the checker's rankings. Writes each stage's
+    checkpoint, ``rlhf.json`` and ``curves.png`` to ``out``; returns the numbers."""
+    from .checkpoint.directory import atomic_directory
+    from .checkpoint.model import save_model_files
+    from .rl import stages
+    from .tasks.sft import write_chat_template
+
+    out = check_out_dir(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty", "choose a new directory")
+    unknown = set(methods) - {"ppo", "dpo"}
+    if unknown or not methods:
+        raise UserError(f"--method {','.join(methods)}: choose ppo, dpo or both")
+    given = stages.read_rankings(rankings) if rankings is not None else None
+    cfg = stages.RLConfig(task=task, seed=seed)
+    if ppo_steps is not None:
+        cfg.ppo_steps = ppo_steps
+    result = stages.run(cfg, methods=tuple(methods), log=log, given_rankings=given)
+    models = result.pop("models")
+    with atomic_directory(out) as tmp:
+        for name, model in models.items():
+            (tmp / name).mkdir()
+            save_model_files(tmp / name, model.cpu(), model.tokenizer)
+            model.tokenizer.chat_template = stages.PLAIN_TEMPLATE
+            write_chat_template(tmp / name, model.tokenizer)
+        (tmp / "rlhf.json").write_text(json.dumps(result, indent=2) + "\n")
+        stages.plot_curves(result, tmp / "curves.png")
+    return result
+
+
 def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu") -> tuple[str, list[dict]]:
     """(the task, one prediction per input) of a checkpoint written by :func:`finetune`: ``texts``
     (classify: texts; tag: space-separated words) or ``data``, a file in the fine-tuning formats

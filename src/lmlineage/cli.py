@@ -235,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-progress", action="store_true")
     f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
 
+    h = sub.add_parser("rlhf", help="InstructGPT's reward model and PPO-ptx, and DPO, after SFT of a small policy "
+                       "on a checkable task: held-out exact match, KL to the SFT policy, curves")
+    h.add_argument("--task", default="sort", help="add | sort | copy: the checkable task (default: sort)")
+    h.add_argument("--method", default="ppo,dpo", help="ppo, dpo or ppo,dpo (default: both)")
+    h.add_argument("--rankings", default=None, help='a .jsonl of {"prompt", "replies", "ranks" (0 = best)} to '
+                   "train the reward model and DPO on (default: replies ranked by the task's checker)")
+    h.add_argument("--ppo-steps", type=_positive_int, default=None, metavar="N", help="PPO steps (default: 60)")
+    h.add_argument("--seed", type=_seed, default=0)
+    h.add_argument("--out", default="runs/rlhf", help="directory for the stages' checkpoints, rlhf.json and "
+                   "curves.png")
+    h.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
     r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
                        "written by `finetune`; an image's class from an image classifier (vit)")
     r.add_argument("checkpoint", help="a fine-tuned checkpoint directory (with its finetune.json), or an image "
@@ -511,6 +523,20 @@ def cmd_finetune(args) -> None:
     print(result.report)
 
 
+def cmd_rlhf(args) -> None:
+    from .api import rlhf
+
+    quiet = args.json
+    result = rlhf(out=args.out, task=args.task, methods=tuple(m for m in args.method.split(",") if m),
+                  seed=args.seed, rankings=args.rankings, ppo_steps=args.ppo_steps,
+                  log=None if quiet else lambda line: print(line, flush=True))
+    if quiet:
+        print(json.dumps({k: {n: v for n, v in part.items() if n not in ("curve", "losses")}
+                          for k, part in result.items() if k != "config"}))
+    else:
+        print(f"written: {args.out}/rlhf.json, {args.out}/curves.png and each stage's checkpoint")
+
+
 def cmd_predict(args) -> None:
     from .api import predict
     from .tasks.finetune import prediction_line
@@ -598,7 +624,7 @@ def cmd_convert(args) -> None:
 
 
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
-            "embed": cmd_embed, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
+            "embed": cmd_embed, "finetune": cmd_finetune, "rlhf": cmd_rlhf, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
 
 

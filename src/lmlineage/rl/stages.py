@@ -26,8 +26,8 @@ import torch
 
 from ..core.errors import UserError
 from ..core.registry import get_family
-from ..data.conversations import pack
-from ..tasks.sft import SFTConfig, SFTTask, encode_all, packed_batches, sft
+from ..data.conversations import Example, pack
+from ..tasks.sft import SFTConfig, SFTTask, sft
 from ..tokenizers.char import CharTokenizer
 from ..tokenizers.chat import PLAIN_TEMPLATE, render
 from . import checkable
@@ -48,20 +48,20 @@ class RLConfig:
     sft_epochs: int = 2
     sft_lr: float = 3e-3
     k: int = 4  # replies ranked per prompt
-    rm_prompts: int = 400
+    rm_prompts: int = 800
     rm_epochs: int = 2
     rm_lr: float = 3e-4
     max_new_tokens: int = 8
     batch_size: int = 32
-    ppo_steps: int = 60
+    ppo_steps: int = 50
     ppo_epochs: int = 2
-    ppo_lr: float = 2e-4
-    kl_coef: float = 0.05
+    ppo_lr: float = 1.5e-4
+    kl_coef: float = 0.02
     clip: float = 0.2
     vf_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
-    ptx_coef: float = 0.5
+    ptx_coef: float = 0.2
     dpo_beta: float = 0.1
     dpo_epochs: int = 2
     dpo_lr: float = 2e-4
@@ -232,8 +232,12 @@ def train_reward_model(sft_model, env: Env, train_rows: list[dict], test_rows: l
 
 # ---- 3. PPO ----------------------------------------------------------------------------------------
 def ptx_rows(model, env: Env):
-    """The pretraining mix of PPO-ptx: the task's demonstrations, packed as SFT reads them."""
-    examples = encode_all(model, [conversation(p, a) for p, a in env.train], PLAIN_TEMPLATE)
+    """The pretraining mix of PPO-ptx: InstructGPT mixes in its pre-training distribution, text that
+    holds no demonstration; here the language of the task's inputs (the user turns, every token
+    trained, no answers), so the term keeps the policy's language model from drifting without
+    teaching it the task."""
+    tok = model.tokenizer
+    examples = [Example(ids, [True] * len(ids)) for ids in (tok.encode(f"user: {p}\n") for p, _ in env.train)]
     return pack(examples, model.max_positions)
 
 
@@ -278,8 +282,8 @@ def ppo(sft_model, reward_model, env: Env, progress=None) -> tuple:
             optimizer.zero_grad(set_to_none=True)
         point = {"step": step + 1, "reward": float(scores.mean()),
                  "exact": sum(checkable.exact(r, a) for r, (_, a) in zip(replies, items)) / len(items),
-                 "kl": float(kl.sum(1).mean()), "policy_loss": float(policy_loss), "value_loss": float(value_loss),
-                 "ptx_loss": float(ptx_loss), "clip_fraction": float(clipped)}
+                 "kl": float(kl.sum(1).mean()), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+                 "ptx_loss": ptx_loss.item(), "clip_fraction": clipped.item()}
         curve.append(point)
         if progress:
             progress(point)
@@ -332,16 +336,47 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
 
 
 # ---- the whole run --------------------------------------------------------------------------------
-def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None) -> dict:
-    """Every stage on ``cfg.task``; returns the numbers (and keeps the models under "models")."""
+def read_rankings(path) -> list[dict]:
+    """Rankings from a .jsonl file: {"prompt", "replies": [K texts], "ranks": [K ints, 0 = best]}."""
+    from pathlib import Path
+
+    from ..data.records import records
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".jsonl":
+        raise UserError(f"{path} is not a .jsonl file", 'give one {"prompt", "replies", "ranks"} per line')
+    rows = []
+    for where, row in records(path, path.read_text(encoding="utf-8")):
+        replies, ranks = row.get("replies"), row.get("ranks")
+        if not isinstance(row.get("prompt"), str) or not isinstance(replies, list) or not isinstance(ranks, list) \
+                or len(replies) != len(ranks) or len(replies) < 2 or not all(isinstance(r, int) for r in ranks) \
+                or not all(isinstance(r, str) for r in replies):
+            raise UserError(f"{path} {where}: a ranking is a prompt, 2+ replies and one integer rank per reply",
+                            '{"prompt": "sort 312", "replies": ["123", "132"], "ranks": [0, 1]}')
+        if len(set(ranks)) < 2:
+            raise UserError(f"{path} {where}: the ranking has ties only, so no pair to learn from",
+                            "rank at least two replies differently")
+        rows.append({"prompt": row["prompt"], "replies": replies, "ranks": ranks})
+    if len(rows) < 2:
+        raise UserError(f"{path} holds {len(rows)} ranking(s)", "give at least 2")
+    return rows
+
+
+def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None, given_rankings: list[dict] | None = None) -> dict:
+    """Every stage on ``cfg.task``; returns the numbers (and keeps the models under "models").
+    ``given_rankings``: rankings in place of the checker's (10% of them held out)."""
     say = log or (lambda line: None)
     env = Env(cfg, checkable_tokenizer())
     sft_model, sft_result = train_sft(cfg, env)
     result = {"config": asdict(cfg), "sft": {"exact_match": exact_match(sft_model, env),
                                               "val_loss": sft_result.val_loss}}
     say(f"SFT: held-out exact match {result['sft']['exact_match']:.3f}")
-    train_rows = rankings(sft_model, env, env.train[:cfg.rm_prompts], cfg.seed)
-    test_rows = rankings(sft_model, env, env.test, cfg.seed + 1)
+    if given := given_rankings:
+        cut = max(1, len(given) // 10)
+        train_rows, test_rows = given[cut:], given[:cut]
+    else:
+        train_rows = rankings(sft_model, env, env.train[:cfg.rm_prompts], cfg.seed)
+        test_rows = rankings(sft_model, env, env.test, cfg.seed + 1)
     reward_model, rm = train_reward_model(sft_model, env, train_rows, test_rows)
     result["reward_model"] = {**rm, "train_rankings": len(train_rows), "test_rankings": len(test_rows)}
     say(f"reward model: held-out pairwise accuracy {rm['pairwise_accuracy']:.3f} over {rm['pairs']} pairs")
