@@ -547,9 +547,10 @@ def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, 
                   lora_targets: list[str] | None = None, merge: bool = False):
     """Supervised fine-tuning of the decoder at ``path`` (our checkpoint, a reference directory or a
     .gguf file) on the conversations in ``data`` (.jsonl, a ``messages`` list per line; loss on the
-    assistant's tokens only). ``lora``: train a rank-``lora`` adapter instead of every weight (saved
+    assistant's tokens only), or a mixture ``A.jsonl:0.7,B.jsonl:0.3`` of sources whose names are
+    marked in each prompt (Koala's recipe). ``lora``: train a rank-``lora`` adapter instead of every weight (saved
     apart in peft's format, or folded in with ``merge``). Writes ``out`` and ``sft.json``."""
-    from .data.conversations import read_conversations
+    from .data.conversations import read_conversations, read_mixture
     from .tasks.finetune import held_out
     from .tasks.sft import SFTConfig, sft, write_chat_template
 
@@ -564,7 +565,8 @@ def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, 
         raise UserError(f"--lora {lora}: the adapter's rank must be >= 1")
     if merge and lora is None:
         raise UserError("--merge folds a LoRA adapter into the weights", "add --lora RANK")
-    conversations = read_conversations(data)
+    mixture = "," in str(data) or ".jsonl:" in str(data)  # koala: weighted sources, each marked in the prompt
+    conversations = read_mixture(str(data), seed) if mixture else read_conversations(data)
     if val_data is not None:
         train_set, val_set = conversations, read_conversations(val_data)
     else:

@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "tag (tokens, tags) | qa (context, question, answer_start, answer_text) | "
                    "choice (context or question, choices, label = index) (default: chat)")
     f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields; chat: "
-                   '.jsonl, one {"messages": [{"role", "content"}, ...]} per line')
+                   '.jsonl, one {"messages": [{"role", "content"}, ...]} per line, or a mixture of sources '
+                   'A.jsonl:WEIGHT,B.jsonl:WEIGHT, each marked in the prompt (koala)')
     f.add_argument("--val", default=None, help="held-out examples (default: --val-fraction of --data)")
     f.add_argument("--val-fraction", type=_float, default=0.1)
     f.add_argument("--epochs", type=_positive_int, default=3)

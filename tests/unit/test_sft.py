@@ -146,3 +146,21 @@ def test_a_conversation_without_an_assistant_turn_is_refused(base_and_data, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "line 2" in err[0] and "no assistant turn" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_koala_mixture_weights_sources_and_marks_them(tmp_path):
+    from lmlineage.data.conversations import read_mixture
+
+    rng = random.Random(0)
+    for name in ("dialogues", "questions"):
+        with open(tmp_path / f"{name}.jsonl", "w") as f:
+            for _ in range(20):
+                f.write(json.dumps({"messages": conversation(rng, system=True)}) + "\n")
+    mixed = read_mixture(f"{tmp_path}/dialogues.jsonl:1,{tmp_path}/questions.jsonl:0.25")
+    sources = [c[0]["content"] for c in mixed]
+    assert sources.count("source: dialogues") == 20 and sources.count("source: questions") == 5
+    assert all(c[0]["role"] == "system" and sum(m["role"] == "system" for m in c) == 1 for c in mixed)
+    from lmlineage.core.errors import UserError
+
+    with pytest.raises(UserError, match="weight"):
+        read_mixture(f"{tmp_path}/dialogues.jsonl:heavy")

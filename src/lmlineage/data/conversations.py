@@ -40,6 +40,36 @@ def read_conversations(path) -> list[list[dict]]:
     return conversations
 
 
+def read_mixture(spec: str, seed: int = 0) -> list[list[dict]]:
+    """Koala's training set (Geng et al. 2023): several dialogue sources mixed by weight, each
+    conversation's source marked in its prompt (a system turn ``source: NAME``, so the model can be
+    asked for one source's style). ``spec``: ``PATH[:WEIGHT],PATH[:WEIGHT],...``; a source of weight w
+    contributes round(w / max weight * its size) conversations, drawn without replacement (the
+    heaviest source all of it)."""
+    import random
+
+    parts = []
+    for item in spec.split(","):
+        path, _, weight = item.partition(":")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise UserError(f"--data {item}: the weight after ':' must be a number") from None
+        if not w > 0:
+            raise UserError(f"--data {item}: a source's weight must be > 0")
+        parts.append((Path(path), w))
+    top = max(w for _, w in parts)
+    rng = random.Random(seed)
+    mixed = []
+    for path, w in parts:
+        conversations = read_conversations(path)
+        keep = rng.sample(conversations, max(1, round(len(conversations) * w / top)))
+        marked = [{"role": "system", "content": f"source: {path.stem}"}]
+        mixed += [marked + [m for m in c if m["role"] != "system"] for c in keep]
+    rng.shuffle(mixed)
+    return mixed
+
+
 def check_messages(messages, where: str) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise UserError(f"{where}: no messages list", 'give "messages": [{"role": "user", "content": ...}, ...]')

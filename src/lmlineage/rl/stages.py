@@ -48,23 +48,23 @@ class RLConfig:
     sft_epochs: int = 2
     sft_lr: float = 3e-3
     k: int = 4  # replies ranked per prompt
-    rm_prompts: int = 800
+    rm_prompts: int = 600
     rm_epochs: int = 2
     rm_lr: float = 3e-4
     max_new_tokens: int = 8
     batch_size: int = 32
-    ppo_steps: int = 50
+    ppo_steps: int = 40
     ppo_epochs: int = 2
-    ppo_lr: float = 1.5e-4
-    kl_coef: float = 0.02
+    ppo_lr: float = 1e-4
+    kl_coef: float = 0.05
     clip: float = 0.2
     vf_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
     ptx_coef: float = 0.2
     dpo_beta: float = 0.1
-    dpo_epochs: int = 2
-    dpo_lr: float = 2e-4
+    dpo_epochs: int = 1
+    dpo_lr: float = 5e-5
 
 
 def prompt_text(prompt: str) -> str:
@@ -161,8 +161,9 @@ def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
 # ---- 2. reward model -------------------------------------------------------------------------------
 @torch.no_grad()
 def rankings(policy, env: Env, items, seed: int) -> list[dict]:
-    """K replies per prompt (the demonstration and K - 1 samples of ``policy``) with their ranks by
-    the checker's graded score (0 best; ties share a rank); prompts whose replies all tie are left out."""
+    """K replies per prompt (the demonstration and K - 1 samples of ``policy``) ranked by the checker
+    (0: exact, 1: wrong; ties share a rank; a graded partial credit made the reward model easy to
+    exploit: PPO raised its score while exact match fell); prompts whose replies all tie are left out."""
     g = torch.Generator().manual_seed(seed)
     k = env.cfg.k
     out = []
@@ -173,7 +174,7 @@ def rankings(policy, env: Env, items, seed: int) -> list[dict]:
         replies = env.replies(batch)
         for n, (prompt, answer) in enumerate(chunk):
             candidates = [answer] + replies[n * (k - 1):(n + 1) * (k - 1)]
-            ranked = rank_by([checkable.graded(c, answer) for c in candidates])
+            ranked = rank_by([checkable.exact(c, answer) for c in candidates])
             if len(set(ranked)) > 1:
                 out.append({"prompt": prompt, "replies": candidates, "ranks": ranked})
     return out
