@@ -41,12 +41,3 @@ def exact(reply: str, answer: str) -> float:
     """The checkable reward: 1 for the exact answer, else 0."""
     return float(reply.strip() == answer)
 
-
-def graded(reply: str, answer: str) -> float:
-    """A finer score to rank replies by (the stand-in for a labeller's ranking): exact match first,
-    then the share of places holding the right character, less the length difference."""
-    reply = reply.strip()
-    if reply == answer:
-        return 2.0
-    same = sum(a == b for a, b in zip(reply, answer))
-    return (same - abs(len(reply) - len(answer))) / max(len(answer), 1)

@@ -5,10 +5,10 @@ checkable task, small enough to run in minutes on a CPU:
    assistant's tokens only) -- the policy every later stage starts from and is held near.
 2. Reward model: the SFT model with a scalar head (``value``) read at a reply's last token, trained
    with the ranking loss over all pairs of K-way rankings of K replies per prompt (the SFT policy's
-   samples and the demonstration, ranked by the checker's graded score in place of a labeller).
+   samples and the demonstration, ranked by the checker, exact or not, in place of a labeller).
 3. PPO against the reward model, with a per-token KL penalty to the SFT policy, a value head on the
-   policy, GAE, the clipped objective, and the pretraining-mix term (PPO-ptx: the LM loss on the
-   demonstrations, weighted by ``ptx_coef``).
+   policy, GAE, the clipped objective, and the pretraining-mix term (PPO-ptx: the LM loss on text of
+   the pre-training kind, here the task's inputs without answers, weighted by ``ptx_coef``).
 4. DPO on the same rankings (every ordered pair), with the SFT model as the reference.
 
 The checkable reward (exact match, ``checkable.exact``) is measured greedily on held-out prompts no
@@ -56,13 +56,13 @@ class RLConfig:
     ppo_steps: int = 40
     ppo_epochs: int = 2
     ppo_lr: float = 1e-4
-    kl_coef: float = 0.05
+    kl_coef: float = 0.2
     clip: float = 0.2
     vf_coef: float = 0.1
     gamma: float = 1.0
     lam: float = 0.95
     ptx_coef: float = 0.2
-    dpo_beta: float = 0.1
+    dpo_beta: float = 0.5
     dpo_epochs: int = 1
     dpo_lr: float = 5e-5
 
