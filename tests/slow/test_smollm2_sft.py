@@ -47,4 +47,7 @@ def test_lora_sft_on_the_gguf_model(tmp_path, capsys):
         hooked = model(x).logits
         adapter.merge(model)
         merged = model(x).logits
-    torch.testing.assert_close(merged, hooked, atol=1e-4, rtol=0)
+    # Float32 sums in a different order over 30 layers (W0 + BA against W0 x + B(A x)): observed 2.3e-3 on
+    # logits of size ~20; the exact-arithmetic check at 1e-5 is the tiny LLaMA's (tests/parity/test_lora.py).
+    torch.testing.assert_close(merged, hooked, atol=1e-2, rtol=0)
+    assert torch.equal(merged.argmax(-1), hooked.argmax(-1))
