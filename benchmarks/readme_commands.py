@@ -80,6 +80,9 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train lamda --steps 300": ("lmlineage train lamda --steps 30",
                                           "300 steps take minutes; 30 make the run generate reads"),
     "lmlineage train sparrow --steps 300": ("lmlineage train sparrow --steps 30", "300 steps take minutes; 30 show it trains"),
+    "lmlineage rlhf --task sort --out runs/rlhf":
+        ("lmlineage rlhf --task sort --method dpo --ppo-steps 1 --out runs/rlhf",
+         "every stage takes ~5 CPU-minutes on the shared machine; DPO alone shows the same command works"),
     "lmlineage train vit --steps 600 --batch-size 64 --lr 2e-3 --warmup 50":
         ("lmlineage train vit --steps 100 --batch-size 64 --lr 2e-3 --warmup 50",
          "600 steps take ~3 CPU-minutes; 100 make the run the commands after it use"),
@@ -226,7 +229,20 @@ def _kg_tsv(cwd: Path, env: dict) -> str:
     return "kg.tsv: 13 kinship triples of Shakespeare's persons (Hamlet, Lear, Romeo and Juliet, ...)"
 
 
+def _chats(cwd: Path, env: dict) -> str:
+    """Your own conversations: lines of the built-in plays as user turns and the line after as the reply."""
+    from lmlineage.data.corpora import load_corpus
+
+    lines = [line.strip() for line in "\n".join(load_corpus(None))[:200_000].splitlines() if 10 < len(line.strip()) < 60]
+    with open(cwd / "chats.jsonl", "w") as f:
+        for question, answer in zip(lines[:120:2], lines[1:120:2]):
+            f.write(json.dumps({"messages": [{"role": "user", "content": question},
+                                             {"role": "assistant", "content": answer}]}) + "\n")
+    return "chats.jsonl: 60 pairs of consecutive lines of the built-in Shakespeare as user and assistant turns"
+
+
 SUPPLIED = [  # (what a command names, how it is made): made just before the first command naming it
+    ("chats.jsonl", _chats),
     ("my.txt", _my_txt),
     ("reviews.jsonl", _reviews),
     ("path/to/all-MiniLM-L6-v2", _minilm),

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -65,6 +66,10 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = build_model(get_family(path_or_family).config(preset, **overrides))
         model.tokenizer = None
     else:
+        from .interop.lora import is_adapter
+
+        if is_adapter(candidate):  # a LoRA adapter: its base model, the adapter hooked on
+            return _with_adapter(candidate, device, dtype)
         directory = resolve_checkpoint(candidate)
         config = read_json(directory / "config.json")
         own = config.get("family")
@@ -82,13 +87,33 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
             from .vision.processor import ImageProcessor
 
             model.processor = ImageProcessor.read(directory)
-        if model.tokenizer is not None and "model_type" in config:  # chat template, end-of-turn token
+        if model.tokenizer is not None and ("model_type" in config or (directory / "tokenizer_config.json").exists()):
+            # chat template, end-of-turn token (a reference directory's, or one `finetune` wrote)
             from .tokenizers.chat import apply_tokenizer_config
 
             apply_tokenizer_config(model.tokenizer, directory)
     if dtype is not None:
         model = model.to(parse_dtype(dtype))
     return model.to(device).eval()
+
+
+def _with_adapter(directory: Path, device: str, dtype: str | None):
+    """The base model an adapter directory names (``base_model_name_or_path``), with the adapter on."""
+    from .checkpoint.files import read_json
+    from .interop.lora import read_adapter
+    from .tokenizers.chat import apply_tokenizer_config
+
+    base = read_json(directory / "adapter_config.json").get("base_model_name_or_path")
+    if not base or not Path(base).exists():
+        raise UserError(f"{directory} is a LoRA adapter whose base model ({base}) is not here",
+                        "set base_model_name_or_path in its adapter_config.json to the base checkpoint")
+    model = load(base, device=device, dtype=dtype)
+    adapter = read_adapter(model, directory).to(device=device, dtype=next(model.parameters()).dtype)
+    adapter.attach(model)
+    model.adapter = adapter  # kept alive with the model
+    if model.tokenizer is not None and (directory / "tokenizer_config.json").exists():
+        apply_tokenizer_config(model.tokenizer, directory)
+    return model
 
 
 def parse_dtype(name: str) -> torch.dtype:
@@ -742,6 +767,111 @@ def finetune(path, *, task: str, data, out, val_data=None, val_fraction: float =
     cfg = FineTuneConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
     return finetune_model(base, task=task, train=train_examples, val=val_examples, cfg=cfg, max_length=max_length,
                           pooling=pooling, out=out)
+
+
+def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, epochs: int = 3, batch_size: int = 8,
+                  lr: float | None = None, max_length: int | None = None, seed: int = 0, device: str = "cpu",
+                  progress: bool = True, lora: int | None = None, lora_alpha: float | None = None,
+                  lora_targets: list[str] | None = None, merge: bool = False):
+    """Supervised fine-tuning of the decoder at ``path`` (our checkpoint, a reference directory or a
+    .gguf file) on the conversations in ``data`` (.jsonl, a ``messages`` list per line; loss on the
+    assistant's tokens only), or a mixture ``A.jsonl:0.7,B.jsonl:0.3`` of sources whose names are
+    marked in each prompt (Koala's recipe). ``lora``: train a rank-``lora`` adapter instead of every weight (saved
+    apart in peft's format, or folded in with ``merge``). Writes ``out`` and ``sft.json``."""
+    from .data.conversations import read_conversations, read_mixture
+    from .tasks.finetune import held_out
+    from .tasks.sft import SFTConfig, sft, write_chat_template
+
+    out = check_out_dir(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty", "choose a new directory for the fine-tuned checkpoint")
+    check_device(device)
+    lr = lr if lr is not None else (1e-3 if lora else 1e-4)
+    if not (math.isfinite(lr) and 0 < lr <= 1):
+        raise UserError(f"--lr {lr} is out of range (0, 1]")
+    if lora is not None and lora < 1:
+        raise UserError(f"--lora {lora}: the adapter's rank must be >= 1")
+    if merge and lora is None:
+        raise UserError("--merge folds a LoRA adapter into the weights", "add --lora RANK")
+    mixture = "," in str(data) or ".jsonl:" in str(data)  # koala: weighted sources, each marked in the prompt
+    conversations = read_mixture(str(data), seed) if mixture else read_conversations(data)
+    if val_data is not None:
+        train_set, val_set = conversations, read_conversations(val_data)
+    else:
+        train_set, val_set = held_out(conversations, val_fraction, seed)
+    model = load(path, device=device)
+    if getattr(model, "is_encoder_decoder", False) or not hasattr(model, "backbone") or \
+            get_family(model.config.family).architecture != "decoder":
+        raise UserError(f"{path} is not a decoder language model", "chat fine-tuning trains a causal LM "
+                        "(llama, gpt2, ... or a reference / GGUF LLaMA); encoders take --task classify, ...")
+    adapter = None
+    if lora is not None:
+        from .interop.lora import Adapter, find_targets
+
+        torch.manual_seed(seed)
+        adapter = Adapter(find_targets(model, lora_targets), r=lora, alpha=lora_alpha or 2.0 * lora).to(device)
+        model.requires_grad_(False)
+        adapter.attach(model)
+    cfg = SFTConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
+                    max_length=max_length)
+    result = sft(model, train_set, val_set, cfg, extra=adapter)
+    from .checkpoint.directory import atomic_directory
+    from .checkpoint.model import save_model_files
+
+    with atomic_directory(out) as tmp:
+        if adapter is not None and not merge:
+            adapter.save(tmp)
+            config = json.loads((tmp / "adapter_config.json").read_text())
+            config["base_model_name_or_path"] = str(Path(path).resolve())
+            (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        else:
+            if adapter is not None:
+                adapter.merge(model)
+            save_model_files(tmp, model.cpu(), model.tokenizer)
+        write_chat_template(tmp, model.tokenizer)
+        result.lora = None if adapter is None else {"r": lora, "alpha": adapter.alpha, "merged": merge,
+                                                    "targets": sorted({t.theirs for t in adapter.targets})}
+        summary = {"task": "chat", "val_loss_before": result.val_loss_before, "val_loss": result.val_loss,
+                   "train_conversations": result.train_conversations, "val_conversations": result.val_conversations,
+                   "epoch_losses": result.losses, "template": result.template, "lora": result.lora,
+                   "settings": {**vars(cfg), "base": str(path)}}
+        (tmp / "sft.json").write_text(json.dumps(summary, indent=2) + "\n")
+    result.out = out
+    return result
+
+
+def rlhf(*, out, task: str = "sort", methods=("ppo", "dpo"), seed: int = 0, rankings=None, ppo_steps: int | None = None,
+         log=None) -> dict:
+    """InstructGPT's stages (SFT, reward model, PPO-ptx) and DPO on the checkable ``task`` (add, sort,
+    copy) with a small policy of ours; ``rankings``: a .jsonl of {"prompt", "replies", "ranks"} (0 =
+    best) to train the reward model and DPO on instead of the checker's rankings. Writes each stage's
+    checkpoint, ``rlhf.json`` and ``curves.png`` to ``out``; returns the numbers."""
+    from .checkpoint.directory import atomic_directory
+    from .checkpoint.model import save_model_files
+    from .rl import stages
+    from .tasks.sft import write_chat_template
+
+    out = check_out_dir(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty", "choose a new directory")
+    unknown = set(methods) - {"ppo", "dpo"}
+    if unknown or not methods:
+        raise UserError(f"--method {','.join(methods)}: choose ppo, dpo or both")
+    given = stages.read_rankings(rankings) if rankings is not None else None
+    cfg = stages.RLConfig(task=task, seed=seed)
+    if ppo_steps is not None:
+        cfg.ppo_steps = ppo_steps
+    result = stages.run(cfg, methods=tuple(methods), log=log, given_rankings=given)
+    models = result.pop("models")
+    with atomic_directory(out) as tmp:
+        for name, model in models.items():
+            (tmp / name).mkdir()
+            save_model_files(tmp / name, model.cpu(), model.tokenizer)
+            model.tokenizer.chat_template = stages.PLAIN_TEMPLATE
+            write_chat_template(tmp / name, model.tokenizer)
+        (tmp / "rlhf.json").write_text(json.dumps(result, indent=2) + "\n")
+        stages.plot_curves(result, tmp / "curves.png")
+    return result
 
 
 def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu") -> tuple[str, list[dict]]:

@@ -228,18 +228,32 @@ def build_parser() -> argparse.ArgumentParser:
                    "layer keeps while reading the text segment by segment (default: the one it trained with)")
     e.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
-    f = sub.add_parser("finetune", help="fine-tune an encoder on labelled examples: classify, pair, tag, qa, choice")
-    f.add_argument("checkpoint", help="an encoder checkpoint, run directory, or reference directory (e.g. MiniLM)")
-    f.add_argument("--task", required=True, help="classify (text, label) | pair (text_a, text_b, label) | "
+    f = sub.add_parser("finetune", help="fine-tune a decoder on conversations (chat SFT, full or LoRA), or an encoder "
+                       "on labelled examples: classify, pair, tag, qa, choice")
+    f.add_argument("checkpoint", help="a checkpoint, run directory, reference directory (e.g. MiniLM) or, for chat, "
+                   "a .gguf file")
+    f.add_argument("--task", default="chat", help="chat (messages: a decoder learns the assistant's turns) | "
+                   "classify (text, label) | pair (text_a, text_b, label) | "
                    "tag (tokens, tags) | qa (context, question, answer_start, answer_text) | "
-                   "choice (context or question, choices, label = index)")
-    f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields")
+                   "choice (context or question, choices, label = index) (default: chat)")
+    f.add_argument("--data", required=True, help="a .jsonl or .csv file of examples with the task's fields; chat: "
+                   '.jsonl, one {"messages": [{"role", "content"}, ...]} per line, or a mixture of sources '
+                   'A.jsonl:WEIGHT,B.jsonl:WEIGHT, each marked in the prompt (koala)')
     f.add_argument("--val", default=None, help="held-out examples (default: --val-fraction of --data)")
     f.add_argument("--val-fraction", type=_float, default=0.1)
     f.add_argument("--epochs", type=_positive_int, default=3)
     f.add_argument("--batch-size", type=_positive_int, default=16)
-    f.add_argument("--lr", type=_float, default=5e-5)
-    f.add_argument("--max-length", type=_positive_int, default=128, help="tokens per input sequence")
+    f.add_argument("--lr", type=_float, default=None, help="peak learning rate (default: 5e-5; chat 1e-4, "
+                   "with --lora 1e-3)")
+    f.add_argument("--max-length", type=_positive_int, default=None, help="tokens per input sequence (default: "
+                   "128; chat: tokens per packed row, the model's context up to 1024)")
+    f.add_argument("--lora", type=_positive_int, default=None, metavar="RANK", help="chat: train a LoRA adapter of "
+                   "this rank, saved apart in peft's format (the base weights stay frozen)")
+    f.add_argument("--lora-alpha", type=_float, default=None, help="LoRA scale numerator (default: 2 x rank)")
+    f.add_argument("--lora-targets", default=None, help="comma-separated modules to adapt (default: q_proj,v_proj "
+                   "for a model with reference names, else attn.qkv)")
+    f.add_argument("--merge", action="store_true", help="with --lora: fold the adapter into the weights and "
+                   "write a whole checkpoint")
     f.add_argument("--pooling", choices=("cls", "mean"), default=None, help="what classify / pair / choice "
                    "heads read: [CLS] (through the pooler) or the mean of the tokens (default: as the checkpoint "
                    "was trained: mean for a sentence-transformers directory, else cls)")
@@ -248,6 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--device", default="cpu")
     f.add_argument("--no-progress", action="store_true")
     f.add_argument("--json", action="store_true", help="print the held-out metrics as JSON")
+
+    h = sub.add_parser("rlhf", help="InstructGPT's reward model and PPO-ptx, and DPO, after SFT of a small policy "
+                       "on a checkable task: held-out exact match, KL to the SFT policy, curves")
+    h.add_argument("--task", default="sort", help="add | sort | copy: the checkable task (default: sort)")
+    h.add_argument("--method", default="ppo,dpo", help="ppo, dpo or ppo,dpo (default: both)")
+    h.add_argument("--rankings", default=None, help='a .jsonl of {"prompt", "replies", "ranks" (0 = best)} to '
+                   "train the reward model and DPO on (default: replies ranked by the task's checker)")
+    h.add_argument("--ppo-steps", type=_positive_int, default=None, metavar="N", help="PPO steps (default: 60)")
+    h.add_argument("--seed", type=_seed, default=0)
+    h.add_argument("--out", default="runs/rlhf", help="directory for the stages' checkpoints, rlhf.json and "
+                   "curves.png")
+    h.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
     r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
                        "written by `finetune`; an image's class from an image classifier (vit)")
@@ -568,17 +594,47 @@ def cmd_eval(args) -> None:
 
 
 def cmd_finetune(args) -> None:
-    from .api import finetune
+    from .api import finetune, finetune_chat
 
+    if args.task == "chat":
+        if args.pooling is not None:
+            raise UserError("--pooling applies to encoder tasks", "leave it out for chat")
+        result = finetune_chat(args.checkpoint, data=args.data, val_data=args.val, val_fraction=args.val_fraction,
+                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
+                               seed=args.seed, device=args.device, progress=not args.no_progress, lora=args.lora,
+                               lora_alpha=args.lora_alpha, merge=args.merge,
+                               lora_targets=args.lora_targets.split(",") if args.lora_targets else None,
+                               out="runs/finetune-chat" if args.out is None else args.out)
+        print(json.dumps({"val_loss_before": result.val_loss_before, "val_loss": result.val_loss,
+                          "out": str(result.out)}) if args.json else result.report)
+        return
+    if args.lora is not None or args.merge:
+        raise UserError("--lora and --merge apply to chat fine-tuning of a decoder", "use --task chat")
     result = finetune(args.checkpoint, task=args.task, data=args.data, val_data=args.val,
-                      val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      max_length=args.max_length, pooling=args.pooling, seed=args.seed, device=args.device,
+                      val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=5e-5 if args.lr is None else args.lr,
+                      max_length=128 if args.max_length is None else args.max_length, pooling=args.pooling,
+                      seed=args.seed, device=args.device,
                       progress=not args.no_progress,
                       out=f"runs/finetune-{args.task}" if args.out is None else args.out)
     if args.json:
         print(json.dumps({"metrics": result.metrics, "baseline": result.baseline, "out": str(result.out)}))
         return
     print(result.report)
+
+
+def cmd_rlhf(args) -> None:
+    from .api import rlhf
+
+    quiet = args.json
+    result = rlhf(out=args.out, task=args.task, methods=tuple(m for m in args.method.split(",") if m),
+                  seed=args.seed, rankings=args.rankings, ppo_steps=args.ppo_steps,
+                  log=None if quiet else lambda line: print(line, flush=True))
+    if quiet:
+        print(json.dumps({k: {n: v for n, v in part.items() if n not in ("curve", "losses")}
+                          for k, part in result.items() if k != "config"}))
+    else:
+        print(f"written: {args.out}/rlhf.json, {args.out}/curves.png and each stage's checkpoint")
 
 
 def cmd_predict(args) -> None:
@@ -712,7 +768,7 @@ def cmd_convert(args) -> None:
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect,
-            "segment": cmd_segment}
+            "segment": cmd_segment, "rlhf": cmd_rlhf}
 
 
 @contextlib.contextmanager

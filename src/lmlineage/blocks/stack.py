@@ -47,7 +47,8 @@ class Stack(Embeddings):
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, output_hidden_states=False, *,
                 token_type_ids=None, encoder_out=None, encoder_mask=None, cross_cache=None, prefix_lengths=None,
-                attentions: list | None = None, inputs_embeds=None, offset=None, memory_offset=None):
+                attentions: list | None = None, inputs_embeds=None, offset=None, memory_offset=None,
+                document_ids=None):
         """``attention_mask`` (B, T; the cache's keys too when there is one): 1 at real tokens;
         ``token_type_ids`` (B, T): segment ids. ``encoder_out`` (B, S, d) and ``encoder_mask``
         (B, S; 1 at real source tokens, or None): what a cross-attending stack reads; ``cross_cache``
@@ -57,8 +58,9 @@ class Stack(Embeddings):
         ``inputs_embeds`` (B, T, d): the input already embedded, in place of ``input_ids`` (image
         patches, ``layers/patches.py``): the stack's own embedding step is skipped. ``offset`` (B, T, d)
         and ``memory_offset`` (B, S, d): positions every block adds to its queries and keys, and to
-        the encoder output's keys (DETR's, ``Block.forward``). Returns (hidden states, per-layer
-        states or None)."""
+        the encoder output's keys (DETR's, ``Block.forward``). ``document_ids`` (B, T): examples
+        packed into one row, each attending only within itself (no cache). Returns (hidden states,
+        per-layer states or None)."""
         given = input_ids if inputs_embeds is None else inputs_embeds
         b, t = given.shape[:2]
         past = cache.length if cache is not None else 0
@@ -71,7 +73,8 @@ class Stack(Embeddings):
         if past + t > self.cfg.max_positions and self.embed_positions is not None:
             raise ValueError(f"sequence of {past + t} tokens exceeds max_positions={self.cfg.max_positions}")
         key_mask = _key_mask(attention_mask, past, t, k_len, cache)
-        places = dict(key_mask=key_mask, query_index=query_index, key_index=key_index, prefix_lengths=prefix_lengths)
+        places = dict(key_mask=key_mask, query_index=query_index, key_index=key_index, prefix_lengths=prefix_lengths,
+                      document_ids=document_ids)
         mask, is_causal = masks.build(t, k_len, is_causal=self.causal, **places)
         pattern = self.cfg.attention.pattern or ["dense"]
         local = masks.build(t, k_len, is_causal=self.causal, window=self.cfg.attention.window, **places) \
@@ -82,7 +85,8 @@ class Stack(Embeddings):
         if not self.causal:  # no cache: the keys are the queries
             key_positions = position_ids.expand(b, -1)
         elif self.score_bias is not None or self.score_mod is not None:  # relative schemes need every key's position
-            key_positions = key_index[None, :] if key_mask is None else \
+            key_positions = position_ids.expand(b, -1) if document_ids is not None else \
+                key_index[None, :] if key_mask is None else \
                 masks.positions(key_mask if isinstance(cache, StaticCache) else attention_mask)[:, -k_len:]
         hidden = [x] if output_hidden_states else None
         cross = {}

@@ -45,6 +45,12 @@ def prefix(q_len: int, k_len: int, prefix_lengths: torch.Tensor) -> torch.Tensor
     return (k[None, :] < prefix_lengths[:, None])[:, None, None, :].expand(-1, 1, q_len, -1)
 
 
+def same_document(document_ids: torch.Tensor) -> torch.Tensor:
+    """(B, 1, T, T): a query sees only keys of its own document, so examples packed into one row
+    never attend to each other (``document_ids`` (B, T): which example each token belongs to)."""
+    return (document_ids[:, :, None] == document_ids[:, None, :])[:, None]
+
+
 def never_empty(mask: torch.Tensor) -> torch.Tensor:
     """Let fully masked rows (queries at padding) see everything, so softmax stays finite.
 
@@ -63,14 +69,16 @@ def build(
     device=None,
     window: int | None = None,
     prefix_lengths: torch.Tensor | None = None,
+    document_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor | None, bool]:
     """Return ``(mask_tensor_or_None, sdpa_is_causal)`` for one forward pass.
 
     ``key_mask`` (B, k_len) marks real keys (padding and unfilled static-cache slots are 0);
     ``query_index`` (q_len,) and ``key_index`` (k_len,) place queries and keys in the sequence
     (default: keys 0..k_len-1, the queries the last ``q_len`` of them); ``window`` bands the causal
-    mask (``sliding_window``); ``prefix_lengths`` (B,) opens each row's prefix to every query (``prefix``)."""
-    if key_mask is None and window is None and prefix_lengths is None:
+    mask (``sliding_window``); ``prefix_lengths`` (B,) opens each row's prefix to every query (``prefix``);
+    ``document_ids`` (B, T; no cache) keeps each packed example to itself (``same_document``)."""
+    if key_mask is None and window is None and prefix_lengths is None and document_ids is None:
         if not is_causal or q_len == 1:
             return None, False
         if q_len == k_len:  # every cache starts at place 0: the queries are all the keys
@@ -91,6 +99,8 @@ def build(
         keep = opened if keep is None else keep | opened
     if key_mask is not None:
         keep = padding(key_mask) if keep is None else padding(key_mask) & keep
+    if document_ids is not None:
+        keep = same_document(document_ids) if keep is None else same_document(document_ids) & keep
     if keep is None:
         return None, False
     if keep.dim() == 2:

@@ -12,7 +12,7 @@ from ..core.registry import Family, register
 
 BIG = dict(max_positions=2048)  # the paper's sizes, table 2.1 (d_head as stated there)
 
-register(Family(
+GPT3 = register(Family(
     name="gpt3",
     year=2020,
     parent="gpt2",

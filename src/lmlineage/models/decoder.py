@@ -83,12 +83,15 @@ class DecoderLM(nn.Module):
 
     def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None,
                 output_hidden_states=False, logits_slice: int | None = None, prefix_lengths=None,
-                output_attentions=False) -> DecoderOutput:
+                output_attentions=False, document_ids=None) -> DecoderOutput:
         """``logits_slice=-1`` computes logits only for the last position (decoding);
-        ``output_attentions``: every layer's attention probabilities too (the eager path computes them)."""
+        ``output_attentions``: every layer's attention probabilities too (the eager path computes them);
+        ``document_ids`` (B, T): packed examples, each attending only to itself (pass each one's
+        ``position_ids`` from 0 too)."""
         attentions = [] if output_attentions else None
         hidden, states = self.backbone(input_ids, attention_mask, position_ids, cache, output_hidden_states,
-                                       prefix_lengths=prefix_lengths, attentions=attentions)
+                                       prefix_lengths=prefix_lengths, attentions=attentions,
+                                       document_ids=document_ids)
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
         routers = [layer.mlp.aux_loss for layer in self.backbone.layers if isinstance(layer.mlp, MoE)]
         outputs = {HEADS[name].writes: getattr(self, name)(head_in) for name in self.head_names[1:]}

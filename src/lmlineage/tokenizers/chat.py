@@ -16,6 +16,12 @@ from pathlib import Path
 
 from ..core.errors import UserError
 
+# The chat template our own models are fine-tuned with: plain text that any tokenizer (a character
+# vocabulary too) can spell; each turn ends at a newline, which the assistant learns to emit.
+PLAIN_TEMPLATE = ("{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+                  "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
 def render(template: str, messages: list[dict], *, add_generation_prompt: bool = True,
            special_tokens: dict[str, str | None] | None = None) -> str:
     """The conversation ``messages`` ({"role", "content"} dicts) as the template lays it out, ending

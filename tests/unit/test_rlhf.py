@@ -1,0 +1,52 @@
+"""`lmlineage rlhf`: InstructGPT's stages and DPO on a checkable task. Bad rankings are refused in
+one line before anything trains; the stages run end to end at a small size and write the curves."""
+
+import json
+
+import pytest
+import torch
+
+from lmlineage.cli import main
+from lmlineage.rl import checkable
+from lmlineage.rl.rollout import sample
+from lmlineage.rl.stages import Env, RLConfig, new_policy, rank_by, run, plot_curves
+
+
+def test_a_ranking_with_ties_only_is_refused_in_one_line(tmp_path, capsys):
+    data = tmp_path / "rankings.jsonl"
+    data.write_text(json.dumps({"prompt": "sort 21", "replies": ["12", "21"], "ranks": [0, 1]}) + "\n" +
+                    json.dumps({"prompt": "sort 31", "replies": ["13", "31", "11"], "ranks": [1, 1, 1]}) + "\n")
+    code = main(["rlhf", "--rankings", str(data), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "line 2" in err[0] and "ties only" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_checker_and_ranks():
+    assert checkable.exact(" 123 ", "123") == 1.0 and checkable.exact("124", "123") == 0.0
+    assert rank_by([0.5, 2.0, 0.5, -1.0]) == [1, 0, 1, 2]
+    train, test = checkable.split("add", 50, 20, seed=0)
+    assert not {p for p, _ in train} & {p for p, _ in test}
+    assert all(str(eval(p.split()[1])) == a for p, a in train)  # add a+b: the answer is the sum
+
+
+def test_sampling_stops_at_the_end_of_turn():
+    cfg = RLConfig(train_prompts=10, test_prompts=4)
+    policy = new_policy(cfg).eval()
+    env = Env(cfg, policy.tokenizer)
+    batch = sample(policy, env.prompts(env.test), 6, env.stop, generator=torch.Generator().manual_seed(0))
+    for row, keep in zip(batch.ids[:, batch.prompt_length:], batch.reply_mask):
+        tokens = row[keep.bool()].tolist()
+        assert env.stop not in tokens[:-1]  # nothing is generated after the newline
+        assert bool((row[~keep.bool()] == 0).all())
+
+
+@pytest.mark.slow
+def test_the_stages_run_end_to_end_small(tmp_path):
+    cfg = RLConfig(train_prompts=300, test_prompts=20, sft_epochs=1, rm_prompts=30, rm_epochs=1, ppo_steps=2,
+                   batch_size=8, dpo_epochs=1)
+    result = run(cfg)
+    assert 0 <= result["reward_model"]["pairwise_accuracy"] <= 1 and result["reward_model"]["pairs"] > 0
+    assert len(result["ppo"]["curve"]) == 2 and result["dpo"]["curve"]
+    plot_curves(result, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
