@@ -164,3 +164,15 @@ def test_recover_run_puts_back_a_best_left_between_its_renames(tmp_path):
     ckpt.recover_run(tmp_path)
     assert (best / "payload.txt").read_text() == "step 1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_an_atomic_directory_may_hold_directories(tmp_path):
+    """A run of several stages (`lmlineage rlhf`) writes one checkpoint directory per stage inside it."""
+    from lmlineage.checkpoint.directory import atomic_directory
+
+    with atomic_directory(tmp_path / "run") as tmp:
+        (tmp / "reward").mkdir()
+        (tmp / "reward" / "config.json").write_text("{}\n")
+        (tmp / "summary.json").write_text("{}\n")
+    assert (tmp_path / "run" / "reward" / "config.json").read_text() == "{}\n"
+    assert not list(tmp_path.glob(".run.tmp-*"))

@@ -71,7 +71,10 @@ def atomic_directory(target: Path, manifest: bool = True):
         yield tmp
         if manifest:
             write_manifest(tmp)
-        for p in tmp.iterdir():
+        for p in sorted(tmp.rglob("*"), reverse=True):  # a run of stages holds checkpoint directories
+            if p.is_dir():
+                _fsync_dir(p)
+                continue
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
         _fsync_dir(tmp)
