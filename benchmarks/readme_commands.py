@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 TIMEOUT_S = 1800  # one command; a hang is a failure, not a stuck CI
-SAME_SESSION = {2: 1}  # block -> the earlier block whose directory it continues in
+SAME_SESSION = {2: 1, 5: 1}  # block -> the earlier block whose directory it continues in (5 fine-tunes runs/gpt2)
 
 CI_INSTALLED = "CI has run it: .ci/run installs what the README's install lines install"
 SKIP = {
