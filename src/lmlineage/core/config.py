@@ -406,6 +406,27 @@ class ImageModelConfig(ModelConfig):
         self.image.validate(f"{where}image.")
 
 
+
+@dataclass
+class ImageTextConfig(ModelConfig):
+    """An image tower beside a text tower (BLIP, CoCa): the text tower's config, with the image
+    tower's (a ViT's) as ``vision`` and the width both are projected to for the contrastive loss.
+    The text tower's cross-attention reads the image tokens, so the two have one width."""
+
+    vision: ImageModelConfig = field(
+        default_factory=lambda: ImageModelConfig.from_dict({"family": "vit", "position": {"kind": "none"}}))
+    projection_dim: int = 256
+    temperature: float = 0.07  # the contrastive softmax's (CLIP's and BLIP's initial value)
+
+    def validate(self, where: str = "") -> None:
+        super().validate(where)
+        self.vision.validate(f"{where}vision.")
+        require_positive(self, where, "projection_dim")
+        require_range(self, where, "temperature", 0, True)
+        if self.vision.d_model != self.d_model:
+            raise UserError(f"config vision.d_model={self.vision.d_model} differs from d_model={self.d_model}",
+                            "the text tower's cross-attention reads the image tokens: give both one width")
+
 def _spec_class(annotation) -> type | None:
     """The Spec class an annotation names (``X`` or ``X | None``), else None."""
     for arg in typing.get_args(annotation) or (annotation,):

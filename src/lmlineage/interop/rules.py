@@ -296,6 +296,30 @@ class Ignore(Rule):
         pass
 
 
+@dataclass(frozen=True)
+class Part:
+    """The rules of a sub-model whose config is the field ``config`` of the model's (BLIP's image
+    tower, ``vision``): its ``{i}`` templates expand over that config's layers, and rules that read
+    the config (a qkv split) read that one."""
+
+    config: str
+    rules: tuple
+
+
+def with_configs(rules, cfg) -> list:
+    """(rule, the config it reads) for every rule, templates expanded; a ``Part``'s under its own config."""
+    out = []
+    for rule in rules:
+        if isinstance(rule, Part):
+            sub = cfg
+            for name in rule.config.split("."):
+                sub = getattr(sub, name)
+            out.extend(with_configs(rule.rules, sub))
+        else:
+            out.extend((r, cfg) for r in expand((rule,), cfg.n_layer, cfg.moe.n_experts))
+    return out
+
+
 def expand(rules, n_layer: int, n_experts: int = 0) -> list:
     """Instantiate ``{i}`` templates for every layer, then ``{j}`` ones for every expert."""
     out = []
@@ -345,14 +369,14 @@ def _untied(rule, tied: set[str]):
 def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: str) -> dict:
     """Map reference tensors ``src`` onto our ``target`` state (for names and shapes)."""
     out, used, tied = {}, set(), tied_keys(target)
-    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
+    for rule, config in with_configs(rules, cfg):
         rule = _untied(rule, tied)
         if isinstance(rule, Tie):
             tied.add(rule.ours)
         missing = [k for k in rule.their_keys() if k not in src]
         if missing:
             continue  # reported below as unfilled parameters
-        rule.load(src, out, used, cfg)
+        rule.load(src, out, used, config)
     unused = set(src) - used
     if unused:
         raise UserError(f"{where}: reference tensors with no place in the model: {_listing(unused)}",
@@ -371,10 +395,10 @@ def load_state(rules, src: dict, target: dict[str, torch.Tensor], cfg, where: st
 
 def export_state(rules, ours: dict, cfg) -> dict:
     out, tied = {}, tied_keys(ours)
-    for rule in expand(rules, cfg.n_layer, cfg.moe.n_experts):
+    for rule, config in with_configs(rules, cfg):
         rule = _untied(rule, tied)
         if not all(k in ours for k in rule.our_keys()):
             continue  # a part this configuration lacks (e.g. absolute positions), skipped as on load
         if not set(rule.our_keys()) & tied:  # a tied copy is not stored (transformers re-ties it)
-            rule.export(ours, out, cfg)
+            rule.export(ours, out, config)
     return {k: v.detach().contiguous() for k, v in out.items()}
