@@ -268,6 +268,8 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
 
     if task_cls.reads == "images":
         return _evaluate_images(path, model, task_cls, data, batch_size, device)
+    if task_cls.reads == "captions":
+        return _evaluate_captions(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -333,6 +335,46 @@ def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
                                                           for x, y in val.batches(batch_size))
     scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def _evaluate_captions(path, model, task_cls, data, batch_size: int, device: str):
+    """The losses and the share of greedy captions that name what the image shows, on the held-out
+    split of a captioned set (the run's own by default), cut as training cuts it."""
+    from .evaluation.captions import caption_split
+    from .vision.batches import held_out_split
+    from .vision.captions import CaptionInputs, CaptionSplit
+    from .vision.images import DEFAULT, load_images
+
+    data, _, name = _data_to_score(path, data, DEFAULT)
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "evaluate a checkpoint that carries its tokenizer")
+    val = CaptionSplit.process(held_out_split(load_images(data))[1], CaptionInputs(model.tokenizer,
+                                                                                   _processor_of(model, path)))
+    result = task_cls.for_tokenizer(model, model.tokenizer).eval().evaluate(
+        (x.to(device), y.to(device)) for x, y in val.batches(batch_size))
+    if model.text_decoder is not None:
+        result["named"] = caption_split(model, model.tokenizer, val)[1]
+    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
+    return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def caption_images(path, images: list[str], device: str = "cpu", num_beams: int = 1,
+                   max_new_tokens: int | None = None) -> list[dict]:
+    """Each image file captioned by a captioning checkpoint (`lmlineage train blip`, coca): greedy,
+    or beam search with ``num_beams``."""
+    from .evaluation.captions import caption_pixels
+    from .vision.images import read_image
+
+    model, processor = _image_model(path, device, "caption images")
+    if getattr(model, "text_decoder", None) is None:
+        raise UserError(f"{path} does not caption images", "give a checkpoint of `lmlineage train blip` (or coca)")
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "caption with a checkpoint that carries its tokenizer")
+    if not images:
+        raise UserError("no image given", "give an image file")
+    arrays = [read_image(image) for image in images]
+    captions = caption_pixels(model, model.tokenizer, processor(arrays), num_beams, max_new_tokens)
+    return [{"image": str(image), "caption": caption} for image, caption in zip(images, captions)]
 
 
 def _processor_of(model, path):

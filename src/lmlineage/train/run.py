@@ -152,7 +152,8 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images}[task_cls.reads]
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
+               "captions": _captions}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -356,6 +357,42 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
                     write=write, open=lambda data_dir: None)
 
 
+def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Captioned images (``vision.captions``: a set's captions, or captions made from its labels),
+    held out as image classifiers hold them out; a WordPiece tokenizer built on the training
+    captions, with BLIP's [DEC] and [ENC] beside BERT's specials."""
+    from ..tokenizers import build_tokenizer, load_tokenizer
+    from ..tokenizers.hf import HFTokenizer
+    from ..vision.batches import fitted_image, held_out_split
+    from ..vision.captions import SPECIALS, CaptionInputs, CaptionSplit, caption_processor, with_captions
+    from ..vision.images import DEFAULT, load_images
+    from ..vision.processor import ImageProcessor
+
+    images = load_images(data)
+    train, val = held_out_split(images)
+    image = fitted_image(images, base.vision.image.size, base.vision.image.patch)
+    if s.resume:
+        tok, processor = load_tokenizer(out / "last"), ImageProcessor.read(out / "last")
+    else:
+        tok = build_tokenizer("wordpiece", with_captions(train)[0], 1000)
+        tok.hf.add_special_tokens(list(SPECIALS))
+        tok, processor = HFTokenizer(tok.hf, tok.kind), caption_processor(image["size"])
+    inputs = CaptionInputs(tok, processor)
+    train_split, val_split = CaptionSplit.process(train, inputs), CaptionSplit.process(val, inputs)
+    longest = max(train_split.ids.shape[1], val_split.ids.shape[1])
+    overrides = {"vision": {"image": {**image, "channels": 3}}, "vocab_size": tok.vocab_size,
+                 "max_positions": max(longest + 8, 32),  # room for a caption a little longer than any seen
+                 "decoder": {"start_id": tok.special_ids["[DEC]"], "eos_id": tok.special_ids["[SEP]"],
+                             "pad_id": tok.special_ids["[PAD]"]}}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
+                                                         "val": len(val)}) + "\n")
+
+    return Prepared(inputs, train_split, val_split, longest, overrides, "--data", task_cls.schedule, held_out=val_split,
+                    write=write, open=lambda data_dir: None)
+
+
 def _check_long_enough(train, val, context: int, unit: str) -> None:
     for name, split in (("training", train), ("validation", val)):
         if len(split) < context + 2:
@@ -419,7 +456,7 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result}[task_cls.reads]
+              "images": _images_result, "captions": _captions_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -526,6 +563,26 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
               f"labelled {names[int(labels[0])]}")
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, task_cls.metrics(evaluation))
+
+
+def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                     load_checkpoint) -> TrainResult:
+    """Scored on the held-out images: the losses, and the share whose greedy caption (with the best
+    checkpoint's weights) names what the image shows; the sample is the first image's caption."""
+    from ..evaluation.captions import caption_split
+
+    model, val = task.model, prepared.held_out
+    if (out / "best" / "model.safetensors").exists():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(out / "best" / "model.safetensors")), strict=False)
+    metrics = task_cls.metrics(evaluation)
+    captions, named = caption_split(model, prepared.tokenizer.tokenizer, val)
+    metrics["named"] = named
+    trainer._log({"step": trainer.step, "val_named": named})
+    sample = f"held-out image 0: {captions[0]!r} (reference: {val.captions[0]!r})"
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["caption"]), None, sample, trainer.step,
+                       trainer.rank, metrics)
 
 
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,

@@ -1,0 +1,133 @@
+"""Image-text pre-training with captions: BLIP's three losses (Li et al. 2022, section 3.2) and
+CoCa's two (Yu et al. 2022, section 3.2), each on batches of (pixel values, caption ids), the ids
+``[CLS] caption [SEP]`` padded with [PAD] (``vision/captions.py``).
+
+- Image-text contrast: the in-batch softmax over cosine similarities over a temperature, both
+  ways (``objectives/translation_ranking.py`` with no margin), averaged over the two directions.
+- Image-text matching (BLIP): the image-grounded encoder tells matched pairs from hard negatives,
+  one per image and one per text, drawn with probability softmax(similarity) over the batch's other
+  pairs (section 3.2, "hard negative mining"); pairs with the same caption are never negatives.
+- Captioning: next-token cross-entropy of the caption after [DEC], padding ignored; BLIP's with
+  label smoothing 0.1 (its released code, ``models/blip.py``).
+
+Scored by the held-out losses; after training, by the share of held-out images whose greedy
+caption names the right thing (the digit's word, each shape's colour and kind).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from ..objectives.translation_ranking import TranslationRanking
+from .protocol import GENERIC_OPTIONS, Task, TrainResult
+
+LABEL_SMOOTHING = 0.1
+
+
+class CaptioningTask(Task):
+    """What BLIP and CoCa share: the data, the contrastive loss, the captioning loss, the reports."""
+
+    reads = "captions"
+    options = GENERIC_OPTIONS - {"tokenizer", "vocab_size", "context"}  # the tokenizer is built on the captions
+    label_smoothing = 0.0
+
+    def __init__(self, model, tokenizer=None):
+        super().__init__()
+        self.model = model
+        specials = (tokenizer or model.tokenizer).special_ids
+        self.pad = specials.get("[PAD]", model.config.decoder.pad_id or 0)
+        self.dec = specials.get("[DEC]", model.config.decoder.start_id)
+        self.enc = specials.get("[ENC]", specials.get("[CLS]"))
+        self.contrast = TranslationRanking(margin=0.0, scale=1 / model.config.temperature)
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "CaptioningTask":
+        return cls(model, getattr(tokenizer, "tokenizer", tokenizer))
+
+    def contrastive_loss(self, image_features, text_features) -> torch.Tensor:
+        return self.contrast.loss(image_features, text_features) / 2  # the mean of the two directions
+
+    def caption_loss(self, logits, ids) -> torch.Tensor:
+        """Next-token cross-entropy: logits at places 0..T-2 predict ids 1..T-1; [PAD] ignored."""
+        targets = ids[:, 1:].masked_fill(ids[:, 1:] == self.pad, -100)
+        return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=-100, label_smoothing=self.label_smoothing if self.training else 0.0)
+
+    def with_first(self, ids, token: int) -> torch.Tensor:
+        return torch.cat([torch.full_like(ids[:, :1], token), ids[:, 1:]], dim=1)
+
+    def losses(self, pixels, ids) -> dict:
+        raise NotImplementedError
+
+    def forward(self, batch):
+        return sum(self.losses(*batch).values())
+
+    @torch.no_grad()
+    def evaluate(self, batches, forward=None) -> dict:
+        sums, count, tokens = {}, 0, 0
+        for pixels, ids in batches:
+            for name, value in self.losses(pixels, ids).items():
+                sums[name] = sums.get(name, 0.0) + float(value) * len(ids)
+            count += len(ids)
+            tokens += int((ids[:, 1:] != self.pad).sum())
+        means = {name: total / max(count, 1) for name, total in sums.items()}
+        loss = sum(means.values())
+        return {"loss": loss, "nats": loss * count, "tokens": tokens, "images": count, **means}
+
+    @classmethod
+    def report(cls, result: TrainResult) -> str:
+        m = result.metrics
+        named = f" | captions naming it right {m['named']:.4f}" if "named" in m else ""
+        caption = f" (caption {m['caption']:.4f})" if "caption" in m else ""
+        return (f"val loss {result.val_loss:.4f}{caption}{named} on {m['images']} held-out "
+                f"images | {result.steps} steps | checkpoints in {result.out}" +
+                (f"\n{result.sample}" if result.sample else ""))
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        parts = " | ".join(f"{k} {metrics[k]:.4f}" for k in ("contrast", "matching", "caption") if k in metrics)
+        named = f" | captions naming it right {metrics['named']:.4f}" if "named" in metrics else ""
+        return f"loss {metrics['loss']:.4f} | {parts}{named} | {metrics['images']} images"
+
+
+class BlipTask(CaptioningTask):
+    label_smoothing = LABEL_SMOOTHING
+
+    def losses(self, pixels, ids) -> dict:
+        """The losses of the parts the model has (a reference checkpoint holds one side)."""
+        model, mask = self.model, (ids != self.pad).long()
+        image = model.encode(pixels)
+        out = {}
+        if model.text_decoder is not None:
+            decoder_ids = self.with_first(ids, self.dec)
+            logits = model(decoder_ids, encoder_out=image, decoder_attention_mask=mask).logits
+            out["caption"] = self.caption_loss(logits, decoder_ids)
+        if model.vision_proj is None:
+            return out
+        image_features, text_features = model.image_features(image), model.text_features(ids, mask)
+        out["contrast"] = self.contrastive_loss(image_features, text_features)
+        if model.itm_head is None:
+            return out
+        # Hard negatives: for each image a text, for each text an image, drawn by similarity among
+        # the pairs whose caption differs (a batch of digits repeats captions).
+        with torch.no_grad():
+            same = (ids[:, None, :] == ids[None, :, :]).all(-1)
+            similarity = (image_features @ text_features.T).float() / model.config.temperature
+            weights = similarity.masked_fill(same, float("-inf"))
+            usable = ~same.all(1)  # rows with at least one different caption
+            if self.training:
+                pick = lambda w: torch.multinomial(w.softmax(1), 1)[:, 0]  # noqa: E731
+            else:  # scored the same way every time: the hardest negative
+                pick = lambda w: w.argmax(1)  # noqa: E731
+            rows = torch.where(usable)[0]
+            negative_text = pick(weights[rows]) if len(rows) else rows
+            negative_image = pick(weights.T[rows]) if len(rows) else rows
+        grounded = self.with_first(ids, self.enc)
+        positive = model.match(grounded, image, mask)
+        wrong_text = model.match(grounded[negative_text], image[rows], mask[negative_text])
+        wrong_image = model.match(grounded[rows], image[negative_image], mask[rows])
+        logits = torch.cat([positive, wrong_text, wrong_image]).float()
+        truth = torch.cat([torch.ones(len(positive)), torch.zeros(2 * len(rows))]).long().to(logits.device)
+        out["matching"] = F.cross_entropy(logits, truth)
+        return out
