@@ -13,7 +13,7 @@ from .distillation import DistillationTask
 from .electra import ReplacedTokenDetectionTask
 from .ernie import KnowledgeMaskedLMTask
 from .image_classification import ImageClassificationTask
-from .captioning import BlipTask
+from .captioning import BlipTask, CocaTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -30,7 +30,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "seq2seq": Seq2SeqTask, "seq2seq_mle": MaximumLikelihoodSeq2SeqTask,
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
-         "translation_ranking": TranslationRankingTask, "blip": BlipTask}
+         "translation_ranking": TranslationRankingTask, "blip": BlipTask, "coca": CocaTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -39,6 +39,7 @@ class CaptioningTask(Task):
         self.pad = specials.get("[PAD]", model.config.decoder.pad_id or 0)
         self.dec = specials.get("[DEC]", model.config.decoder.start_id)
         self.enc = specials.get("[ENC]", specials.get("[CLS]"))
+        self.cls = specials.get("[CLS]")
         self.contrast = TranslationRanking(margin=0.0, scale=1 / model.config.temperature)
 
     @classmethod
@@ -60,8 +61,15 @@ class CaptioningTask(Task):
     def losses(self, pixels, ids) -> dict:
         raise NotImplementedError
 
+    def weights(self) -> dict:
+        """Each loss's weight in the total (BLIP: all 1)."""
+        return {}
+
+    def total(self, losses: dict):
+        return sum(self.weights().get(name, 1.0) * value for name, value in losses.items())
+
     def forward(self, batch):
-        return sum(self.losses(*batch).values())
+        return self.total(self.losses(*batch))
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
@@ -72,7 +80,7 @@ class CaptioningTask(Task):
             count += len(ids)
             tokens += int((ids[:, 1:] != self.pad).sum())
         means = {name: total / max(count, 1) for name, total in sums.items()}
-        loss = sum(means.values())
+        loss = self.total(means)
         return {"loss": loss, "nats": loss * count, "tokens": tokens, "images": count, **means}
 
     @classmethod
@@ -89,6 +97,20 @@ class CaptioningTask(Task):
         parts = " | ".join(f"{k} {metrics[k]:.4f}" for k in ("contrast", "matching", "caption") if k in metrics)
         named = f" | captions naming it right {metrics['named']:.4f}" if "named" in metrics else ""
         return f"loss {metrics['loss']:.4f} | {parts}{named} | {metrics['images']} images"
+
+
+def hard_negatives(similarity: torch.Tensor, ids: torch.Tensor, sample: bool = True):
+    """BLIP's hard negatives (section 3.2): for each image a text, for each text an image, drawn
+    with probability softmax(similarity) over the pairs whose caption differs (a batch of digits
+    repeats captions: an equal caption is no negative), or the likeliest where ``sample`` is off.
+    Returns (the rows that have a differing caption, their negative texts, their negative images)."""
+    same = (ids[:, None, :] == ids[None, :, :]).all(-1)
+    weights = similarity.masked_fill(same, float("-inf"))
+    rows = torch.where(~same.all(1))[0]
+    if not len(rows):
+        return rows, rows, rows
+    pick = (lambda w: torch.multinomial(w.softmax(1), 1)[:, 0]) if sample else (lambda w: w.argmax(1))  # noqa: E731
+    return rows, pick(weights[rows]), pick(weights.T[rows])
 
 
 class BlipTask(CaptioningTask):
@@ -109,20 +131,9 @@ class BlipTask(CaptioningTask):
         out["contrast"] = self.contrastive_loss(image_features, text_features)
         if model.itm_head is None:
             return out
-        # Hard negatives: for each image a text, for each text an image, drawn by similarity among
-        # the pairs whose caption differs (a batch of digits repeats captions).
         with torch.no_grad():
-            same = (ids[:, None, :] == ids[None, :, :]).all(-1)
             similarity = (image_features @ text_features.T).float() / model.config.temperature
-            weights = similarity.masked_fill(same, float("-inf"))
-            usable = ~same.all(1)  # rows with at least one different caption
-            if self.training:
-                pick = lambda w: torch.multinomial(w.softmax(1), 1)[:, 0]  # noqa: E731
-            else:  # scored the same way every time: the hardest negative
-                pick = lambda w: w.argmax(1)  # noqa: E731
-            rows = torch.where(usable)[0]
-            negative_text = pick(weights[rows]) if len(rows) else rows
-            negative_image = pick(weights.T[rows]) if len(rows) else rows
+            rows, negative_text, negative_image = hard_negatives(similarity, ids, sample=self.training)
         grounded = self.with_first(ids, self.enc)
         positive = model.match(grounded, image, mask)
         wrong_text = model.match(grounded[negative_text], image[rows], mask[negative_text])
@@ -131,3 +142,19 @@ class BlipTask(CaptioningTask):
         truth = torch.cat([torch.ones(len(positive)), torch.zeros(2 * len(rows))]).long().to(logits.device)
         out["matching"] = F.cross_entropy(logits, truth)
         return out
+
+
+class CocaTask(CaptioningTask):
+    """CoCa's loss (Yu et al. 2022, eq. 4): lambda_Con * contrast + lambda_Cap * caption, the text
+    embedding read from a [CLS] appended after the caption (``models/coca.py``)."""
+
+    def weights(self) -> dict:
+        return {"contrast": self.model.config.contrast_weight, "caption": self.model.config.caption_weight}
+
+    def losses(self, pixels, ids) -> dict:
+        model, mask = self.model, (ids != self.pad).long()
+        tokens = model.vision(pixels).last_hidden_state
+        text = self.with_first(ids, self.dec)  # the decoder's input: [DEC] caption [SEP]
+        contrast = self.contrastive_loss(model.image_features(tokens), model.text_features(text, mask, self.cls))
+        logits = model(text, encoder_out=model.caption_pool(tokens), decoder_attention_mask=mask).logits
+        return {"contrast": contrast, "caption": self.caption_loss(logits, text)}
