@@ -359,23 +359,24 @@ def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
 
 
 def _evaluate_captions(path, model, task_cls, data, batch_size: int, device: str):
-    """Retrieval recall@1 both ways on the held-out split of a captioned (or labelled) image set
-    (the run's own by default), cut as training cuts it, one caption per image; and, where the set
-    has labels, zero-shot accuracy from its classes' prompts alone."""
+    """The task's evaluation on the held-out split of a captioned (or labelled) image set (the run's
+    own by default), cut as training cuts it, one caption per image (CLIP: retrieval recall@1 both
+    ways; a captioner: its losses), and what the task scores beyond it (``held_out_scores``: CLIP's
+    zero-shot accuracy where the set has labels, the share of greedy captions naming the right thing)."""
     from .vision.batches import held_out_split
     from .vision.captions import CaptionSplit, encode_captions
     from .vision.images import DEFAULT, load_images
 
     data, _, name = _data_to_score(path, data, DEFAULT)
     processor, tokenizer = _processor_of(model, path), _tokenizer_of(model, path)
-    cfg = model.config
-    val = CaptionSplit.process(held_out_split(load_images(data))[1], processor, lambda texts: encode_captions(
-        tokenizer, texts, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.max_positions), every_caption=False)
+    bos, eos, pad = task_cls.caption_tokens(tokenizer)
+    images = load_images(data)
+    val = CaptionSplit.process(held_out_split(images)[1], processor, lambda texts: encode_captions(
+        tokenizer, texts, bos, eos, pad, model.config.max_positions), every_caption=False,
+        templates=task_cls.label_templates)
     task = task_cls.for_tokenizer(model, tokenizer).eval()
     result = task.evaluate((x.to(device), y.to(device)) for x, y in val.batches(batch_size))
-    names = None if val.labels is None else _label_names(load_images(data))
-    if names:
-        result.update(task.zero_shot_accuracy(val.pixels, val.labels, names))
+    result.update(task.held_out_scores(val, _label_names(images))[0])
     scored = f"scored the held-out split (20%) of {name}: {len(val):,} images, one caption each"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
 
@@ -388,6 +389,8 @@ def _tokenizer_of(model, path):
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "give a checkpoint that carries its tokenizer")
     return model.tokenizer
+
+
 def _evaluate_image_questions(path, model, task_cls, data, batch_size: int, device: str):
     """Answer accuracy on the questions about the held-out images of a set (the run's own by
     default), cut as training cuts it."""
@@ -418,6 +421,25 @@ def answer_questions(path, image: str, prompts: list[str], device: str = "cpu", 
     processor = _processor_of(model, path)
     pixels = processor(_read_images(model.vision, [image]) * len(prompts))
     return answer(model, prompts, pixels, max_new_tokens)
+
+
+def caption_images(path, images: list[str], device: str = "cpu", num_beams: int = 1,
+                   max_new_tokens: int | None = None) -> list[dict]:
+    """Each image file captioned by a captioning checkpoint (`lmlineage train blip`, coca): greedy,
+    or beam search with ``num_beams``."""
+    from .evaluation.captions import caption_pixels
+    from .vision.images import read_image
+
+    model, processor = _image_model(path, device, "caption images")
+    if getattr(model, "text_decoder", None) is None:
+        raise UserError(f"{path} does not caption images", "give a checkpoint of `lmlineage train blip` (or coca)")
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "caption with a checkpoint that carries its tokenizer")
+    if not images:
+        raise UserError("no image given", "give an image file")
+    arrays = [read_image(image) for image in images]
+    captions = caption_pixels(model, model.tokenizer, processor(arrays), num_beams, max_new_tokens)
+    return [{"image": str(image), "caption": caption} for image, caption in zip(images, captions)]
 
 
 def _processor_of(model, path):

@@ -277,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default="cpu")
     m.add_argument("--json", action="store_true", help="print a JSON list holding one vector per --text")
 
+    cp = sub.add_parser("caption", help="describe an image in words with a captioning model (blip, coca)")
+    cp.add_argument("checkpoint", help="a checkpoint or run directory of `lmlineage train blip` (or coca)")
+    cp.add_argument("image", nargs="+", help="the image file(s) to caption")
+    cp.add_argument("--num-beams", type=_positive_int, default=1, help="beam search with N beams (default: greedy)")
+    cp.add_argument("--max-new-tokens", type=_positive_int, default=None, help="(default: the model's context)")
+    cp.add_argument("--device", default="cpu")
+    cp.add_argument("--json", action="store_true", help="print one JSON object per image")
+
     a = sub.add_parser("align", help="translate a source with an attention model (bahdanau) and draw where each "
                        "generated token looked: an alignment heatmap PNG")
     a.add_argument("checkpoint", help="a bahdanau checkpoint or run directory")
@@ -566,6 +574,14 @@ def cmd_embed(args) -> None:
             print(" ".join(f"{v:.6f}" for v in vector))
 
 
+def cmd_caption(args) -> None:
+    from .api import caption_images
+
+    for line in caption_images(args.checkpoint, args.image, device=args.device, num_beams=args.num_beams,
+                               max_new_tokens=args.max_new_tokens):
+        print(json.dumps(line) if args.json else f"{line['image']}\t{line['caption']}")
+
+
 def cmd_serve(args) -> None:
     from .serve import serve
 
@@ -619,7 +635,7 @@ def cmd_convert(args) -> None:
 
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
-            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve}
+            "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "caption": cmd_caption}
 
 
 @contextlib.contextmanager

@@ -50,8 +50,9 @@ class Block(nn.Module):
 
     def forward(self, x, encoder_out=None, encoder_mask=None, cross_cache=None, **attn_args):
         """``encoder_out`` (B, S, d), ``encoder_mask`` (B, 1, 1, S) or None, ``cross_cache``: the
-        cross-attention inputs, used by blocks built with ``cross_attention``."""
-        cross = self.cross_attn is not None
+        cross-attention inputs, used by blocks built with ``cross_attention``; without an
+        ``encoder_out`` such a block skips its cross layer (BLIP's text encoder read unimodally)."""
+        cross = self.cross_attn is not None and encoder_out is not None
         if self.residual == "pre":
             x = x + self.drop(self.attn(self.attn_norm(x), **attn_args))
             if cross:

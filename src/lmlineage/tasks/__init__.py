@@ -15,6 +15,7 @@ from .ernie import KnowledgeMaskedLMTask
 from .image_classification import ImageClassificationTask
 from .image_text import ImageTextContrastiveTask
 from .image_questions import ImageQuestionTask
+from .captioning import BlipTask, CocaTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -32,7 +33,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
-         "image_questions": ImageQuestionTask}
+         "image_questions": ImageQuestionTask, "blip": BlipTask, "coca": CocaTask}
 
 
 def task_class(objective: str) -> type[Task]:

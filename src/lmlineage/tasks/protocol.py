@@ -113,6 +113,12 @@ class Task(nn.Module):
     needs_data: ClassVar[str] = ""
     # A pair task whose model translates: its held-out sources are translated and scored (BLEU).
     translates: ClassVar[bool] = False
+    # A caption task: how labelled images are captioned, a pair of templates (a digit's word, any
+    # other label; None: ``vision.captions.PROMPTS``, CLIP's), and which loss the reported perplexity is of.
+    label_templates: ClassVar[tuple[tuple[str, ...], tuple[str, ...]] | None] = None
+    perplexity_of: ClassVar[str] = "loss"
+    # A caption task's vocabulary where --vocab-size is not among its options (None: the kind's default).
+    caption_vocab_size: ClassVar[int | None] = None
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
@@ -125,6 +131,23 @@ class Task(nn.Module):
         """Refuse, before anything is written, a tokenizer (or batch) the task cannot train with;
         returns what the task reads from the tokenizer (special ids), or None."""
         return None
+
+    @classmethod
+    def image_processor(cls, side: int):
+        """An image task: the processor its images go through, square images of ``side`` pixels."""
+        from ..vision.processor import ImageProcessor
+
+        return ImageProcessor.vit(side, side)
+
+    @classmethod
+    def caption_tokens(cls, tokenizer) -> tuple[int, int, int]:
+        """A caption task: the (start, end, padding) ids its captions are encoded with."""
+        raise NotImplementedError(f"{cls.__name__} reads no captions")
+
+    @classmethod
+    def caption_positions(cls, positions: int, longest: int) -> int:
+        """A caption task: the text side's positions, given the preset's and the longest encoded caption."""
+        return max(positions, longest)
 
     @classmethod
     def pair_length(cls, source: int, target: int) -> int:
@@ -186,6 +209,12 @@ class Task(nn.Module):
         """``{"loss", "nats", "tokens", ...}`` over ``batches``; ``forward``: the (possibly sharded)
         module to call instead of this task."""
         raise NotImplementedError
+
+    def held_out_scores(self, split, names: list[str] | None, best: Path | None = None) -> tuple[dict, str]:
+        """A caption task: what it scores on the held-out ``split`` (a ``CaptionSplit``) beyond
+        ``evaluate``, given the set's class ``names``, with the weights of ``best`` where given, and a
+        line on its first image; ({}, "") where nothing."""
+        return {}, ""
 
     # ---- reporting ----------------------------------------------------------------------------
     @classmethod

@@ -358,11 +358,14 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
 
 
 def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
-    """Captioned images (``vision.captions``: their own captions, or their labels' prompts), held out
-    as `eval` holds them out, processed as CLIP's image processor would (grey images as RGB); a BPE
-    with start and end-of-text tokens trained on the training captions. Training draws every
-    caption of an image; the held-out images keep one each to retrieve."""
+    """Captioned images (``vision.captions``: their own captions, or their labels' captions from the
+    task's ``label_templates``), held out as `eval` holds them out, processed by the task's
+    ``image_processor`` (grey images as RGB); a tokenizer trained on the training captions, the
+    task's special tokens added where it lacks them, and its captions encoded between the task's
+    ``caption_tokens``. Training draws every caption of an image; the held-out images keep one each
+    (to retrieve, to caption)."""
     from ..tokenizers import build_tokenizer, load_tokenizer
+    from ..tokenizers.hf import with_specials
     from ..vision.batches import fitted_image, held_out_split
     from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of, encode_captions
     from ..vision.images import DEFAULT, load_images
@@ -370,22 +373,26 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
 
     images = load_images(data)
     train, val = held_out_split(images)
-    train_captions = [c for texts in captions_of(train) for c in texts]
-    captions_of(val)  # refused before anything is written, as the training half would be
+    templates = task_cls.label_templates
+    train_captions = [c for texts in captions_of(train, templates) for c in texts]
+    val_captions = [texts[0] for texts in captions_of(val, templates)]  # refused before anything is written
     image = {**fitted_image(images, base.vision.image.size, base.vision.image.patch), "channels": 3}
-    processor = ImageProcessor.read(out / "last") if s.resume else ImageProcessor.clip(image["size"])
-    tok = load_tokenizer(out / "last") if s.resume else \
-        build_tokenizer(s.tokenizer or fam.default_tokenizer, train_captions, s.vocab_size, task_cls.special_tokens)
+    processor = ImageProcessor.read(out / "last") if s.resume else task_cls.image_processor(image["size"])
+    tok = load_tokenizer(out / "last") if s.resume else with_specials(build_tokenizer(
+        s.tokenizer or fam.default_tokenizer, train_captions, s.vocab_size or task_cls.caption_vocab_size,
+        task_cls.special_tokens), task_cls.special_tokens)
     ids = task_cls.check_inputs(tok, s.batch_size)
-    positions = max(base.max_positions, 2 + max(len(t) for t in tok.encode_batch(train_captions)))
+    bos, eos, pad = task_cls.caption_tokens(tok)
+    longest = 2 + max(len(t) for t in tok.encode_batch(train_captions + val_captions))
+    positions = task_cls.caption_positions(base.max_positions, longest)
 
     def encode(texts):
-        return encode_captions(tok, texts, ids["bos_id"], ids["eos_id"], ids["pad_id"], positions)
+        return encode_captions(tok, texts, bos, eos, pad, positions)
 
-    train_split, val_split = CaptionSplit.process(train, processor, encode), \
-        CaptionSplit.process(val, processor, encode, every_caption=False)
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions, **ids, "vision": {"image": image},
-                 "labels": images.label_names}
+    train_split, val_split = CaptionSplit.process(train, processor, encode, templates=templates), \
+        CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
+    overrides = merge({"vocab_size": tok.vocab_size, "max_positions": positions, "vision": {"image": image},
+                       "labels": images.label_names}, ids)
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
@@ -393,6 +400,8 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
 
     return Prepared(ImageTextProcessor(processor, tok), train_split, val_split, train_split.texts.shape[1], overrides,
                     "--data", task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+
+
 def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
     """Questions about images (``vision.questions``): the images held out as every image family
     holds them out, and the questions about them held out with them; a char tokenizer of the
@@ -402,7 +411,8 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     from ..vision.batches import fitted_image, held_out_split
     from ..vision.images import DEFAULT, load_images
     from ..vision.processor import ImageProcessor
-    from ..vision.questions import END, SEPARATOR, QuestionSplit, TextAndImages, questions_about
+    from ..vision.captions import ImageTextProcessor
+    from ..vision.questions import END, SEPARATOR, QuestionSplit, questions_about
 
     images = load_images(data)
     train, val = held_out_split(images)
@@ -425,7 +435,7 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(splits[0]),
                                                          "val": len(splits[1])}) + "\n")
 
-    return Prepared(TextAndImages(tok, processor), splits[0], splits[1], longest, overrides, "--data",
+    return Prepared(ImageTextProcessor(processor, tok), splits[0], splits[1], longest, overrides, "--data",
                     task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
 
 
@@ -604,28 +614,27 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
 
 def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                      load_checkpoint) -> TrainResult:
-    """Scored on the held-out images: retrieval (the trainer's evaluation) and, where they have
-    labels, zero-shot accuracy from the classes' prompts alone; the sample is the first of them."""
+    """Scored on the held-out images: the trainer's evaluation, and what the task scores beyond it
+    (``held_out_scores``: CLIP's zero-shot accuracy, a captioner's share of captions naming the
+    right thing, with the best checkpoint's weights); the sample is its line on the first image."""
     metrics = task_cls.metrics(evaluation)
-    val, split, names = prepared.held_out, prepared.val, task.model.config.labels
-    sample = ""
-    if split.labels is not None and names:
-        task.eval()
-        metrics.update(task.zero_shot_accuracy(split.pixels, split.labels, names))
-        trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
-        probabilities = task.zero_shot(split.pixels[:1], names)[0]
-        best = int(probabilities.argmax())
-        sample = (f"held-out image 0, zero-shot: {names[best]} ({float(probabilities[best]):.2f}), "
-                  f"labelled {names[int(split.labels[0])]}")
-    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
-                       trainer.rank, metrics)
+    best = out / "best" / "model.safetensors"
+    scores, sample = task.eval().held_out_scores(prepared.val, prepared.held_out.label_names,
+                                                 best if best.exists() else None)
+    if scores:
+        metrics.update(scores)
+        trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in scores.items()}})
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation[task_cls.perplexity_of]), None, sample,
+                       trainer.step, trainer.rank, metrics)
+
+
 def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                             load_checkpoint) -> TrainResult:
     """Scored on the questions about held-out images; the sample is the first of them, answered."""
     from ..tasks.image_questions import answer
 
     model, val = task.model.eval(), prepared.val
-    model.tokenizer = prepared.tokenizer.tokenizer
+    model.tokenizer = prepared.tokenizer.text
     question = val.questions[0]
     pixels, _ = val.collate([0])
     said = answer(model, [question.text], pixels)[0]

@@ -58,6 +58,12 @@ class ImageProcessor:
                    resample=3, do_center_crop=True, crop_size={"height": side, "width": side},
                    image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
 
+    @classmethod
+    def blip(cls, side: int) -> "ImageProcessor":
+        """BLIP's at the model's side: grey repeated to RGB, resized to side x side, mean and std 0.5."""
+        return cls(do_convert_rgb=True, size={"height": side, "width": side}, image_mean=[0.5] * 3,
+                   image_std=[0.5] * 3)
+
     # ---- reading and writing ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict, where: str = FILE) -> "ImageProcessor":
