@@ -77,7 +77,7 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
-        if getattr(model, "reads", "text") == "images":  # an image model: the processor it was trained with
+        if getattr(model, "reads", "text") in ("images", "captions"):  # an image model: its image processor
             from .vision.processor import ImageProcessor
 
             model.processor = ImageProcessor.read(directory)
@@ -268,6 +268,8 @@ def _evaluate(path, data, batch_size: int, device: str, mem_len: int | None = No
 
     if task_cls.reads == "images":
         return _evaluate_images(path, model, task_cls, data, batch_size, device)
+    if task_cls.reads == "captions":
+        return _evaluate_captions(path, model, task_cls, data, batch_size, device)
     data, run_data, corpus = _data_to_score(path, data, DEFAULT_PAIRS if task_cls.reads == "pairs" else "shakespeare")
     if task_cls.reads in ("words", "corpus"):  # a classic model reads words from the same held-out text
         from .data.corpora import load_corpus, split_text
@@ -333,6 +335,48 @@ def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
                                                           for x, y in val.batches(batch_size))
     scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def _evaluate_captions(path, model, task_cls, data, batch_size: int, device: str):
+    """The denoising loss on the held-out split of a captioned set (the run's own by default), at
+    fixed steps and noise."""
+    from .vision.batches import held_out_split
+    from .vision.captions import CaptionIds, CaptionSplit
+    from .vision.images import DEFAULT, load_images
+
+    data, _, name = _data_to_score(path, data, DEFAULT)
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json for its captions", "evaluate a checkpoint written by train")
+    val = CaptionSplit.process(held_out_split(load_images(data))[1], _processor_of(model, path),
+                               CaptionIds(model.tokenizer, model.config.max_positions))
+    result = task_cls.for_tokenizer(model, None).evaluate((x.to(device), y.to(device))
+                                                          for x, y in val.batches(batch_size))
+    scored = f"scored the held-out split (20%) of {name}: {result['images']:,} images"
+    return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
+
+
+def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int = 8, guidance: float = 3.0,
+         steps: int = 50, sampler: str = "ddim", seed: int | None = 0, device: str = "cpu") -> tuple[Path, list[str]]:
+    """Draw ``per_caption`` images of each prompt (None: of every caption the model was trained on)
+    with a text-to-image checkpoint into the PNG grid ``out`` (None: samples.png in its run
+    directory); (the PNG, the captions drawn)."""
+    from .vision.drawing import draw_grid
+
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if getattr(model, "reads", "text") != "captions":
+        raise UserError(f"{path} does not draw", "give a checkpoint of `lmlineage train glide` or latent-diffusion")
+    if prompts is None:
+        prompts = model.config.labels
+        if not prompts:
+            raise UserError(f"{path} keeps no captions to draw", "give --prompt TEXT")
+    if out is None:
+        run = _run_of(path)
+        if run is None:
+            raise UserError("no --out for the grid", "give --out grid.png")
+        out = run / "samples.png"
+    draw_grid(model, model.tokenizer, prompts, out, per_caption=per_caption, guidance=guidance, steps=steps,
+              sampler=sampler, seed=seed)
+    return Path(out), prompts
 
 
 def _processor_of(model, path):

@@ -123,16 +123,10 @@ def make_sampler(name: str, schedule: NoiseSchedule, steps: int, **options) -> S
     return (DDPM if name == "ddpm" else DDIM)(schedule, steps, **options)
 
 
-def guided(predict: Callable, guidance: float) -> Callable:
-    """Classifier-free guidance: ``predict(x, t, conditional: bool)`` mixed as
-    out_uncond + w (out_cond - out_uncond); w = 1 is the plain conditional model."""
-    def mixed(x, t):
-        if guidance == 1.0:
-            return predict(x, t, True)
-        cond, uncond = predict(torch.cat([x, x]), t, None).chunk(2)
-        return uncond + guidance * (cond - uncond)
-
-    return mixed
+def guided(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: out_uncond + w (out_cond - out_uncond); w = 1 is the plain
+    conditional model, w = 0 the unconditional one."""
+    return unconditional + scale * (conditional - unconditional)
 
 
 @torch.no_grad()

@@ -48,6 +48,7 @@ READS = {
     "corpus": "is fitted in one pass over the corpus",
     "examples": "is fine-tuned on labelled examples",
     "images": "trains on labelled images",
+    "captions": "trains on captioned images",
 }
 
 

@@ -152,7 +152,8 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images}[task_cls.reads]
+    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
+               "captions": _captions}[task_cls.reads]
     prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
@@ -356,6 +357,36 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
                     write=write, open=lambda data_dir: None)
 
 
+def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+    """Captioned images (a set's captions, else captions built from its labels), held out as the
+    labelled sets are; the caption tokenizer (characters) is built from every caption, and the
+    captions' class names are kept in the config for `generate` without --prompt."""
+    from ..tokenizers import build_tokenizer, load_tokenizer
+    from ..vision.batches import held_out_split
+    from ..vision.captions import CaptionedInputs, CaptionIds, CaptionSplit, captions_of, drawing_processor
+    from ..vision.images import DEFAULT, load_images
+
+    images = load_images(data)
+    captions = captions_of(images)
+    train, val = held_out_split(images)
+    tokenizer = load_tokenizer(out / "last") if s.resume else build_tokenizer("char", captions)
+    longest = max(len(tokenizer.encode(c)) for c in captions)
+    context = max(base.max_positions, longest)
+    caption_ids = CaptionIds(tokenizer, context)
+    processor = drawing_processor(base.image.size, images.channels)
+    distinct = sorted(set(captions))
+    overrides = {"vocab_size": caption_ids.vocab_size, "max_positions": context,
+                 "image": {"channels": images.channels}, "labels": distinct if len(distinct) <= 64 else None}
+
+    def write(scratch: Path) -> None:
+        (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
+                                                         "val": len(val)}) + "\n")
+
+    return Prepared(CaptionedInputs(tokenizer, processor), CaptionSplit.process(train, processor, caption_ids),
+                    CaptionSplit.process(val, processor, caption_ids), context, overrides, "--data",
+                    task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
+
+
 def _check_long_enough(train, val, context: int, unit: str) -> None:
     for name, split in (("training", train), ("validation", val)):
         if len(split) < context + 2:
@@ -419,7 +450,7 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
     finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result}[task_cls.reads]
+              "images": _images_result, "captions": _captions_result}[task_cls.reads]
     result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
                     sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
@@ -526,6 +557,20 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
               f"labelled {names[int(labels[0])]}")
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
                        trainer.rank, task_cls.metrics(evaluation))
+
+
+def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
+                     load_checkpoint) -> TrainResult:
+    """Scored on the held-out images; the sample is a grid drawn from the captions (a few DDIM steps)."""
+    from ..vision.drawing import draw_grid
+
+    model = task.model.eval()
+    grid = draw_grid(model, prepared.tokenizer.tokenizer, model.config.labels or [prepared.val.captions[0]],
+                     out / "samples.png",
+                     per_caption=4, steps=10, seed=seed)
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None,
+                       f"samples of {len(grid)} caption(s) drawn with 10 DDIM steps: {out / 'samples.png'}",
+                       trainer.step, trainer.rank, task_cls.metrics(evaluation))
 
 
 def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,

@@ -1,0 +1,86 @@
+"""Denoising diffusion training (Ho et al. 2020, algorithm 1): a random step t, noise eps, the
+network's prediction at x_t against eps (or v, or x_0: ``DiffusionSpec.prediction``) by mean
+squared error. The caption is replaced by the empty one for ``caption_dropout`` of the images, so
+the one network also predicts unconditionally (classifier-free guidance, Ho & Salimans 2021).
+Latent diffusion (Rombach et al. 2022) trains its autoencoder in the same step (reconstruction
+plus a weighted KL to N(0, I)), the U-Net on its latents with the gradient stopped there."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .protocol import GENERIC_OPTIONS, Task, TrainResult
+
+EVAL_SEED = 0  # held-out steps and noise are drawn from this seed, so every evaluation scores the same draws
+
+
+class TextToImageTask(Task):
+    reads = "captions"
+    options = GENERIC_OPTIONS - {"tokenizer", "vocab_size", "context"}
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "TextToImageTask":
+        return cls(model)
+
+    def losses(self, pixels, ids, generator=None, drop: bool = True) -> dict:
+        model, cfg = self.model, self.model.config
+        n = len(pixels)
+        if drop and cfg.diffusion.caption_dropout:
+            dropped = torch.rand(n, generator=generator, device=pixels.device) < cfg.diffusion.caption_dropout
+            empty = torch.full_like(ids, model.pad_id)
+            empty[:, 0] = model.null_id
+            ids = torch.where(dropped[:, None], empty, ids)
+        x0, posterior = model.to_latent(pixels, generator)
+        out = {}
+        if posterior is not None:  # the autoencoder's own objective, and the latents the U-Net learns
+            ae = model.autoencoder
+            out["reconstruction"] = F.mse_loss(ae.decode(x0 / model.latent_scale), pixels)
+            out["kl"] = posterior.kl().mean() / pixels[0].numel()
+            if self.training:
+                with torch.no_grad():
+                    std = posterior.mean.std().clamp(min=1e-3)
+                    model.latent_scale.mul_(0.99).add_(0.01 / std)
+            x0 = x0.detach()
+        t = torch.randint(0, model.schedule.steps, (n,), generator=generator, device=pixels.device)
+        noise = torch.randn(x0.shape, generator=generator, device=pixels.device)
+        prediction = model(model.schedule.add_noise(x0, noise, t), t, ids)
+        out["denoising"] = F.mse_loss(prediction.float(), model.schedule.target(x0, noise, t))
+        return out
+
+    def forward(self, batch):
+        pixels, ids = batch
+        parts = self.losses(pixels, ids)
+        weight = self.model.config.autoencoder.kl_weight if self.model.autoencoder is not None else 0.0
+        return parts["denoising"] + parts.get("reconstruction", 0.0) + weight * parts.get("kl", 0.0)
+
+    @torch.no_grad()
+    def evaluate(self, batches, forward=None) -> dict:
+        """The held-out denoising loss (and the autoencoder's reconstruction error), at fixed draws."""
+        generator = None
+        totals, count = {}, 0
+        for pixels, ids in batches:
+            if generator is None:
+                generator = torch.Generator(device=pixels.device).manual_seed(EVAL_SEED)
+            parts = self.losses(pixels, ids, generator, drop=False)
+            for k, v in parts.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * len(pixels)
+            count += len(pixels)
+        metrics = {k: v / max(count, 1) for k, v in totals.items()}
+        return {"loss": metrics["denoising"], "nats": 0.0, "tokens": count, "images": count, **metrics}
+
+    @classmethod
+    def report(cls, result: TrainResult) -> str:
+        m = result.metrics
+        extra = f" | reconstruction {m['reconstruction']:.4f}" if "reconstruction" in m else ""
+        return (f"val denoising loss {result.val_loss:.4f}{extra} on {m['images']} held-out images | "
+                f"{result.steps} steps | checkpoints in {result.out}" + (f"\n{result.sample}" if result.sample else ""))
+
+    @classmethod
+    def evaluation_report(cls, metrics: dict) -> str:
+        extra = f" | reconstruction {metrics['reconstruction']:.4f}" if "reconstruction" in metrics else ""
+        return f"denoising loss {metrics['loss']:.4f}{extra} | {metrics['images']} images"
