@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(1: the caption alone, 0: no caption)")
     drawing.add_argument("--steps", type=_positive_int, default=50, help="sampling steps")
     drawing.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
-    drawing.add_argument("--samples", type=_positive_int, default=8, metavar="N", help="drawings per prompt")
+    drawing.add_argument("--samples", type=_positive_int, default=4, metavar="N", help="drawings per prompt")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
                        "image classifiers: accuracy) on a corpus's validation split")

@@ -28,7 +28,7 @@ GLIDE = register(Family(
     presets={
         # tiny: 16x16 grey digits (the 8x8 set enlarged), two U-Net levels; minutes on a CPU.
         "tiny": dict(d_model=32, n_layer=2, attention=dict(n_head=4), mlp=dict(d_ff=64),
-                     unet=dict(channels=[32, 64], attention=[False, True], layers_per_block=1, heads=4, groups=8),
+                     unet=dict(channels=[16, 32], attention=[False, True], layers_per_block=1, heads=4, groups=8),
                      image=dict(size=16)),
         "small": dict(d_model=128, n_layer=4, attention=dict(n_head=4),
                       unet=dict(channels=[64, 128, 256], attention=[False, True, True], layers_per_block=2, heads=4,

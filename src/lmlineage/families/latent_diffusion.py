@@ -26,7 +26,7 @@ LATENT_DIFFUSION = register(Family(
         # tiny: 16x16 digits -> 8x8x4 latents; minutes on a CPU.
         "tiny": dict(d_model=32, n_layer=2, attention=dict(n_head=4), mlp=dict(d_ff=64),
                      unet=dict(channels=[32, 64], attention=[True, True], layers_per_block=1, heads=4, groups=8),
-                     autoencoder=dict(channels=[32, 64], layers_per_block=1, latent_channels=4, groups=8,
+                     autoencoder=dict(channels=[16, 32], layers_per_block=1, latent_channels=4, groups=8,
                                       kl_weight=1e-4),
                      image=dict(size=16)),
         "small": dict(d_model=128, n_layer=4, attention=dict(n_head=4),

@@ -58,12 +58,10 @@ class TextToImage(nn.Module):
         hidden, _ = self.text(ids, attention_mask=mask)
         return hidden, mask
 
-    def to_latent(self, pixels: torch.Tensor, generator=None):
-        """What the U-Net denoises: the pixels, or the autoencoder's scaled latent sample (and its posterior)."""
-        if self.autoencoder is None:
-            return pixels, None
-        posterior = self.autoencoder.encode(pixels)
-        return posterior.sample(generator) * self.latent_scale, posterior
+    @torch.no_grad()
+    def track_latent_scale(self, latents: torch.Tensor) -> None:
+        """Move the latent scale towards 1 / the standard deviation of these latents (a running mean)."""
+        self.latent_scale.mul_(SCALE_MOMENTUM).add_((1 - SCALE_MOMENTUM) / latents.std().clamp(min=1e-3))
 
     def from_latent(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.autoencoder is None else self.autoencoder.decode(x / self.latent_scale)

@@ -35,17 +35,17 @@ class TextToImageTask(Task):
             empty = torch.full_like(ids, model.pad_id)
             empty[:, 0] = model.null_id
             ids = torch.where(dropped[:, None], empty, ids)
-        x0, posterior = model.to_latent(pixels, generator)
         out = {}
-        if posterior is not None:  # the autoencoder's own objective, and the latents the U-Net learns
-            ae = model.autoencoder
-            out["reconstruction"] = F.mse_loss(ae.decode(x0 / model.latent_scale), pixels)
+        if model.autoencoder is None:
+            x0 = pixels
+        else:  # the autoencoder's own objective, and the latents the U-Net learns (gradient stopped)
+            posterior = model.autoencoder.encode(pixels)
+            z = posterior.sample(generator)
+            out["reconstruction"] = F.mse_loss(model.autoencoder.decode(z), pixels)
             out["kl"] = posterior.kl().mean() / pixels[0].numel()
+            x0 = z.detach() * model.latent_scale
             if self.training:
-                with torch.no_grad():
-                    std = posterior.mean.std().clamp(min=1e-3)
-                    model.latent_scale.mul_(0.99).add_(0.01 / std)
-            x0 = x0.detach()
+                model.track_latent_scale(posterior.mean.detach())
         t = torch.randint(0, model.schedule.steps, (n,), generator=generator, device=pixels.device)
         noise = torch.randn(x0.shape, generator=generator, device=pixels.device)
         prediction = model(model.schedule.add_noise(x0, noise, t), t, ids)

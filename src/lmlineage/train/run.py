@@ -567,7 +567,7 @@ def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out,
     model = task.model.eval()
     grid = draw_grid(model, prepared.tokenizer.tokenizer, model.config.labels or [prepared.val.captions[0]],
                      out / "samples.png",
-                     per_caption=4, steps=10, seed=seed)
+                     per_caption=2, steps=10, seed=seed)
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None,
                        f"samples of {len(grid)} caption(s) drawn with 10 DDIM steps: {out / 'samples.png'}",
                        trainer.step, trainer.rank, task_cls.metrics(evaluation))
