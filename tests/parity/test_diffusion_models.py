@@ -20,7 +20,8 @@ UNETS = {
                        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D")),
     "three-levels": dict(block_out_channels=(8, 16, 16), layers_per_block=1, attention_head_dim=2, norm_num_groups=4,
-                         transformer_layers_per_block=2,
+                         transformer_layers_per_block=2, class_embed_type="projection",
+                         projection_class_embeddings_input_dim=6,
                          down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
                          up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")),
 }
@@ -67,21 +68,22 @@ def unet_inputs():
 def test_unet_every_block_matches(unet_pair):
     ref, ours = unet_pair
     x, t, text, mask = unet_inputs()
+    pooled = torch.randn(3, 6) if ours.class_embedding is not None else None  # GLIDE's caption in place of a class
     theirs_blocks = block_outputs(ref, ["down_blocks", "mid_block", "up_blocks"])
     mine_blocks = []
     with torch.no_grad():
-        theirs = ref(x, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample
-        mine = ours(x, t, text, mask, block_outputs=mine_blocks)
+        theirs = ref(x, t, encoder_hidden_states=text, encoder_attention_mask=mask, class_labels=pooled).sample
+        mine = ours(x, t, text, mask, block_outputs=mine_blocks, pooled=pooled)
     assert len(mine_blocks) == len(theirs_blocks) == 2 * len(ref.down_blocks) + 1
     for a, b in zip(mine_blocks, theirs_blocks):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
     torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-5)
     with torch.no_grad():  # the mask matters: padding read as text would change the output
-        assert (ours(x, t, text) - mine).abs().max() > 1e-3
+        assert (ours(x, t, text, pooled=pooled) - mine).abs().max() > 1e-3
 
 
 def test_unet_export_loads_strictly_in_diffusers(tmp_path):
-    spec = UNetSpec(channels=[16, 32], attention=[True, True], layers_per_block=1, heads=4, groups=8)
+    spec = UNetSpec(channels=[16, 32], attention=[True, True], layers_per_block=1, heads=4, groups=8, class_dim=5)
     ours = perturbed(UNet(spec, 3, 3, 24))
     out = interop.save(ours, tmp_path / "unet", interop.unet_config(spec, 3, 3, 24, 8))
     config = diffusers.UNet2DConditionModel.load_config(out)
@@ -89,10 +91,12 @@ def test_unet_export_loads_strictly_in_diffusers(tmp_path):
     theirs.load_state_dict(load_file(str(out / interop.WEIGHTS)), strict=True)
     loaded = diffusers.UNet2DConditionModel.from_pretrained(out).eval()
     x, t, text, mask = unet_inputs()
+    pooled = torch.randn(3, 5)
     with torch.no_grad():
-        mine = ours(x, t, text, mask)
+        mine = ours(x, t, text, mask, pooled=pooled)
         for model in (theirs, loaded):
-            torch.testing.assert_close(model(x, t, encoder_hidden_states=text, encoder_attention_mask=mask).sample,
+            torch.testing.assert_close(model(x, t, encoder_hidden_states=text, encoder_attention_mask=mask,
+                                             class_labels=pooled).sample,
                                        mine, rtol=0, atol=1e-5)
 
 

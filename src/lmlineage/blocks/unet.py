@@ -113,6 +113,8 @@ class UNet(nn.Module):
         emb = 4 * widths[0]
         self.conv_in = nn.Conv2d(in_channels, widths[0], 3, padding=1)
         self.time_embedding = TimestepEmbedding(widths[0], emb)
+        # diffusers' class_embed_type="projection": a vector (the pooled caption) added to the step's
+        self.class_embedding = None if spec.class_dim is None else TimestepEmbedding(spec.class_dim, emb, features=False)
         self.down_blocks = nn.ModuleList()
         skip_channels = [widths[0]]
         for level, width in enumerate(widths):
@@ -131,12 +133,15 @@ class UNet(nn.Module):
         self.conv_norm_out = nn.GroupNorm(spec.groups, widths[0], eps=spec.eps)
         self.conv_out = nn.Conv2d(widths[0], out_channels, 3, padding=1)
 
-    def forward(self, x, t, text, text_mask=None, block_outputs: list | None = None):
+    def forward(self, x, t, text, text_mask=None, block_outputs: list | None = None, pooled=None):
         """``t``: (B,) or a scalar step; ``text_mask``: (B, S), 1 at real tokens, or None;
-        ``block_outputs``: a list each down, middle and up block appends its output to."""
+        ``block_outputs``: a list each down, middle and up block appends its output to; ``pooled``
+        (B, class_dim): the vector the class embedding reads."""
         if not torch.is_tensor(t) or t.dim() == 0:
             t = torch.as_tensor(t, device=x.device).reshape(1)
         emb = self.time_embedding(t.expand(x.shape[0]))
+        if self.class_embedding is not None:
+            emb = emb + self.class_embedding(pooled)
         mask = None if text_mask is None else text_mask.bool()[:, None, None, :]
         x = self.conv_in(x)
         skips = [x]

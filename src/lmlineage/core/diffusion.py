@@ -28,9 +28,13 @@ class UNetSpec(Spec):
     groups: int = 8
     eps: float = 1e-5
     transformer_layers: int = 1
+    # The width of a pooled text vector projected into the step embedding (GLIDE, section 2.3: the
+    # caption's final token "in place of a class embedding"); None: the caption is read by attention only.
+    class_dim: int | None = None
 
     def validate(self, where: str) -> None:
         require_positive(self, where, "layers_per_block", "heads", "groups", "transformer_layers")
+        require_positive(self, where, "class_dim", optional=True)
         if not self.channels or len(self.attention) != len(self.channels):
             raise UserError(f"config {where}channels and {where}attention must be non-empty lists of one length")
         for c in self.channels:

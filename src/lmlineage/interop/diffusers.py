@@ -89,7 +89,9 @@ def unet_config(spec: UNetSpec, in_channels: int, out_channels: int, text_dim: i
             "layers_per_block": spec.layers_per_block, "cross_attention_dim": text_dim,
             "attention_head_dim": spec.heads, "norm_num_groups": spec.groups, "norm_eps": spec.eps,
             "transformer_layers_per_block": spec.transformer_layers, "act_fn": "silu", "flip_sin_to_cos": True,
-            "freq_shift": 0, "center_input_sample": False}
+            "freq_shift": 0, "center_input_sample": False,
+            **({} if spec.class_dim is None else {"class_embed_type": "projection",
+                                                  "projection_class_embeddings_input_dim": spec.class_dim})}
 
 
 def autoencoder_config(spec: AutoencoderSpec, channels: int, sample_size: int, scaling_factor: float) -> dict:
@@ -105,7 +107,7 @@ def autoencoder_config(spec: AutoencoderSpec, channels: int, sample_size: int, s
 UNET_FIXED = {"act_fn": "silu", "flip_sin_to_cos": True, "freq_shift": 0, "center_input_sample": False,
               "mid_block_type": "UNetMidBlock2DCrossAttn", "use_linear_projection": False,
               "only_cross_attention": False, "upcast_attention": False, "resnet_time_scale_shift": "default",
-              "class_embed_type": None, "addition_embed_type": None, "encoder_hid_dim": None,
+              "addition_embed_type": None, "encoder_hid_dim": None,
               "time_embedding_type": "positional", "conv_in_kernel": 3, "conv_out_kernel": 3,
               "dual_cross_attention": False, "num_attention_heads": None, "mid_block_only_cross_attention": None}
 
@@ -119,6 +121,9 @@ def unet_spec_from(config: dict, where: str) -> tuple[UNetSpec, dict]:
     kinds = {"CrossAttnDownBlock2D": True, "DownBlock2D": False}
     if any(d not in kinds for d in down):
         raise UserError(f"{where}: down_block_types={down} holds a block this U-Net has not")
+    if config.get("class_embed_type") not in (None, "projection"):
+        raise UserError(f"{where}: class_embed_type={config['class_embed_type']!r} is not supported",
+                        "only none or projection is")
     heads = config["attention_head_dim"]
     layers = config.get("transformer_layers_per_block", 1)
     if not isinstance(heads, int) or not isinstance(layers, int):
@@ -126,7 +131,8 @@ def unet_spec_from(config: dict, where: str) -> tuple[UNetSpec, dict]:
     spec = UNetSpec(channels=list(config["block_out_channels"]), attention=[kinds[d] for d in down],
                     layers_per_block=config["layers_per_block"], heads=heads,
                     groups=config.get("norm_num_groups", 32), eps=config.get("norm_eps", 1e-5),
-                    transformer_layers=layers)
+                    transformer_layers=layers,
+                    class_dim=config.get("projection_class_embeddings_input_dim") if config.get("class_embed_type") else None)
     return spec, {"in_channels": config["in_channels"], "out_channels": config["out_channels"],
                   "text_dim": config["cross_attention_dim"], "sample_size": config.get("sample_size")}
 

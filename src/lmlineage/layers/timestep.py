@@ -21,13 +21,14 @@ def timestep_features(t: torch.Tensor, dim: int, max_period: float = 10000.0) ->
 
 
 class TimestepEmbedding(nn.Module):
-    """``linear_2(silu(linear_1(features)))``."""
+    """``linear_2(silu(linear_1(features)))``; ``features=False``: of the input vector itself
+    (a class or caption embedding)."""
 
-    def __init__(self, dim: int, out: int):
+    def __init__(self, dim: int, out: int, features: bool = True):
         super().__init__()
-        self.dim = dim
+        self.dim, self.features = dim, features
         self.linear_1 = nn.Linear(dim, out)
         self.linear_2 = nn.Linear(out, out)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(F.silu(self.linear_1(timestep_features(t, self.dim))))
+        return self.linear_2(F.silu(self.linear_1(timestep_features(t, self.dim) if self.features else t)))

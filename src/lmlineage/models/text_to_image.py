@@ -58,6 +58,14 @@ class TextToImage(nn.Module):
         hidden, _ = self.text(ids, attention_mask=mask)
         return hidden, mask
 
+    def denoise(self, x, t, text, mask):
+        """The U-Net's output; where it has a class embedding, it reads the mean of the caption's
+        states (our text encoder reads both ways, so no one token sums the caption as GLIDE's last does)."""
+        pooled = None
+        if self.unet.class_embedding is not None:
+            pooled = (text * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return self.unet(x, t, text, mask, pooled=pooled)
+
     @torch.no_grad()
     def track_latent_scale(self, latents: torch.Tensor) -> None:
         """Move the latent scale towards 1 / the standard deviation of these latents (a running mean)."""
@@ -67,8 +75,7 @@ class TextToImage(nn.Module):
         return x if self.autoencoder is None else self.autoencoder.decode(x / self.latent_scale)
 
     def forward(self, x, t, ids):
-        text, mask = self.encode_text(ids)
-        return self.unet(x, t, text, mask)
+        return self.denoise(x, t, *self.encode_text(ids))
 
     @torch.no_grad()
     def draw(self, ids: torch.Tensor, *, guidance: float = 3.0, steps: int = 50, sampler: str = "ddim",
@@ -87,10 +94,10 @@ class TextToImage(nn.Module):
 
         def predict(x, t):
             if guidance == 1.0:
-                return self.unet(x, t, text, mask)
+                return self.denoise(x, t, text, mask)
             if guidance == 0.0:
-                return self.unet(x, t, null, null_mask)
-            cond, uncond = self.unet(torch.cat([x, x]), t, both, both_mask).chunk(2)
+                return self.denoise(x, t, null, null_mask)
+            cond, uncond = self.denoise(torch.cat([x, x]), t, both, both_mask).chunk(2)
             return guided(cond, uncond, guidance)
 
         generator = torch.Generator(device=device)
