@@ -359,7 +359,8 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
 
 def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
     """Captioned images (a set's captions, else captions built from its labels), held out as the
-    labelled sets are; the caption tokenizer (characters) is built from every caption, and the
+    labelled sets are; the caption tokenizer (WordPiece: a word a token, so the one word that tells
+    two captions apart is one key for the U-Net's attention) is built from every caption, and the
     captions' class names are kept in the config for `generate` without --prompt."""
     from ..tokenizers import build_tokenizer, load_tokenizer
     from ..vision.batches import held_out_split
@@ -369,7 +370,7 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
     images = load_images(data)
     captions = captions_of(images)
     train, val = held_out_split(images)
-    tokenizer = load_tokenizer(out / "last") if s.resume else build_tokenizer("char", captions)
+    tokenizer = load_tokenizer(out / "last") if s.resume else build_tokenizer("wordpiece", captions)
     longest = max(len(tokenizer.encode(c)) for c in captions)
     context = max(base.max_positions, longest)
     caption_ids = CaptionIds(tokenizer, context)
