@@ -134,6 +134,8 @@ def main() -> None:
             "batch_size": args.batch_size, "lr": args.lr, "train_seconds": seconds,
             "parameters": sum(p.numel() for p in model.parameters()), "guidance": scores,
             "no_caption_baseline": scores.get("0.0")}
+        if args.json:  # after each family, so a later failure keeps what was measured
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     result.update(device=device_name(), versions=versions(), captions=captions, number_words=list(NUMBER_WORDS))
     plot(result, out_dir / "image_generation.png")
     print(json.dumps(result, indent=1))
