@@ -192,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
+    drawing = g.add_argument_group("drawing (glide, latent-diffusion): --prompt is the caption, repeatable")
+    drawing.add_argument("--out", default=None, metavar="GRID.png", help="the PNG grid to draw into, a row per "
+                         "prompt (default: samples.png in the run directory)")
+    drawing.add_argument("--guidance", type=_float, default=3.0, help="classifier-free guidance scale w "
+                         "(1: the caption alone, 0: no caption)")
+    drawing.add_argument("--steps", type=_positive_int, default=50, help="sampling steps")
+    drawing.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
+    drawing.add_argument("--samples", type=_positive_int, default=4, metavar="N", help="drawings per prompt")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
                        "image classifiers: accuracy; image-text models: recall@1 both ways and zero-shot accuracy) on a corpus's "
@@ -409,6 +417,8 @@ def cmd_generate(args) -> None:
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
     if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
         return _answer(model, args)
+    if getattr(model, "reads", "text") == "captions":  # a text-to-image model draws
+        return _draw(args)
     check_generates(model, args.checkpoint)
     if args.chat:
         return _chat(model, args)
@@ -460,6 +470,17 @@ def _answer(model, args) -> None:
                         'give --image FILE --prompt "what digit is <img>?"')
     print(answer_questions(args.checkpoint, args.image, [args.prompt], device=args.device,
                            max_new_tokens=args.max_new_tokens)[0])
+
+
+def _draw(args) -> None:
+    from .api import draw
+
+    prompts = None if args.prompt is None else [args.prompt]
+    out, drawn = draw(args.checkpoint, prompts, out=args.out, per_caption=args.samples, guidance=args.guidance,
+                      steps=args.steps, sampler=args.sampler, seed=0 if args.seed is None else args.seed,
+                      device=args.device)
+    print(f"{args.samples} drawing(s) of each of {len(drawn)} caption(s) ({args.sampler}, {args.steps} steps, "
+          f"guidance {args.guidance:g}) written to {out}")
 
 
 def _chat(model, args) -> None:

@@ -24,7 +24,9 @@ from ..layers.norm import make_norm
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None,
-                 cross_attention=False):
+                 cross_attention=False, memory_dim: int | None = None):
+        """``memory_dim``: the width of what cross-attention reads (None: ``d_model``; a U-Net's
+        text states)."""
         super().__init__()
         self.residual = cfg.norm.placement
         self.attn_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
@@ -42,7 +44,8 @@ class Block(nn.Module):
             self.cross_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
             self.cross_attn = CrossAttention(cfg.d_model, cfg.attention.n_head, cfg.attention.kv_heads,
                                              cfg.attention.dim_head(cfg.d_model), cfg.bias,
-                                             cfg.dropout, layer, scale=cfg.attention.scale)
+                                             cfg.dropout, layer, scale=cfg.attention.scale, memory_dim=memory_dim,
+                                             qkv_bias=cfg.attention.qkv_bias)
         shared = cfg.norm.placement == "parallel_shared_norm"
         self.mlp_norm = None if shared else make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
         self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says

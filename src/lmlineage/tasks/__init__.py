@@ -26,6 +26,7 @@ from .permutation_lm import PermutationLMTask
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 from .tlm import TranslationLMTask
 from .dual_encoder import TranslationRankingTask
+from .text_to_image import TextToImageTask
 
 TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
@@ -33,7 +34,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "bart_denoising": DenoisingTask, "word_clm": WordLMTask, "bilm": BiLMTask, "counts": NGramCountsTask,
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
-         "image_questions": ImageQuestionTask, "blip": BlipTask, "coca": CocaTask}
+         "image_questions": ImageQuestionTask, "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -22,10 +22,10 @@ from torch.nn import functional as F
 
 from ..core.errors import UserError
 from ..objectives.contrastive import InBatchContrastive
+from ..vision.captions import CAPTIONS
 from .protocol import GENERIC_OPTIONS, Task, TrainResult
 
 LABEL_SMOOTHING = 0.1
-DIGIT_CAPTION, LABEL_CAPTION = "a handwritten {}", "a picture of {}"
 
 
 class CaptioningTask(Task):
@@ -34,7 +34,7 @@ class CaptioningTask(Task):
     reads = "captions"
     options = GENERIC_OPTIONS - {"tokenizer", "vocab_size", "context"}  # the tokenizer is built on the captions
     special_tokens = ("[DEC]", "[ENC]")  # BLIP's decoder start and image-grounded encoder tokens, beside BERT's
-    label_templates = ((DIGIT_CAPTION,), (LABEL_CAPTION,))
+    label_templates = CAPTIONS
     caption_vocab_size = 1000
     perplexity_of = "caption"
     label_smoothing = 0.0
@@ -72,7 +72,7 @@ class CaptioningTask(Task):
 
     @classmethod
     def caption_positions(cls, positions: int, longest: int) -> int:
-        return max(longest + 8, 32)  # room for a caption a little longer than any seen
+        return max(longest + 2 + 8, 32)  # [CLS] and [SEP], and room for a caption a little longer than any seen
 
     @classmethod
     def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "CaptioningTask":
@@ -117,19 +117,19 @@ class CaptioningTask(Task):
         loss = self.total(means)
         return {"loss": loss, "nats": loss * count, "tokens": tokens, "images": count, **means}
 
-    def held_out_scores(self, split, names, best=None) -> tuple[dict, str]:
-        """The share of held-out images whose greedy caption (with ``best``'s weights where given)
-        names what the image shows; the sample is the first image's caption. A model without the
+    def held_out_scores(self, split, names, run=None, seed: int = 0) -> tuple[dict, str]:
+        """The share of held-out images whose greedy caption (with the run's best weights) names
+        what the image shows; the sample is the first image's caption. A model without the
         captioning decoder (a retrieval checkpoint) scores nothing here."""
         from ..evaluation.captions import caption_split
 
         model = self.model
         if model.text_decoder is None:
             return {}, ""
-        if best is not None:
+        if run is not None and (run / "best" / "model.safetensors").exists():
             from safetensors.torch import load_file
 
-            model.load_state_dict(load_file(str(best)), strict=False)
+            model.load_state_dict(load_file(str(run / "best" / "model.safetensors")), strict=False)
         captions, named = caption_split(model, self.tokenizer, split)
         return {"named": named}, f"held-out image 0: {captions[0]!r} (reference: {split.captions[0]!r})"
 

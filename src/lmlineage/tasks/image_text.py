@@ -122,7 +122,7 @@ class ImageTextContrastiveTask(Task):
         predicted = self.zero_shot(pixels, labels).argmax(-1).cpu()
         return {"zero_shot_accuracy": float((predicted == targets).float().mean()), "classes": len(labels)}
 
-    def held_out_scores(self, split, names, best=None) -> tuple[dict, str]:
+    def held_out_scores(self, split, names, run=None, seed: int = 0) -> tuple[dict, str]:
         """Zero-shot accuracy on the held-out images where they have labels, from the classes'
         prompts alone; the sample is the first image's zero-shot class (the weights as trained)."""
         if split.labels is None or not names:

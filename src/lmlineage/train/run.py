@@ -359,15 +359,16 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
 
 def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
     """Captioned images (``vision.captions``: their own captions, or their labels' captions from the
-    task's ``label_templates``), held out as `eval` holds them out, processed by the task's
-    ``image_processor`` (grey images as RGB); a tokenizer trained on the training captions, the
-    task's special tokens added where it lacks them, and its captions encoded between the task's
-    ``caption_tokens``. Training draws every caption of an image; the held-out images keep one each
-    (to retrieve, to caption)."""
+    task's ``label_templates``), held out as `eval` holds them out; the images as the task sets them
+    up (``caption_image_setup``: CLIP's and BLIP's processors, grey as RGB; a drawing's [-1, 1]); a
+    tokenizer trained on the training captions (every caption where ``tokenizer_sees_held_out``),
+    the task's special tokens added where it lacks them; the captions encoded by the task's
+    ``caption_encoder``. Training draws every caption of an image; the held-out images keep one
+    each (to retrieve, to caption, to draw)."""
     from ..tokenizers import build_tokenizer, load_tokenizer
     from ..tokenizers.hf import with_specials
-    from ..vision.batches import fitted_image, held_out_split
-    from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of, encode_captions
+    from ..vision.batches import held_out_split
+    from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of
     from ..vision.images import DEFAULT, load_images
     from ..vision.processor import ImageProcessor
 
@@ -376,23 +377,22 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
     templates = task_cls.label_templates
     train_captions = [c for texts in captions_of(train, templates) for c in texts]
     val_captions = [texts[0] for texts in captions_of(val, templates)]  # refused before anything is written
-    image = {**fitted_image(images, base.vision.image.size, base.vision.image.patch), "channels": 3}
-    processor = ImageProcessor.read(out / "last") if s.resume else task_cls.image_processor(image["size"])
+    processor, image_config = task_cls.caption_image_setup(base, images)
+    if s.resume:
+        processor = ImageProcessor.read(out / "last")
+    seen = train_captions + val_captions if task_cls.tokenizer_sees_held_out else train_captions
+    kind = s.tokenizer or task_cls.caption_tokenizer or fam.default_tokenizer
     tok = load_tokenizer(out / "last") if s.resume else with_specials(build_tokenizer(
-        s.tokenizer or fam.default_tokenizer, train_captions, s.vocab_size or task_cls.caption_vocab_size,
-        task_cls.special_tokens), task_cls.special_tokens)
-    ids = task_cls.check_inputs(tok, s.batch_size)
-    bos, eos, pad = task_cls.caption_tokens(tok)
-    longest = 2 + max(len(t) for t in tok.encode_batch(train_captions + val_captions))
+        kind, seen, s.vocab_size or task_cls.caption_vocab_size, task_cls.special_tokens), task_cls.special_tokens)
+    ids = task_cls.check_inputs(tok, s.batch_size) or {}
+    longest = max(len(t) for t in tok.encode_batch(train_captions + val_captions))
     positions = task_cls.caption_positions(base.max_positions, longest)
-
-    def encode(texts):
-        return encode_captions(tok, texts, bos, eos, pad, positions)
-
+    encode = task_cls.caption_encoder(tok, positions)
     train_split, val_split = CaptionSplit.process(train, processor, encode, templates=templates), \
         CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
-    overrides = merge({"vocab_size": tok.vocab_size, "max_positions": positions, "vision": {"image": image},
-                       "labels": images.label_names}, ids)
+    overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions,
+                             "labels": task_cls.caption_labels(images, train_captions + val_captions)}, image_config),
+                      merge(ids, task_cls.model_config(tok)))
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
@@ -616,11 +616,9 @@ def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out,
                      load_checkpoint) -> TrainResult:
     """Scored on the held-out images: the trainer's evaluation, and what the task scores beyond it
     (``held_out_scores``: CLIP's zero-shot accuracy, a captioner's share of captions naming the
-    right thing, with the best checkpoint's weights); the sample is its line on the first image."""
+    right thing with the best checkpoint's weights, a drawer's grid of drawings); the sample is its line."""
     metrics = task_cls.metrics(evaluation)
-    best = out / "best" / "model.safetensors"
-    scores, sample = task.eval().held_out_scores(prepared.val, prepared.held_out.label_names,
-                                                 best if best.exists() else None)
+    scores, sample = task.eval().held_out_scores(prepared.val, prepared.held_out.label_names, out, seed)
     if scores:
         metrics.update(scores)
         trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in scores.items()}})

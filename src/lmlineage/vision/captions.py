@@ -1,13 +1,15 @@
-"""Captioned images, as the image-text families (CLIP, BLIP, CoCa) train on them: every image with
-one or more captions, the captions as token ids between a start and an end token, and the phrases
-a caption of the image must name to be right.
+"""Captioned images, as the image-text families (CLIP, BLIP, CoCa) and the text-to-image ones (GLIDE,
+latent diffusion) train on them: every image with one or more captions, the captions as token ids
+(between a start and an end token; a drawer's with a null caption and padding above its
+vocabulary, ``CaptionIds``), and the phrases a caption of the image must name to be right.
 
 Where a set has captions (a manifest's ``caption`` column, the generated shapes scenes), each image
 has its own. Where it has labels only, the captions are made from the label by templates, one pair
 per task: for a single digit (written as its word) and for any other label. CLIP's are several
 prompt phrasings (Radford et al. 2021, section 3.1.4: "A photo of a {label}."), so that the text
 tower learns the label, not one sentence, and are the prompts of zero-shot classification; a
-captioner's (BLIP's, CoCa's) is one sentence to learn to say ("a handwritten seven").
+captioner's (BLIP's, CoCa's) and a drawer's (GLIDE's) is one sentence to say or draw ("a
+handwritten seven").
 
 What a right caption names (``CaptionSplit.named``): each object's colour and kind in a scene, a
 labelled image's label word, else the whole caption.
@@ -30,6 +32,7 @@ DIGIT_TEMPLATES = ("a photo of the digit {}.", "a handwritten {}.", "the number 
                    "an image of the digit {}.")
 TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.", "a photo of the {}.")
 PROMPTS = (DIGIT_TEMPLATES, TEMPLATES)  # (a digit's, any other label's): CLIP's prompts
+CAPTIONS = (("a handwritten {}",), ("a picture of {}",))  # one sentence to say (BLIP, CoCa) or draw (GLIDE)
 
 
 def is_digit(label: str) -> bool:
@@ -96,6 +99,31 @@ def encode_captions(tokenizer, texts: list[str], bos: int, eos: int, pad: int, l
     for i, row in enumerate(rows):
         out[i, : len(row)] = torch.tensor(row)
     return out
+
+
+class CaptionIds:
+    """A text-to-image model's captions -> (B, max_length) ids: the caption's tokens alone (no start
+    or end token), over the tokenizer's vocabulary plus two ids above it: ``null``, the empty caption
+    (classifier-free guidance's null condition, one token that is attended), and ``pad`` (masked)."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer, self.max_length = tokenizer, max_length
+        self.null, self.pad = tokenizer.vocab_size, tokenizer.vocab_size + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size + 2
+
+    def __call__(self, captions: list[str | None]) -> torch.Tensor:
+        """None or "" is the empty caption; a caption longer than ``max_length`` tokens is refused."""
+        rows = []
+        for caption in captions:
+            ids = self.tokenizer.encode(caption) if caption else [self.null]
+            if len(ids) > self.max_length:
+                raise UserError(f"the caption {caption!r} is {len(ids)} tokens, more than the {self.max_length} "
+                                "the model reads", "give a shorter caption")
+            rows.append(ids + [self.pad] * (self.max_length - len(ids)))
+        return torch.tensor(rows, dtype=torch.long)
 
 
 @dataclass
