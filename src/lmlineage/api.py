@@ -83,7 +83,7 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
-        if getattr(model, "reads", "text") in ("images", "image_questions"):  # the processor it was trained with
+        if getattr(model, "reads", "text") in ("images", "image_questions", "captions"):  # the processor it was trained with
             from .vision.processor import ImageProcessor
 
             model.processor = ImageProcessor.read(directory)
@@ -389,23 +389,23 @@ def _evaluate_images(path, model, task_cls, data, batch_size: int, device: str):
 
 
 def _evaluate_captions(path, model, task_cls, data, batch_size: int, device: str):
-    """Retrieval recall@1 both ways on the held-out split of a captioned (or labelled) image set
-    (the run's own by default), cut as training cuts it, one caption per image; and, where the set
-    has labels, zero-shot accuracy from its classes' prompts alone."""
+    """The task's evaluation on the held-out split of a captioned (or labelled) image set (the run's
+    own by default), cut as training cuts it, one caption per image (CLIP: retrieval recall@1 both
+    ways; a captioner: its losses; a drawer: the denoising loss at fixed steps and noise), and what the task scores beyond it (``held_out_scores``: CLIP's
+    zero-shot accuracy where the set has labels, the share of greedy captions naming the right thing)."""
     from .vision.batches import held_out_split
-    from .vision.captions import CaptionSplit, encode_captions
+    from .vision.captions import CaptionSplit
     from .vision.images import DEFAULT, load_images
 
     data, _, name = _data_to_score(path, data, DEFAULT)
     processor, tokenizer = _processor_of(model, path), _tokenizer_of(model, path)
-    cfg = model.config
-    val = CaptionSplit.process(held_out_split(load_images(data))[1], processor, lambda texts: encode_captions(
-        tokenizer, texts, cfg.bos_id, cfg.eos_id, cfg.pad_id, cfg.max_positions), every_caption=False)
+    images = load_images(data)
+    val = CaptionSplit.process(held_out_split(images)[1], processor,
+                               task_cls.caption_encoder(tokenizer, model.config.max_positions), every_caption=False,
+                               templates=task_cls.label_templates)
     task = task_cls.for_tokenizer(model, tokenizer).eval()
     result = task.evaluate((x.to(device), y.to(device)) for x, y in val.batches(batch_size))
-    names = None if val.labels is None else _label_names(load_images(data))
-    if names:
-        result.update(task.zero_shot_accuracy(val.pixels, val.labels, names))
+    result.update(task.held_out_scores(val, _label_names(images))[0])
     scored = f"scored the held-out split (20%) of {name}: {len(val):,} images, one caption each"
     return task_cls, {k: v for k, v in result.items() if k not in ("nats", "tokens")}, scored
 
@@ -493,6 +493,49 @@ def detect(path, image: str, out=None, threshold: float = 0.5, device: str = "cp
     if out is not None:
         draw(array, found, names, out, title=f"{Path(image).name}: {len(found)} object(s) at score >= {threshold}")
     return [{"label": names[d["label"]], "score": d["score"], "box": d["box"]} for d in found]
+
+
+def caption_images(path, images: list[str], device: str = "cpu", num_beams: int = 1,
+                   max_new_tokens: int | None = None) -> list[dict]:
+    """Each image file captioned by a captioning checkpoint (`lmlineage train blip`, coca): greedy,
+    or beam search with ``num_beams``."""
+    from .evaluation.captions import caption_pixels
+    from .vision.images import read_image
+
+    model, processor = _image_model(path, device, "caption images")
+    if getattr(model, "text_decoder", None) is None:
+        raise UserError(f"{path} does not caption images", "give a checkpoint of `lmlineage train blip` (or coca)")
+    if model.tokenizer is None:
+        raise UserError(f"{path} has no tokenizer.json", "caption with a checkpoint that carries its tokenizer")
+    if not images:
+        raise UserError("no image given", "give an image file")
+    arrays = [read_image(image) for image in images]
+    captions = caption_pixels(model, model.tokenizer, processor(arrays), num_beams, max_new_tokens)
+    return [{"image": str(image), "caption": caption} for image, caption in zip(images, captions)]
+
+
+def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int = 8, guidance: float = 3.0,
+         steps: int = 50, sampler: str = "ddim", seed: int | None = 0, device: str = "cpu") -> tuple[Path, list[str]]:
+    """Draw ``per_caption`` images of each prompt (None: of every caption the model was trained on)
+    with a text-to-image checkpoint into the PNG grid ``out`` (None: samples.png in its run
+    directory); (the PNG, the captions drawn)."""
+    from .vision.text_to_image import draw_grid
+
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if getattr(model, "reads", "text") != "captions":
+        raise UserError(f"{path} does not draw", "give a checkpoint of `lmlineage train glide` or latent-diffusion")
+    if prompts is None:
+        prompts = model.config.labels
+        if not prompts:
+            raise UserError(f"{path} keeps no captions to draw", "give --prompt TEXT")
+    if out is None:
+        run = _run_of(path)
+        if run is None:
+            raise UserError("no --out for the grid", "give --out grid.png")
+        out = run / "samples.png"
+    draw_grid(model, model.tokenizer, prompts, out, per_caption=per_caption, guidance=guidance, steps=steps,
+              sampler=sampler, seed=seed)
+    return Path(out), prompts
 
 
 def _processor_of(model, path):

@@ -216,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
+    drawing = g.add_argument_group("drawing (glide, latent-diffusion): --prompt is the caption, repeatable")
+    drawing.add_argument("--out", default=None, metavar="GRID.png", help="the PNG grid to draw into, a row per "
+                         "prompt (default: samples.png in the run directory)")
+    drawing.add_argument("--guidance", type=_float, default=3.0, help="classifier-free guidance scale w "
+                         "(1: the caption alone, 0: no caption)")
+    drawing.add_argument("--steps", type=_positive_int, default=50, help="sampling steps")
+    drawing.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
+    drawing.add_argument("--samples", type=_positive_int, default=4, metavar="N", help="drawings per prompt")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
                        "image classifiers: accuracy; image-text models: recall@1 both ways and zero-shot accuracy) on a corpus's "
@@ -349,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="cpu")
     d.add_argument("--json", action="store_true", help="print the objects as a JSON list")
 
+    cp = sub.add_parser("caption", help="describe an image in words with a captioning model (blip, coca)")
+    cp.add_argument("checkpoint", help="a checkpoint or run directory of `lmlineage train blip` (or coca)")
+    cp.add_argument("image", nargs="+", help="the image file(s) to caption")
+    cp.add_argument("--num-beams", type=_positive_int, default=1, help="beam search with N beams (default: greedy)")
+    cp.add_argument("--max-new-tokens", type=_positive_int, default=None, help="(default: the model's context)")
+    cp.add_argument("--device", default="cpu")
+    cp.add_argument("--json", action="store_true", help="print one JSON object per image")
+
     a = sub.add_parser("align", help="translate a source with an attention model (bahdanau) and draw where each "
                        "generated token looked: an alignment heatmap PNG")
     a.add_argument("checkpoint", help="a bahdanau checkpoint or run directory")
@@ -475,6 +491,8 @@ def cmd_generate(args) -> None:
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
     if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
         return _answer(model, args)
+    if getattr(model, "reads", "text") == "captions":  # a text-to-image model draws
+        return _draw(args)
     check_generates(model, args.checkpoint)
     if args.tools:
         return _with_tools(model, args)
@@ -542,6 +560,17 @@ def _with_tools(model, args) -> None:
     print(f"User: {args.prompt.strip()}", flush=True)
     respond(model, args.prompt, tools, max_line_tokens=args.max_new_tokens, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, seed=args.seed, show=lambda line: print(line, flush=True))
+
+
+def _draw(args) -> None:
+    from .api import draw
+
+    prompts = None if args.prompt is None else [args.prompt]
+    out, drawn = draw(args.checkpoint, prompts, out=args.out, per_caption=args.samples, guidance=args.guidance,
+                      steps=args.steps, sampler=args.sampler, seed=0 if args.seed is None else args.seed,
+                      device=args.device)
+    print(f"{args.samples} drawing(s) of each of {len(drawn)} caption(s) ({args.sampler}, {args.steps} steps, "
+          f"guidance {args.guidance:g}) written to {out}")
 
 
 def _chat(model, args) -> None:
@@ -701,6 +730,14 @@ def cmd_segment(args) -> None:
           f"predicted IoU {result['predicted_iou']:.2f}; drawn in {result['out']}")
 
 
+def cmd_caption(args) -> None:
+    from .api import caption_images
+
+    for line in caption_images(args.checkpoint, args.image, device=args.device, num_beams=args.num_beams,
+                               max_new_tokens=args.max_new_tokens):
+        print(json.dumps(line) if args.json else f"{line['image']}\t{line['caption']}")
+
+
 def cmd_serve(args) -> None:
     from .serve import serve
 
@@ -768,7 +805,7 @@ def cmd_convert(args) -> None:
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect,
-            "segment": cmd_segment, "rlhf": cmd_rlhf}
+            "segment": cmd_segment, "rlhf": cmd_rlhf, "caption": cmd_caption}
 
 
 @contextlib.contextmanager

@@ -24,7 +24,9 @@ from ..layers.norm import make_norm
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, qk_transform=None, score_bias=None, score_mod=None,
-                 cross_attention=False):
+                 cross_attention=False, memory_dim: int | None = None):
+        """``memory_dim``: the width of what cross-attention reads (None: ``d_model``; a U-Net's
+        text states)."""
         super().__init__()
         self.residual = cfg.norm.placement
         self.attn_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
@@ -42,7 +44,8 @@ class Block(nn.Module):
             self.cross_norm = make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
             self.cross_attn = CrossAttention(cfg.d_model, cfg.attention.n_head, cfg.attention.kv_heads,
                                              cfg.attention.dim_head(cfg.d_model), cfg.bias,
-                                             cfg.dropout, layer, scale=cfg.attention.scale)
+                                             cfg.dropout, layer, scale=cfg.attention.scale, memory_dim=memory_dim,
+                                             qkv_bias=cfg.attention.qkv_bias)
         shared = cfg.norm.placement == "parallel_shared_norm"
         self.mlp_norm = None if shared else make_norm(cfg.norm.kind, cfg.d_model, cfg.norm.eps, cfg.bias)
         self.mlp = feed_forward(cfg, layer)  # dense, or mixture of experts where the config says
@@ -51,10 +54,11 @@ class Block(nn.Module):
     def forward(self, x, encoder_out=None, encoder_mask=None, cross_cache=None, offset=None, memory_offset=None,
                 **attn_args):
         """``encoder_out`` (B, S, d), ``encoder_mask`` (B, 1, 1, S) or None, ``cross_cache``: the
-        cross-attention inputs, used by blocks built with ``cross_attention``. ``offset`` (B, T, d):
-        positions added where ``x`` is read as queries and keys, ``memory_offset`` (B, S, d) where the
-        encoder output is read as keys (DETR: never to the values)."""
-        cross = self.cross_attn is not None
+        cross-attention inputs, used by blocks built with ``cross_attention``; without an
+        ``encoder_out`` such a block skips its cross layer (BLIP's text encoder read unimodally).
+        ``offset`` (B, T, d): positions added where ``x`` is read as queries and keys, ``memory_offset``
+        (B, S, d) where the encoder output is read as keys (DETR: never to the values)."""
+        cross = self.cross_attn is not None and encoder_out is not None
         if offset is not None:
             attn_args["qk_offset"] = offset
         offsets = {} if offset is None and memory_offset is None else \

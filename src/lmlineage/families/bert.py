@@ -18,16 +18,16 @@ def weight_and_bias(ours: str, theirs: str) -> tuple[Rename, Rename]:
     return Rename(f"{ours}.weight", f"{theirs}.weight"), Rename(f"{ours}.bias", f"{theirs}.bias")
 
 
-def encoder_rules(prefix: str) -> tuple:
-    """The backbone under ``prefix`` ("bert." inside task models, "" in a bare BertModel);
-    RoBERTa, and others that keep BERT's module names, reuse it."""
-    emb, layer, ours = f"{prefix}embeddings.", f"{prefix}encoder.layer.{{i}}.", "backbone.layers.{i}."
+def encoder_rules(prefix: str, stack: str = "backbone.") -> tuple:
+    """The backbone under ``prefix`` ("bert." inside task models, "" in a bare BertModel), ours
+    under ``stack``; RoBERTa, and others that keep BERT's module names, reuse it."""
+    emb, layer, ours = f"{prefix}embeddings.", f"{prefix}encoder.layer.{{i}}.", f"{stack}layers.{{i}}."
     qkv = lambda p: tuple(f"{layer}attention.self.{n}.{p}" for n in ("query", "key", "value"))  # noqa: E731
     return (
-        Rename("backbone.embed_tokens.weight", emb + "word_embeddings.weight"),
-        Rename("backbone.embed_positions.weight", emb + "position_embeddings.weight"),
-        Rename("backbone.embed_segments.weight", emb + "token_type_embeddings.weight"),
-        *weight_and_bias("backbone.embed_norm", emb + "LayerNorm"),
+        Rename(f"{stack}embed_tokens.weight", emb + "word_embeddings.weight"),
+        Rename(f"{stack}embed_positions.weight", emb + "position_embeddings.weight"),
+        Rename(f"{stack}embed_segments.weight", emb + "token_type_embeddings.weight"),
+        *weight_and_bias(f"{stack}embed_norm", emb + "LayerNorm"),
         Ignore(emb + "position_ids"),  # a buffer older checkpoints carry
         Fuse(ours + "attn.qkv.weight", qkv("weight")),
         Fuse(ours + "attn.qkv.bias", qkv("bias")),
@@ -44,13 +44,13 @@ def pooler_rules(prefix: str) -> tuple:
 
 
 def mlm_rules(head: str = "cls.predictions", transform: str = "transform.dense",
-              norm: str = "transform.LayerNorm") -> tuple:
+              norm: str = "transform.LayerNorm", ours: str = "mlm") -> tuple:
     return (
-        *weight_and_bias("mlm.transform", f"{head}.{transform}"),
-        *weight_and_bias("mlm.norm", f"{head}.{norm}"),
+        *weight_and_bias(f"{ours}.transform", f"{head}.{transform}"),
+        *weight_and_bias(f"{ours}.norm", f"{head}.{norm}"),
         # The output bias, stored again under the decoder where untied (transformers then uses that copy).
-        Copies("mlm.decoder.bias", (f"{head}.decoder.bias", f"{head}.bias")),
-        Tie("mlm.decoder.weight", f"{head}.decoder.weight"),
+        Copies(f"{ours}.decoder.bias", (f"{head}.decoder.bias", f"{head}.bias")),
+        Tie(f"{ours}.decoder.weight", f"{head}.decoder.weight"),
     )
 
 

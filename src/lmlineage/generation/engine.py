@@ -14,6 +14,7 @@ seq2seq / Bahdanau models implement the same four names)::
     model.new_cache(batch_size=..., max_length=..., static=...)
     model.decoder_start_id                                      # the first decoder input (int)
 
+The source may be pixel values, (B, C, H, W) floats, for a model that captions images (BLIP).
 ``encoder_out`` may be any tensor, or tuple / list / dict of tensors (an RNN's outputs and
 final state), with the batch on dim 0 of each tensor; the engine only passes it back and
 selects rows of it. Decoding starts from ``decoder_start_id`` and feeds one token per step.
@@ -113,7 +114,7 @@ class _EncoderDecoderSteps:
         self.model = model
         self.source_mask = attention_mask
         self.encoder_out = model.encode(input_ids, attention_mask)
-        self.prefix = torch.full((b, 1), int(model.decoder_start_id), dtype=input_ids.dtype, device=input_ids.device)
+        self.prefix = torch.full((b, 1), int(model.decoder_start_id), dtype=torch.long, device=input_ids.device)
         self.cache = model.new_cache(batch_size=b, max_length=max_new_tokens, static=static_cache)
 
     def _logits(self, ids):
@@ -173,9 +174,11 @@ def generate(
     _check_beams(num_beams, num_return_sequences, length_penalty, early_stopping, temperature, on_token, should_stop)
     if max_new_tokens < 1:
         raise UserError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if input_ids.ndim != 2 or input_ids.shape[1] == 0:
+    # An image captioner's source is the image: pixel values (B, C, H, W), which its encode reads.
+    image_source = is_encoder_decoder(model) and input_ids.is_floating_point()
+    if not image_source and (input_ids.ndim != 2 or input_ids.shape[1] == 0):
         raise UserError("the prompt is empty", "give at least one token of prompt")
-    b, t = input_ids.shape
+    b, t = input_ids.shape[0], 0 if image_source else input_ids.shape[1]
     _check_length(model, t, max_new_tokens)
     if compile:
         if num_beams > 1 or is_encoder_decoder(model):

@@ -16,11 +16,14 @@ from .attention import Attention, projected
 
 class CrossAttention(Attention):
     def __init__(self, dim: int, n_head: int, kv_heads: int, head_dim: int, bias: bool = True,
-                 dropout: float = 0.0, layer: int = 0, scale: float | None = None, memory_dim: int | None = None):
+                 dropout: float = 0.0, layer: int = 0, scale: float | None = None, memory_dim: int | None = None,
+                 qkv_bias: bool | None = None):
+        """``qkv_bias``: whether q and kv have biases (None: as ``bias``; the U-Net's have none)."""
         super().__init__(dim, n_head, kv_heads, head_dim, bias, dropout, layer, scale=scale)
         del self.qkv  # split: the queries and the keys/values read different streams
-        self.q = nn.Linear(dim, n_head * head_dim, bias=bias)
-        self.kv = nn.Linear(memory_dim or dim, 2 * kv_heads * head_dim, bias=bias)
+        in_bias = bias if qkv_bias is None else qkv_bias
+        self.q = nn.Linear(dim, n_head * head_dim, bias=in_bias)
+        self.kv = nn.Linear(memory_dim or dim, 2 * kv_heads * head_dim, bias=in_bias)
 
     def forward(self, x, memory, mask=None, cache=None, query_offset=None, memory_offset=None):
         """``x`` (B, T, dim) decoder states; ``memory`` (B, S, memory_dim) encoder output;

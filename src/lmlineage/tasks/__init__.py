@@ -18,6 +18,7 @@ from .image_classification import ImageClassificationTask
 from .image_text import ImageTextContrastiveTask
 from .image_questions import ImageQuestionTask
 from .segmentation import SegmentationTask
+from .captioning import BlipTask, CocaTask
 from .masked_lm import MaskedLMTask, MaskedLMWithNSPTask, MaskedLMWithSOPTask
 from .span_corruption import SpanCorruptionTask
 from .bart_denoising import DenoisingTask
@@ -28,6 +29,7 @@ from .permutation_lm import PermutationLMTask
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 from .tlm import TranslationLMTask
 from .dual_encoder import TranslationRankingTask
+from .text_to_image import TextToImageTask
 
 TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
@@ -36,7 +38,8 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "word2vec": Word2VecTask, "image_classification": ImageClassificationTask, "tlm": TranslationLMTask,
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
          "image_questions": ImageQuestionTask, "detection": DetectionTask, "segmentation": SegmentationTask,
-         "instruction_tuning": InstructionTuningTask, "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask}
+         "instruction_tuning": InstructionTuningTask, "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask,
+         "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask}
 
 
 def task_class(objective: str) -> type[Task]:

@@ -58,6 +58,17 @@ class ImageTextContrastiveTask(Task):
         return cls.special_ids(tokenizer)
 
     @classmethod
+    def caption_tokens(cls, tokenizer) -> tuple[int, int, int]:
+        ids = cls.special_ids(tokenizer)
+        return ids["bos_id"], ids["eos_id"], ids["pad_id"]
+
+    @classmethod
+    def image_processor(cls, side: int):
+        from ..vision.processor import ImageProcessor
+
+        return ImageProcessor.clip(side)
+
+    @classmethod
     def for_tokenizer(cls, model, tokenizer, **checkpoints) -> "ImageTextContrastiveTask":
         from ..vision.captions import ImageTextProcessor
 
@@ -110,6 +121,17 @@ class ImageTextContrastiveTask(Task):
     def zero_shot_accuracy(self, pixels: torch.Tensor, targets: torch.Tensor, labels: list[str]) -> dict:
         predicted = self.zero_shot(pixels, labels).argmax(-1).cpu()
         return {"zero_shot_accuracy": float((predicted == targets).float().mean()), "classes": len(labels)}
+
+    def held_out_scores(self, split, names, run=None, seed: int = 0) -> tuple[dict, str]:
+        """Zero-shot accuracy on the held-out images where they have labels, from the classes'
+        prompts alone; the sample is the first image's zero-shot class (the weights as trained)."""
+        if split.labels is None or not names:
+            return {}, ""
+        probabilities = self.zero_shot(split.pixels[:1], names)[0]
+        first = int(probabilities.argmax())
+        return self.zero_shot_accuracy(split.pixels, split.labels, names), (
+            f"held-out image 0, zero-shot: {names[first]} ({float(probabilities[first]):.2f}), "
+            f"labelled {names[int(split.labels[0])]}")
 
     @classmethod
     def metrics(cls, evaluation: dict) -> dict:

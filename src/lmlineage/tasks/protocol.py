@@ -13,6 +13,12 @@ Every member is declared here with its default; a task overrides what differs. A
   the model from the tokenizer (``model_config``) or from the family's own options
   (``config_from_options``), the text before every document (``control_code``, CTRL), the tokens
   it adds to every window (``added_tokens``, BART's </s>: the driver sizes windows to leave room);
+- a task reading captioned images (CLIP, BLIP, CoCa, GLIDE) says what differs between them: how
+  labels become captions (``label_templates``), its tokenizer (``caption_tokenizer``,
+  ``caption_vocab_size``, ``special_tokens``, ``tokenizer_sees_held_out``), how captions become ids
+  (``caption_tokens``, ``caption_encoder``, ``caption_positions``), its images
+  (``caption_image_setup``, ``image_processor``), the class names it keeps (``caption_labels``) and
+  what it scores on the held-out images beyond ``evaluate`` (``held_out_scores``);
 - how it learns: ``forward(batch) -> loss`` under the ``schedule``, or ``fit`` in one pass;
 - for images, what it needs of the set (``image_config``), what it reads of it (``image_split``)
   and what it says of the first held-out image (``image_sample``);
@@ -116,6 +122,16 @@ class Task(nn.Module):
     needs_data: ClassVar[str] = ""
     # A pair task whose model translates: its held-out sources are translated and scored (BLEU).
     translates: ClassVar[bool] = False
+    # A caption task: how labelled images are captioned, a pair of templates (a digit's word, any
+    # other label; None: ``vision.captions.PROMPTS``, CLIP's), and which loss the reported perplexity is of.
+    label_templates: ClassVar[tuple[tuple[str, ...], tuple[str, ...]] | None] = None
+    perplexity_of: ClassVar[str] = "loss"
+    # A caption task's vocabulary where --vocab-size is not among its options (None: the kind's default),
+    # and whether its tokenizer is trained on the held-out captions too (a drawer draws every caption).
+    caption_vocab_size: ClassVar[int | None] = None
+    tokenizer_sees_held_out: ClassVar[bool] = False
+    # A caption task's tokenizer kind where --tokenizer is not among its options (None: the family's default).
+    caption_tokenizer: ClassVar[str | None] = None
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
@@ -128,6 +144,46 @@ class Task(nn.Module):
         """Refuse, before anything is written, a tokenizer (or batch) the task cannot train with;
         returns what the task reads from the tokenizer (special ids), or None."""
         return None
+
+    @classmethod
+    def image_processor(cls, side: int):
+        """An image task: the processor its images go through, square images of ``side`` pixels."""
+        from ..vision.processor import ImageProcessor
+
+        return ImageProcessor.vit(side, side)
+
+    @classmethod
+    def caption_image_setup(cls, base, images) -> tuple:
+        """A caption task: (the image processor, config overrides) for the image set ``images``
+        and the preset's config ``base``: an image tower fitted to the set, read as RGB."""
+        from ..vision.batches import fitted_image
+
+        image = {**fitted_image(images, base.vision.image.size, base.vision.image.patch), "channels": 3}
+        return cls.image_processor(image["size"]), {"vision": {"image": image}}
+
+    @classmethod
+    def caption_tokens(cls, tokenizer) -> tuple[int, int, int]:
+        """A caption task: the (start, end, padding) ids its captions are encoded between."""
+        raise NotImplementedError(f"{cls.__name__} reads no captions")
+
+    @classmethod
+    def caption_encoder(cls, tokenizer, length: int):
+        """A caption task: texts -> (M, L) ids, each caption between the ``caption_tokens``, cut to ``length``."""
+        from ..vision.captions import encode_captions
+
+        bos, eos, pad = cls.caption_tokens(tokenizer)
+        return lambda texts: encode_captions(tokenizer, texts, bos, eos, pad, length)
+
+    @classmethod
+    def caption_positions(cls, positions: int, longest: int) -> int:
+        """A caption task: the text side's positions, given the preset's and the longest caption's
+        tokens (the start and end tokens besides)."""
+        return max(positions, longest + 2)
+
+    @classmethod
+    def caption_labels(cls, images, captions: list[str]) -> list[str] | None:
+        """A caption task: the class names its config keeps (the set's labels)."""
+        return images.label_names
 
     @classmethod
     def pair_length(cls, source: int, target: int) -> int:
@@ -213,6 +269,13 @@ class Task(nn.Module):
         """``{"loss", "nats", "tokens", ...}`` over ``batches``; ``forward``: the (possibly sharded)
         module to call instead of this task."""
         raise NotImplementedError
+
+    def held_out_scores(self, split, names: list[str] | None, run: Path | None = None,
+                        seed: int = 0) -> tuple[dict, str]:
+        """A caption task: what it scores on the held-out ``split`` (a ``CaptionSplit``) beyond
+        ``evaluate``, given the set's class ``names``, and a line for the run's sample; ``run``: the
+        directory of the run just trained (None: a checkpoint being evaluated). ({}, "") where nothing."""
+        return {}, ""
 
     # ---- reporting ----------------------------------------------------------------------------
     @classmethod

@@ -80,6 +80,16 @@ class HFTokenizer(Tokenizer):
         return self.hf.to_str(pretty=True)
 
 
+def with_specials(tok, names: Sequence[str]):
+    """``tok`` with the special tokens ``names`` it lacks appended after its vocabulary (BLIP's
+    [DEC] and [ENC] beside a trained WordPiece's own); ``tok`` itself where it has them all."""
+    missing = [name for name in names if name not in tok.special_ids]
+    if not missing:
+        return tok
+    tok.hf.add_special_tokens(missing)
+    return HFTokenizer(tok.hf, tok.kind)
+
+
 def _first(special_ids: dict[str, int], names: Sequence[str]) -> int | None:
     return next((special_ids[n] for n in names if n in special_ids), None)
 

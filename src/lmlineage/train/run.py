@@ -358,34 +358,41 @@ def _images(fam, task_cls, base, s: Settings, *, data, out: Path, options, loade
 
 
 def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
-    """Captioned images (``vision.captions``: their own captions, or their labels' prompts), held out
-    as `eval` holds them out, processed as CLIP's image processor would (grey images as RGB); a BPE
-    with start and end-of-text tokens trained on the training captions. Training draws every
-    caption of an image; the held-out images keep one each to retrieve."""
+    """Captioned images (``vision.captions``: their own captions, or their labels' captions from the
+    task's ``label_templates``), held out as `eval` holds them out; the images as the task sets them
+    up (``caption_image_setup``: CLIP's and BLIP's processors, grey as RGB; a drawing's [-1, 1]); a
+    tokenizer trained on the training captions (every caption where ``tokenizer_sees_held_out``),
+    the task's special tokens added where it lacks them; the captions encoded by the task's
+    ``caption_encoder``. Training draws every caption of an image; the held-out images keep one
+    each (to retrieve, to caption, to draw)."""
     from ..tokenizers import build_tokenizer, load_tokenizer
-    from ..vision.batches import fitted_image, held_out_split
-    from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of, encode_captions
+    from ..tokenizers.hf import with_specials
+    from ..vision.batches import held_out_split
+    from ..vision.captions import CaptionSplit, ImageTextProcessor, captions_of
     from ..vision.images import DEFAULT, load_images
     from ..vision.processor import ImageProcessor
 
     images = load_images(data)
     train, val = held_out_split(images)
-    train_captions = [c for texts in captions_of(train) for c in texts]
-    captions_of(val)  # refused before anything is written, as the training half would be
-    image = {**fitted_image(images, base.vision.image.size, base.vision.image.patch), "channels": 3}
-    processor = ImageProcessor.read(out / "last") if s.resume else ImageProcessor.clip(image["size"])
-    tok = load_tokenizer(out / "last") if s.resume else \
-        build_tokenizer(s.tokenizer or fam.default_tokenizer, train_captions, s.vocab_size, task_cls.special_tokens)
-    ids = task_cls.check_inputs(tok, s.batch_size)
-    positions = max(base.max_positions, 2 + max(len(t) for t in tok.encode_batch(train_captions)))
-
-    def encode(texts):
-        return encode_captions(tok, texts, ids["bos_id"], ids["eos_id"], ids["pad_id"], positions)
-
-    train_split, val_split = CaptionSplit.process(train, processor, encode), \
-        CaptionSplit.process(val, processor, encode, every_caption=False)
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": positions, **ids, "vision": {"image": image},
-                 "labels": images.label_names}
+    templates = task_cls.label_templates
+    train_captions = [c for texts in captions_of(train, templates) for c in texts]
+    val_captions = [texts[0] for texts in captions_of(val, templates)]  # refused before anything is written
+    processor, image_config = task_cls.caption_image_setup(base, images)
+    if s.resume:
+        processor = ImageProcessor.read(out / "last")
+    seen = train_captions + val_captions if task_cls.tokenizer_sees_held_out else train_captions
+    kind = s.tokenizer or task_cls.caption_tokenizer or fam.default_tokenizer
+    tok = load_tokenizer(out / "last") if s.resume else with_specials(build_tokenizer(
+        kind, seen, s.vocab_size or task_cls.caption_vocab_size, task_cls.special_tokens), task_cls.special_tokens)
+    ids = task_cls.check_inputs(tok, s.batch_size) or {}
+    longest = max(len(t) for t in tok.encode_batch(train_captions + val_captions))
+    positions = task_cls.caption_positions(base.max_positions, longest)
+    encode = task_cls.caption_encoder(tok, positions)
+    train_split, val_split = CaptionSplit.process(train, processor, encode, templates=templates), \
+        CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
+    overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions,
+                             "labels": task_cls.caption_labels(images, train_captions + val_captions)}, image_config),
+                      merge(ids, task_cls.model_config(tok)))
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
@@ -404,7 +411,8 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     from ..vision.batches import fitted_image, held_out_split
     from ..vision.images import DEFAULT, load_images
     from ..vision.processor import ImageProcessor
-    from ..vision.questions import END, SEPARATOR, QuestionSplit, TextAndImages, questions_about
+    from ..vision.captions import ImageTextProcessor
+    from ..vision.questions import END, SEPARATOR, QuestionSplit, questions_about
 
     images = load_images(data)
     train, val = held_out_split(images)
@@ -427,7 +435,7 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(splits[0]),
                                                          "val": len(splits[1])}) + "\n")
 
-    return Prepared(TextAndImages(tok, processor), splits[0], splits[1], longest, overrides, "--data",
+    return Prepared(ImageTextProcessor(processor, tok), splits[0], splits[1], longest, overrides, "--data",
                     task_cls.schedule, held_out=val, write=write, open=lambda data_dir: None)
 
 
@@ -622,21 +630,16 @@ def _images_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, s
 
 def _captions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
                      load_checkpoint) -> TrainResult:
-    """Scored on the held-out images: retrieval (the trainer's evaluation) and, where they have
-    labels, zero-shot accuracy from the classes' prompts alone; the sample is the first of them."""
+    """Scored on the held-out images: the trainer's evaluation, and what the task scores beyond it
+    (``held_out_scores``: CLIP's zero-shot accuracy, a captioner's share of captions naming the
+    right thing with the best checkpoint's weights, a drawer's grid of drawings); the sample is its line."""
     metrics = task_cls.metrics(evaluation)
-    val, split, names = prepared.held_out, prepared.val, task.model.config.labels
-    sample = ""
-    if split.labels is not None and names:
-        task.eval()
-        metrics.update(task.zero_shot_accuracy(split.pixels, split.labels, names))
-        trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
-        probabilities = task.zero_shot(split.pixels[:1], names)[0]
-        best = int(probabilities.argmax())
-        sample = (f"held-out image 0, zero-shot: {names[best]} ({float(probabilities[best]):.2f}), "
-                  f"labelled {names[int(split.labels[0])]}")
-    return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
-                       trainer.rank, metrics)
+    scores, sample = task.eval().held_out_scores(prepared.val, prepared.held_out.label_names, out, seed)
+    if scores:
+        metrics.update(scores)
+        trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in scores.items()}})
+    return TrainResult(out, evaluation["loss"], perplexity(evaluation[task_cls.perplexity_of]), None, sample,
+                       trainer.step, trainer.rank, metrics)
 
 
 def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, sample_tokens,
@@ -645,7 +648,7 @@ def _image_questions_result(fam, task_cls, task, trainer, evaluation, prepared, 
     from ..tasks.image_questions import answer
 
     model, val = task.model.eval(), prepared.val
-    model.tokenizer = prepared.tokenizer.tokenizer
+    model.tokenizer = prepared.tokenizer.text
     question = val.questions[0]
     pixels, _ = val.collate([0])
     said = answer(model, [question.text], pixels)[0]

@@ -58,6 +58,18 @@ class ImageProcessor:
                    resample=3, do_center_crop=True, crop_size={"height": side, "width": side},
                    image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
 
+    @classmethod
+    def blip(cls, side: int) -> "ImageProcessor":
+        """BLIP's at the model's side: grey repeated to RGB, resized to side x side, mean and std 0.5."""
+        return cls(do_convert_rgb=True, size={"height": side, "width": side}, image_mean=[0.5] * 3,
+                   image_std=[0.5] * 3)
+
+    @classmethod
+    def drawing(cls, side: int, channels: int) -> "ImageProcessor":
+        """A diffusion model's: resized to side x side (bicubic), to [-1, 1] (mean and std 0.5), as it draws."""
+        return cls(size={"height": side, "width": side}, resample=3, image_mean=[0.5] * channels,
+                   image_std=[0.5] * channels)
+
     # ---- reading and writing ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict, where: str = FILE) -> "ImageProcessor":

@@ -144,15 +144,3 @@ def answer_counts(questions: list[Question]) -> dict[str, int]:
     """How often each answer is right: the floor a guess of the commonest answer reaches."""
     answers, counts = np.unique([q.answer for q in questions], return_counts=True)
     return {str(a): int(c) for a, c in zip(answers, counts)}
-
-
-class TextAndImages:
-    """What turns a question and its image into model input: the char tokenizer and the image
-    processor, saved side by side in a checkpoint (tokenizer.json, preprocessor_config.json)."""
-
-    def __init__(self, tokenizer, processor):
-        self.tokenizer, self.processor = tokenizer, processor
-
-    def save(self, directory) -> None:
-        self.tokenizer.save(directory)
-        self.processor.save(directory)
