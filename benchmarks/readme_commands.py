@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,15 @@ SKIP = {
         "three families at --budget tiny, and BENCHMARKS.md keeps the default run (benchmarks/results/arena.json)",
 }
 CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
+    "lmlineage train blip --steps 600 --batch-size 64 --lr 2e-3 --warmup 50":
+        ("lmlineage train blip --steps 30 --batch-size 64 --lr 2e-3 --warmup 50",
+         "600 steps take several CPU-minutes; 30 make the run that eval and caption read"),
+    "lmlineage train coca --steps 600 --batch-size 64 --lr 2e-3 --warmup 50 --out runs/coca":
+        ("lmlineage train coca --steps 30 --batch-size 64 --lr 2e-3 --warmup 50 --out runs/coca",
+         "600 steps take several CPU-minutes; 30 make the run that caption reads"),
+    "lmlineage train glide --steps 450 --batch-size 32 --lr 1.5e-3":
+        ("lmlineage train glide --steps 30 --batch-size 32 --lr 1.5e-3",
+         "450 steps take minutes; 30 make the run that generate reads"),
     "lmlineage train detr --data shapes:3000 --steps 3500 --batch-size 16 --lr 1e-3 --out runs/detr":
         ("lmlineage train detr --data shapes:300 --steps 30 --batch-size 16 --lr 1e-3 --out runs/detr",
          "3500 steps take ~15 CPU-minutes; 30 make the run that eval and detect read"),
@@ -314,15 +324,62 @@ def check_lists(found: list[Command]) -> list[str]:
 
 # ---- running -------------------------------------------------------------------------------------
 
-def run_all(found: list[Command], root: Path, logs: Path) -> list[dict]:
+def sessions(found: list[Command]) -> list[list[Command]]:
+    """The commands cut into groups that share nothing, each in README order: blocks that continue
+    one directory (SAME_SESSION) or where one uses a variable another assigns (`G=...`, then `$G`)
+    run in one group, one after the other; different groups may run at once."""
+    group = {c.block: c.block for c in found}
+
+    def root(block):
+        while group[block] != block:
+            block = group[block]
+        return block
+
+    def join(a, b):
+        group[root(a)] = root(b)
+
+    for block, earlier in SAME_SESSION.items():
+        if block in group and earlier in group:
+            join(block, earlier)
+    assigned = {}  # variable -> the block assigning it
+    for c in found:
+        if c.run is None:
+            continue
+        for name, block in assigned.items():
+            if re.search(rf"\$\{{?{name}\b", c.run):
+                join(c.block, block)
+        assignment = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", c.run)
+        if assignment:
+            assigned[assignment.group(1)] = c.block
+    cut: dict[int, list[Command]] = {}
+    for c in found:
+        cut.setdefault(root(c.block), []).append(c)
+    return list(cut.values())
+
+
+def run_all(found: list[Command], root: Path, logs: Path, jobs: int = 1) -> list[dict]:
+    """Every command, its group's in order; ``jobs`` groups at once, each command then given an even
+    share of the cores (OMP_NUM_THREADS), the largest groups first."""
+    groups = sessions(found)
     env = dict(os.environ)
+    if jobs > 1:
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    if jobs == 1:
+        return run_session(found, root, logs, env)
+    groups.sort(key=lambda g: -sum(c.run is not None for c in g))
+    with ThreadPoolExecutor(jobs) as pool:
+        done = list(pool.map(lambda g: run_session(g, root, logs, dict(env)), groups))
+    return sorted((r for results in done for r in results), key=lambda r: r["index"])
+
+
+def run_session(found: list[Command], root: Path, logs: Path, env: dict) -> list[dict]:
     made: set[tuple[int, str]] = set()
     results = []
     for cmd in found:
         session = SAME_SESSION.get(cmd.block, cmd.block)
         cwd = root / f"block-{session}"
         cwd.mkdir(exist_ok=True)
-        record = {"block": cmd.block, "command": cmd.text, "ran": cmd.run, "note": cmd.note}
+        record = {"index": cmd.index, "block": cmd.block, "command": cmd.text, "ran": cmd.run, "note": cmd.note}
         if cmd.run is None:
             record["status"] = "skipped"
             print(f"[{cmd.block}] SKIP     {cmd.text}\n           ({cmd.note})", flush=True)
@@ -433,6 +490,8 @@ def main(argv=None) -> int:
     ap.add_argument("--from", dest="start", type=int, default=1,
                     help="start at this command (as --list numbers them), going on in a --keep directory")
     ap.add_argument("--json", default=None, help="also write each command's result and time to this file")
+    ap.add_argument("--jobs", type=int, default=1, help="run this many independent groups of blocks at once "
+                    "(.ci/run: one per core; each command then gets its share of the cores)")
     args = ap.parse_args(argv)
     found = commands(README.read_text())
     stale = check_lists(found)
@@ -452,7 +511,7 @@ def main(argv=None) -> int:
     logs.mkdir(exist_ok=True)
     started = time.perf_counter()
     try:
-        results = run_all(found, cwd, logs)
+        results = run_all(found, cwd, logs, max(1, args.jobs))
     finally:
         if not args.keep:
             shutil.rmtree(cwd, ignore_errors=True)
