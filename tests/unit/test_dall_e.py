@@ -59,14 +59,14 @@ def test_dvae_shapes_and_its_reconstruction_loss_falls():
     assert codes.shape == (6, 4, 4) and codes.dtype == torch.long and int(codes.max()) < 16
     assert model.dvae.decode(codes).shape == pixels.shape
     task = DallETask(model).train()
-    optimizer = torch.optim.Adam(model.dvae.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.dvae.parameters(), lr=1e-2)
     first = model.dvae.losses(pixels, 1.0, generator=torch.Generator().manual_seed(0))["reconstruction"].item()
-    for step in range(30):
+    for step in range(12):
         loss = task.dvae_loss(pixels, step)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert model.dvae.losses(pixels, 1.0, generator=torch.Generator().manual_seed(0))["reconstruction"].item() < first / 2
+    assert model.dvae.losses(pixels, 1.0, generator=torch.Generator().manual_seed(0))["reconstruction"].item() < 0.7 * first
 
 
 def test_text_and_image_losses_are_weighted_one_eighth_and_seven_eighths_by_hand():
@@ -168,3 +168,24 @@ def test_bad_input_is_one_line(capsys, tmp_path):
         from lmlineage.vision.text_to_image import draw
 
         draw(tiny_model(), None, [" "])
+
+
+def test_generate_draws_a_grid_and_refuses_bad_input_in_one_line(capsys, tmp_path):
+    from lmlineage.checkpoint.directory import atomic_directory
+    from lmlineage.checkpoint.model import save_model_files
+    from lmlineage.tokenizers import build_tokenizer
+    from lmlineage.vision.captions import ImageTextProcessor
+    from lmlineage.vision.processor import ImageProcessor
+
+    tok = build_tokenizer("wordpiece", ["a handwritten seven", "a handwritten one"], 1000)
+    model = tiny_model(vocab_size=tok.vocab_size + 2, labels=["a handwritten one", "a handwritten seven"])
+    run = tmp_path / "ckpt"
+    with atomic_directory(run) as tmp:
+        save_model_files(tmp, model, ImageTextProcessor(ImageProcessor.drawing(8, 1), tok))
+    grid = tmp_path / "grid.png"
+    assert cli.main(["generate", str(run), "--prompt", "a handwritten seven", "--out", str(grid), "--samples", "3"]) == 0
+    assert "3 drawing(s) of each of 1 caption(s)" in capsys.readouterr().out and grid.stat().st_size > 0
+    assert "caption is empty" in one_line_refusal(capsys, "generate", run, "--prompt", " ", "--out", grid)
+    assert "no CLIP" in one_line_refusal(capsys, "generate", run, "--prompt", "a handwritten one", "--out", grid,
+                                         "--rerank", run)
+    assert "PNG" in one_line_refusal(capsys, "generate", run, "--out", tmp_path / "grid.jpg")
