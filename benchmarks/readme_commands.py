@@ -115,6 +115,12 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train vit --data photos/labels.csv --preset small --steps 200 --out runs/vit-mine":
         ("lmlineage train vit --data photos/labels.csv --preset small --steps 40 --out runs/vit-mine",
          "200 steps of the small preset take ~2.5 CPU-minutes; 40 show the same command works"),
+    "lmlineage train dall-e --steps 1500 --dvae-steps 500 --batch-size 32 --lr 2e-3 --warmup 50":
+        ("lmlineage train dall-e --steps 60 --dvae-steps 30 --batch-size 32 --lr 2e-3 --warmup 10",
+         "1500 steps take a few CPU-minutes; 60 go through both stages and make the run the commands after it use"),
+    "lmlineage train clip --steps 1000 --batch-size 64 --lr 2e-3 --warmup 100 --out runs/clip-digits":
+        ("lmlineage train clip --steps 30 --batch-size 64 --lr 2e-3 --warmup 10 --out runs/clip-digits",
+         "1000 steps take a few CPU-minutes; 30 make the CLIP that --rerank reads"),
 }
 
 

@@ -515,15 +515,18 @@ def caption_images(path, images: list[str], device: str = "cpu", num_beams: int 
 
 
 def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int = 8, guidance: float = 3.0,
-         steps: int = 50, sampler: str = "ddim", seed: int | None = 0, device: str = "cpu") -> tuple[Path, list[str]]:
+         steps: int = 50, sampler: str = "ddim", seed: int | None = 0, device: str = "cpu", rerank=None,
+         candidates: int = 8) -> tuple[Path, list[str]]:
     """Draw ``per_caption`` images of each prompt (None: of every caption the model was trained on)
     with a text-to-image checkpoint into the PNG grid ``out`` (None: samples.png in its run
-    directory); (the PNG, the captions drawn)."""
-    from .vision.text_to_image import draw_grid
+    directory); (the PNG, the captions drawn). ``rerank``: a CLIP checkpoint that keeps the best
+    ``per_caption`` of ``per_caption * candidates`` drawings of each prompt (DALL-E's reranking)."""
+    from .vision.text_to_image import draw_grid, save_grid
 
     model = load(resolve_checkpoint(path), device=check_device(device))
     if getattr(model, "reads", "text") != "captions":
-        raise UserError(f"{path} does not draw", "give a checkpoint of `lmlineage train glide` or latent-diffusion")
+        raise UserError(f"{path} does not draw", "give a checkpoint of `lmlineage train glide`, latent-diffusion or dall-e")
+    scorer = None if rerank is None else clip_scorer(rerank, device)
     if prompts is None:
         prompts = model.config.labels
         if not prompts:
@@ -533,9 +536,39 @@ def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int =
         if run is None:
             raise UserError("no --out for the grid", "give --out grid.png")
         out = run / "samples.png"
-    draw_grid(model, model.tokenizer, prompts, out, per_caption=per_caption, guidance=guidance, steps=steps,
-              sampler=sampler, seed=seed)
+    options = dict(guidance=guidance, steps=steps, sampler=sampler, seed=seed)
+    if scorer is None:
+        draw_grid(model, model.tokenizer, prompts, out, per_caption=per_caption, **options)
+    else:
+        from .vision.rerank import draw_reranked
+
+        if Path(out).suffix.lower() != ".png":  # refused before the drawing, which takes a while
+            raise UserError(f"--out {out}: the grid is written as PNG", "give a path ending in .png")
+        kept, _ = draw_reranked(model, model.tokenizer, prompts, scorer, per_caption=per_caption,
+                                candidates=candidates, **options)
+        save_grid(kept.cpu(), len(prompts), out)
     return Path(out), prompts
+
+
+def clip_scorer(path, device: str = "cpu"):
+    """A CLIP checkpoint (`lmlineage train clip`) as a scorer of (image, caption) pairs: the cosine
+    of their joint-space vectors. ``score(images (N, C, H, W) in [-1, 1], captions) -> (N,)``."""
+    from .models.image_text import ImageTextDualEncoder
+    from .vision.text_to_image import to_uint8
+
+    model = load(resolve_checkpoint(path), device=check_device(device))
+    if not isinstance(model, ImageTextDualEncoder):
+        raise UserError(f"--rerank {path} is no CLIP: it cannot score a caption against an image",
+                        "rerank with a checkpoint of `lmlineage train clip`")
+    processor = _processor_of(model, path)
+
+    def score(images: torch.Tensor, captions: list[str]) -> torch.Tensor:
+        arrays = _as_channels(model, list(to_uint8(images)))
+        with torch.no_grad():
+            pictures = model.embed_images(processor(arrays).to(next(model.parameters()).device)).float().cpu()
+        return (pictures * text_embeddings(model, captions, where=path)).sum(-1)
+
+    return score
 
 
 def _processor_of(model, path):
@@ -559,7 +592,11 @@ def _read_images(model, images: list[str]) -> list[np.ndarray]:
 
     if not images:
         raise UserError("no image given", "give at least one --image FILE")
-    arrays = [read_image(image) for image in images]
+    return _as_channels(model, [read_image(image) for image in images])
+
+
+def _as_channels(model, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """(H, W, C) uint8 pictures in the model's channels (see ``_read_images``)."""
     if model.image_spec.channels == 1:
         return [a if a.shape[2] == 1 else np.round(a @ [0.299, 0.587, 0.114]).astype(np.uint8)[..., None]
                 for a in arrays]

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
-    drawing = g.add_argument_group("drawing (glide, latent-diffusion): --prompt is the caption, repeatable")
+    drawing = g.add_argument_group("drawing (glide, latent-diffusion, dall-e): --prompt is the caption, repeatable")
     drawing.add_argument("--out", default=None, metavar="GRID.png", help="the PNG grid to draw into, a row per "
                          "prompt (default: samples.png in the run directory)")
     drawing.add_argument("--guidance", type=_float, default=3.0, help="classifier-free guidance scale w "
@@ -224,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     drawing.add_argument("--steps", type=_positive_int, default=50, help="sampling steps")
     drawing.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     drawing.add_argument("--samples", type=_positive_int, default=4, metavar="N", help="drawings per prompt")
+    drawing.add_argument("--rerank", default=None, metavar="CLIP", help="keep the drawings a CLIP checkpoint "
+                         "(`lmlineage train clip`) scores best against the prompt, of --candidates per kept one "
+                         "(dall-e's reranking; dall-e draws token by token and ignores --guidance, --steps, --sampler)")
+    drawing.add_argument("--candidates", type=_positive_int, default=8, metavar="N", help="with --rerank: "
+                         "drawings made per drawing kept")
 
     e = sub.add_parser("eval", help="loss, perplexity and bits per character (encoders: MLM accuracy; electra: RTD too; "
                        "image classifiers: accuracy; image-text models: recall@1 both ways and zero-shot accuracy) on a corpus's "
@@ -568,9 +573,10 @@ def _draw(args) -> None:
     prompts = None if args.prompt is None else [args.prompt]
     out, drawn = draw(args.checkpoint, prompts, out=args.out, per_caption=args.samples, guidance=args.guidance,
                       steps=args.steps, sampler=args.sampler, seed=0 if args.seed is None else args.seed,
-                      device=args.device)
+                      device=args.device, rerank=args.rerank, candidates=args.candidates)
+    kept = "" if args.rerank is None else f", the best of {args.candidates} by {args.rerank}"
     print(f"{args.samples} drawing(s) of each of {len(drawn)} caption(s) ({args.sampler}, {args.steps} steps, "
-          f"guidance {args.guidance:g}) written to {out}")
+          f"guidance {args.guidance:g}{kept}) written to {out}")
 
 
 def _chat(model, args) -> None:

@@ -30,6 +30,7 @@ from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 from .tlm import TranslationLMTask
 from .dual_encoder import TranslationRankingTask
 from .text_to_image import TextToImageTask
+from .dall_e import DallETask
 
 TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
          "mlm+rtd": ReplacedTokenDetectionTask, "mlm+dea": KnowledgeMaskedLMTask, "distill": DistillationTask, "span_corruption": SpanCorruptionTask,
@@ -39,7 +40,8 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
          "image_questions": ImageQuestionTask, "detection": DetectionTask, "segmentation": SegmentationTask,
          "instruction_tuning": InstructionTuningTask, "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask,
-         "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask}
+         "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask,
+         "dall_e": DallETask}
 
 
 def task_class(objective: str) -> type[Task]:

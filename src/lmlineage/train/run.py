@@ -392,7 +392,7 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
         CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions,
                              "labels": task_cls.caption_labels(images, train_captions + val_captions)}, image_config),
-                      merge(ids, task_cls.model_config(tok)))
+                      merge(merge(ids, task_cls.model_config(tok)), task_cls.config_from_options(base, options)))
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
