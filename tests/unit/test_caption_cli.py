@@ -68,3 +68,8 @@ def test_a_model_that_does_not_caption_and_a_manifest_naming_a_missing_image(tmp
     cli_refused("train", "blip", "--steps", "1", "--data", manifest, "--out", tmp_path / "run",
                 needle="grey.png does not exist")
     assert not (tmp_path / "run" / "last").exists()
+
+
+def test_a_captioning_model_has_no_one_image_vector(checkpoint, images, cli_refused):
+    line = cli_refused("embed", checkpoint, "--image", images / "grey.png", needle="no one vector per image")
+    assert "caption RUN IMAGE" in line  # what it is for instead
