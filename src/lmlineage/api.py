@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .core.config import ImageModelConfig, SegmenterConfig
+from .core.config import ImageModelConfig
 from .core.errors import UserError
 from .core.registry import families as _families
 from .core.registry import get_family
@@ -481,7 +481,7 @@ def detect(path, image: str, out=None, threshold: float = 0.5, device: str = "cp
             raise UserError(f"--out {out}: the boxes are drawn as PNG", "give a path ending in .png")
         check_out_dir(out.parent, "--out")
     model, processor = _image_model(path, device, "detect objects")
-    if not hasattr(model, "head") or not hasattr(model.head, "bbox_predictor"):
+    if not model.detects_objects:
         raise UserError(f"{path} is no detector", "detect with a checkpoint of `lmlineage train detr`")
     array = _read_images(model, [image])[0]
     with torch.no_grad():
@@ -503,7 +503,7 @@ def caption_images(path, images: list[str], device: str = "cpu", num_beams: int 
     from .vision.images import read_image
 
     model, processor = _image_model(path, device, "caption images")
-    if getattr(model, "text_decoder", None) is None:
+    if not model.captions_images:
         raise UserError(f"{path} does not caption images", "give a checkpoint of `lmlineage train blip` (or coca)")
     if model.tokenizer is None:
         raise UserError(f"{path} has no tokenizer.json", "caption with a checkpoint that carries its tokenizer")
@@ -606,15 +606,10 @@ def _as_channels(model, arrays: list[np.ndarray]) -> list[np.ndarray]:
 def embed_images(path, images: list[str], device: str = "cpu") -> torch.Tensor:
     """Image embeddings (N, d) from an image model: an image encoder's final [class] vector (what
     its classifier reads), an image-text model's joint-space vector; L2-normalised."""
-    from .models.detector import Detector
-
     model, processor = _image_model(path, device, "embed images")
-    if isinstance(model, Detector):  # its outputs are per object query, no one vector per image
-        raise UserError(f"{path} is a detector: it has no image embedding", "use it with lmlineage " +
+    if not model.one_image_vector:  # a detector's outputs are per object query, a segmenter's embedding a grid
+        raise UserError(f"{path} is {model.what}: it has no one vector per image", "use it with lmlineage " +
                         ", ".join(model.uses()))
-    if isinstance(model.config, SegmenterConfig):
-        raise UserError(f"{path} is a promptable segmenter: its image embedding is a grid, not one vector",
-                        "segment with it: lmlineage segment RUN IMAGE --point X,Y")
     arrays = _read_images(model, images)
     with torch.no_grad():
         return model.embed_images(processor(arrays).to(next(model.parameters()).device)).float().cpu()
@@ -627,11 +622,10 @@ def classify_zero_shot(path, image, labels: list[str] | None = None, templates: 
     each label's prompts (``templates`` with "{}" for the label; default: the training templates,
     ``vision.captions``) embedded and averaged, the image's vector compared with each; the labels
     ranked, with softmax probabilities. ``labels``: default, the classes the run trained on."""
-    from .models.image_text import ImageTextDualEncoder
     from .tasks.image_text import ImageTextContrastiveTask
 
     model, processor = _image_model(path, device, "classify an image zero-shot")
-    if not isinstance(model, ImageTextDualEncoder):
+    if not model.classifies_zero_shot:
         raise UserError(f"{path} has no text tower to read labels with",
                         "classify zero-shot with a checkpoint of `lmlineage train clip`; `predict --image` "
                         "classifies with a trained class head")
@@ -663,7 +657,7 @@ def classify_images(path, images: list[str], device: str = "cpu", top: int = 3, 
         check_out_dir(attention.parent, "--attention")
 
     model, processor = _image_model(path, device, "classify images")
-    if getattr(model, "classifier", None) is None:
+    if model.classifier is None:
         raise UserError(f"{path} has no class head", "classify with a checkpoint of `lmlineage train vit`, or "
                         "zero-shot with `lmlineage classify` and an image-text model (clip)")
     arrays = _read_images(model, images)
@@ -702,7 +696,7 @@ def segment(path, image: str, points: list[tuple[float, float]] | None = None, b
             raise UserError(f"--out {out}: the mask is drawn as PNG", "give a path ending in .png")
         check_out_dir(out.parent, "--out")
     model, processor = _image_model(path, device, "segment images")
-    if get_family(model.config.family).objective != "segmentation":
+    if not model.segments_images:
         raise UserError(f"{path} is no promptable segmenter", "segment with a checkpoint of `lmlineage train sam`")
     array = _read_images(model, [image])[0]
     height, width = array.shape[:2]

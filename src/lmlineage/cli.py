@@ -19,6 +19,8 @@ import threading
 
 from .core.errors import UserError
 
+DEFAULT_NEW_TOKENS = 200  # `generate`'s, where the model's context holds them
+
 
 class _HelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless it says it already or has none (None,
@@ -201,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "goes back into the context; the transcript shows every call")
     g.add_argument("--translator", default=None, metavar="CHECKPOINT", help="with --tools: an en->zh translation "
                    "model (train transformer --data bible-en-zh) that serves the translate tool")
-    g.add_argument("--max-new-tokens", type=_positive_int, default=200, metavar="N", help="tokens to generate")
+    g.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
+                   help=f"tokens to generate (default: {DEFAULT_NEW_TOKENS}, or as many as the model's context holds "
+                   "where it holds fewer)")
     g.add_argument("--temperature", type=_float, default=0.8, help="0 for greedy decoding")
     g.add_argument("--top-k", type=_int, default=None, metavar="K",
                    help="sample among the K likeliest tokens (default: all)")
@@ -487,13 +491,26 @@ def cmd_train(args) -> None:
 
 def cmd_generate(args) -> None:
     from .api import load
-    from .generation.text import check_generates, generate
+    from .generation.engine import new_token_limit
     from .train.run import check_device
-    from .tokenizers import load_tokenizer
 
     if args.translator is not None and not args.tools:
         raise UserError("--translator serves the translate tool", "add --tools")
     model = load(args.checkpoint, device=check_device(args.device), dtype=args.dtype)
+    limit = new_token_limit(model)
+    clamped = args.max_new_tokens is None and limit is not None and limit < DEFAULT_NEW_TOKENS
+    if args.max_new_tokens is None:  # the default fits the model; a number the user gave is refused if it does not
+        args.max_new_tokens = limit if clamped else DEFAULT_NEW_TOKENS
+    _generate(model, args)
+    if clamped:  # said once it has worked, so that a refusal stays one line
+        print(f"generated at most {limit} new tokens, the model's context (--max-new-tokens N chooses fewer)",
+              file=sys.stderr)
+
+
+def _generate(model, args) -> None:
+    from .generation.text import check_generates, generate
+    from .tokenizers import load_tokenizer
+
     if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
         return _answer(model, args)
     if getattr(model, "reads", "text") == "captions":  # a text-to-image model draws

@@ -62,11 +62,9 @@ def corpus(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, corpus) -> Path:
+def run_dir(cli_train, corpus) -> Path:
     """One real tiny training run; its best/ is the checkpoint the generate/eval cases damage."""
-    out = tmp_path_factory.mktemp("run") / "run"
-    assert cli.main(["train", "gpt2", "--data", str(corpus), "--out", str(out), *TRAIN]) == 0
-    return out
+    return cli_train("gpt2", "--data", corpus, *TRAIN)
 
 
 @pytest.fixture

@@ -119,10 +119,8 @@ def test_reshape_moves_leading_axes_both_ways():
 
 # ---- the CLI --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("clip") / "run"
-    assert cli.main(["train", "clip", "--steps", "2", "--batch-size", "16", "--out", str(out), "--no-progress"]) == 0
-    return out
+def run(cli_train):
+    return cli_train("clip", "--steps", "2", "--batch-size", "16", "--no-progress")
 
 
 @pytest.fixture(scope="module")
@@ -135,25 +133,18 @@ def seven(tmp_path_factory):
     return path
 
 
-def run_cli(capsys, *argv):
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_classify_ranks_the_labels_with_probabilities(run, seven, capsys):
-    code, out, err = run_cli(capsys, "classify", run, seven, "--labels", "0,1,2,3,4,5,6,7,8,9")
+def test_classify_ranks_the_labels_with_probabilities(run, seven, cli_run):
+    code, out, err = cli_run("classify", run, seven, "--labels", "0,1,2,3,4,5,6,7,8,9")
     assert code == 0, err
     rows = [line.split("\t") for line in out.strip().splitlines()]
     assert sorted(label for label, _ in rows) == [str(i) for i in range(10)]
     probabilities = [float(p) for _, p in rows]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) == pytest.approx(1, abs=1e-3)
-    code, out, err = run_cli(capsys, "classify", run, seven, "--labels", "cat, dog", "--template", "a {} photo",
+    code, out, err = cli_run("classify", run, seven, "--labels", "cat, dog", "--template", "a {} photo",
                              "--json")
     ranked = json.loads(out)
     assert code == 0 and {label for label, _ in ranked} == {"cat", "dog"}
-    code, out, _ = run_cli(capsys, "classify", run, seven, "--top", "3")  # default: the classes it trained on
+    code, out, _ = cli_run("classify", run, seven, "--top", "3")  # default: the classes it trained on
     assert code == 0 and len(out.strip().splitlines()) == 3
 
 
@@ -163,30 +154,30 @@ def test_classify_ranks_the_labels_with_probabilities(run, seven, capsys):
     (["--labels", "7"], "at least two"),
     (["--labels", "0,1", "--template", "no slot"], "no {}"),
 ])
-def test_bad_labels_get_one_line(run, seven, capsys, argv, says):
-    code, _, err = run_cli(capsys, "classify", run, seven, *argv)
+def test_bad_labels_get_one_line(run, seven, cli_run, argv, says):
+    code, _, err = cli_run("classify", run, seven, *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and says in err
 
 
-def test_an_unreadable_image_gets_one_line(run, tmp_path, capsys):
+def test_an_unreadable_image_gets_one_line(run, tmp_path, cli_run):
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     for argv in (["classify", run, bad, "--labels", "0,1"], ["embed", run, "--image", bad]):
-        code, _, err = run_cli(capsys, *argv)
+        code, _, err = cli_run(*argv)
         assert code == 2 and len(err.strip().splitlines()) == 1 and "not a readable image" in err
 
 
-def test_embed_gives_joint_space_vectors_for_images_and_texts(run, seven, capsys):
-    code, out, err = run_cli(capsys, "embed", run, "--image", seven, "--json")
+def test_embed_gives_joint_space_vectors_for_images_and_texts(run, seven, cli_run):
+    code, out, err = cli_run("embed", run, "--image", seven, "--json")
     assert code == 0, err
     (image,) = json.loads(out)
-    code, out, _ = run_cli(capsys, "embed", run, "--text", "a photo of the digit seven.", "--text", "two", "--json")
+    code, out, _ = cli_run("embed", run, "--text", "a photo of the digit seven.", "--text", "two", "--json")
     texts = json.loads(out)
     assert len(image) == len(texts[0]) == 64 and abs(float(np.linalg.norm(image)) - 1) < 1e-5
 
 
-def test_eval_reports_recall_both_ways_and_zero_shot_accuracy(run, capsys):
-    code, out, err = run_cli(capsys, "eval", run, "--json")
+def test_eval_reports_recall_both_ways_and_zero_shot_accuracy(run, cli_run):
+    code, out, err = cli_run("eval", run, "--json")
     metrics = json.loads(out)
     assert code == 0, err
     assert {"image_to_text_recall@1", "text_to_image_recall@1", "zero_shot_accuracy"} <= set(metrics)
@@ -194,15 +185,15 @@ def test_eval_reports_recall_both_ways_and_zero_shot_accuracy(run, capsys):
 
 
 @pytest.mark.slow  # trains a second family
-def test_a_classifier_without_a_text_tower_is_refused(tmp_path, seven, capsys):
+def test_a_classifier_without_a_text_tower_is_refused(tmp_path, seven, cli_run):
     vit = tmp_path / "vit"
     assert cli.main(["train", "vit", "--steps", "1", "--out", str(vit), "--no-progress"]) == 0
-    code, _, err = run_cli(capsys, "classify", vit, seven, "--labels", "0,1")
+    code, _, err = cli_run("classify", vit, seven, "--labels", "0,1")
     assert code == 2 and "no text tower" in err
 
 
 @pytest.mark.slow  # a second run
-def test_a_manifest_of_captions_alone_trains_and_evaluates_without_zero_shot(tmp_path, capsys):
+def test_a_manifest_of_captions_alone_trains_and_evaluates_without_zero_shot(tmp_path, cli_run):
     from PIL import Image
 
     rows = []
@@ -211,13 +202,13 @@ def test_a_manifest_of_captions_alone_trains_and_evaluates_without_zero_shot(tmp
         rows.append(json.dumps({"image": f"{i}.png", "caption": f"a {name} square number {i}"}))
     (tmp_path / "captions.jsonl").write_text("\n".join(rows) + "\n")
     run = tmp_path / "run"
-    code, out, err = run_cli(capsys, "train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
+    code, out, err = cli_run("train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
                              "--batch-size", "4", "--out", run, "--no-progress")
     assert code == 0, err
     assert "recall@1 among 2 held-out pairs" in out and "zero-shot" not in out
-    code, out, err = run_cli(capsys, "eval", run, "--json")
+    code, out, err = cli_run("eval", run, "--json")
     assert code == 0 and "zero_shot_accuracy" not in json.loads(out)
     (tmp_path / "captions.jsonl").write_text(json.dumps({"image": "missing.png", "caption": "a cat"}) + "\n")
-    code, _, err = run_cli(capsys, "train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
+    code, _, err = cli_run("train", "clip", "--data", tmp_path / "captions.jsonl", "--steps", "1",
                            "--out", tmp_path / "other")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "missing.png" in err

@@ -9,32 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lmlineage import cli
 from lmlineage.vision.shapes import scenes
 
 pytest.importorskip("pycocotools")
 TRAIN = ["--steps", "2", "--batch-size", "4", "--no-progress", "--data", "shapes:20"]
 
 
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, *argv, needle=""):
-    code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), (out, err)
-    assert needle in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("detr") / "run"
-    assert cli.main(["train", "detr", *TRAIN, "--out", str(out)]) == 0
-    return out
+def trained(cli_train):
+    return cli_train("detr", *TRAIN)
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +28,17 @@ def scene(tmp_path_factory):
     return path
 
 
-def test_train_writes_the_processor_and_eval_reports_map(trained, capsys):
+def test_train_writes_the_processor_and_eval_reports_map(trained, cli_run):
     assert json.loads((trained / "best" / "preprocessor_config.json").read_text())["size"] == {"height": 32,
                                                                                               "width": 32}
-    code, out, err = run(capsys, "eval", trained)
+    code, out, err = cli_run("eval", trained)
     assert code == 0, err
     assert "mAP@0.5" in out and "4 images" in out and "scored the held-out split" in out
 
 
-def test_detect_lists_the_objects_and_draws_them(trained, scene, tmp_path, capsys):
+def test_detect_lists_the_objects_and_draws_them(trained, scene, tmp_path, cli_run):
     picture = tmp_path / "boxes.png"
-    code, out, err = run(capsys, "detect", trained, scene, "--threshold", "0", "--out", picture, "--json")
+    code, out, err = cli_run("detect", trained, scene, "--threshold", "0", "--out", picture, "--json")
     assert code == 0, err
     found = json.loads(out)
     assert len(found) == 10  # every query at threshold 0, likeliest first
@@ -63,7 +46,7 @@ def test_detect_lists_the_objects_and_draws_them(trained, scene, tmp_path, capsy
     assert {d["label"] for d in found} <= {"circle", "square", "triangle"} and all(len(d["box"]) == 4 for d in found)
     with Image.open(picture) as drawn:
         assert drawn.size[0] >= 300  # a 32x32 scene is drawn large enough to read
-    code, out, err = run(capsys, "detect", trained, scene, "--threshold", "1")
+    code, out, err = cli_run("detect", trained, scene, "--threshold", "1")
     assert code == 0 and out == "" and "0 object(s)" in err
 
 
@@ -82,16 +65,16 @@ def test_the_checkpoint_exports_to_transformers(trained, tmp_path):
         torch.testing.assert_close(back(pixel_values=x).pred_boxes, ours(x).pred_boxes, rtol=0, atol=1e-5)
 
 
-def test_bad_input_is_one_line(trained, scene, tmp_path, capsys):
+def test_bad_input_is_one_line(trained, scene, tmp_path, cli_refused):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    refused(capsys, "detect", trained, corrupt, needle="not a readable image")
-    refused(capsys, "detect", trained, tmp_path / "missing.png", needle="does not exist")
-    refused(capsys, "detect", trained, scene, "--out", tmp_path / "boxes.jpg", needle="PNG")
-    refused(capsys, "detect", trained, scene, "--threshold", "2", needle="probability")
-    refused(capsys, "detect", tmp_path, scene, needle="no checkpoint")
-    refused(capsys, "train", "detr", "--steps", "1", "--data", "digits", "--out", tmp_path / "r",
-            needle="no boxed objects")
-    refused(capsys, "generate", trained, needle="detector")
-    refused(capsys, "embed", trained, "--image", scene, needle="detector")
+    cli_refused("detect", trained, corrupt, needle="not a readable image")
+    cli_refused("detect", trained, tmp_path / "missing.png", needle="does not exist")
+    cli_refused("detect", trained, scene, "--out", tmp_path / "boxes.jpg", needle="PNG")
+    cli_refused("detect", trained, scene, "--threshold", "2", needle="probability")
+    cli_refused("detect", tmp_path, scene, needle="no checkpoint")
+    cli_refused("train", "detr", "--steps", "1", "--data", "digits", "--out", tmp_path / "r",
+                needle="no boxed objects")
+    cli_refused("generate", trained, needle="detector")
+    cli_refused("embed", trained, "--image", scene, needle="detector")
     np.testing.assert_equal(list(tmp_path.glob("r")), [])  # nothing written for a refused run

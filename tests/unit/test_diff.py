@@ -7,22 +7,15 @@ import json
 
 import pytest
 
-from lmlineage import cli
 from lmlineage.core.registry import get_family
 from lmlineage.lineage.diff import _presets, diff, family_file, side_by_side
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main(["diff", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def by_name(found) -> dict:
     return {c.name: c for c in found.changes if c.name}
 
 
-def test_gpt2_to_llama_names_what_llama_changed(capsys):
+def test_gpt2_to_llama_names_what_llama_changed(cli_run):
     found = diff("gpt2", "llama")
     assert found.presets == ("tiny", "tiny") and "'tiny' of both" in found.comparing
     named = by_name(found)
@@ -38,7 +31,7 @@ def test_gpt2_to_llama_names_what_llama_changed(capsys):
     assert not {"norm.kind", "bias", "embedding.tie"} & set(raw)  # a named change is not repeated raw
     assert [s.family for s in found.lineage_b] == ["gpt3", "llama"] and found.ancestor == "gpt2"
 
-    code, out, err = run(capsys, "gpt2", "llama")
+    code, out, err = cli_run("diff", "gpt2", "llama")
     assert code == 0 and not err
     for name in (*expected, "vocab_size", "50257 -> 32000", "gpt2 -> gpt3 -> llama"):
         assert name in out, name
@@ -50,7 +43,7 @@ def test_the_other_way_names_the_other_choices():
     assert not {"RMSNorm", "SwiGLU", "RoPE"} & named
 
 
-def test_bert_to_roberta_no_nsp_and_dynamic_masking(capsys):
+def test_bert_to_roberta_no_nsp_and_dynamic_masking(cli_run):
     found = diff("bert", "roberta")
     no_nsp = by_name(found)["no NSP"]  # from the objective and its task's pair option
     assert no_nsp.a == {"objective": "mlm+nsp", "task.pairs": "nsp"}
@@ -59,20 +52,20 @@ def test_bert_to_roberta_no_nsp_and_dynamic_masking(capsys):
     assert found.ancestor == "bert" and [s.family for s in found.lineage_b] == ["roberta"]
     assert "dynamic masking" in found.lineage_b[0].changes
 
-    code, out, _ = run(capsys, "bert", "roberta")
+    code, out, _ = cli_run("diff", "bert", "roberta")
     assert code == 0 and "no NSP" in out and "dynamic masking" in out
 
 
 @pytest.mark.parametrize("family", ["gpt2", "bert", "t5", "ngram", "nnlm"])
-def test_a_family_against_itself_differs_in_nothing(family, capsys):
+def test_a_family_against_itself_differs_in_nothing(family, cli_run):
     found = diff(family, family)
     assert found.changes == [] and found.lineage_a == found.lineage_b == []
-    code, out, _ = run(capsys, family, family)
+    code, out, _ = cli_run("diff", family, family)
     assert code == 0 and "No differences" in out
 
 
-def test_json_parses_and_holds_the_same_changes(capsys):
-    code, out, _ = run(capsys, "gpt2", "llama", "--json")
+def test_json_parses_and_holds_the_same_changes(cli_run):
+    code, out, _ = cli_run("diff", "gpt2", "llama", "--json")
     assert code == 0
     data = json.loads(out)
     assert data["a"] == "gpt2" and data["b"] == "llama" and data["presets"] == ["tiny", "tiny"]
@@ -83,7 +76,7 @@ def test_json_parses_and_holds_the_same_changes(capsys):
     assert data["facts"]["llama"]["parameters"] > 0 and data["lineage"]["b"][-1]["family"] == "llama"
 
 
-def test_a_named_preset_is_compared_and_counted_without_building_weights(capsys):
+def test_a_named_preset_is_compared_and_counted_without_building_weights():
     found = diff("llama", "mistral", preset="7b")  # built on the meta device: no 7B of memory
     assert found.presets == ("7b", "7b") and 6e9 < found.facts["llama"]["parameters"] < 7e9
     assert "sliding-window attention" in found.named
@@ -96,15 +89,15 @@ def test_families_with_no_preset_name_in_common_compare_their_defaults():
     assert _presets(gpt2, get_family("llama"), None)[:2] == ("tiny", "tiny")  # the first of A's that B has
 
 
-def test_an_unknown_family_or_preset_is_one_line_and_exit_2(capsys):
-    code, out, err = run(capsys, "gpt2", "gtp5")
+def test_an_unknown_family_or_preset_is_one_line_and_exit_2(cli_run):
+    code, out, err = cli_run("diff", "gpt2", "gtp5")
     assert code == 2 and not out
     assert err.count("\n") == 1 and "unknown family 'gtp5'" in err and "llama" in err and "roberta" in err
-    code, out, err = run(capsys, "gpt2", "llama", "--preset", "base")
+    code, out, err = cli_run("diff", "gpt2", "llama", "--preset", "base")
     assert code == 2 and err.count("\n") == 1 and "no preset 'base'" in err and "7b" in err
 
 
-def test_the_family_files_side_by_side(capsys):
+def test_the_family_files_side_by_side(cli_run):
     from lmlineage.core.registry import families
 
     assert all(family_file(f.name).is_file() for f in families())  # every family: families/<name>.py
@@ -115,5 +108,5 @@ def test_the_family_files_side_by_side(capsys):
     same = next(r for r in rows if r.startswith('    architecture="encoder",'))
     assert same.split() == ['architecture="encoder",', 'architecture="encoder",']  # equal lines: no mark
     assert all(len(r) <= 70 + 3 + 70 for r in rows) and any(r.endswith("~") for r in rows)  # long lines cut
-    code, out, _ = run(capsys, "bert", "roberta", "--source")
+    code, out, _ = cli_run("diff", "bert", "roberta", "--source")
     assert code == 0 and "bert.py" in out and "roberta.py" in out and "no NSP" in out

@@ -5,7 +5,6 @@ loss going down on one batch, and bad input at the command line (one line, exit 
 import pytest
 import torch
 
-from lmlineage import cli
 from lmlineage.core.errors import UserError
 from lmlineage.diffusion.samplers import guided, spaced_steps
 from lmlineage.models import build_model
@@ -16,13 +15,6 @@ from lmlineage.vision.captions import CAPTIONS, CaptionIds, prompts
 
 TINY = dict(vocab_size=12, max_positions=8, unet=dict(channels=[8, 16], attention=[False, True], heads=2, groups=4),
             image=dict(size=8), diffusion=dict(steps=50))
-
-
-def one_line_refusal(capsys, *argv) -> str:
-    code = cli.main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
 
 
 def test_spaced_steps_follow_leading_spacing_and_refuse_bad_counts():
@@ -81,12 +73,12 @@ def test_a_config_whose_levels_do_not_halve_the_image_is_refused():
                                                                          attention=[False, False, True]))
 
 
-def test_bad_input_is_one_line(capsys, tmp_path):
+def test_bad_input_is_one_line(cli_refused, tmp_path):
     empty = tmp_path / "captions.jsonl"
     empty.write_text("")
-    assert "lists no image" in one_line_refusal(capsys, "train", "glide", "--data", empty, "--steps", 1,
-                                                "--out", tmp_path / "run")
-    assert "not a number" in one_line_refusal(capsys, "generate", tmp_path, "--prompt", "a handwritten one",
-                                              "--guidance", "strong")
-    assert ">= 1" in one_line_refusal(capsys, "generate", tmp_path, "--steps", 0)
-    assert ">= 1" in one_line_refusal(capsys, "generate", tmp_path, "--steps", -5)
+    assert "lists no image" in cli_refused("train", "glide", "--data", empty, "--steps", 1,
+                                           "--out", tmp_path / "run")
+    assert "not a number" in cli_refused("generate", tmp_path, "--prompt", "a handwritten one",
+                                         "--guidance", "strong")
+    assert ">= 1" in cli_refused("generate", tmp_path, "--steps", 0)
+    assert ">= 1" in cli_refused("generate", tmp_path, "--steps", -5)

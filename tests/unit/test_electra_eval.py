@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from lmlineage import cli
 from lmlineage.checkpoint.directory import write_manifest
 from lmlineage.tasks.protocol import TASK_WEIGHTS
 
@@ -18,22 +17,13 @@ CORPUS = str(Path(__file__).resolve().parents[1] / "fixtures" / "golden_corpus.t
 SMALL = ["--data", CORPUS, "--steps", "2", "--batch-size", "2", "--context", "32", "--no-progress"]
 
 
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
-def electra_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("electra") / "run"
-    assert cli.main(["train", "electra", "--out", str(run), *SMALL]) == 0
-    return run
+def electra_run(cli_train):
+    return cli_train("electra", *SMALL)
 
 
-def test_eval_of_an_electra_run_scores_its_discriminator_against_its_generator(electra_run, capsys):
-    capsys.readouterr()
-    code, out, err = run_cli(capsys, "eval", electra_run)
+def test_eval_of_an_electra_run_scores_its_discriminator_against_its_generator(electra_run, cli_run):
+    code, out, err = cli_run("eval", electra_run)
     assert code == 0, err
     scored, report = out.strip().splitlines()
     assert "scored the validation split" in scored
@@ -44,15 +34,14 @@ def test_eval_of_an_electra_run_scores_its_discriminator_against_its_generator(e
     assert float(re.match(r"loss ([0-9.]+) ", report).group(1)) == pytest.approx(val_loss, abs=5e-5)
 
 
-def test_a_checkpoint_without_its_generator_embeds_and_eval_says_why(electra_run, tmp_path, capsys):
+def test_a_checkpoint_without_its_generator_embeds_and_eval_says_why(electra_run, tmp_path, cli_run):
     old = tmp_path / "old"  # as written before the generator was kept: the discriminator alone
     shutil.copytree(electra_run / "best", old)
     (old / TASK_WEIGHTS).unlink()
     (old / "manifest.json").unlink()
     write_manifest(old)
-    capsys.readouterr()
-    code, out, err = run_cli(capsys, "embed", old, "--text", "to be or not to be")
+    code, out, err = cli_run("embed", old, "--text", "to be or not to be")
     assert code == 0, err
-    code, out, err = run_cli(capsys, "eval", old, "--data", CORPUS)
+    code, out, err = cli_run("eval", old, "--data", CORPUS)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and TASK_WEIGHTS in lines[0] and "generator" in lines[0], err

@@ -8,16 +8,9 @@ import math
 
 import pytest
 
-from lmlineage import cli
 from lmlineage.train.trainer import read_metrics
 
 SMOKE = ["--steps", "2", "--context", "32", "--batch-size", "2", "--warmup", "1", "--no-progress"]
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
@@ -27,9 +20,9 @@ def corpus(tmp_path, tinyshakespeare):
     return path
 
 
-def train(family, corpus, tmp_path, capsys, *extra):
+def train(family, corpus, tmp_path, cli_run, *extra):
     out_dir = tmp_path / family
-    code, _, err = run(["train", family, "--data", corpus, "--out", out_dir, *SMOKE, *extra], capsys)
+    code, _, err = cli_run("train", family, "--data", corpus, "--out", out_dir, *SMOKE, *extra)
     assert code == 0, err
     final = read_metrics(out_dir)[-1]
     assert final["step"] == 2
@@ -45,9 +38,9 @@ WORDS = {"t5": ("token accuracy", "span tokens", "unigram"), "switch": ("token a
 
 
 @pytest.mark.parametrize("family", sorted(OWN))
-def test_eval_reports_the_objective_training_evaluates(family, corpus, tmp_path, capsys):
-    out_dir, final = train(family, corpus, tmp_path, capsys, "--vocab-size", "120")
-    code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
+def test_eval_reports_the_objective_training_evaluates(family, corpus, tmp_path, cli_run):
+    out_dir, final = train(family, corpus, tmp_path, cli_run, "--vocab-size", "120")
+    code, out, err = cli_run("eval", out_dir, "--data", corpus, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert "bits_per_char" not in result and result["tokens"] > 0
@@ -59,7 +52,7 @@ def test_eval_reports_the_objective_training_evaluates(family, corpus, tmp_path,
         assert result[name] == pytest.approx(final["val_" + name], rel=1e-5), name
     assert 0 <= result.get("accuracy", result.get("reconstruction_accuracy")) <= 1
 
-    code, out, err = run(["eval", out_dir, "--data", corpus], capsys)
+    code, out, err = cli_run("eval", out_dir, "--data", corpus)
     assert code == 0, err
     scored, report = out.strip().splitlines()  # what was scored, then the numbers
     assert scored.startswith("scored the validation split (the last 10%) of ") and str(corpus) in scored, scored

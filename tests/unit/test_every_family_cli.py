@@ -10,7 +10,6 @@ family on 2 CPU cores; a few kinds run by default, the rest with -m slow."""
 
 import pytest
 
-from lmlineage import cli
 from lmlineage.core.registry import families, get_family
 from lmlineage.tasks import TASKS
 
@@ -18,21 +17,10 @@ STEPS = 2
 FAST = {"bahdanau", "ngram"}  # a pair family (it had no default corpus), a one-pass fit
 
 
-def run_cli(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_refusal(code: int, err: str) -> bool:
-    lines = err.strip().splitlines()
-    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
-
-
-def train(capsys, family: str, out, *extra) -> str:
+def train(cli_run, family: str, out, *extra) -> str:
     task = TASKS[get_family(family).objective]
     steps = () if task.reads == "corpus" else ("--steps", STEPS)
-    code, report, err = run_cli(capsys, "train", family, *steps, "--out", out, *extra)
+    code, report, err = cli_run("train", family, *steps, "--out", out, *extra)
     assert code == 0, err
     assert f" in {out}" in report  # where its checkpoints are
     if task.reads == "corpus":  # counted or fitted by word2vec's kernels: no steps to report
@@ -43,11 +31,9 @@ def train(capsys, family: str, out, *extra) -> str:
 
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
+def teacher(cli_train):
     """distilbert's --teacher, trained as any bert run is."""
-    out = tmp_path_factory.mktemp("teacher") / "bert"
-    assert cli.main(["train", "bert", "--steps", str(STEPS), "--out", str(out)]) == 0
-    return out
+    return cli_train("bert", "--steps", STEPS)
 
 
 def _marks(name: str) -> list:
@@ -55,28 +41,28 @@ def _marks(name: str) -> list:
 
 
 @pytest.mark.parametrize("family", [pytest.param(f.name, marks=_marks(f.name)) for f in families()])
-def test_every_family_trains_evaluates_and_generates_with_the_defaults(family, tmp_path, capsys, request):
+def test_every_family_trains_evaluates_and_generates_with_the_defaults(family, tmp_path, cli_run, cli_refused,
+                                                                          request):
     run = tmp_path / family
     extra = ("--teacher", request.getfixturevalue("teacher")) if family == "distilbert" else ()
-    capsys.readouterr()
-    train(capsys, family, run, *extra)
+    train(cli_run, family, run, *extra)
     task = TASKS[get_family(family).objective]
 
-    code, out, err = run_cli(capsys, "eval", run)
     if family == "word2vec":  # word vectors have no likelihood to score
-        assert one_line_refusal(code, err) and "no perplexity" in err
-        code, out, err = run_cli(capsys, "similar", run, "king")
+        cli_refused("eval", run, needle="no perplexity")
+        code, out, err = cli_run("similar", run, "king")
         assert code == 0 and len(out.splitlines()) == 10, err
     else:
+        code, out, err = cli_run("eval", run)
         assert code == 0, err
         assert "scored" in out and ("loss" in out or "accuracy" in out)
 
-    code, out, err = run_cli(capsys, "generate", run)
+    code, out, err = cli_run("generate", run)
     if task.generates and task.reads != "pairs":  # a language model: a new document from nothing
         assert code == 0, err
         assert out.strip()
     else:  # an encoder, a denoiser or a translation model: what it needs or does instead, in one line
-        assert code == 0 and out.strip() or one_line_refusal(code, err), err
+        lines = err.strip().splitlines()
+        assert code == 0 and out.strip() or code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
 
-    code, out, err = run_cli(capsys, "predict", run, "--text", "a fine film")
-    assert one_line_refusal(code, err) and "finetune" in err
+    cli_refused("predict", run, "--text", "a fine film", needle="finetune")

@@ -95,12 +95,6 @@ def write_jsonl(path, rows):
     return path
 
 
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # task -> (training examples, epochs, the held-out metric, what it must reach)
 LEARNABLE = {
     "classify": (200, 5, "accuracy", 0.85),
@@ -112,13 +106,13 @@ LEARNABLE = {
 
 
 @pytest.mark.parametrize("task", LEARNABLE)
-def test_a_tiny_encoder_learns_each_task(task, base, tmp_path, capsys):
+def test_a_tiny_encoder_learns_each_task(task, base, tmp_path, cli_run):
     n, epochs, metric, floor = LEARNABLE[task]
     train = write_jsonl(tmp_path / "train.jsonl", examples(task, n))
     val = write_jsonl(tmp_path / "val.jsonl", examples(task, 80, seed=1))
     out = tmp_path / "out"
-    code, stdout, err = run(["finetune", base, "--task", task, "--data", train, "--val", val, "--epochs", epochs,
-                             "--lr", "2e-3", "--batch-size", "16", "--out", out, "--no-progress", "--json"], capsys)
+    code, stdout, err = cli_run("finetune", base, "--task", task, "--data", train, "--val", val, "--epochs", epochs,
+                                "--lr", "2e-3", "--batch-size", "16", "--out", out, "--no-progress", "--json")
     assert code == 0, err
     result = json.loads(stdout)
     assert result["metrics"][metric] >= floor, result
@@ -128,13 +122,13 @@ def test_a_tiny_encoder_learns_each_task(task, base, tmp_path, capsys):
     assert summary["task"] == task and summary["metrics"] == result["metrics"]
 
 
-def test_checkpoint_keeps_its_label_map_and_exports(base, tmp_path, capsys):
+def test_checkpoint_keeps_its_label_map_and_exports(base, tmp_path, cli_run):
     import lmlineage
     from lmlineage.interop.reference import to_hf
 
     data = write_jsonl(tmp_path / "train.jsonl", examples("classify", 60))
-    code, stdout, err = run(["finetune", base, "--task", "classify", "--data", data, "--epochs", "1",
-                             "--out", tmp_path / "out", "--no-progress"], capsys)
+    code, stdout, err = cli_run("finetune", base, "--task", "classify", "--data", data, "--epochs", "1",
+                                "--out", tmp_path / "out", "--no-progress")
     assert code == 0, err
     assert "accuracy" in stdout and "54 training / 6 held-out" in stdout  # --val-fraction 0.1
     model = lmlineage.load(tmp_path / "out")
@@ -149,7 +143,7 @@ def test_checkpoint_keeps_its_label_map_and_exports(base, tmp_path, capsys):
     torch.testing.assert_close(ref.eval()(ids).logits, model(ids).task_logits, atol=1e-5, rtol=0)
 
 
-def test_a_reference_directory_and_csv_fine_tune(base, tmp_path, capsys):
+def test_a_reference_directory_and_csv_fine_tune(base, tmp_path, cli_run):
     """A transformers-format directory (what all-MiniLM-L6-v2 is) as the base; CSV with list cells."""
     import lmlineage
     from lmlineage.interop.reference import to_hf
@@ -159,8 +153,8 @@ def test_a_reference_directory_and_csv_fine_tune(base, tmp_path, capsys):
     rows = examples("tag", 40)
     lines = ["tokens,tags"] + [f"{' '.join(r['tokens'])},{' '.join(r['tags'])}" for r in rows]
     (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n")
-    code, stdout, err = run(["finetune", tmp_path / "ref", "--task", "tag", "--data", tmp_path / "tags.csv",
-                             "--epochs", "1", "--out", tmp_path / "out", "--no-progress", "--json"], capsys)
+    code, stdout, err = cli_run("finetune", tmp_path / "ref", "--task", "tag", "--data", tmp_path / "tags.csv",
+                                "--epochs", "1", "--out", tmp_path / "out", "--no-progress", "--json")
     assert code == 0, err
     assert lmlineage.load(tmp_path / "out").config.labels == ["COLOR", "O"]
 
@@ -174,11 +168,11 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD)
-def test_bad_files_are_one_line_errors(case, base, tmp_path, capsys):
+def test_bad_files_are_one_line_errors(case, base, tmp_path, cli_run):
     text, message = BAD[case]
     (tmp_path / "bad.jsonl").write_text(text)
-    code, out, err = run(["finetune", base, "--task", "classify", "--data", tmp_path / "bad.jsonl",
-                          "--out", tmp_path / "out", "--no-progress"], capsys)
+    code, out, err = cli_run("finetune", base, "--task", "classify", "--data", tmp_path / "bad.jsonl",
+                             "--out", tmp_path / "out", "--no-progress")
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "out").exists()
 
@@ -189,24 +183,24 @@ def test_bad_files_are_one_line_errors(case, base, tmp_path, capsys):
     ("tag", [{"tokens": ["a", "b"], "tags": ["O"]}] * 2, "2 tokens but 1 tags"),
     ("choice", [{"context": "c", "choices": ["x", "y"], "label": 2}] * 2, "label 2 is not the index"),
 ])
-def test_bad_examples_name_the_problem(task, rows, message, base, tmp_path, capsys):
+def test_bad_examples_name_the_problem(task, rows, message, base, tmp_path, cli_run):
     data = write_jsonl(tmp_path / "bad.jsonl", rows)
-    code, _, err = run(["finetune", base, "--task", task, "--data", data, "--out", tmp_path / "out"], capsys)
+    code, _, err = cli_run("finetune", base, "--task", task, "--data", data, "--out", tmp_path / "out")
     assert code == 2 and message in err, err
 
 
-def test_wrong_file_type_task_and_non_encoder(base, tmp_path, capsys):
+def test_wrong_file_type_task_and_non_encoder(base, tmp_path, cli_run):
     (tmp_path / "x.txt").write_text("alpha\n")
-    code, _, err = run(["finetune", base, "--task", "classify", "--data", tmp_path / "x.txt"], capsys)
+    code, _, err = cli_run("finetune", base, "--task", "classify", "--data", tmp_path / "x.txt")
     assert code == 2 and "give a .jsonl or .csv file" in err
     data = write_jsonl(tmp_path / "d.jsonl", examples("classify", 4))
-    code, _, err = run(["finetune", base, "--task", "summarise", "--data", data], capsys)
+    code, _, err = cli_run("finetune", base, "--task", "summarise", "--data", data)
     assert code == 2 and "unknown task 'summarise'" in err
     gpt = tmp_path / "gpt"
     with atomic_directory(gpt) as tmp:
         save_model_files(tmp, build_model(get_family("gpt2").config("tiny", vocab_size=60, n_layer=1)),
                          build_tokenizer("wordpiece", ["alpha beta"] * 5, vocab_size=30))
-    code, _, err = run(["finetune", gpt, "--task", "classify", "--data", data, "--out", tmp_path / "o"], capsys)
+    code, _, err = cli_run("finetune", gpt, "--task", "classify", "--data", data, "--out", tmp_path / "o")
     assert code == 2 and "fine-tune an encoder" in err and not (tmp_path / "o").exists()
 
 
@@ -260,7 +254,7 @@ def sentence_transformers_dir(base, directory, mode):
     (None, None, "cls"),  # our BERT checkpoint: [CLS] through its pooler
     (None, "mean", "mean"),
 ])
-def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, base, tmp_path, capsys):
+def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, base, tmp_path, cli_run):
     from torch.nn import functional as F
 
     import lmlineage
@@ -269,8 +263,8 @@ def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, ba
     source = base if layout is None else sentence_transformers_dir(base, tmp_path / "st", layout)
     data = write_jsonl(tmp_path / "train.jsonl", examples("classify", 40))
     pooling = [] if option is None else ["--pooling", option]
-    code, _, err = run(["finetune", source, "--task", "classify", "--data", data, "--epochs", "1", *pooling,
-                        "--out", tmp_path / "out", "--no-progress", "--json"], capsys)
+    code, _, err = cli_run("finetune", source, "--task", "classify", "--data", data, "--epochs", "1", *pooling,
+                           "--out", tmp_path / "out", "--no-progress", "--json")
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "finetune.json").read_text())["pooling"] == expected
     tuned = lmlineage.load(tmp_path / "out")  # the choice travels with the checkpoint
@@ -285,10 +279,10 @@ def test_pooling_is_the_checkpoints_own_unless_told(layout, option, expected, ba
         torch.testing.assert_close(out.task_logits, tuned.classifier.out(summary), atol=1e-6, rtol=0)
 
 
-def test_pooling_applies_to_sentence_tasks_only(base, tmp_path, capsys):
+def test_pooling_applies_to_sentence_tasks_only(base, tmp_path, cli_run):
     data = write_jsonl(tmp_path / "train.jsonl", examples("tag", 10))
-    code, out, err = run(["finetune", base, "--task", "tag", "--data", data, "--pooling", "mean",
-                          "--out", tmp_path / "out", "--no-progress"], capsys)
+    code, out, err = cli_run("finetune", base, "--task", "tag", "--data", data, "--pooling", "mean",
+                             "--out", tmp_path / "out", "--no-progress")
     assert code == 2 and out == "" and err.count("\n") == 1 and "--pooling applies to" in err, err
     assert not (tmp_path / "out").exists()
 
@@ -337,7 +331,7 @@ def classifier(base, tmp_path_factory):
     return directory / "out"
 
 
-def test_generate_on_an_encoder_says_what_it_can_do(base, classifier, tmp_path, capsys):
+def test_generate_on_an_encoder_says_what_it_can_do(base, classifier, tmp_path, cli_run):
     import lmlineage
     from lmlineage.interop.reference import to_hf
 
@@ -346,21 +340,21 @@ def test_generate_on_an_encoder_says_what_it_can_do(base, classifier, tmp_path, 
     for checkpoint, needles in ((base, ["embed", "eval", "finetune"]), (tmp_path / "ref", ["embed", "finetune"]),
                                 (classifier, ["predict", "embed"])):
         for prompt in (["--prompt", "red"], []):
-            code, out, err = run(["generate", checkpoint, *prompt], capsys)
+            code, out, err = cli_run("generate", checkpoint, *prompt)
             assert code == 2 and out == "" and err.count("\n") == 1, err
             assert "encoder" in err and "does not generate" in err and all(n in err for n in needles), err
     with pytest.raises(lmlineage.UserError, match="embed"):
         lmlineage.generate(model, "red")
 
 
-def test_predict_prints_each_label_with_its_probability(classifier, tmp_path, capsys):
-    code, out, err = run(["predict", classifier, "--text", "alpha good beta", "--text", "bad gamma"], capsys)
+def test_predict_prints_each_label_with_its_probability(classifier, tmp_path, cli_run):
+    code, out, err = cli_run("predict", classifier, "--text", "alpha good beta", "--text", "bad gamma")
     assert code == 0, err
     lines = out.splitlines()
     assert len(lines) == 2 and [line.split("\t")[0] for line in lines] == ["good", "bad"], out
     assert all(0.5 < float(line.split("\t")[1]) <= 1 for line in lines), out
     data = write_jsonl(tmp_path / "inputs.jsonl", [{"text": "good"}, {"text": "bad", "label": "bad"}])
-    code, out, err = run(["predict", classifier, "--data", data, "--json"], capsys)
+    code, out, err = cli_run("predict", classifier, "--data", data, "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["label"] for r in rows] == ["good", "bad"]
@@ -370,17 +364,17 @@ def test_predict_prints_each_label_with_its_probability(classifier, tmp_path, ca
 
 
 @pytest.mark.parametrize("task", ["tag", "qa", "choice"])
-def test_predict_tags_answers_and_choices(task, base, tmp_path, capsys):
+def test_predict_tags_answers_and_choices(task, base, tmp_path, cli_run):
     n, epochs, _, _ = LEARNABLE[task]
     train = write_jsonl(tmp_path / "train.jsonl", examples(task, 40))
-    assert run(["finetune", base, "--task", task, "--data", train, "--epochs", 1, "--lr", "2e-3",
-                "--out", tmp_path / "out", "--no-progress"], capsys)[0] == 0
+    assert cli_run("finetune", base, "--task", task, "--data", train, "--epochs", 1, "--lr", "2e-3",
+                   "--out", tmp_path / "out", "--no-progress")[0] == 0
     inputs = examples(task, 3, seed=5)
     data = write_jsonl(tmp_path / "in.jsonl", [{k: v for k, v in e.items() if k in ("tokens", "context", "question",
                                                                                    "choices")} for e in inputs])
-    code, out, err = run(["predict", tmp_path / "out", "--data", data], capsys)
+    code, out, err = cli_run("predict", tmp_path / "out", "--data", data)
     assert code == 0 and len(out.splitlines()) == 3, err
-    code, out, err = run(["predict", tmp_path / "out", "--data", data, "--json"], capsys)
+    code, out, err = cli_run("predict", tmp_path / "out", "--data", data, "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     if task == "tag":
         assert [[w for w, _, _ in r["tags"]] for r in rows] == [e["tokens"] for e in inputs]
@@ -390,22 +384,22 @@ def test_predict_tags_answers_and_choices(task, base, tmp_path, capsys):
     else:
         assert all(r["text"] == e["choices"][r["choice"]] and 1 / 3 <= r["score"] <= 1 for r, e in zip(rows, inputs))
     if task != "tag":  # one --text cannot hold a question and its context
-        code, _, err = run(["predict", tmp_path / "out", "--text", "red"], capsys)
+        code, _, err = cli_run("predict", tmp_path / "out", "--text", "red")
         assert code == 2 and "--data" in err and err.count("\n") == 1, err
 
 
-def test_predict_refuses_a_checkpoint_not_fine_tuned(base, classifier, tmp_path, capsys):
-    code, out, err = run(["predict", base, "--text", "red"], capsys)
+def test_predict_refuses_a_checkpoint_not_fine_tuned(base, classifier, tmp_path, cli_run):
+    code, out, err = cli_run("predict", base, "--text", "red")
     assert code == 2 and out == "" and err.count("\n") == 1 and "not a fine-tuned checkpoint" in err, err
-    code, _, err = run(["predict", classifier], capsys)
+    code, _, err = cli_run("predict", classifier)
     assert code == 2 and "--text" in err and "--data" in err, err
 
 
-def test_a_single_label_data_set_is_refused(base, tmp_path, capsys):
+def test_a_single_label_data_set_is_refused(base, tmp_path, cli_run):
     """It was accepted and scored accuracy 1.000 against a trivial baseline of 1.000."""
     rows = [{**e, "label": "good"} for e in examples("classify", 20)]
     data = write_jsonl(tmp_path / "one.jsonl", rows)
-    code, out, err = run(["finetune", base, "--task", "classify", "--data", data, "--out", tmp_path / "out",
-                          "--no-progress"], capsys)
+    code, out, err = cli_run("finetune", base, "--task", "classify", "--data", data, "--out", tmp_path / "out",
+                             "--no-progress")
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert "every example has the label 'good'" in err and "two labels" in err and not (tmp_path / "out").exists()

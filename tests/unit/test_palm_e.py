@@ -11,7 +11,6 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import lmlineage
-from lmlineage import cli
 from lmlineage.models import build_model
 from lmlineage.tasks.image_questions import ImageQuestionTask, answer
 from lmlineage.vision.batches import held_out_split
@@ -21,25 +20,9 @@ from lmlineage.vision.questions import IMAGE, QuestionSplit, prompt_ids, questio
 TRAIN = ["--steps", "3", "--batch-size", "8", "--no-progress"]
 
 
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, *argv, needle=""):
-    code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), (out, err)
-    assert needle in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "palm-e"
-    assert cli.main(["train", "palm-e", "--out", str(out), *TRAIN]) == 0
-    return out
+def trained(cli_train):
+    return cli_train("palm-e", *TRAIN)
 
 
 @pytest.fixture(scope="module")
@@ -125,25 +108,25 @@ def test_scene_questions_have_one_right_answer():
             assert [n for n in names if n.endswith(kind)] == [f"{q.answer} {kind}"]
 
 
-def test_generate_answers_about_an_image(trained, digit_png, capsys):
-    code, out, err = run(capsys, "generate", trained, "--image", digit_png, "--prompt", "what digit is <img>?")
+def test_generate_answers_about_an_image(trained, digit_png, cli_run):
+    code, out, err = cli_run("generate", trained, "--image", digit_png, "--prompt", "what digit is <img>?")
     assert code == 0, err
     assert out.endswith("\n") and out.count("\n") == 1  # one answer, cut at its line break (3 steps: any text)
-    code, out, err = run(capsys, "eval", trained)
+    code, out, err = cli_run("eval", trained)
     assert code == 0 and "answer accuracy" in out and "359 questions" in out, err
 
 
-def test_bad_input_is_one_line(trained, digit_png, tmp_path, capsys):
-    refused(capsys, "generate", trained, "--image", digit_png, "--prompt", "what digit is this?", needle="<img>")
-    refused(capsys, "generate", trained, "--image", digit_png, "--prompt", "<img> or <img>?", needle="2 <img>")
-    refused(capsys, "generate", trained, needle="--image")
+def test_bad_input_is_one_line(trained, digit_png, tmp_path, cli_refused):
+    cli_refused("generate", trained, "--image", digit_png, "--prompt", "what digit is this?", needle="<img>")
+    cli_refused("generate", trained, "--image", digit_png, "--prompt", "<img> or <img>?", needle="2 <img>")
+    cli_refused("generate", trained, needle="--image")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    refused(capsys, "generate", trained, "--image", broken, "--prompt", "what digit is <img>?", needle="broken.png")
-    refused(capsys, "generate", trained, "--image", tmp_path / "missing.png", "--prompt", "what digit is <img>?",
-            needle="missing.png")
+    cli_refused("generate", trained, "--image", broken, "--prompt", "what digit is <img>?", needle="broken.png")
+    cli_refused("generate", trained, "--image", tmp_path / "missing.png", "--prompt", "what digit is <img>?",
+                needle="missing.png")
     lm = tmp_path / "lm"
     text = tmp_path / "text.txt"
     text.write_text("what digit is it?\n" * 200)
     lmlineage.train("gpt2", steps=1, batch_size=2, data=text, out=lm, progress=False, sample_tokens=0)
-    refused(capsys, "generate", lm, "--image", digit_png, "--prompt", "what digit is <img>?", needle="palm-e")
+    cli_refused("generate", lm, "--image", digit_png, "--prompt", "what digit is <img>?", needle="palm-e")

@@ -5,27 +5,20 @@ import json
 
 import pytest
 
-from lmlineage import cli
 from lmlineage.train.trainer import read_metrics
 
 
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_deberta_trains_and_its_checkpoint_evaluates(tmp_path, tinyshakespeare, capsys):
+def test_deberta_trains_and_its_checkpoint_evaluates(tmp_path, tinyshakespeare, cli_run):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:60_000])
     out_dir = tmp_path / "deberta"
-    code, out, err = run(["train", "deberta", "--data", corpus, "--out", out_dir, "--steps", "3", "--context", "32",
-                          "--batch-size", "4", "--warmup", "1", "--vocab-size", "300", "--no-progress"], capsys)
+    code, out, err = cli_run("train", "deberta", "--data", corpus, "--out", out_dir, "--steps", "3", "--context", "32",
+                             "--batch-size", "4", "--warmup", "1", "--vocab-size", "300", "--no-progress")
     assert code == 0, err
     assert "MLM accuracy" in out.strip().splitlines()[-1]
     config = json.loads((out_dir / "last" / "config.json").read_text())
     assert config["family"] == "deberta" and config["position"]["kind"] == "none"
-    code, out, err = run(["eval", out_dir, "--data", corpus, "--json"], capsys)
+    code, out, err = cli_run("eval", out_dir, "--data", corpus, "--json")
     assert code == 0, err
     assert 0 <= json.loads(out)["accuracy"] <= 1
 
@@ -38,13 +31,13 @@ LEARNING_MARGIN = 0.05
 
 
 @pytest.mark.slow
-def test_a_few_hundred_steps_beat_the_most_frequent_token(tmp_path, tinyshakespeare, capsys):
+def test_a_few_hundred_steps_beat_the_most_frequent_token(tmp_path, tinyshakespeare, cli_run):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:300_000])
     out_dir = tmp_path / "deberta"
-    code, out, err = run(["train", "deberta", "--data", corpus, "--out", out_dir, "--steps", "300", "--context", "64",
-                          "--batch-size", "16", "--vocab-size", "300", "--lr", "2e-3", "--warmup", "20",
-                          "--no-progress"], capsys)
+    code, out, err = cli_run("train", "deberta", "--data", corpus, "--out", out_dir, "--steps", "300", "--context", "64",
+                             "--batch-size", "16", "--vocab-size", "300", "--lr", "2e-3", "--warmup", "20",
+                             "--no-progress")
     assert code == 0, err
     final = read_metrics(out_dir)[-1]
     assert final["step"] == 300

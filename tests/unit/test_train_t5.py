@@ -5,24 +5,18 @@ encoder-decoder and decodes; and, over a few hundred steps, real learning (the s
 import pytest
 import torch
 
-from lmlineage import cli, load
+from lmlineage import load
 from lmlineage.generation import generate
 from lmlineage.train.trainer import read_metrics
 
 SMOKE = ["--steps", "3", "--context", "32", "--batch-size", "4", "--warmup", "1", "--no-progress"]
 
 
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_t5_trains_with_span_corruption_and_its_checkpoint_decodes(tmp_path, tinyshakespeare, capsys):
+def test_t5_trains_with_span_corruption_and_its_checkpoint_decodes(tmp_path, tinyshakespeare, cli_run):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:60_000])
     out_dir = tmp_path / "t5"
-    code, out, err = run(["train", "t5", "--data", corpus, "--out", out_dir, "--vocab-size", "300", *SMOKE], capsys)
+    code, out, err = cli_run("train", "t5", "--data", corpus, "--out", out_dir, "--vocab-size", "300", *SMOKE)
     assert code == 0, err
     report = out.strip().splitlines()[-1]
     assert "span tokens" in report and "unigram" in report and "bits per char" not in report
@@ -35,11 +29,10 @@ def test_t5_trains_with_span_corruption_and_its_checkpoint_decodes(tmp_path, tin
     assert new.shape == (1, 5)
 
 
-def test_span_corruption_needs_an_end_token(tmp_path, tinyshakespeare, capsys):
+def test_span_corruption_needs_an_end_token(tmp_path, tinyshakespeare, cli_run):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:20_000])
-    code, _, err = run(["train", "t5", "--data", corpus, "--out", tmp_path / "t5", "--tokenizer", "char", *SMOKE],
-                       capsys)
+    code, _, err = cli_run("train", "t5", "--data", corpus, "--out", tmp_path / "t5", "--tokenizer", "char", *SMOKE)
     assert code == 2 and "end-of-sequence" in err and not (tmp_path / "t5").exists()
 
 
@@ -77,13 +70,13 @@ SPAN_MARGIN = 0.08  # nats per span token
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["t5", "mt5", "switch"])
-def test_a_few_hundred_steps_beat_the_unigram_baseline(family, tmp_path, tinyshakespeare, capsys):
+def test_a_few_hundred_steps_beat_the_unigram_baseline(family, tmp_path, tinyshakespeare, cli_run):
     corpus = tmp_path / "slice.txt"
     corpus.write_text(tinyshakespeare[:300_000])
     out_dir = tmp_path / family
-    code, out, err = run(["train", family, "--data", corpus, "--out", out_dir, "--steps", "300", "--context", "64",
-                          "--batch-size", "64", "--vocab-size", "128", "--lr", "3e-3", "--warmup", "30",
-                          "--no-progress"], capsys)
+    code, out, err = cli_run("train", family, "--data", corpus, "--out", out_dir, "--steps", "300", "--context", "64",
+                             "--batch-size", "64", "--vocab-size", "128", "--lr", "3e-3", "--warmup", "30",
+                             "--no-progress")
     assert code == 0, err
     final = read_metrics(out_dir)[-1]
     assert final["step"] == 300

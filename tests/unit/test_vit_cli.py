@@ -19,20 +19,6 @@ from lmlineage.vision.processor import ImageProcessor
 TRAIN = ["--steps", "3", "--batch-size", "8", "--no-progress"]
 
 
-def run(capsys, *argv):
-    capsys.readouterr()
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(capsys, *argv, needle=""):
-    code, out, err = run(capsys, *argv)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), (out, err)
-    assert needle in err, err
-    return err
-
-
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     """24 RGB 12x12 images in three classes (a bright square in a different corner each), listed in labels.csv."""
@@ -51,10 +37,8 @@ def manifest(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(manifest, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run") / "vit"
-    assert cli.main(["train", "vit", "--data", str(manifest / "labels.csv"), "--out", str(out), *TRAIN]) == 0
-    return out
+def trained(manifest, cli_train):
+    return cli_train("vit", "--data", manifest / "labels.csv", *TRAIN)
 
 
 def test_train_reads_the_set_and_saves_its_processor(trained):
@@ -65,8 +49,8 @@ def test_train_reads_the_set_and_saves_its_processor(trained):
     assert (trained / "best" / "preprocessor_config.json").is_file()
 
 
-def test_eval_scores_the_held_out_split_with_accuracy(trained, manifest, capsys):
-    code, out, err = run(capsys, "eval", trained, "--json")
+def test_eval_scores_the_held_out_split_with_accuracy(trained, manifest, cli_run):
+    code, out, err = cli_run("eval", trained, "--json")
     assert code == 0, err
     metrics = json.loads(out)
     assert "scored the held-out split" in err and metrics["images"] == 5  # 20% of 24
@@ -77,9 +61,9 @@ def test_eval_scores_the_held_out_split_with_accuracy(trained, manifest, capsys)
     assert metrics["accuracy"] == pytest.approx(float((predicted == val.labels).float().mean()))
 
 
-def test_predict_classifies_image_files(trained, manifest, capsys):
-    code, out, err = run(capsys, "predict", trained, "--image", manifest / "0.png", "--image", manifest / "1.png",
-                         "--json")
+def test_predict_classifies_image_files(trained, manifest, cli_run):
+    code, out, err = cli_run("predict", trained, "--image", manifest / "0.png", "--image", manifest / "1.png",
+                             "--json")
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["image"] for r in rows] == [str(manifest / "0.png"), str(manifest / "1.png")]
@@ -102,22 +86,22 @@ def test_export_loads_in_transformers(trained, tmp_path):
     assert ImageProcessor.read(tmp_path / "hf") == model.processor
 
 
-def test_bad_input_is_one_line(trained, manifest, tmp_path, capsys):
+def test_bad_input_is_one_line(trained, manifest, tmp_path, cli_refused):
     good = (manifest / "0.png").read_bytes()
     (tmp_path / "corrupt.png").write_bytes(good[: len(good) // 2])
-    refused(capsys, "predict", trained, "--image", tmp_path / "corrupt.png", needle="corrupt.png is not a readable image")
-    refused(capsys, "predict", trained, "--text", "a fine film", needle="give --image FILE")
+    cli_refused("predict", trained, "--image", tmp_path / "corrupt.png", needle="corrupt.png is not a readable image")
+    cli_refused("predict", trained, "--text", "a fine film", needle="give --image FILE")
     (tmp_path / "broken.jsonl").write_text(json.dumps({"image": str(manifest / "0.png"), "label": "a"}) + '\n{"image": \n')
-    refused(capsys, "train", "vit", "--data", tmp_path / "broken.jsonl", "--out", tmp_path / "r1", *TRAIN,
-            needle="broken.jsonl line 2 is not valid JSON")
+    cli_refused("train", "vit", "--data", tmp_path / "broken.jsonl", "--out", tmp_path / "r1", *TRAIN,
+                needle="broken.jsonl line 2 is not valid JSON")
     (tmp_path / "missing.csv").write_text(f"image,caption\n{manifest / '0.png'},a square\ngone.png,nothing\n")
-    refused(capsys, "train", "vit", "--data", tmp_path / "missing.csv", "--out", tmp_path / "r2", *TRAIN,
-            needle="the image gone.png does not exist")
+    cli_refused("train", "vit", "--data", tmp_path / "missing.csv", "--out", tmp_path / "r2", *TRAIN,
+                needle="the image gone.png does not exist")
     (tmp_path / "captions.csv").write_text(f"image,caption\n{manifest / '0.png'},a square\n{manifest / '1.png'},b\n")
-    refused(capsys, "train", "vit", "--data", tmp_path / "captions.csv", "--out", tmp_path / "r3", *TRAIN,
-            needle="has no labels")
-    refused(capsys, "train", "vit", "--context", "8", "--out", tmp_path / "r4", *TRAIN, needle="--context")
-    refused(capsys, "eval", trained, "--data", "shapes:20", needle="has the classes")
+    cli_refused("train", "vit", "--data", tmp_path / "captions.csv", "--out", tmp_path / "r3", *TRAIN,
+                needle="has no labels")
+    cli_refused("train", "vit", "--context", "8", "--out", tmp_path / "r4", *TRAIN, needle="--context")
+    cli_refused("eval", trained, "--data", "shapes:20", needle="has the classes")
     assert not any((tmp_path / f"r{i}").exists() for i in range(1, 5))  # nothing half-written
 
 
@@ -135,12 +119,12 @@ def test_attention_rollout_golden_cases():
     assert two[0, 0] == pytest.approx(0.75) and two.sum() == pytest.approx(0.75)  # 0.5 + 0.5 * 0.5
 
 
-def test_predict_draws_the_attention_map(trained, manifest, tmp_path, capsys):
-    code, out, err = run(capsys, "predict", trained, "--image", manifest / "2.png", "--attention", tmp_path / "a.png")
+def test_predict_draws_the_attention_map(trained, manifest, tmp_path, cli_run, cli_refused):
+    code, out, err = cli_run("predict", trained, "--image", manifest / "2.png", "--attention", tmp_path / "a.png")
     assert code == 0, err
     assert Image.open(tmp_path / "a.png").size[0] > 100
-    refused(capsys, "predict", trained, "--image", manifest / "2.png", "--image", manifest / "3.png",
-            "--attention", tmp_path / "b.png", needle="give one --image")
+    cli_refused("predict", trained, "--image", manifest / "2.png", "--image", manifest / "3.png",
+                "--attention", tmp_path / "b.png", needle="give one --image")
 
 
 def test_resume_continues_the_same_run(manifest, tmp_path):
@@ -155,9 +139,9 @@ def test_resume_continues_the_same_run(manifest, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_embed_gives_the_normalised_class_vector(trained, manifest, capsys):
-    code, out, err = run(capsys, "embed", trained, "--image", manifest / "0.png", "--image", manifest / "5.png",
-                         "--json")
+def test_embed_gives_the_normalised_class_vector(trained, manifest, cli_run, cli_refused):
+    code, out, err = cli_run("embed", trained, "--image", manifest / "0.png", "--image", manifest / "5.png",
+                             "--json")
     assert code == 0, err
     vectors = torch.tensor(json.loads(out))
     model = lmlineage.load(trained)
@@ -165,5 +149,5 @@ def test_embed_gives_the_normalised_class_vector(trained, manifest, capsys):
     with torch.no_grad():
         hidden = model(model.processor(arrays)).last_hidden_state[:, 0]
     torch.testing.assert_close(vectors, torch.nn.functional.normalize(hidden, dim=-1), rtol=0, atol=1e-6)
-    refused(capsys, "embed", trained, "--text", "a square", needle="give --image FILE")
-    refused(capsys, "embed", trained, needle="--text (repeatable) or as --image")
+    cli_refused("embed", trained, "--text", "a square", needle="give --image FILE")
+    cli_refused("embed", trained, needle="--text (repeatable) or as --image")

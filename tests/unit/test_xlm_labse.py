@@ -12,7 +12,6 @@
 import pytest
 import torch
 
-from lmlineage import cli
 from lmlineage.core.registry import get_family
 from lmlineage.data.pairs import PAD
 from lmlineage.models import build_model
@@ -112,25 +111,18 @@ def test_embed_gives_the_vectors_labse_trains():
         torch.testing.assert_close(sentence_embeddings(model, texts), task.embed(ids), atol=1e-6, rtol=0)
 
 
-def refused(capsys, *argv) -> str:
-    code = cli.main([str(a) for a in argv])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
-
-
-def test_bad_input_is_one_line(capsys, tmp_path):
-    assert "no objective 'foo'" in refused(capsys, "train", "xlm", "--objective", "foo", "--out", tmp_path / "a")
-    assert "leave out --objective" in refused(capsys, "train", "gpt2", "--objective", "mlm", "--out", tmp_path / "b")
-    assert "--data bible-en-zh" in refused(capsys, "train", "xlm", "--objective", "tlm", "--out", tmp_path / "c")
+def test_bad_input_is_one_line(cli_refused, tmp_path):
+    assert "no objective 'foo'" in cli_refused("train", "xlm", "--objective", "foo", "--out", tmp_path / "a")
+    assert "leave out --objective" in cli_refused("train", "gpt2", "--objective", "mlm", "--out", tmp_path / "b")
+    assert "--data bible-en-zh" in cli_refused("train", "xlm", "--objective", "tlm", "--out", tmp_path / "c")
     half = tmp_path / "half.tsv"
     half.write_text("in the beginning\t起初\nand the earth\t\n")
-    assert "half.tsv:2: the target is empty" in refused(capsys, "train", "xlm", "--objective", "tlm", "--data", half,
-                                                         "--out", tmp_path / "d")
-    assert "half.tsv:2" in refused(capsys, "train", "labse", "--data", half, "--out", tmp_path / "e")
+    assert "half.tsv:2: the target is empty" in cli_refused("train", "xlm", "--objective", "tlm", "--data", half,
+                                                             "--out", tmp_path / "d")
+    assert "half.tsv:2" in cli_refused("train", "labse", "--data", half, "--out", tmp_path / "e")
     assert not any((tmp_path / name).exists() for name in "abcde")
     started = tmp_path / "f"
     started.mkdir()
     (started / "run.json").write_text('{"data": "bible-en-zh", "objective": "tlm"}')
-    assert "was started with --objective tlm" in refused(capsys, "train", "xlm", "--objective", "mlm", "--resume",
-                                                         "--out", started)
+    assert "was started with --objective tlm" in cli_refused("train", "xlm", "--objective", "mlm", "--resume",
+                                                             "--out", started)

@@ -219,11 +219,16 @@ def _check_beams(num_beams, num_return_sequences, length_penalty, early_stopping
                         "use num_beams 1 to stream")
 
 
+def new_token_limit(model) -> int | None:
+    """The most new tokens one call may ask for: an encoder-decoder's target has the context; a
+    decoder-only model crops to its window or decodes as far as its cache holds (context.py): None."""
+    return getattr(model, "max_positions", None) if is_encoder_decoder(model) else None
+
+
 def _check_length(model, t, max_new_tokens):
-    """An encoder-decoder's source and target each have the context; a decoder-only model crops
-    to its window or decodes as far as its cache holds (context.py)."""
-    limit = getattr(model, "max_positions", None)
-    if limit is None or not is_encoder_decoder(model):
+    """An encoder-decoder's source and target each have the context."""
+    limit = new_token_limit(model)
+    if limit is None:
         return
     if t > limit:
         raise UserError(f"the source is {t} tokens, longer than the model's context of {limit}",

@@ -30,6 +30,7 @@ from ..core.config import ModelConfig, merge
 from ..heads.lm import LMHead
 from ..layers.attentional_pool import AttentionalPool
 from ..layers.norm import make_norm
+from .image_capabilities import ImageCapabilities
 from .image_encoder import ImageEncoderModel
 from .image_grounded_text import CaptionOutput
 
@@ -55,11 +56,14 @@ class TwoStackCache:
         self.multimodal.reorder(index)
 
 
-class CocaModel(nn.Module):
+class CocaModel(ImageCapabilities, nn.Module):
     is_encoder_decoder = True  # captioning: the image is the source
     reads = "images"
     processor = None
     tokenizer = None
+    what = "a captioning model"
+    classifier = None
+    captions_images = True
 
     def __init__(self, cfg):
         super().__init__()
@@ -122,10 +126,6 @@ class CocaModel(nn.Module):
         head_in = hidden if logits_slice is None else hidden[:, logits_slice:]
         states = tuple(states) + tuple(more[1:]) if output_hidden_states else None
         return CaptionOutput(self.lm_head(head_in), hidden, states, encoder_out)
-
-    @property
-    def text_decoder(self):  # what `caption` asks for: this model captions
-        return self.multimodal
 
     def uses(self) -> list[str]:
         return ["caption RUN IMAGE (greedy or beam)", "eval"]

@@ -28,6 +28,7 @@ from ..core.errors import UserError
 from ..heads.detection import DetectionHead
 from ..layers.resnet import ResNet
 from ..layers.sine_2d import sine_2d
+from .image_capabilities import ImageCapabilities
 
 
 @dataclass
@@ -42,11 +43,13 @@ class DetectionOutput:
     decoder_hidden_states: tuple[torch.Tensor, ...] | None = None  # the zero input, then each layer's output
 
 
-class Detector(nn.Module):
+class Detector(ImageCapabilities, nn.Module):
     reads = "images"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
     classifier = None  # no class head over the whole image: its classes are per object (``detect``)
+    what = "a detector"
+    detects_objects = True  # and no one vector per image: its outputs are per object query
 
     def __init__(self, cfg: DetectorConfig):
         super().__init__()

@@ -15,10 +15,13 @@ from ..core.config import ImageModelConfig
 from ..core.errors import UserError
 from ..layers.patches import PatchEmbeddings
 from .encoder import EncoderModel, EncoderOutput
+from .image_capabilities import ImageCapabilities
 
 
-class ImageEncoderModel(EncoderModel):
+class ImageEncoderModel(ImageCapabilities, EncoderModel):
     reads = "images"
+    what = "an image encoder"
+    one_image_vector = True  # its final [class] vector
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
 
     def __init__(self, cfg: ImageModelConfig):

@@ -33,6 +33,7 @@ from ..core.cache import DynamicCache, EncoderDecoderCache
 from ..core.config import ImageTextConfig
 from ..core.errors import UserError
 from ..heads.mlm import MLMHead
+from .image_capabilities import ImageCapabilities
 from .image_encoder import ImageEncoderModel
 
 PARTS = ("itc", "itm", "lm")
@@ -47,11 +48,13 @@ class CaptionOutput:
     image_embeds: torch.Tensor | None = None
 
 
-class ImageTextModel(nn.Module):
+class ImageTextModel(ImageCapabilities, nn.Module):
     is_encoder_decoder = True  # captioning: the image is the source
     reads = "images"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
+    what = "an image-text model"
+    classifier = None
 
     def __init__(self, cfg: ImageTextConfig):
         super().__init__()
@@ -93,6 +96,10 @@ class ImageTextModel(nn.Module):
     @property
     def max_positions(self) -> int:
         return self.config.max_positions
+
+    @property
+    def captions_images(self) -> bool:  # a retrieval checkpoint (no lm head) does not
+        return self.text_decoder is not None
 
     # ---- the contrastive and matching sides ---------------------------------------------------
     def image_features(self, image_embeds) -> torch.Tensor:

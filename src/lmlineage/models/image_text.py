@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
 from ..layers.norm import make_norm
+from .image_capabilities import ImageCapabilities
 from .image_encoder import ImageEncoderModel
 
 
@@ -50,11 +51,15 @@ def end_of_text(input_ids: torch.Tensor, eos_id: int) -> torch.Tensor:
     return (input_ids == eos_id).int().argmax(-1)
 
 
-class ImageTextDualEncoder(nn.Module):
+class ImageTextDualEncoder(ImageCapabilities, nn.Module):
     reads = "images"  # and text: `lmlineage.load` gives it its image processor and its tokenizer
     generates = False  # it scores image-text pairs, it writes no text
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
+    what = "an image-text dual encoder"
+    classifier = None  # no class head: zero-shot `classify` reads labels with its text tower
+    one_image_vector = True  # the joint-space vector
+    classifies_zero_shot = True
 
     def __init__(self, cfg):
         super().__init__()

@@ -32,6 +32,7 @@ from ..layers.fourier import FourierPositions
 from ..layers.mlp import DeepMLP
 from ..layers.norm import ChannelLayerNorm
 from ..layers.prompts import PromptEncoder
+from .image_capabilities import ImageCapabilities
 
 NECK_EPS = 1e-6  # the neck's and the upscaling's channel norms (SAM's released code)
 
@@ -110,10 +111,12 @@ class MaskDecoder(nn.Module):
                 self.iou_head(tokens[:, 0]).view(b, prompts, outputs))
 
 
-class SegmenterModel(nn.Module):
+class SegmenterModel(ImageCapabilities, nn.Module):
     reads = "images"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     classifier = None  # no class head: `predict --image` says so
+    what = "a promptable segmenter"
+    segments_images = True  # its image embedding is a grid, not one vector
 
     def __init__(self, cfg: SegmenterConfig):
         super().__init__()

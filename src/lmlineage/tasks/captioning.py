@@ -124,7 +124,7 @@ class CaptioningTask(Task):
         from ..evaluation.captions import caption_split
 
         model = self.model
-        if model.text_decoder is None:
+        if not model.captions_images:
             return {}, ""
         if run is not None and (run / "best" / "model.safetensors").exists():
             from safetensors.torch import load_file

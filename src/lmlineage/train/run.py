@@ -17,8 +17,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -152,9 +154,8 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer and the model's shape.
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
-    prepare = {"tokens": _token_stream, "pairs": _pairs, "words": _words, "images": _images,
-               "captions": _captions, "image_questions": _image_questions, "scenes": _scenes}[task_cls.reads]
-    prepared = prepare(fam, task_cls, base, s, data=data, out=out, options=options, loaded=loaded)
+    prepared = INPUTS[task_cls.reads].prepare(fam, task_cls, base, s, data=data, out=out, options=options,
+                                              loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
     from . import distributed
     from .memory import check_fits
@@ -525,11 +526,8 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
         trainer.plot()
     check_converged(evaluation["loss"], f"the validation loss is {evaluation['loss']} at step {trainer.step}", s.lr)
     model.tokenizer = tok
-    finish = {"tokens": _token_stream_result, "pairs": _pairs_result, "words": _words_result,
-              "images": _images_result, "captions": _captions_result,
-              "image_questions": _image_questions_result, "scenes": _scenes_result}[task_cls.reads]
-    result = finish(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
-                    sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
+    result = INPUTS[task_cls.reads].result(fam, task_cls, task, trainer, evaluation, prepared, out=out, seed=seed,
+                                           sample_tokens=sample_tokens, load_checkpoint=load_checkpoint)
     result.report = task_cls.report(result)
     return result
 
@@ -685,6 +683,24 @@ def _words_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
     score = best.evaluate_text(prepared.held_out)
     return TrainResult(out, score["loss"], perplexity(score["loss"]), bits_per_char(score["nats"], score["chars"]),
                        generate(best, seed=seed), trainer.step, trainer.rank)
+
+
+class Input(NamedTuple):
+    prepare: Callable[..., Prepared]  # (fam, task_cls, base, settings, *, data, out, options, loaded)
+    result: Callable[..., TrainResult]  # (fam, task_cls, task, trainer, evaluation, prepared, *, out, seed, ...)
+
+
+# Each kind of input a task reads (``Task.reads``): how its data is prepared and how its run's result
+# is scored. A new kind is one entry. ("corpus", a one-pass fit, has no trainer: ``_fit_in_one_pass``.)
+INPUTS = {
+    "tokens": Input(_token_stream, _token_stream_result),
+    "pairs": Input(_pairs, _pairs_result),
+    "words": Input(_words, _words_result),
+    "images": Input(_images, _images_result),
+    "captions": Input(_captions, _captions_result),
+    "image_questions": Input(_image_questions, _image_questions_result),
+    "scenes": Input(_scenes, _scenes_result),
+}
 
 
 def _fit_in_one_pass(fam, task_cls, *, data, preset: str, out: Path, seed: int, progress: bool, device: str,
