@@ -55,6 +55,9 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=None, help="override the preset's dropout")
     p.add_argument("--d-model", type=int, default=None, help="override the preset's width (its MLP: twice it)")
     p.add_argument("--patch", type=int, default=None, help="override the preset's patch side")
+    p.add_argument("--layers", type=int, default=None, help="override the preset's number of layers")
+    p.add_argument("--pooling", choices=("cls", "mean"), default=None, help="what the class head reads: [class] "
+                   "(the preset's) or the mean of the patch vectors (global average pooling)")
     p.add_argument("--validation", action="store_true", help="choosing settings: train on the training images "
                    "only, held out as `train` holds out (20%%, seeded) a validation part of them; the held-out "
                    "images are not read")
@@ -78,13 +81,18 @@ def main() -> None:
             config.update(d_model=args.d_model, mlp={"d_ff": 2 * args.d_model})
         if args.patch is not None:
             config.update(image={"patch": args.patch})
+        if args.pooling is not None:
+            config.update(pooling=args.pooling)
+        if args.layers is not None:
+            config.update(n_layer=args.layers)
         run = lmlineage.train("vit", steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                               seed=args.seed, out=Path(tmp) / "vit", progress=False, config=config, data=data)
         seconds = time.perf_counter() - start
         scored = lmlineage.api.evaluate(Path(tmp) / "vit")
         trained = lmlineage.load(Path(tmp) / "vit")
         dropout, parameters = trained.config.dropout, sum(p.numel() for p in trained.parameters())
-        shape = {"d_model": trained.config.d_model, "patch": trained.config.image.patch}
+        shape = {"d_model": trained.config.d_model, "patch": trained.config.image.patch,
+                 "layers": trained.config.n_layer, "pooling": trained.config.pooling or "cls"}
     result.update(vit={"accuracy": run.metrics["accuracy"], "val_loss": run.val_loss, "eval_accuracy": scored["accuracy"],
                        "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
                        "seed": args.seed, "dropout": dropout, "train_seconds": seconds, **shape,

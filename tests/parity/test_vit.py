@@ -53,3 +53,22 @@ def test_export_loads_strictly_with_the_same_logits(pair, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(back.eval()(pixel_values=pixels).logits, ref(pixel_values=pixels).logits,
                                    rtol=0, atol=1e-5)
+
+
+def test_mean_pooling_reads_the_patches_and_is_refused_on_export(tmp_path):
+    from lmlineage import load
+    from lmlineage.core.errors import UserError
+
+    model = load("vit", pooling="mean").eval()
+    pixels = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out = model(pixels)
+        patches = out.last_hidden_state[:, 1:].mean(dim=1)  # [class] left out
+        torch.testing.assert_close(out.task_logits, model.classifier(patches), rtol=0, atol=0)
+        assert not torch.allclose(out.task_logits, model.classifier(out.last_hidden_state[:, 0]), atol=1e-3)
+        torch.testing.assert_close(model.embed_images(pixels), torch.nn.functional.normalize(patches, dim=-1))
+    with pytest.raises(UserError, match="reads the \\[CLS\\] vector"):  # ViTForImageClassification has no such head
+        to_hf(model, tmp_path / "mean")
+    assert not (tmp_path / "mean").exists()
+    to_hf(load("vit", pooling="cls"), tmp_path / "cls")  # "cls" is the reference's own
+    assert (tmp_path / "cls" / "config.json").exists()

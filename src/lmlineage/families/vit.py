@@ -57,10 +57,16 @@ FIELDS = (
     LabelIds("labels", "label2id"),
 )
 
+def reads_class_token(cfg) -> str | None:
+    """The pooling ViTForImageClassification has: its classifier reads [class] (None and "cls" both say so)."""
+    return "cls" if cfg.pooling == "mean" else cfg.pooling
+
+
 REFERENCE = ReferenceSpec(
     model_type="vit", architecture="ViTForImageClassification", fields=FIELDS,
     rules=encoder_rules("vit.") + weight_and_bias("classifier.out", "classifier"),
     implies={"heads": ["classifier"]},
+    requires=(("pooling", reads_class_token, "its classifier reads the [CLS] vector, not the mean of the patches"),),
 )
 
 VIT = register(Family(
@@ -69,7 +75,7 @@ VIT = register(Family(
     parent="bert",
     paper="Dosovitskiy et al. 2021, An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
     changes="image patches as tokens (a linear projection), a [class] token, learned positions; pre-LN; "
-            "a class head on [class]",
+            "a class head on [class] (or, pooling=mean, on the mean of the patches)",
     defaults=dict(norm=dict(kind="layernorm", eps=1e-12, placement="pre", final=True),
                   position=dict(kind="none"), mlp=dict(activation="gelu"), bias=True,
                   embedding=dict(tie=False), dropout=0.0, heads=["classifier"], labels=["0", "1"]),

@@ -2,7 +2,8 @@
 normed where the config puts a norm after the embeddings (CLIP's image tower), fed into the one
 encoder stack through its ``inputs_embeds`` path, then the heads an encoder carries
 (``heads/registry.py``): a classifier reads the final [class] vector, z_L^0, after the last norm
-(section 3.1, eq. 4). The stack has no token table and no position scheme of its own: the patch
+(section 3.1, eq. 4), or with ``pooling="mean"`` the mean of the final patch vectors (global
+average pooling: Beyer et al. 2022, "Better plain ViT baselines"). The stack has no token table and no position scheme of its own: the patch
 embeddings carry their positions."""
 
 from __future__ import annotations
@@ -42,9 +43,18 @@ class ImageEncoderModel(ImageCapabilities, EncoderModel):
     def image_spec(self):
         return self.config.image
 
+    def summary(self, hidden, pooled, attention_mask) -> torch.Tensor:
+        """(B, d): what the classifier reads, by ``cfg.pooling``: "mean": the mean of the patch
+        vectors, [class] left out and not normalised (a class head reads it, not a similarity);
+        else the [class] vector."""
+        if self.config.pooling == "mean":
+            return hidden[:, 1:].mean(dim=1)
+        return super().summary(hidden, pooled, attention_mask)
+
     def embed_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Normalised final [class] vectors (B, d): what its classifier reads."""
-        return F.normalize(self(pixel_values).last_hidden_state[:, 0].float(), dim=-1)
+        """Normalised final summaries (B, d): what its classifier reads."""
+        out = self(pixel_values)
+        return F.normalize(self.summary(out.last_hidden_state, out.pooled, None).float(), dim=-1)
 
     def uses(self) -> list[str]:
         verbs = ["predict --image (its classes)", "eval (accuracy)"] if self.classifier is not None else []
