@@ -105,6 +105,13 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train vit --data photos/labels.csv --preset small --steps 200 --out runs/vit-mine":
         ("lmlineage train vit --data photos/labels.csv --preset small --steps 40 --out runs/vit-mine",
          "200 steps of the small preset take ~2.5 CPU-minutes; 40 show the same command works"),
+    "lmlineage self-instruct --generator $G --n 200 --out runs/alpaca-data":
+        ("lmlineage self-instruct --generator $G --n 12 --max-new-tokens 64 --out runs/alpaca-data",
+         "SmolLM2 proposes ~10 tasks a minute on one CPU thread (200: ~20 minutes); 12 make the data finetune reads"),
+    "lmlineage finetune $G --data runs/alpaca-data/instructions.jsonl --val runs/alpaca-data/seeds.jsonl --lora 8 "
+    "--out runs/alpaca":
+        ("lmlineage finetune $G --data runs/alpaca-data/instructions.jsonl --val runs/alpaca-data/seeds.jsonl "
+         "--lora 8 --epochs 1 --out runs/alpaca", "one epoch over the few tasks above shows the same command works"),
 }
 
 

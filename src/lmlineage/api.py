@@ -941,6 +941,7 @@ def self_instruct(generator, *, out, n: int = 200, seeds=None, seed: int = 0, ba
     check_device(device)
     check_sampling(temperature, None, top_p, 1.0)
     tasks = si.read_seeds(seeds) if seeds is not None else list(si.SEED_TASKS)
+    si.Novelty()  # rouge-score is there, before the generator is loaded
     model = load(generator, device=device)
     if getattr(model, "is_encoder_decoder", False) or get_family(model.config.family).architecture != "decoder":
         raise UserError(f"{generator} is not a decoder language model", "self-instruct samples from a causal LM "

@@ -172,7 +172,11 @@ class Novelty:
     ``rouge-score`` package's, as self-instruct computes it)."""
 
     def __init__(self, instructions=()):
-        from rouge_score import rouge_scorer
+        try:
+            from rouge_score import rouge_scorer
+        except ImportError:
+            raise UserError("self-instruct scores novelty with the rouge-score package, which is not installed",
+                            "pip install 'lmlineage[alpaca]'") from None
 
         self.scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
         self.pool: list[str] = []
