@@ -126,13 +126,13 @@ def test_the_kept_tasks_are_conversations_chat_sft_reads(generator, tmp_path, ca
              written("Repeat the word twice.", "hi hi", input="hi")]
     result = si.self_instruct(scripted(tasks), SEEDS, n=3)
     assert len(result.kept) == 3
-    si.write(tmp_path, result, SEEDS)
+    si.write(tmp_path, result, SEEDS[:4])
     conversations = read_conversations(tmp_path / "instructions.jsonl")
     assert conversations[-1] == [{"role": "user", "content": "Repeat the word twice.\n\nhi"},
                                  {"role": "assistant", "content": "hi hi"}]
     example = encode(CharTokenizer(sorted(set(string.printable))), conversations[-1], PLAIN_TEMPLATE)
     assert sum(example.trained) == len("hi hi\n")  # the output alone is learnt
-    assert len(read_conversations(tmp_path / "seeds.jsonl")) == len(SEEDS)
+    assert read_conversations(tmp_path / "seeds.jsonl")[0] == SEEDS[0].messages()
     code = main(["finetune", str(generator), "--data", str(tmp_path / "instructions.jsonl"), "--val",
                  str(tmp_path / "seeds.jsonl"), "--epochs", "1", "--out", str(tmp_path / "student"), "--no-progress",
                  "--json"])
@@ -144,12 +144,12 @@ def test_a_seeded_run_with_a_tiny_generator_is_reproducible(generator, tmp_path,
     runs = []
     for name in ("a", "b", "c"):
         seed = "2" if name == "c" else "1"
-        code = main(["self-instruct", "--generator", str(generator), "--n", "5", "--batch-size", "3",
-                     "--max-new-tokens", "24", "--temperature", "1.0", "--seed", seed, "--out", str(tmp_path / name),
+        code = main(["self-instruct", "--generator", str(generator), "--n", "3", "--batch-size", "3",
+                     "--max-new-tokens", "16", "--temperature", "1.0", "--seed", seed, "--out", str(tmp_path / name),
                      "--json"])
         assert code == 0, capsys.readouterr().err
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        assert summary["generated"] == 5 and summary["kept"] + summary["dropped"] == 5
+        assert summary["generated"] == 3 and summary["kept"] + summary["dropped"] == 3
         assert sum(summary["dropped_by_reason"].values()) == summary["dropped"]
         runs.append({f: (tmp_path / name / f).read_text() for f in ("instructions.jsonl", "dropped.jsonl")})
         assert (tmp_path / name / "rouge_l.png").stat().st_size > 0
