@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, diff, arena, train, generate, eval,
-finetune, predict, classify, embed, segment, align, similar, tokenizer train, convert, serve.
+finetune, self-instruct, predict, classify, embed, segment, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
