@@ -121,6 +121,13 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train clip --steps 1000 --batch-size 64 --lr 2e-3 --warmup 100 --out runs/clip-digits":
         ("lmlineage train clip --steps 30 --batch-size 64 --lr 2e-3 --warmup 10 --out runs/clip-digits",
          "1000 steps take a few CPU-minutes; 30 make the CLIP that --rerank reads"),
+    "lmlineage self-instruct --generator $G --n 200 --out runs/alpaca-data":
+        ("lmlineage self-instruct --generator $G --n 12 --max-new-tokens 64 --out runs/alpaca-data",
+         "SmolLM2 proposes ~10 tasks a minute on one CPU thread (200: ~20 minutes); 12 make the data finetune reads"),
+    "lmlineage finetune $G --data runs/alpaca-data/instructions.jsonl --val runs/alpaca-data/seeds.jsonl --lora 8 "
+    "--out runs/alpaca":
+        ("lmlineage finetune $G --data runs/alpaca-data/instructions.jsonl --val runs/alpaca-data/seeds.jsonl "
+         "--lora 8 --epochs 1 --out runs/alpaca", "one epoch over the few tasks above shows the same command works"),
 }
 
 

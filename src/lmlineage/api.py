@@ -948,6 +948,58 @@ def rlhf(*, out, task: str = "sort", methods=("ppo", "dpo"), seed: int = 0, rank
     return result
 
 
+def self_instruct(generator, *, out, n: int = 200, seeds=None, seed: int = 0, batch_size: int = 4,
+                  max_new_tokens: int = 128, temperature: float = 0.7, top_p: float | None = 0.9,
+                  device: str = "cpu", log=None) -> dict:
+    """Alpaca's data (Taori et al. 2023; self-instruct, Wang et al. 2023): the decoder at ``generator``
+    (our checkpoint, a reference directory or a GGUF file) proposes ``n`` new tasks from few-shot
+    prompts of seed tasks (``seeds``: a .jsonl of {"instruction", "input", "output"}; default the
+    built-in ones), filtered by heuristics and ROUGE-L novelty. Writes ``instructions.jsonl`` (for
+    `lmlineage finetune --data`), ``seeds.jsonl``, ``dropped.jsonl``, ``self_instruct.json`` and
+    ``rouge_l.png`` to ``out``; returns the summary."""
+    import time
+
+    from .checkpoint.directory import atomic_directory
+    from .data import self_instruct as si
+    from .generation.engine import generate_text
+    from .generation.processors import check_sampling
+
+    if n < 1:
+        raise UserError(f"--n {n}: ask for at least 1 instruction")
+    out = check_out_dir(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"--out {out} is not empty", "choose a new directory")
+    check_device(device)
+    check_sampling(temperature, None, top_p, 1.0)
+    tasks = si.read_seeds(seeds) if seeds is not None else list(si.SEED_TASKS)
+    si.Novelty()  # rouge-score is there, before the generator is loaded
+    model = load(generator, device=device)
+    if getattr(model, "is_encoder_decoder", False) or get_family(model.config.family).architecture != "decoder":
+        raise UserError(f"{generator} is not a decoder language model", "self-instruct samples from a causal LM "
+                        "(llama, gpt2, ... or a reference / GGUF LLaMA)")
+    tokens = [0]
+
+    def propose(prompts, sampling_seed):
+        texts = generate_text(model, prompts, max_new_tokens=max_new_tokens, stop=list(si.STOPS),
+                              temperature=temperature, top_p=top_p, seed=sampling_seed)
+        tokens[0] += sum(len(model.tokenizer.encode(t)) for t in texts)
+        return texts
+
+    start = time.perf_counter()
+    result = si.self_instruct(propose, tasks, n, seed=seed, batch_size=batch_size, log=log)
+    seconds = time.perf_counter() - start
+    summary = {**result.counts(), "seconds": round(seconds, 1), "new_tokens": tokens[0],
+               "tokens_per_second": round(tokens[0] / seconds, 2), "seeds": len(tasks),
+               "settings": {"generator": str(generator), "n": n, "seed": seed, "batch_size": batch_size,
+                            "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+                            "rouge_threshold": si.ROUGE_THRESHOLD, "seeds": str(seeds) if seeds else "built-in"}}
+    with atomic_directory(out) as tmp:
+        si.write(tmp, result, tasks)
+        si.plot_rouge(result, tmp / "rouge_l.png")
+        (tmp / "self_instruct.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
 def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu") -> tuple[str, list[dict]]:
     """(the task, one prediction per input) of a checkpoint written by :func:`finetune`: ``texts``
     (classify: texts; tag: space-separated words) or ``data``, a file in the fine-tuning formats

@@ -1,5 +1,5 @@
 """The ``lmlineage`` command line. Verbs are what users do: models, diff, arena, train, generate, eval,
-finetune, predict, classify, embed, segment, align, similar, tokenizer train, convert, serve.
+finetune, self-instruct, predict, classify, embed, segment, align, similar, tokenizer train, convert, serve.
 
 Bad input raises ``UserError`` where it is checked; ``main`` prints it as one line and
 exits with code 2. Any other exception is a bug and keeps its traceback.
@@ -291,6 +291,23 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--out", default="runs/rlhf", help="directory for the stages' checkpoints, rlhf.json and "
                    "curves.png")
     h.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
+    si = sub.add_parser("self-instruct", help="Alpaca's data: a generator model proposes new tasks from seed tasks, "
+                        "filtered by heuristics and ROUGE-L novelty, written for `finetune --data`")
+    si.add_argument("--generator", required=True, metavar="PATH", help="the decoder that proposes tasks: a "
+                    "checkpoint, run, reference directory or .gguf file (e.g. SmolLM2-135M-Instruct)")
+    si.add_argument("--n", type=_int, default=200, help="how many tasks the generator proposes (kept <= N)")
+    si.add_argument("--seeds", default=None, metavar="FILE", help='seed tasks: a .jsonl of {"instruction", '
+                    '"input" (optional), "output"} (default: the 40 built-in ones)')
+    si.add_argument("--batch-size", type=_positive_int, default=4, help="prompts sampled at once")
+    si.add_argument("--max-new-tokens", type=_positive_int, default=128, metavar="N")
+    si.add_argument("--temperature", type=_float, default=0.7)
+    si.add_argument("--top-p", type=_float, default=0.9, metavar="P")
+    si.add_argument("--seed", type=_seed, default=0)
+    si.add_argument("--out", default="runs/alpaca-data", help="directory for instructions.jsonl, seeds.jsonl, "
+                    "dropped.jsonl, self_instruct.json and rouge_l.png")
+    si.add_argument("--device", default="cpu")
+    si.add_argument("--json", action="store_true", help="print the counts as JSON")
 
     r = sub.add_parser("predict", help="labels, tags, answers or choices, with their probabilities, from a checkpoint "
                        "written by `finetune`; an image's class from an image classifier (vit)")
@@ -689,6 +706,23 @@ def cmd_rlhf(args) -> None:
         print(f"written: {args.out}/rlhf.json, {args.out}/curves.png and each stage's checkpoint")
 
 
+def cmd_self_instruct(args) -> None:
+    from .api import self_instruct
+
+    summary = self_instruct(args.generator, out=args.out, n=args.n, seeds=args.seeds, seed=args.seed,
+                            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                            temperature=args.temperature, top_p=args.top_p, device=args.device,
+                            log=None if args.json else lambda line: print(line, flush=True))
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "settings"}))
+        return
+    reasons = ", ".join(f"{r} {c}" for r, c in summary["dropped_by_reason"].items() if c) or "none"
+    print(f"{summary['generated']} generated, {summary['kept']} kept; dropped: {reasons} "
+          f"({summary['tokens_per_second']} tokens/s)")
+    print(f"written: {args.out}/instructions.jsonl (lmlineage finetune MODEL --data it), seeds.jsonl, "
+          f"dropped.jsonl, self_instruct.json, rouge_l.png")
+
+
 def cmd_predict(args) -> None:
     from .api import predict
     from .tasks.finetune import prediction_line
@@ -828,7 +862,7 @@ def cmd_convert(args) -> None:
 COMMANDS = {"models": cmd_models, "diff": cmd_diff, "arena": cmd_arena, "train": cmd_train, "generate": cmd_generate, "eval": cmd_eval,
             "embed": cmd_embed, "classify": cmd_classify, "finetune": cmd_finetune, "predict": cmd_predict, "similar": cmd_similar, "tokenizer": cmd_tokenizer,
             "convert": cmd_convert, "align": cmd_align, "serve": cmd_serve, "detect": cmd_detect,
-            "segment": cmd_segment, "rlhf": cmd_rlhf, "caption": cmd_caption}
+            "segment": cmd_segment, "rlhf": cmd_rlhf, "self-instruct": cmd_self_instruct, "caption": cmd_caption}
 
 
 @contextlib.contextmanager
