@@ -151,6 +151,9 @@ class DiffusionConfig(ModelConfig):
                 raise UserError(f"config {where}cascade: a cascade draws pixels, larger than its base's "
                                 f"{self.cascade.base_size}, got image.size={self.image.size}",
                                 "give image.size above cascade.base_size and no autoencoder")
+            if self.cascade.augmentation >= self.diffusion.steps:
+                raise UserError(f"config {where}cascade.augmentation={self.cascade.augmentation} is not one of the "
+                                f"{self.diffusion.steps} diffusion steps", "give a smaller augmentation step")
             if self.image.size % 2 ** (len(self.cascade.unet.channels) - 1):
                 raise UserError(f"config: the super-resolution U-Net's levels halve {self.image.size} pixels to "
                                 "a fraction", "choose an image size divisible by 2 per level")
