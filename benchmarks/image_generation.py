@@ -92,14 +92,19 @@ def gradient_energy(images: np.ndarray) -> float:
     return float(((np.diff(images, axis=1) ** 2).mean() + (np.diff(images, axis=2) ** 2).mean()) / 2)
 
 
-def cascade_scores(model, judge, captions, wanted, w, args) -> dict:
-    """The cascade's drawings against its base drawings upsampled bicubically: labelled as captioned,
-    and sharpness."""
-    from lmlineage.models.text_to_image import upsample
+def draw_cascade(model, captions, w, args):
+    """imagen's base drawings (8x8) and the cascade's (16x16), all captions in one batch."""
     from lmlineage.vision.captions import CaptionIds
 
     ids = CaptionIds(model.tokenizer, model.config.max_positions)([c for c in captions for _ in range(args.per_digit)])
-    base, drawn = model.draw_stages(ids, guidance=w, steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
+    return model.draw_stages(ids, guidance=w, steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
+
+
+def cascade_scores(judge, base, drawn, wanted) -> dict:
+    """The cascade's drawings against its base drawings upsampled bicubically: labelled as captioned,
+    and sharpness."""
+    from lmlineage.models.text_to_image import upsample
+
     bicubic = upsample(base, drawn.shape[-1]).clamp(-1, 1)
     out = {}
     for name, images in (("cascade", drawn), ("bicubic_of_base", bicubic)):
@@ -161,8 +166,11 @@ def main() -> None:
         scores = {}
         for w in args.guidance:
             start = time.perf_counter()
-            drawn = draw(model, model.tokenizer, captions, per_caption=args.per_digit, guidance=w,
-                         steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
+            if family == "imagen":
+                base, drawn = draw_cascade(model, captions, w, args)
+            else:
+                drawn = draw(model, model.tokenizer, captions, per_caption=args.per_digit, guidance=w,
+                             steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
             flat = drawn.reshape(len(drawn), -1).numpy()
             features = judge.features(flat)
             scores[str(w)] = {"accuracy": float(np.mean(judge.labels(flat) == wanted)),
@@ -170,7 +178,7 @@ def main() -> None:
                               "frechet": frechet(features, real_features),
                               "seconds": time.perf_counter() - start}
             if family == "imagen":
-                scores[str(w)]["cascade"] = cascade_scores(model, judge, captions, wanted, w, args)
+                scores[str(w)]["cascade"] = cascade_scores(judge, base, drawn, wanted)
             save_grid(drawn.reshape(10, args.per_digit, *drawn.shape[1:])[:, :10].reshape(-1, *drawn.shape[1:]), 10,
                       out_dir / f"image_generation_{family}_w{w:g}.png")
             print(family, w, scores[str(w)], flush=True)
@@ -190,7 +198,7 @@ def main() -> None:
         if args.json:  # after each family, so a later failure keeps what was measured
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     result.update(device=device_name(), versions=versions(), captions=captions, number_words=list(NUMBER_WORDS))
-    plot(result, out_dir / "image_generation.png")
+    plot(result, out_dir / f"{Path(args.json).stem if args.json else 'image_generation'}.png")
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

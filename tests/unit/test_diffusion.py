@@ -90,3 +90,27 @@ def test_bad_input_is_one_line(capsys, tmp_path):
                                               "--guidance", "strong")
     assert ">= 1" in one_line_refusal(capsys, "generate", tmp_path, "--steps", 0)
     assert ">= 1" in one_line_refusal(capsys, "generate", tmp_path, "--steps", -5)
+
+
+def test_v_prediction_weighs_the_noisy_steps_that_epsilon_ignores():
+    """Why the tiny presets predict v: an error d in the x_0 a prediction implies costs SNR * d^2
+    predicting eps and (1 + SNR) * d^2 predicting v, so at the noisy steps (SNR near 0), where only
+    the caption tells the digit, eps' loss hardly sees a wrong digit (the caption was ignored)."""
+    from lmlineage.diffusion.schedules import NoiseSchedule
+
+    x0, noise, error = torch.zeros(1, 4), torch.randn(1, 4), torch.full((1, 4), 0.5)
+    for t in (10, 500, 990):
+        steps = torch.tensor([t])
+        abar = NoiseSchedule("cosine").alphas_cumprod[t]
+        snr = abar / (1 - abar)
+        costs = {}
+        for prediction in ("epsilon", "v_prediction"):
+            schedule = NoiseSchedule("cosine", prediction=prediction)
+            x_t = schedule.add_noise(x0, noise, steps)
+            # the output whose implied x_0 is off by ``error``: the target for x0 + error at the same x_t
+            wrong_noise = (x_t - abar.sqrt() * (x0 + error)) / (1 - abar).sqrt()
+            wrong = schedule.target(x0 + error, wrong_noise, steps)
+            costs[prediction] = (wrong - schedule.target(x0, noise, steps)).pow(2).mean()
+        torch.testing.assert_close(costs["epsilon"], snr * 0.25, rtol=1e-3, atol=1e-6)
+        torch.testing.assert_close(costs["v_prediction"], (1 + snr) * 0.25, rtol=1e-3, atol=1e-6)
+    assert snr < 1e-2  # at t = 990 eps' cost of a wrong digit is under 1% of v's
