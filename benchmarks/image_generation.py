@@ -124,6 +124,11 @@ def train_or_reuse(family: str, runs: Path, args, **extra):
     return run, time.perf_counter() - start
 
 
+def trained_steps(run: Path) -> int:
+    """The steps a run trained for (the last its metrics record)."""
+    return max(json.loads(line).get("step", 0) for line in (run / "metrics.jsonl").read_text().splitlines() if line)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--families", nargs="+", default=list(FAMILIES))
@@ -185,7 +190,7 @@ def main() -> None:
         metrics = run.metrics if run is not None else None  # a run read back: see its own report
         result["families"][family] = {
             "val_denoising_loss": run.val_loss if run is not None else None, "metrics": metrics,
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "train_seconds": seconds,
+            "steps": trained_steps(runs / family), "batch_size": args.batch_size, "lr": args.lr, "train_seconds": seconds,
             "prediction": model.config.diffusion.prediction,
             "parameters": sum(p.numel() for p in model.parameters()),
             "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad), "guidance": scores,
