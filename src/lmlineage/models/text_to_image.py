@@ -89,6 +89,8 @@ class TextToImage(nn.Module):
         """The reverse step, with the family's thresholding of the predicted x_0."""
         d = self.config.diffusion
         options = {"eta": eta} if name == "ddim" else {}
+        if self.autoencoder is not None:  # latents scaled to unit variance leave [-1, 1]: not clipped there
+            options["clip"] = None
         if d.threshold is not None:
             options.update(threshold=d.threshold, threshold_max=d.threshold_max)
         return make_sampler(name, self.schedule, steps, **options)
