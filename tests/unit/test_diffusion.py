@@ -117,3 +117,15 @@ def test_v_prediction_weighs_the_noisy_steps_that_epsilon_ignores():
         torch.testing.assert_close(costs["epsilon"], snr * 0.25, rtol=1e-3, atol=1e-6)
         torch.testing.assert_close(costs["v_prediction"], (1 + snr) * 0.25, rtol=1e-3, atol=1e-6)
     assert snr < 1e-2  # at t = 990 eps' cost of a wrong digit is under 1% of v's
+
+
+def test_latents_are_not_clipped_but_pixels_are():
+    """Latents scaled to unit variance leave [-1, 1]: latent diffusion's predicted x_0 is not
+    clipped there (clipped, its guided drawings were squiggles: BENCHMARKS.md); pixels still are."""
+    latent = build_model(get_family("latent-diffusion").config("tiny", **dict(
+        TINY, autoencoder=dict(channels=[8, 16], groups=4, latent_channels=2))))
+    pixel = build_model(get_family("glide").config("tiny", **TINY))
+    sample, output, t = torch.zeros(1, 2, 4, 4), torch.full((1, 2, 4, 4), -10.0), 40
+    unclipped = latent.sampler("ddim", 5)._x0(output, latent.schedule.alphas_cumprod[t], sample)
+    assert unclipped.abs().max() > 2
+    assert pixel.sampler("ddim", 5)._x0(output, pixel.schedule.alphas_cumprod[t], sample).abs().max() <= 1
