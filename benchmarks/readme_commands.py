@@ -88,7 +88,7 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
          "1000 steps take ~20 CPU-minutes; 30 make the run generate reads"),
     "lmlineage train latent-diffusion --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
         ("lmlineage train latent-diffusion --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
-         "1000 steps take ~30 CPU-minutes; 30 make the run eval reads"),
+         "1000 steps take 5-25 CPU-minutes; 30 make the run eval reads"),
     "lmlineage train t5 --steps 300": ("lmlineage train t5 --steps 30", "300 steps take minutes; 30 make the encoder"),
     "lmlineage train imagen --text-encoder runs/t5/best --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
         ("lmlineage train imagen --text-encoder runs/t5/best --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
