@@ -1,6 +1,6 @@
-"""Do the drawings follow their captions? glide and latent-diffusion trained on captioned digits
-("a handwritten seven", the 8x8 digits enlarged to 16x16), judged by a digit classifier trained
-apart (scikit-learn's MLP on the same 16x16 pixels of the training images).
+"""Do the drawings follow their captions? glide, latent-diffusion and imagen trained on captioned
+digits ("a handwritten seven", the 8x8 digits enlarged to 16x16), judged by a digit classifier
+trained apart (scikit-learn's MLP on the same 16x16 pixels of the training images).
 
 For each family and guidance scale w: ``--per-digit`` drawings of each of the ten captions (DDIM,
 ``--sampling-steps``), the share the classifier labels as the caption asks (accuracy), their
@@ -10,6 +10,11 @@ features of all drawings and of the held-out real images (Heusel et al. 2017's F
 classifier in place of Inception). w = 0 is the no-caption baseline (the empty caption the models
 learnt by caption dropout); the real training images give the distance's floor. Grids of the
 drawings are written as PNG beside the JSON.
+
+imagen's cascade is also judged against a plain bicubic upsampling of its own base drawings (8x8):
+whether the classifier labels both as captioned, and how sharp each is, as the mean squared
+difference between neighbouring pixels (gradient energy; the real 16x16 images' is given beside).
+Its frozen text encoder is a T5 trained here for ``--text-encoder-steps`` (0: a random one).
 
     python benchmarks/image_generation.py --steps 3000 --json benchmarks/results/image_generation.json
 """
@@ -36,7 +41,7 @@ from lmlineage.vision.processor import ImageProcessor  # noqa: E402
 from lmlineage.vision.text_to_image import draw, save_grid  # noqa: E402
 from lmlineage.vision.images import load_images  # noqa: E402
 
-FAMILIES = ("glide", "latent-diffusion")
+FAMILIES = ("glide", "latent-diffusion", "imagen")
 SIZE = 16
 
 
@@ -81,6 +86,49 @@ def diversity(features: np.ndarray, per_digit: int) -> float:
     return float(np.mean(out))
 
 
+def gradient_energy(images: np.ndarray) -> float:
+    """Mean squared difference between horizontally and vertically neighbouring pixels of (N, H, W)
+    images in [-1, 1]: higher is sharper."""
+    return float(((np.diff(images, axis=1) ** 2).mean() + (np.diff(images, axis=2) ** 2).mean()) / 2)
+
+
+def draw_cascade(model, captions, w, args):
+    """imagen's base drawings (8x8) and the cascade's (16x16), all captions in one batch."""
+    from lmlineage.vision.captions import CaptionIds
+
+    ids = CaptionIds(model.tokenizer, model.config.max_positions)([c for c in captions for _ in range(args.per_digit)])
+    return model.draw_stages(ids, guidance=w, steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
+
+
+def cascade_scores(judge, base, drawn, wanted) -> dict:
+    """The cascade's drawings against its base drawings upsampled bicubically: labelled as captioned,
+    and sharpness."""
+    from lmlineage.models.text_to_image import upsample
+
+    bicubic = upsample(base, drawn.shape[-1]).clamp(-1, 1)
+    out = {}
+    for name, images in (("cascade", drawn), ("bicubic_of_base", bicubic)):
+        flat = images.reshape(len(images), -1).numpy()
+        out[name] = {"accuracy": float(np.mean(judge.labels(flat) == wanted)),
+                     "gradient_energy": gradient_energy(images[:, 0].numpy())}
+    return out
+
+
+def train_or_reuse(family: str, runs: Path, args, **extra):
+    """Train ``family`` into ``runs/family`` (seconds taken), or read a run already there (None)."""
+    if (runs / family / "best").is_dir():
+        return None, None
+    start = time.perf_counter()
+    run = lmlineage.train(family, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                          seed=args.seed, out=runs / family, progress=False, **extra)
+    return run, time.perf_counter() - start
+
+
+def trained_steps(run: Path) -> int:
+    """The steps a run trained for (the last its metrics record)."""
+    return max(json.loads(line).get("step", 0) for line in (run / "metrics.jsonl").read_text().splitlines() if line)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--families", nargs="+", default=list(FAMILIES))
@@ -94,7 +142,9 @@ def main() -> None:
     p.add_argument("--sampling-steps", type=int, default=25)
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--runs", default=None, help="keep the runs here (default: a temporary directory)")
+    p.add_argument("--runs", default=None, help="keep the runs here (default: a temporary directory); a run "
+                   "already there is read, not trained again")
+    p.add_argument("--text-encoder-steps", type=int, default=300, help="imagen's T5, trained first (0: random)")
     p.add_argument("--json", default=None, help="write the raw numbers here; grids and the plot go beside it")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -111,34 +161,49 @@ def main() -> None:
     wanted = np.repeat(np.arange(10), args.per_digit)
     runs = Path(args.runs) if args.runs else Path(tempfile.mkdtemp())
     for family in args.families:
-        start = time.perf_counter()
-        run = lmlineage.train(family, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                              seed=args.seed, out=runs / family, progress=False)
-        seconds = time.perf_counter() - start
+        extra = {}
+        if family == "imagen" and args.text_encoder_steps:
+            if not (runs / "t5" / "best").is_dir():
+                lmlineage.train("t5", steps=args.text_encoder_steps, seed=args.seed, out=runs / "t5", progress=False)
+            extra["options"] = {"text_encoder": str(runs / "t5" / "best")}
+        run, seconds = train_or_reuse(family, runs, args, **extra)
         model = lmlineage.load(runs / family / "best")
         scores = {}
         for w in args.guidance:
             start = time.perf_counter()
-            drawn = draw(model, model.tokenizer, captions, per_caption=args.per_digit, guidance=w,
-                         steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
+            if family == "imagen":
+                base, drawn = draw_cascade(model, captions, w, args)
+            else:
+                drawn = draw(model, model.tokenizer, captions, per_caption=args.per_digit, guidance=w,
+                             steps=args.sampling_steps, sampler=args.sampler, seed=args.seed)
             flat = drawn.reshape(len(drawn), -1).numpy()
             features = judge.features(flat)
             scores[str(w)] = {"accuracy": float(np.mean(judge.labels(flat) == wanted)),
                               "diversity": diversity(features, args.per_digit),
                               "frechet": frechet(features, real_features),
                               "seconds": time.perf_counter() - start}
+            if family == "imagen":
+                scores[str(w)]["cascade"] = cascade_scores(judge, base, drawn, wanted)
             save_grid(drawn.reshape(10, args.per_digit, *drawn.shape[1:])[:, :10].reshape(-1, *drawn.shape[1:]), 10,
                       out_dir / f"image_generation_{family}_w{w:g}.png")
             print(family, w, scores[str(w)], flush=True)
+        metrics = run.metrics if run is not None else None  # a run read back: see its own report
         result["families"][family] = {
-            "val_denoising_loss": run.val_loss, "metrics": run.metrics, "steps": args.steps,
-            "batch_size": args.batch_size, "lr": args.lr, "train_seconds": seconds,
-            "parameters": sum(p.numel() for p in model.parameters()), "guidance": scores,
+            "val_denoising_loss": run.val_loss if run is not None else None, "metrics": metrics,
+            "steps": trained_steps(runs / family), "batch_size": args.batch_size, "lr": args.lr, "train_seconds": seconds,
+            "prediction": model.config.diffusion.prediction,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad), "guidance": scores,
             "no_caption_baseline": scores.get("0.0")}
+        if family == "imagen":
+            result["real_gradient_energy"] = gradient_energy(pixels(val).reshape(-1, SIZE, SIZE))
+            result["families"][family]["text_encoder"] = (f"t5 tiny, {args.text_encoder_steps} steps of span "
+                                                          "corruption on shakespeare" if args.text_encoder_steps
+                                                          else "a random T5 encoder")
         if args.json:  # after each family, so a later failure keeps what was measured
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     result.update(device=device_name(), versions=versions(), captions=captions, number_words=list(NUMBER_WORDS))
-    plot(result, out_dir / "image_generation.png")
+    plot(result, out_dir / f"{Path(args.json).stem if args.json else 'image_generation'}.png")
     print(json.dumps(result, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")

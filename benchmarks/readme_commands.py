@@ -76,9 +76,6 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage train coca --steps 600 --batch-size 64 --lr 2e-3 --warmup 50 --out runs/coca":
         ("lmlineage train coca --steps 30 --batch-size 64 --lr 2e-3 --warmup 50 --out runs/coca",
          "600 steps take several CPU-minutes; 30 make the run that caption reads"),
-    "lmlineage train glide --steps 450 --batch-size 32 --lr 1.5e-3":
-        ("lmlineage train glide --steps 30 --batch-size 32 --lr 1.5e-3",
-         "450 steps take minutes; 30 make the run that generate reads"),
     "lmlineage train detr --data shapes:3000 --steps 3500 --batch-size 16 --lr 1e-3 --out runs/detr":
         ("lmlineage train detr --data shapes:300 --steps 30 --batch-size 16 --lr 1e-3 --out runs/detr",
          "3500 steps take ~15 CPU-minutes; 30 make the run that eval and detect read"),
@@ -93,6 +90,16 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
     "lmlineage rlhf --task sort --out runs/rlhf":
         ("lmlineage rlhf --task sort --method dpo --ppo-steps 1 --out runs/rlhf",
          "every stage takes ~5 CPU-minutes on the shared machine; DPO alone shows the same command works"),
+    "lmlineage train glide --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
+        ("lmlineage train glide --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
+         "1000 steps take ~20 CPU-minutes; 30 make the run generate reads"),
+    "lmlineage train latent-diffusion --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
+        ("lmlineage train latent-diffusion --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
+         "1000 steps take 5-25 CPU-minutes; 30 make the run eval reads"),
+    "lmlineage train t5 --steps 300": ("lmlineage train t5 --steps 30", "300 steps take minutes; 30 make the encoder"),
+    "lmlineage train imagen --text-encoder runs/t5/best --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
+        ("lmlineage train imagen --text-encoder runs/t5/best --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
+         "1000 steps take ~25 CPU-minutes; 30 make the run generate reads"),
     "lmlineage train vit --steps 600 --batch-size 64 --lr 2e-3 --warmup 50":
         ("lmlineage train vit --steps 100 --batch-size 64 --lr 2e-3 --warmup 50",
          "600 steps take ~3 CPU-minutes; 100 make the run the commands after it use"),

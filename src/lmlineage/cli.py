@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: as stored; GGUF: float32)")
     g.add_argument("--compile", action="store_true", help="static cache and a torch.compile'd decoding step, "
                    "replayed as a CUDA graph on GPU (fastest for long outputs; the first call compiles)")
-    drawing = g.add_argument_group("drawing (glide, latent-diffusion, dall-e): --prompt is the caption, repeatable")
+    drawing = g.add_argument_group("drawing (glide, latent-diffusion, imagen, dall-e): --prompt is the caption, repeatable")
     drawing.add_argument("--out", default=None, metavar="GRID.png", help="the PNG grid to draw into, a row per "
                          "prompt (default: samples.png in the run directory)")
     drawing.add_argument("--guidance", type=_float, default=3.0, help="classifier-free guidance scale w "

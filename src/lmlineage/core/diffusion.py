@@ -1,6 +1,6 @@
-"""The config of the text-to-image diffusion families (glide, latent-diffusion): the model config
-of their text encoder (a Transformer encoder over the caption), plus the U-Net, the optional KL
-autoencoder, the noise schedule and the images they draw."""
+"""The config of the text-to-image diffusion families (glide, latent-diffusion, imagen): the model
+config of their text encoder (a Transformer encoder over the caption), plus the U-Net, the optional KL
+autoencoder, the optional cascade's super-resolution stage, the noise schedule and the images they draw."""
 
 from __future__ import annotations
 
@@ -80,14 +80,39 @@ class DiffusionSpec(Spec):
     beta_end: float = 0.02
     prediction: str = "epsilon"
     caption_dropout: float = 0.2
+    # Dynamic thresholding of the predicted x_0 at sampling (Imagen, section 2.3): the percentile of
+    # |x_0| each sample is clipped at and divided by, at most ``threshold_max``; None: clip to [-1, 1].
+    threshold: float | None = None
+    threshold_max: float = 1.0
 
     def validate(self, where: str) -> None:
         require_positive(self, where, "steps")
+        if self.threshold is not None:
+            require_range(self, where, "threshold", 0, True, 1.0 + 1e-9)
+        require_range(self, where, "threshold_max", 1, False)
         if self.schedule not in SCHEDULES:
             raise UserError(f"config {where}schedule={self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         if self.prediction not in PREDICTIONS:
             raise UserError(f"config {where}prediction={self.prediction!r} is not one of {', '.join(PREDICTIONS)}")
         require_range(self, where, "caption_dropout", 0, False, 1)
+
+
+@dataclass
+class CascadeSpec(Spec):
+    """A cascade (Imagen, Saharia et al. 2022, section 2.5): the base U-Net draws ``base_size``
+    pixels a side; a super-resolution U-Net (``unet``) draws the full image reading the base image
+    upsampled (bicubic) beside its noisy input, the base image noised to step ``augmentation``
+    first (noise conditioning augmentation; the paper draws the level at random and conditions on
+    it, here one level in training and sampling)."""
+
+    base_size: int = 8
+    unet: UNetSpec = field(default_factory=UNetSpec)
+    augmentation: int = 100
+
+    def validate(self, where: str) -> None:
+        require_positive(self, where, "base_size")
+        require_range(self, where, "augmentation", 0, False)
+        self.unet.validate(f"{where}unet.")
 
 
 @dataclass
@@ -111,6 +136,7 @@ class DiffusionConfig(ModelConfig):
     autoencoder: AutoencoderSpec | None = None
     diffusion: DiffusionSpec = field(default_factory=DiffusionSpec)
     image: DrawnImage = field(default_factory=DrawnImage)
+    cascade: CascadeSpec | None = None
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
@@ -119,6 +145,18 @@ class DiffusionConfig(ModelConfig):
         self.image.validate(f"{where}image.")
         if self.autoencoder is not None:
             self.autoencoder.validate(f"{where}autoencoder.")
+        if self.cascade is not None:
+            self.cascade.validate(f"{where}cascade.")
+            if self.autoencoder is not None or self.image.size <= self.cascade.base_size:
+                raise UserError(f"config {where}cascade: a cascade draws pixels, larger than its base's "
+                                f"{self.cascade.base_size}, got image.size={self.image.size}",
+                                "give image.size above cascade.base_size and no autoencoder")
+            if self.cascade.augmentation >= self.diffusion.steps:
+                raise UserError(f"config {where}cascade.augmentation={self.cascade.augmentation} is not one of the "
+                                f"{self.diffusion.steps} diffusion steps", "give a smaller augmentation step")
+            if self.image.size % 2 ** (len(self.cascade.unet.channels) - 1):
+                raise UserError(f"config: the super-resolution U-Net's levels halve {self.image.size} pixels to "
+                                "a fraction", "choose an image size divisible by 2 per level")
         side = self.latent_size
         if side % 2 ** (len(self.unet.channels) - 1):
             raise UserError(f"config: the U-Net's {len(self.unet.channels)} levels halve {side} pixels to a fraction",
@@ -126,6 +164,9 @@ class DiffusionConfig(ModelConfig):
 
     @property
     def latent_size(self) -> int:
+        """The side the (base) U-Net draws at."""
+        if self.cascade is not None:
+            return self.cascade.base_size
         if self.autoencoder is None:
             return self.image.size
         if self.image.size % self.autoencoder.factor:

@@ -6,7 +6,7 @@ reconstruction plus a small KL to N(0, I)), a factor 2^(levels-1) smaller a side
 rescaled to unit variance (section 4.3.2); the caption reaches the U-Net by cross-attention in
 Transformer blocks (section 3.3, eq. 3); the schedule is linear in sqrt(beta) ("scaled_linear",
 0.00085 to 0.012, the released models'). The autoencoder trains in the same run, its latents fed
-to the U-Net with the gradient stopped.
+to the U-Net with the gradient stopped. The tiny preset predicts v, as GLIDE's does (see glide.py).
 """
 
 from ..core.diffusion import DiffusionConfig
@@ -23,10 +23,12 @@ LATENT_DIFFUSION = register(Family(
     defaults=dict(TEXT, diffusion=dict(schedule="scaled_linear", steps=1000, beta_start=0.00085, beta_end=0.012,
                                        prediction="epsilon", caption_dropout=0.1)),
     presets={
-        # tiny: 16x16 digits -> 8x8x4 latents; minutes on a CPU.
+        # tiny: 16x16 digits -> 8x8x1 latents (4 channels, as many numbers as pixels, were as hard to
+        # model as the pixels and drew squiggles: BENCHMARKS.md); minutes on a CPU.
         "tiny": dict(d_model=32, n_layer=2, attention=dict(n_head=4), mlp=dict(d_ff=64),
+                     diffusion=dict(prediction="v_prediction"),  # why: glide.py
                      unet=dict(channels=[32, 64], attention=[True, True], layers_per_block=1, heads=4, groups=8),
-                     autoencoder=dict(channels=[16, 32], layers_per_block=1, latent_channels=4, groups=8,
+                     autoencoder=dict(channels=[16, 32], layers_per_block=1, latent_channels=1, groups=8,
                                       kl_weight=1e-4),
                      image=dict(size=16)),
         "small": dict(d_model=128, n_layer=4, attention=dict(n_head=4),

@@ -29,7 +29,7 @@ from .permutation_lm import PermutationLMTask
 from .seq2seq import MaximumLikelihoodSeq2SeqTask, Seq2SeqTask
 from .tlm import TranslationLMTask
 from .dual_encoder import TranslationRankingTask
-from .text_to_image import TextToImageTask
+from .text_to_image import CascadeTask, TextToImageTask
 from .dall_e import DallETask
 
 TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTask, "clm+control": ControlCodedLMTask, "blank_infilling": BlankInfillingTask, "mlm": MaskedLMTask, "mlm+nsp": MaskedLMWithNSPTask, "mlm+sop": MaskedLMWithSOPTask,
@@ -40,7 +40,7 @@ TASKS = {"clm": CausalLMTask, "clm+memory": MemoryLMTask, "plm": PermutationLMTa
          "translation_ranking": TranslationRankingTask, "image_text_contrastive": ImageTextContrastiveTask,
          "image_questions": ImageQuestionTask, "detection": DetectionTask, "segmentation": SegmentationTask,
          "instruction_tuning": InstructionTuningTask, "clm+tools": ToolUseLMTask, "clm+rules": RuleDialogueLMTask,
-         "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask,
+         "blip": BlipTask, "coca": CocaTask, "diffusion": TextToImageTask, "cascade": CascadeTask,
          "dall_e": DallETask}
 
 

@@ -7,8 +7,12 @@ plus a weighted KL to N(0, I)), the U-Net on its latents with the gradient stopp
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch.nn import functional as F
+
+from ..core.errors import UserError
 
 from ..vision.captions import CAPTIONS
 from .protocol import GENERIC_OPTIONS, Task, TrainResult
@@ -77,14 +81,28 @@ class TextToImageTask(Task):
                          per_caption=2, steps=SAMPLE_STEPS, seed=seed)
         return {}, f"samples of {len(grid)} caption(s) drawn with {SAMPLE_STEPS} DDIM steps: {run / 'samples.png'}"
 
+    def drop_captions(self, ids, generator=None):
+        """Each caption replaced by the empty one with probability ``caption_dropout``."""
+        model, rate = self.model, self.model.config.diffusion.caption_dropout
+        if not rate:
+            return ids
+        dropped = torch.rand(len(ids), generator=generator, device=ids.device) < rate
+        empty = torch.full_like(ids, model.pad_id)
+        empty[:, 0] = model.null_id
+        return torch.where(dropped[:, None], empty, ids)
+
+    def denoising(self, denoise, x0, text, mask, generator=None):
+        """Ho et al.'s loss: a random step, noise, the prediction at x_t against its target."""
+        model, n = self.model, len(x0)
+        t = torch.randint(0, model.schedule.steps, (n,), generator=generator, device=x0.device)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        prediction = denoise(model.schedule.add_noise(x0, noise, t), t, text, mask)
+        return F.mse_loss(prediction.float(), model.schedule.target(x0, noise, t))
+
     def losses(self, pixels, ids, generator=None, drop: bool = True) -> dict:
-        model, cfg = self.model, self.model.config
-        n = len(pixels)
-        if drop and cfg.diffusion.caption_dropout:
-            dropped = torch.rand(n, generator=generator, device=pixels.device) < cfg.diffusion.caption_dropout
-            empty = torch.full_like(ids, model.pad_id)
-            empty[:, 0] = model.null_id
-            ids = torch.where(dropped[:, None], empty, ids)
+        model = self.model
+        if drop:
+            ids = self.drop_captions(ids, generator)
         out = {}
         if model.autoencoder is None:
             x0 = pixels
@@ -96,17 +114,15 @@ class TextToImageTask(Task):
             x0 = z.detach() * model.latent_scale
             if self.training:
                 model.track_latent_scale(posterior.mean.detach())
-        t = torch.randint(0, model.schedule.steps, (n,), generator=generator, device=pixels.device)
-        noise = torch.randn(x0.shape, generator=generator, device=pixels.device)
-        prediction = model(model.schedule.add_noise(x0, noise, t), t, ids)
-        out["denoising"] = F.mse_loss(prediction.float(), model.schedule.target(x0, noise, t))
+        out["denoising"] = self.denoising(model.denoise, x0, *model.encode_text(ids), generator)
         return out
 
     def forward(self, batch):
         pixels, ids = batch
         parts = self.losses(pixels, ids)
         weight = self.model.config.autoencoder.kl_weight if self.model.autoencoder is not None else 0.0
-        return parts["denoising"] + parts.get("reconstruction", 0.0) + weight * parts.get("kl", 0.0)
+        return (parts["denoising"] + parts.get("super_resolution", 0.0) + parts.get("reconstruction", 0.0)
+                + weight * parts.get("kl", 0.0))
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
@@ -126,11 +142,86 @@ class TextToImageTask(Task):
     @classmethod
     def report(cls, result: TrainResult) -> str:
         m = result.metrics
-        extra = f" | reconstruction {m['reconstruction']:.4f}" if "reconstruction" in m else ""
+        extra = _extra(m)
         return (f"val denoising loss {result.val_loss:.4f}{extra} on {m['images']} held-out images | "
                 f"{result.steps} steps | checkpoints in {result.out}" + (f"\n{result.sample}" if result.sample else ""))
 
     @classmethod
     def evaluation_report(cls, metrics: dict) -> str:
-        extra = f" | reconstruction {metrics['reconstruction']:.4f}" if "reconstruction" in metrics else ""
+        extra = _extra(metrics)
         return f"denoising loss {metrics['loss']:.4f}{extra} | {metrics['images']} images"
+
+
+def _extra(metrics: dict) -> str:
+    """The losses beyond the denoising one: the autoencoder's reconstruction, a cascade's upsampling."""
+    names = {"reconstruction": "reconstruction", "super_resolution": "super-resolution denoising loss"}
+    return "".join(f" | {label} {metrics[key]:.4f}" for key, label in names.items() if key in metrics)
+
+
+class CascadeTask(TextToImageTask):
+    """Imagen's cascade trained in one run (Saharia et al. 2022, section 2.5; the paper trains its
+    stages apart): the base U-Net on the images downsampled to ``cascade.base_size``, the
+    super-resolution U-Net on the full images given the downsampled ones upsampled and noised, the
+    captions through the frozen text encoder. ``--text-encoder`` names a T5 checkpoint (ours, or a
+    reference directory) whose encoder and tokenizer it reads; without it the encoder is a frozen
+    random T5 encoder."""
+
+    checkpoint_options = ("text_encoder",)
+
+    @classmethod
+    def setup(cls, text_encoder=None) -> dict:
+        """The T5's tokenizer and its encoder's shape for the text side (the U-Nets read its width)."""
+        if text_encoder is None:
+            return {}
+        encoder = getattr(text_encoder, "encoder", None)
+        if not getattr(text_encoder, "is_encoder_decoder", False) or encoder is None or text_encoder.tokenizer is None:
+            raise UserError(f"--text-encoder: a {text_encoder.config.family} checkpoint is no encoder-decoder with "
+                            "a tokenizer", "give a t5 (or flan-t5, mt5) run or reference directory")
+        t5 = text_encoder.config
+        shape = {k: v for k, v in t5.to_dict().items() if k in TEXT_SHAPE}
+        width = {"class_dim": t5.d_model}
+        return {"tokenizer": text_encoder.tokenizer, "config": {**shape, "unet": width, "cascade": {"unet": width}}}
+
+    @classmethod
+    def for_tokenizer(cls, model, tokenizer, text_encoder=None, **checkpoints) -> "CascadeTask":
+        task = super().for_tokenizer(model, tokenizer)
+        if text_encoder is not None:
+            copy_encoder(text_encoder.encoder, model.text)
+        return task
+
+    def losses(self, pixels, ids, generator=None, drop: bool = True) -> dict:
+        from ..models.text_to_image import downsample
+
+        model = self.model
+        if drop:
+            ids = self.drop_captions(ids, generator)
+        text, mask = model.encode_text(ids)
+        base = downsample(pixels, model.config.cascade.base_size)
+        out = {"denoising": self.denoising(model.denoise, base, text, mask, generator)}
+        noise = torch.randn(pixels.shape, generator=generator, device=pixels.device)
+        low = model.low_resolution(base, noise)
+        out["super_resolution"] = self.denoising(partial(model.denoise_super_resolution, low=low), pixels, text,
+                                                 mask, generator)
+        return out
+
+
+# The fields of a T5's config that shape its encoder (and so an Imagen's frozen text side).
+TEXT_SHAPE = ("d_model", "n_layer", "attention", "mlp", "norm", "position", "bias", "init", "embedding")
+
+
+@torch.no_grad()
+def copy_encoder(source, target) -> None:
+    """A T5 encoder's weights into the text side; the token table's rows for the empty caption and
+    padding, above the T5's vocabulary, keep their (frozen, random) values."""
+    state, own = source.state_dict(), target.state_dict()
+    if set(state) != set(own):
+        raise UserError(f"--text-encoder: its encoder's weights do not fit the text side "
+                        f"(unexpected {sorted(set(state) - set(own))[:3]}, missing {sorted(set(own) - set(state))[:3]})")
+    for name, value in state.items():
+        if name == "embed_tokens.weight":
+            rows = min(len(value), len(own[name]) - 2)
+            own[name][:rows] = value[:rows]
+        elif value.shape != own[name].shape:
+            raise UserError(f"--text-encoder: {name} is {tuple(value.shape)}, the text side's {tuple(own[name].shape)}")
+        else:
+            own[name].copy_(value)

@@ -383,8 +383,14 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
         processor = ImageProcessor.read(out / "last")
     seen = train_captions + val_captions if task_cls.tokenizer_sees_held_out else train_captions
     kind = s.tokenizer or task_cls.caption_tokenizer or fam.default_tokenizer
-    tok = load_tokenizer(out / "last") if s.resume else with_specials(build_tokenizer(
-        kind, seen, s.vocab_size or task_cls.caption_vocab_size, task_cls.special_tokens), task_cls.special_tokens)
+    setup = task_cls.setup(**loaded)  # a checkpoint read first (Imagen's text encoder) may fix the tokenizer
+    if s.resume:
+        tok = load_tokenizer(out / "last")
+    elif setup.get("tokenizer") is not None:
+        tok = setup["tokenizer"]
+    else:
+        tok = with_specials(build_tokenizer(kind, seen, s.vocab_size or task_cls.caption_vocab_size,
+                                            task_cls.special_tokens), task_cls.special_tokens)
     ids = task_cls.check_inputs(tok, s.batch_size) or {}
     longest = max(len(t) for t in tok.encode_batch(train_captions + val_captions))
     positions = task_cls.caption_positions(base.max_positions, longest)
@@ -393,7 +399,8 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
         CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions,
                              "labels": task_cls.caption_labels(images, train_captions + val_captions)}, image_config),
-                      merge(merge(ids, task_cls.model_config(tok)), task_cls.config_from_options(base, options)))
+                      merge(merge(merge(ids, task_cls.model_config(tok)), task_cls.config_from_options(base, options)),
+                            setup.get("config", {})))
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),
