@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import re
 import resource
@@ -41,8 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -387,8 +389,9 @@ def run_all(found: list[Command], root: Path, logs: Path, jobs: int = 1) -> list
     if jobs == 1:
         return run_session(found, root, logs, env)
     groups.sort(key=lambda g: -sum(c.run is not None for c in g))
-    with ThreadPoolExecutor(jobs) as pool:
-        done = list(pool.map(lambda g: run_session(g, root, logs, dict(env)), groups))
+    # Processes, not threads: each counts the CPU time of its own commands (RUSAGE_CHILDREN is per process).
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = list(pool.map(partial(run_session, root=root, logs=logs, env=env), groups))
     return sorted((r for results in done for r in results), key=lambda r: r["index"])
 
 
