@@ -77,7 +77,9 @@ def serving(served, api_key: str | None = None, host: str = "127.0.0.1"):
     from .app import create_app
 
     sock = listen(host, 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(served, api_key=api_key), log_level="warning"))
+    # log_config=None: uvicorn's default dictConfig would close every logging handler the host
+    # process holds (logging.shutdown), pytest's own among them, while its server runs in a thread here.
+    server = uvicorn.Server(uvicorn.Config(create_app(served, api_key=api_key), log_level="warning", log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
