@@ -1,10 +1,12 @@
-"""Run README.md's shell examples as written: every command of every ```bash block, in the README's
-order, each block in a fresh working directory of its own (a block is one session: later commands
-use the runs earlier ones made), except that the command-line block continues the set-up's (its
-commands use the runs/gpt2 that the set-up's `lmlineage train gpt2` made). It fails when a command
-fails.
+"""Run README.md's shell examples as written: every command of every ```bash block, each block in a
+fresh working directory of its own (a block is one session: later commands use the runs earlier ones
+made), except that the command-line block continues the set-up's (its commands use the runs/gpt2
+that the set-up's `lmlineage train gpt2` made). A command waits for the earlier ones of its
+directory that touch a path it touches, and for the one assigning a variable it uses; the rest may
+run side by side (`--jobs`). It fails when a command fails.
 
-    python benchmarks/readme_commands.py            # all of them: about 13 CPU-minutes (one thread)
+    python benchmarks/readme_commands.py            # all of them, one at a time: about 30 CPU-minutes
+    python benchmarks/readme_commands.py --jobs 2   # two at a time (.ci/run: one per core)
     python benchmarks/readme_commands.py --list     # what runs, what is skipped or changed, and why
     python benchmarks/readme_commands.py --keep DIR # run in DIR and keep it (each command's output in DIR/logs)
     python benchmarks/readme_commands.py --block 3  # one block (with the block whose session it continues)
@@ -35,6 +37,7 @@ import multiprocessing
 import os
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -42,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,6 +54,8 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 TIMEOUT_S = 1800  # one command; a hang is a failure, not a stuck CI
 SAME_SESSION = {2: 1, 5: 1}  # block -> the earlier block whose directory it continues in (5 fine-tunes runs/gpt2)
+PATH_WORD = re.compile(r"[\w.-]+\.(txt|jsonl|json|csv|tsv|png|svg|gguf|safetensors)")  # a file named without a folder
+ASSIGNMENT = re.compile(r"([A-Za-z_]\w*)=(.*)")  # `G=...`: later commands read $G
 
 CI_INSTALLED = "CI has run it: .ci/run installs what the README's install lines install"
 SKIP = {
@@ -273,17 +278,17 @@ def _chats(cwd: Path, env: dict) -> str:
     return "chats.jsonl: 60 pairs of consecutive lines of the built-in Shakespeare as user and assistant turns"
 
 
-SUPPLIED = [  # (what a command names, how it is made): made just before the first command naming it
-    ("chats.jsonl", _chats),
-    ("my.txt", _my_txt),
-    ("reviews.jsonl", _reviews),
-    ("path/to/all-MiniLM-L6-v2", _minilm),
-    ("old-checkpoint/", _old_checkpoint),
-    ("path/to/llama-directory", _llama_directory),
-    ("seven.png", _seven_png),
-    ("scene.png", _scene_png),
-    ("photos/labels.csv", _photos),
-    ("kg.tsv", _kg_tsv),
+SUPPLIED = [  # (what a command names, how it is made, what that reads): made before the first command naming it
+    ("chats.jsonl", _chats, ()),
+    ("my.txt", _my_txt, ()),
+    ("reviews.jsonl", _reviews, ()),
+    ("path/to/all-MiniLM-L6-v2", _minilm, ()),
+    ("old-checkpoint/", _old_checkpoint, ("runs/gpt2",)),
+    ("path/to/llama-directory", _llama_directory, ("$G",)),
+    ("seven.png", _seven_png, ()),
+    ("scene.png", _scene_png, ()),
+    ("photos/labels.csv", _photos, ()),
+    ("kg.tsv", _kg_tsv, ()),
 ]
 
 
@@ -346,97 +351,131 @@ def check_lists(found: list[Command]) -> list[str]:
 
 # ---- running -------------------------------------------------------------------------------------
 
-def sessions(found: list[Command]) -> list[list[Command]]:
-    """The commands cut into groups that share nothing, each in README order: blocks that continue
-    one directory (SAME_SESSION) or where one uses a variable another assigns (`G=...`, then `$G`)
-    run in one group, one after the other; different groups may run at once."""
-    group = {c.block: c.block for c in found}
+def _paths(cmd: Command) -> set[str]:
+    """The files and directories ``cmd`` reads or writes in its directory: the words that are paths
+    (``runs/gpt2``, ``my.txt``, ``tok/``), the value of ``--out``, the run directory that `train` and
+    `finetune` write when given no ``--out`` (runs/FAMILY, runs/finetune-TASK), and what the placeholders
+    it names are made from."""
+    try:
+        words = shlex.split(cmd.run)
+    except ValueError:
+        words = cmd.run.split()
+    found = {w.rstrip("/") for w in words if not w.startswith(("$", "-")) and ("/" in w or PATH_WORD.fullmatch(w))}
+    found |= {words[i + 1].rstrip("/") for i, w in enumerate(words[:-1]) if w == "--out"}
+    verb = words.index("lmlineage") + 1 if "lmlineage" in words else None
+    if verb is not None and "--out" not in words and verb + 1 < len(words):
+        if words[verb] == "train":
+            found.add(f"runs/{words[verb + 1]}")
+        elif words[verb] == "finetune":
+            found.add(f"runs/finetune-{words[words.index('--task') + 1] if '--task' in words else 'chat'}")
+    for name, _, needs in SUPPLIED:
+        if name in cmd.run:
+            found |= {n for n in needs if not n.startswith("$")}
+    return found
 
-    def root(block):
-        while group[block] != block:
-            block = group[block]
-        return block
 
-    def join(a, b):
-        group[root(a)] = root(b)
+def _overlap(a: set[str], b: set[str]) -> bool:
+    return any(x == y or x.startswith(y + "/") or y.startswith(x + "/") for x in a for y in b)
 
-    for block, earlier in SAME_SESSION.items():
-        if block in group and earlier in group:
-            join(block, earlier)
-    assigned = {}  # variable -> the block assigning it
-    for c in found:
-        if c.run is None:
-            continue
-        for name, block in assigned.items():
-            if re.search(rf"\$\{{?{name}\b", c.run):
-                join(c.block, block)
-        assignment = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", c.run)
+
+def dependencies(found: list[Command]) -> dict[int, set[int]]:
+    """For each command that runs (by index), the earlier ones it must wait for: in its directory,
+    those touching a path it touches (whoever of the two writes it, the README's order stays); and
+    the one assigning a variable it uses (`G=...`, then `$G`, in any directory). Everything else may
+    run at once."""
+    running = [c for c in found if c.run is not None]
+    paths = {c.index: _paths(c) for c in running}
+    assigned: dict[str, int] = {}  # variable -> the command assigning it
+    after: dict[int, set[int]] = {}
+    for i, c in enumerate(running):
+        needed = c.run + "".join(f" {n}" for name, _, needs in SUPPLIED if name in c.run for n in needs)
+        after[c.index] = {assigned[v] for v in assigned if re.search(rf"\$\{{?{v}\b", needed)}
+        after[c.index] |= {e.index for e in running[:i]
+                           if directory(e) == directory(c) and _overlap(paths[e.index], paths[c.index])}
+        assignment = ASSIGNMENT.fullmatch(c.run)
         if assignment:
-            assigned[assignment.group(1)] = c.block
-    cut: dict[int, list[Command]] = {}
-    for c in found:
-        cut.setdefault(root(c.block), []).append(c)
-    return list(cut.values())
+            assigned[assignment.group(1)] = c.index
+    return after
+
+
+def directory(cmd: Command) -> int:
+    """The block whose directory ``cmd`` runs in: its own, or the one it continues (SAME_SESSION)."""
+    return SAME_SESSION.get(cmd.block, cmd.block)
 
 
 def run_all(found: list[Command], root: Path, logs: Path, jobs: int = 1) -> list[dict]:
-    """Every command, its group's in order; ``jobs`` groups at once, each command then given an even
-    share of the cores (OMP_NUM_THREADS), the largest groups first."""
-    groups = sessions(found)
+    """Every command once those it waits for are done (``dependencies``), at most ``jobs`` at once,
+    the README's earliest first; each then gets an even share of the cores (OMP_NUM_THREADS)."""
     env = dict(os.environ)
     if jobs > 1:
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    if jobs == 1:
-        return run_session(found, root, logs, env)
-    groups.sort(key=lambda g: -sum(c.run is not None for c in g))
-    # Processes, not threads: each counts the CPU time of its own commands (RUSAGE_CHILDREN is per process).
+    after = dependencies(found)
+    waiting = [c for c in found if c.run is not None]
+    results = [_skipped(c) for c in found if c.run is None]
+    supplied: set[tuple[int, str]] = set()  # (directory, placeholder) made, or being made by a running command
+    running = {}
+    # Processes, not threads: each counts the CPU time of its own command (RUSAGE_CHILDREN is per process).
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        done = list(pool.map(partial(run_session, root=root, logs=logs, env=env), groups))
-    return sorted((r for results in done for r in results), key=lambda r: r["index"])
+        while waiting or running:
+            done_indices = {r["index"] for r in results}
+            for cmd in [c for c in waiting if after[c.index] <= done_indices][:jobs - len(running)]:
+                waiting.remove(cmd)
+                make = [name for name, _, _ in SUPPLIED if name in cmd.run and (directory(cmd), name) not in supplied]
+                supplied |= {(directory(cmd), name) for name in make}
+                running[pool.submit(run_one, cmd, root, logs, dict(env), make)] = cmd
+            if not running:  # what is left waits for a command that never ran: a mistake in this script
+                raise SystemExit(f"README commands waiting on nothing: {[c.text for c in waiting]}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                running.pop(future)
+                record, assignment = future.result()
+                results.append(record)
+                if assignment:
+                    env.update(assignment)
+    return sorted(results, key=lambda r: r["index"])
 
 
-def run_session(found: list[Command], root: Path, logs: Path, env: dict) -> list[dict]:
-    made: set[tuple[int, str]] = set()
-    results = []
-    for cmd in found:
-        session = SAME_SESSION.get(cmd.block, cmd.block)
-        cwd = root / f"block-{session}"
-        cwd.mkdir(exist_ok=True)
-        record = {"index": cmd.index, "block": cmd.block, "command": cmd.text, "ran": cmd.run, "note": cmd.note}
-        if cmd.run is None:
-            record["status"] = "skipped"
-            print(f"[{cmd.block}] SKIP     {cmd.text}\n           ({cmd.note})", flush=True)
-            results.append(record)
-            continue
-        log = logs / f"{cmd.index:02d}.log"
-        started, cpu = time.perf_counter(), _children_cpu()
-        code = _supply(cmd, session, cwd, env, made, log)
-        assignment = re.fullmatch(r"([A-Za-z_]\w*)=(.*)", cmd.run)
-        script = f'{cmd.run}; printf %s "${assignment.group(1)}"' if assignment else cmd.run
-        if code == 0 and cmd.text in SERVES:
-            code = _serve_and_ask(cmd, cwd, env, log)
-        elif code == 0:
-            with open(log, "w") as out:
-                try:
-                    proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, env=env, text=True,
-                                          input=STDIN.get(cmd.text, ""), stdout=subprocess.PIPE, stderr=out,
-                                          timeout=TIMEOUT_S)
-                    code = proc.returncode
-                    out.write(proc.stdout)
-                except subprocess.TimeoutExpired:
-                    code = f"timed out after {TIMEOUT_S} s"
-            if assignment and code == 0:
-                env[assignment.group(1)] = proc.stdout
-        seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
-        record.update(status="ok" if code == 0 else f"failed ({code})", seconds=round(seconds, 1),
-                      cpu_seconds=round(cpu, 1))
-        label = "ok      " if code == 0 else "FAILED  "
-        print(f"[{cmd.block}] {label} {seconds:6.1f} s ({cpu:6.1f} s CPU)  {cmd.run}"
-              + (f"\n           ({cmd.note})" if cmd.note else ""), flush=True)
-        if code != 0:
-            print("".join("           | " + line + "\n" for line in log.read_text().splitlines()[-15:]), flush=True)
-        results.append(record)
-    return results
+def _skipped(cmd: Command) -> dict:
+    print(f"[{cmd.block}] SKIP     {cmd.text}\n           ({cmd.note})", flush=True)
+    return {"index": cmd.index, "block": cmd.block, "command": cmd.text, "ran": None, "note": cmd.note,
+            "status": "skipped"}
+
+
+def run_one(cmd: Command, root: Path, logs: Path, env: dict, make: list[str]) -> tuple[dict, dict]:
+    """Run one command in its block's directory, first making the placeholders ``make`` names; its
+    record, and the variable it assigns ({} if none)."""
+    cwd = root / f"block-{directory(cmd)}"
+    cwd.mkdir(exist_ok=True)
+    record = {"index": cmd.index, "block": cmd.block, "command": cmd.text, "ran": cmd.run, "note": cmd.note}
+    log = logs / f"{cmd.index:02d}.log"
+    started, cpu = time.perf_counter(), _children_cpu()
+    code = _supply(cmd, make, cwd, env, log)
+    assignment = ASSIGNMENT.fullmatch(cmd.run)
+    assigned = {}
+    script = f'{cmd.run}; printf %s "${assignment.group(1)}"' if assignment else cmd.run
+    if code == 0 and cmd.text in SERVES:
+        code = _serve_and_ask(cmd, cwd, env, log)
+    elif code == 0:
+        with open(log, "w") as out:
+            try:
+                proc = subprocess.run(["bash", "-o", "pipefail", "-c", script], cwd=cwd, env=env, text=True,
+                                      input=STDIN.get(cmd.text, ""), stdout=subprocess.PIPE, stderr=out,
+                                      timeout=TIMEOUT_S)
+                code = proc.returncode
+                out.write(proc.stdout)
+            except subprocess.TimeoutExpired:
+                code = f"timed out after {TIMEOUT_S} s"
+        if assignment and code == 0:
+            assigned[assignment.group(1)] = proc.stdout
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    record.update(status="ok" if code == 0 else f"failed ({code})", seconds=round(seconds, 1),
+                  cpu_seconds=round(cpu, 1))
+    label = "ok      " if code == 0 else "FAILED  "
+    print(f"[{cmd.block}] {label} {seconds:6.1f} s ({cpu:6.1f} s CPU)  {cmd.run}"
+          + (f"\n           ({cmd.note})" if cmd.note else ""), flush=True)
+    if code != 0:
+        print("".join("           | " + line + "\n" for line in log.read_text().splitlines()[-15:]), flush=True)
+    return record, assigned
 
 
 def _client_block(server: str) -> str:
@@ -485,16 +524,15 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _supply(cmd: Command, session: int, cwd: Path, env: dict, made: set, log: Path) -> int | str:
-    """Make the placeholders ``cmd`` names that its session lacks; 0, or why it could not."""
-    for name, make in SUPPLIED:
-        if name in cmd.run and (session, name) not in made:
+def _supply(cmd: Command, make: list[str], cwd: Path, env: dict, log: Path) -> int | str:
+    """Make the placeholders named in ``make``; 0, or why one could not be made."""
+    for name, maker, _ in SUPPLIED:
+        if name in make:
             try:
-                print(f"[{cmd.block}] SUPPLIED {make(cwd, env)}", flush=True)
+                print(f"[{cmd.block}] SUPPLIED {maker(cwd, env)}", flush=True)
             except Exception as e:  # noqa: BLE001 -- the command cannot run: its failure, with the reason
                 log.write_text(f"could not supply {name}: {type(e).__name__}: {e}\n")
                 return f"could not supply {name}"
-            made.add((session, name))
     return 0
 
 
