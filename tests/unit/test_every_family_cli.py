@@ -1,11 +1,11 @@
 """Every registered family trains from the command line with `lmlineage train FAMILY --steps N
---out RUN` and nothing else (the one-pass fits, ngram and word2vec, take no steps; distilbert
-needs its --teacher), then `eval RUN` and `generate RUN` work with their own defaults or say in one
+--eval-batches 1 --out RUN` and nothing else (the one-pass fits, ngram and word2vec, take no steps;
+distilbert needs its --teacher), then `eval RUN` and `generate RUN` work with their own defaults or say in one
 line what the model does instead; `predict RUN` says in one line that it wants a fine-tuned
 checkpoint. Pair families (transformer, seq2seq, bahdanau) read the built-in `reverse` task by
 default.
 
-Default runs evaluate on the whole validation split, so even 2 steps take 20 s to minutes per
+`eval` evaluates on the whole validation split by default, so even 2 steps take 10 s to minutes per
 family on 2 CPU cores; a few kinds run by default, the rest with -m slow."""
 
 import pytest
@@ -20,7 +20,10 @@ FAST = {"bahdanau", "ngram"}  # a pair family (it had no default corpus), a one-
 def train(cli_run, family: str, out, *extra) -> str:
     task = TASKS[get_family(family).objective]
     steps = () if task.reads == "corpus" else ("--steps", STEPS)
-    code, report, err = cli_run("train", family, *steps, "--out", out, *extra)
+    # The run's own closing evaluation on one batch: `eval RUN` right after scores the whole split
+    # with its defaults, and twice over the whole split was most of this test's time.
+    quick = ("--eval-batches", 1) if "eval_batches" in task.options else ()
+    code, report, err = cli_run("train", family, *steps, *quick, "--out", out, *extra)
     assert code == 0, err
     assert f" in {out}" in report  # where its checkpoints are
     if task.reads == "corpus":  # counted or fitted by word2vec's kernels: no steps to report
