@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from .capabilities import ModelCapabilities
 
-class CaptionDrawer(nn.Module):
+
+class CaptionDrawer(ModelCapabilities, nn.Module):
     reads = "captions"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
