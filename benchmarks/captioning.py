@@ -13,18 +13,15 @@ captioning), CoCa with its two (contrast + 2 x captioning).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, versions  # noqa: E402
+from common import (device_name, parse_training, settings, train_timed, training_parser, versions,  # noqa: E402
+                    write_result)
 
 import lmlineage  # noqa: E402
 from lmlineage.evaluation.captions import caption_split  # noqa: E402
@@ -44,10 +41,7 @@ def floor(data: str) -> float:
 
 
 def run(family: str, args, tmp: Path) -> dict:
-    start = time.perf_counter()
-    result = lmlineage.train(family, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                             seed=args.seed, data=args.data, out=tmp / family, progress=False)
-    seconds = time.perf_counter() - start
+    result, seconds = train_timed(family, args, tmp / family, data=args.data)
     model = lmlineage.load(tmp / family)  # the best checkpoint, with its tokenizer and processor
     ids = CaptioningTask.caption_tokens(model.tokenizer)
     val = CaptionSplit.process(held_out_split(load_images(args.data))[1], model.processor,
@@ -60,25 +54,15 @@ def run(family: str, args, tmp: Path) -> dict:
             "val_loss": result.val_loss, **{f"val_{k}": result.metrics[k] for k in ("contrast", "matching", "caption")
                                             if k in result.metrics},
             "examples": [[c, r] for c, r in zip(captions[:5], val.captions[:5])], "wrong_examples": wrong[:5],
-            "train_seconds": seconds, "parameters": sum(p.numel() for p in model.parameters()),
-            "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "seed": args.seed}
+            "train_seconds": seconds, "parameters": sum(p.numel() for p in model.parameters()), **settings(args)}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = training_parser(__doc__, steps=600, batch_size=64, lr=2e-3, warmup=50)
     p.add_argument("--families", nargs="+", default=["blip", "coca"])
     p.add_argument("--data", default="digits")
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--beams", type=int, default=3)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_training(p)
     train, val = held_out_split(load_images(args.data))
     result = {"data": args.data, "train_images": len(train), "held_out_images": len(val),
               "commonest_caption_floor": floor(args.data)}
@@ -87,9 +71,7 @@ def main() -> None:
             result[family] = run(family, args, Path(tmp))
             print(family, json.dumps(result[family]), flush=True)
     result.update(device=device_name(), versions=versions())
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

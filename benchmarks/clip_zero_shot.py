@@ -15,40 +15,25 @@ Chance is 10%.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, versions  # noqa: E402
+from common import (device_name, parse_training, settings, train_timed, training_parser, versions,  # noqa: E402
+                    write_result)
 
 import lmlineage  # noqa: E402
 from lmlineage.api import evaluate  # noqa: E402
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_training(training_parser(__doc__, steps=1500, batch_size=64, lr=2e-3, warmup=100))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "clip"
-        start = time.perf_counter()
-        run = lmlineage.train("clip", steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                              seed=args.seed, out=out, progress=False)
-        seconds = time.perf_counter() - start
+        run, seconds = train_timed("clip", args, out)
         scored = evaluate(out)  # the best checkpoint, as `lmlineage eval` scores it
         model = lmlineage.load(out)
         parameters = sum(p.numel() for p in model.parameters())
@@ -58,13 +43,10 @@ def main() -> None:
               "zero_shot_accuracy": scored["zero_shot_accuracy"],
               "image_to_text_recall@1": scored["image_to_text_recall@1"],
               "text_to_image_recall@1": scored["text_to_image_recall@1"],
-              "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
-              "seed": args.seed, "threads": torch.get_num_threads(), "train_seconds": seconds,
+              **settings(args), "threads": torch.get_num_threads(), "train_seconds": seconds,
               "parameters": parameters, "logit_scale_exp": temperature, "device": device_name(),
               "versions": versions()}
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

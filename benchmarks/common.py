@@ -1,13 +1,17 @@
-"""Shared helpers for benchmark scripts: interleaved timing, medians, one printed table."""
+"""Shared helpers for benchmark scripts: interleaved timing, medians, one printed table; the
+arguments, run and raw JSON of a benchmark that trains through ``lmlineage.train``."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -56,3 +60,50 @@ def table(title: str, results: dict[str, list[float]], unit: str, ours: str, pee
 def footer(*modules) -> str:
     return (f"device: {device_name()}\nversions: {versions(*modules)}\n"
             f"command: {shlex.join([os.path.basename(sys.executable)] + sys.argv)}")
+
+
+# ---- benchmarks that train a family through ``lmlineage.train`` ----------------------------------
+def training_parser(doc: str, *, steps: int, batch_size: int, lr: float, warmup: int,
+                    seed: int = 1337) -> argparse.ArgumentParser:
+    """The arguments every such benchmark takes, with its defaults: the run's --steps, --batch-size,
+    --lr, --warmup and --seed, --threads and --json; the benchmark adds its own."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--warmup", type=int, default=warmup)
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None, help="write the raw numbers here")
+    return p
+
+
+def parse_training(p: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed arguments, torch's threads set where --threads is given."""
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def train_timed(family: str, args: argparse.Namespace, out: Path, **options):
+    """(the run's result, its wall seconds): `lmlineage train FAMILY` with the parsed settings, quietly."""
+    import lmlineage
+
+    start = time.perf_counter()
+    run = lmlineage.train(family, steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                          seed=args.seed, out=out, progress=False, **options)
+    return run, time.perf_counter() - start
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The run's settings, as the raw JSON records them."""
+    return {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
+            "seed": args.seed}
+
+
+def write_result(result: dict, path: str | None) -> None:
+    """The raw numbers printed, and written to ``path`` where given."""
+    print(json.dumps(result, indent=1))
+    if path:
+        Path(path).write_text(json.dumps(result, indent=1) + "\n")

@@ -12,17 +12,16 @@ post-norm layers of width 64, 10 object queries, auxiliary losses); the classes 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, versions  # noqa: E402
+from common import (device_name, parse_training, settings, train_timed, training_parser, versions,  # noqa: E402
+                    write_result)
 
 import lmlineage  # noqa: E402
 from lmlineage.evaluation.detection import mean_average_precision  # noqa: E402
@@ -50,43 +49,26 @@ def floor(train, val) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = training_parser(__doc__, steps=3500, batch_size=16, lr=1e-3, warmup=100)
     p.add_argument("--scenes", type=int, default=3000)
-    p.add_argument("--steps", type=int, default=3500)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--eval-interval", type=int, default=875)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_training(p)
     data = f"shapes:{args.scenes}"
     train, val = held_out_split(load_images(data))
     result = {"data": data, "classes": CLASSES, "train_scenes": len(train), "held_out_scenes": len(val),
               "held_out_objects": sum(len(o) for o in val.objects), "floor_map50": floor(train, val)}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "detr"
-        start = time.perf_counter()
-        run = lmlineage.train("detr", data=data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                              warmup=args.warmup, eval_interval=args.eval_interval, seed=args.seed, out=out,
-                              progress=False)
-        seconds = time.perf_counter() - start
+        run, seconds = train_timed("detr", args, out, data=data, eval_interval=args.eval_interval)
         scored = lmlineage.api.evaluate(out)
         curve = [{k: r[k] for k in ("step", "val_loss", "val_map50", "val_map")}
                  for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "val_map50" in r]
         parameters = sum(p.numel() for p in lmlineage.load(out).parameters())
     result.update(detr={"map50": scored["map50"], "map": scored["map"], "val_loss": scored["loss"],
-                        "train_report_map50": run.metrics["map50"], "steps": args.steps,
-                        "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "seed": args.seed,
-                        "train_seconds": seconds, "parameters": parameters, "curve": curve,
+                        "train_report_map50": run.metrics["map50"], **settings(args), "train_seconds": seconds, "parameters": parameters, "curve": curve,
                         "sample": run.sample},
                   command="python " + " ".join(sys.argv), device=device_name(), versions=versions())
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ scenes test that the model learns segmentation from prompts, not that the task i
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,7 +23,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, versions  # noqa: E402
+from common import (device_name, parse_training, settings, train_timed, training_parser, versions,  # noqa: E402
+                    write_result)
 
 import lmlineage  # noqa: E402
 from lmlineage.api import evaluate  # noqa: E402
@@ -61,37 +60,23 @@ def baselines(train, val) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1337)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_training(training_parser(__doc__, steps=1000, batch_size=32, lr=2e-3, warmup=100))
     train, val = held_out_split(load_images("shapes"))
     result = {"data": "shapes (1,000 generated 32 x 32 scenes, 1 to 3 shapes each)", "train_images": len(train),
               "held_out_images": len(val), "held_out_objects": sum(len(o) for o in val.objects),
               "baselines": baselines(train, val)}
     with tempfile.TemporaryDirectory() as tmp:
-        start, cpu = time.perf_counter(), time.process_time()
-        run = lmlineage.train("sam", steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
-                              seed=args.seed, out=Path(tmp) / "sam", progress=False)
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        cpu = time.process_time()
+        run, seconds = train_timed("sam", args, Path(tmp) / "sam")
+        cpu_seconds = time.process_time() - cpu
         scored = evaluate(Path(tmp) / "sam")
     result.update(sam={"mean_iou": run.metrics["mean_iou"], "oracle_iou": run.metrics["oracle_iou"],
                        "eval_mean_iou": scored["mean_iou"], "val_loss": run.val_loss, "objects": run.metrics["objects"],
-                       "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup,
-                       "seed": args.seed, "threads": torch.get_num_threads(), "train_minutes": seconds / 60,
+                       **settings(args), "threads": torch.get_num_threads(), "train_minutes": seconds / 60,
                        "train_cpu_minutes": cpu_seconds / 60,
                        "parameters": sum(p.numel() for p in lmlineage.load("sam").parameters())},
                   device=device_name(), versions=versions())
-    print(json.dumps(result, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(result, args.json)
 
 
 if __name__ == "__main__":

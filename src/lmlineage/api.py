@@ -83,7 +83,7 @@ def load(path_or_family: str, preset: str = "tiny", device: str = "cpu", dtype: 
         model = from_hf(directory) if "model_type" in config and "family" not in config else load_model(directory, build_model)
         has_tokenizer = any((directory / n).exists() for n in ("tokenizer.json",))
         model.tokenizer = load_tokenizer(directory) if has_tokenizer else None
-        if getattr(model, "reads", "text") in ("images", "image_questions", "captions"):  # the processor it was trained with
+        if model.reads in ("images", "image_questions", "captions"):  # the processor it was trained with
             from .vision.processor import ImageProcessor
 
             model.processor = ImageProcessor.read(directory)
@@ -162,7 +162,7 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
     model = load(directory, device=check_device(device))
     if isinstance(model, ImageTextDualEncoder):  # its text tower: vectors in the space its images share
         return text_embeddings(model, texts, where=path)
-    if getattr(model, "reads", "text") == "images":
+    if model.reads == "images":
         raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
     if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
         if not texts:
@@ -444,7 +444,7 @@ def answer_questions(path, image: str, prompts: list[str], device: str = "cpu", 
     from .tasks.image_questions import answer
 
     model = load(resolve_checkpoint(path), device=check_device(device))
-    if getattr(model, "reads", "text") != "image_questions":
+    if model.reads != "image_questions":
         raise UserError(f"{path} does not read images in its prompt", "give --image with a checkpoint of "
                         "`lmlineage train palm-e` (or gpt-4)")
     processor = _processor_of(model, path)
@@ -524,7 +524,7 @@ def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int =
     from .vision.text_to_image import draw_grid, save_grid
 
     model = load(resolve_checkpoint(path), device=check_device(device))
-    if getattr(model, "reads", "text") != "captions":
+    if model.reads != "captions":
         raise UserError(f"{path} does not draw", "give a checkpoint of `lmlineage train glide`, latent-diffusion or dall-e")
     scorer = None if rerank is None else clip_scorer(rerank, device)
     if prompts is None:
@@ -580,7 +580,7 @@ def _processor_of(model, path):
 def _image_model(path, device: str, what: str):
     """An image model checkpoint with its processor, or a UserError naming what was wanted."""
     model = load(resolve_checkpoint(path), device=check_device(device))
-    if getattr(model, "reads", "text") != "images":
+    if model.reads != "images":
         raise UserError(f"{path} is no image model", f"{what} with a checkpoint of `lmlineage train vit`")
     return model, _processor_of(model, path)
 

@@ -528,9 +528,9 @@ def _generate(model, args) -> None:
     from .generation.text import check_generates, generate
     from .tokenizers import load_tokenizer
 
-    if getattr(model, "reads", "text") == "image_questions" or args.image is not None:
+    if model.reads == "image_questions" or args.image is not None:
         return _answer(model, args)
-    if getattr(model, "reads", "text") == "captions":  # a text-to-image model draws
+    if model.reads == "captions":  # a text-to-image model draws
         return _draw(args)
     check_generates(model, args.checkpoint)
     if args.tools:
@@ -577,7 +577,7 @@ def _answer(model, args) -> None:
     """An image-text model's answer to --prompt about --image."""
     from .api import answer_questions
 
-    if getattr(model, "reads", "text") != "image_questions":
+    if model.reads != "image_questions":
         raise UserError(f"--image: {args.checkpoint} does not read images in its prompt",
                         "give a checkpoint of `lmlineage train palm-e` (or gpt-4), or leave out --image")
     if args.image is None or args.prompt is None:

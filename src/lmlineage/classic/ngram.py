@@ -37,6 +37,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 
 from lmlineage.core.config import Spec
+from lmlineage.models.capabilities import ModelCapabilities
 
 from lmlineage.classic.ngram_arpa import read_arpa, write_arpa
 from lmlineage.classic.ngram_counts import (
@@ -490,7 +491,7 @@ def _encode(sents: list[list[str]], word_id: dict) -> tuple[np.ndarray, np.ndarr
 
 
 # ---- the n-gram family's run: a fit into a run directory, and the checkpoint's face -----------------
-class NGramCheckpoint:
+class NGramCheckpoint(ModelCapabilities):
     """A fitted model plus the eval/generate face every checkpoint shows."""
 
     def __init__(self, lm: NGramLM):

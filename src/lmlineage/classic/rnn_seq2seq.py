@@ -40,6 +40,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..core.config import DecoderSpec, FamilyConfig, classic_flat, require_positive, require_range
 from ..core.errors import UserError
+from ..models.capabilities import ModelCapabilities
 
 @dataclass
 class RNNSeq2SeqOutput:
@@ -127,7 +128,7 @@ class Seq2SeqConfig(FamilyConfig):
                             "leave decoder.n_layer unset")
 
 
-class RNNEncoderDecoder(nn.Module):
+class RNNEncoderDecoder(ModelCapabilities, nn.Module):
     """``context``: :class:`FixedContext` or :class:`AdditiveAttention`; ``bidirectional``: the encoder."""
 
     is_encoder_decoder = True

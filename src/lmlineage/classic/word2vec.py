@@ -36,6 +36,7 @@ import numpy as np
 
 from lmlineage.core.config import Spec
 from lmlineage.core.errors import UserError
+from lmlineage.models.capabilities import ModelCapabilities
 
 from .vectors import WordVectors
 
@@ -625,7 +626,7 @@ def _progress_bar(enabled: bool, total: int, label: str):
 
 
 # ---- the word2vec family's run: a fit into a run directory, and the checkpoint's face ---------------
-class Word2VecCheckpoint:
+class Word2VecCheckpoint(ModelCapabilities):
     """A trained model as the CLI sees it: neighbours and text vectors, no likelihood."""
 
     def __init__(self, model: Word2Vec):

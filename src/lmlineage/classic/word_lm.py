@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..core.errors import UserError
+from ..models.capabilities import ModelCapabilities
 
 
 def split_corpus(corpus: list[str], min_count: int = 2):
@@ -45,7 +46,7 @@ def evaluate_text(model, tok, text: str) -> dict:
     return {"loss": nats / len(ids), "nats": nats, "tokens": int(len(ids)), "chars": len(text)}
 
 
-class WordLM:
+class WordLM(ModelCapabilities):
     """The classic face of a word-level neural LM: ``evaluate_text`` (what ``lmlineage eval`` calls
     on the held-out text) and ``sample_text`` (what ``lmlineage.generate`` calls): a sentence
     continued through the generation engine. The model's ``tokenizer`` is set when a checkpoint

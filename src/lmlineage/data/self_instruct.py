@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -33,11 +33,19 @@ REASONS = ("unparsable", "instruction too short", "instruction too long", "banne
            "starts with punctuation", "not ASCII", "empty output", "duplicate", "too similar")
 
 
+FIELDS = ("instruction", "input", "output")  # a task's fields, as seed files and the prompt name them
+
+
 @dataclass(frozen=True)
 class Task:
     instruction: str
     input: str
     output: str
+
+    @classmethod
+    def trimmed(cls, fields) -> "Task":
+        """The task whose FIELDS are ``fields[name]`` (a seed file's row, a parsed proposal), stripped."""
+        return cls(*(fields[name].strip() for name in FIELDS))
 
     def messages(self) -> list[dict]:
         """The task as a conversation for chat SFT: the instruction (and input) from the user, the
@@ -111,12 +119,12 @@ def read_seeds(path) -> list[Task]:
         raise UserError(f"--seeds {path} is not UTF-8 text") from None
     seeds = []
     for where, row in records(path, text):
-        fields = {k: row.get(k, "") for k in ("instruction", "input", "output")}
+        fields = {k: row.get(k, "") for k in FIELDS}
         if not all(isinstance(v, str) for v in fields.values()) or not fields["instruction"].strip() \
                 or not fields["output"].strip():
             raise UserError(f"--seeds {path} {where}: a seed task needs a text instruction and output "
                             "(input optional)", 'write {"instruction": ..., "input": ..., "output": ...}')
-        seeds.append(Task(*(v.strip() for v in fields.values())))
+        seeds.append(Task.trimmed(fields))
     if len(seeds) < 3:
         raise UserError(f"--seeds {path} holds {len(seeds)} task(s)", "give at least 3: each prompt shows 3")
     return seeds
@@ -132,7 +140,7 @@ def prompt(examples: list[Task]) -> str:
 
 # A task ends at a blank line (the prompt separates tasks with one) or where the next one starts.
 STOPS = ("\n\n", "\nTask ")
-_FIELDS = re.compile(r"^(?P<instruction>.*?)\nInput:(?P<input>.*?)\nOutput:(?P<output>.*)$", re.S)
+_PROPOSAL = re.compile(r"^(?P<instruction>.*?)\nInput:(?P<input>.*?)\nOutput:(?P<output>.*)$", re.S)
 
 
 def parse(continuation: str) -> Task | None:
@@ -141,11 +149,11 @@ def parse(continuation: str) -> Task | None:
     text = continuation
     for stop in STOPS:
         text = text.split(stop)[0]
-    match = _FIELDS.match(text)
+    match = _PROPOSAL.match(text)
     if match is None or "\nInstruction:" in text:
         return None
-    instruction, input_, output = (match[k].strip() for k in ("instruction", "input", "output"))
-    return Task(instruction, "" if input_ == NO_INPUT else input_, output)
+    task = Task.trimmed(match)
+    return replace(task, input="") if task.input == NO_INPUT else task
 
 
 def heuristic_reason(task: Task) -> str | None:

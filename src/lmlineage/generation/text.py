@@ -23,23 +23,12 @@ class SamplesText(Protocol):
 
 
 def check_generates(model, name="the model") -> None:
-    """A one-line refusal for a model that does not write text (an encoder), naming what it does instead."""
-    from ..models.encoder import EncoderModel
-
-    if isinstance(model, EncoderModel) or getattr(model, "generates", True) is False:
-        raise UserError(f"{name} is a {model.config.family} encoder: it reads {model.reads} but does not generate "
-                        "text",
-                        "use it with lmlineage " + ", ".join(model.uses()))
-    from ..models.detector import Detector
-
-    if isinstance(model, Detector):
-        raise UserError(f"{name} is a {model.config.family} detector: it finds objects in images and does not "
-                        "generate text", "use it with lmlineage " + ", ".join(model.uses()))
-    from ..models.two_stream import TwoStreamLM
-
-    if isinstance(model, TwoStreamLM):
-        raise UserError(f"{name} is a {model.config.family} model trained to predict chosen positions "
-                        "(permutation LM), not to continue text", "score it with lmlineage eval")
+    """A one-line refusal for a model that does not write text (an encoder), naming what it does
+    instead: what the model declares (``models.capabilities.ModelCapabilities.text_refusal``)."""
+    refusal = model.text_refusal()
+    if refusal is not None:
+        what, instead = refusal
+        raise UserError(f"{name} is a {model.config.family} {what}", instead)
 
 
 def generate(model, prompt="", max_new_tokens: int | None = None, **options):
@@ -47,7 +36,7 @@ def generate(model, prompt="", max_new_tokens: int | None = None, **options):
     string, a list of strings (one padded batch) or an id tensor. Options are those of
     :func:`lmlineage.generation.generate` (temperature, top_k, top_p, num_beams, seed, ...) plus
     ``stream`` and ``stop``; ``max_new_tokens`` defaults to 64 (30 for a classic sampler)."""
-    check_generates(model)
-    if isinstance(model, SamplesText):
+    if isinstance(model, SamplesText):  # a classic sampler writes text by its own rule
         return model.sample_text(prompt, max_new_tokens=max_new_tokens, **options)
+    check_generates(model)
     return generate_text(model, prompt, max_new_tokens=64 if max_new_tokens is None else max_new_tokens, **options)

@@ -20,13 +20,10 @@ from ..blocks.stack import Stack
 from ..core.cache import DynamicCache
 from ..core.dall_e import DallEConfig
 from ..heads.lm import LMHead
+from .caption_drawer import CaptionDrawer
 
 
-class DallE(nn.Module):
-    reads = "captions"
-    processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
-    tokenizer = None
-
+class DallE(CaptionDrawer):
     def __init__(self, cfg: DallEConfig):
         super().__init__()
         self.config = cfg
@@ -43,14 +40,6 @@ class DallE(nn.Module):
         # Optimizer steps taken so far: the first dvae.steps train the discrete VAE, the rest the
         # Transformer (saved with the weights, so a resumed run knows its stage).
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
-
-    @property
-    def null_id(self) -> int:
-        return self.config.vocab_size - 2
-
-    @property
-    def pad_id(self) -> int:
-        return self.config.vocab_size - 1
 
     @property
     def text_vocab(self) -> int:

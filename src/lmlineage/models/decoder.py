@@ -21,6 +21,7 @@ from ..heads.registry import HEADS
 from ..layers.moe import MoE
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
+from .capabilities import ModelCapabilities
 
 
 @dataclass
@@ -33,7 +34,7 @@ class DecoderOutput:
     attentions: tuple[torch.Tensor, ...] | None = None  # each layer's attention probabilities (B, H, T, S)
 
 
-class DecoderLM(nn.Module):
+class DecoderLM(ModelCapabilities, nn.Module):
     """A causal stack with the heads ``cfg.heads`` names (default: the LM head alone), each an
     attribute of that name; the model every causal family builds. A head reads the hidden state
     at every position (a value head for RL, say); ``logits`` stays the LM head's. ``positions``:

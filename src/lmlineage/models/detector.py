@@ -83,6 +83,10 @@ class Detector(ImageCapabilities, nn.Module):
     def uses(self) -> list[str]:
         return ["detect (boxes drawn on an image)", "eval (mAP@0.5)", "train (object detection)"]
 
+    def text_refusal(self) -> tuple[str, str]:
+        return ("detector: it finds objects in images and does not generate text",
+                "use it with lmlineage " + ", ".join(self.uses()))
+
     def encode(self, pixel_values: torch.Tensor, output_hidden_states: bool = False):
         """(B, C, H, W) -> (encoder output (B, S, d), cell positions (S, d), encoder states or None)."""
         features = self.input_projection(self.backbone(pixel_values))

@@ -22,6 +22,7 @@ from ..heads.pooler import mean_pool
 from ..heads.registry import HEADS
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
+from .capabilities import ModelCapabilities, encoder_refusal
 
 
 @dataclass
@@ -38,7 +39,7 @@ class EncoderOutput:
     attentions: tuple[torch.Tensor, ...] | None = None  # each layer's attention probabilities (B, H, T, T)
 
 
-class EncoderModel(nn.Module):
+class EncoderModel(ModelCapabilities, nn.Module):
     """An encoder stack with the heads ``cfg.heads`` names, from the registry ``heads.registry.HEADS``
     (pooler, mlm, nsp, sop, rtd, and the fine-tuning heads classifier, choice, tagger, span); each
     is an attribute of that name (None when not chosen). The MLM head is tied to the word embeddings
@@ -60,8 +61,6 @@ class EncoderModel(nn.Module):
     def make_backbone(self, cfg: ModelConfig, positions: tuple[str, ...] | None) -> Stack:
         """The stack (a hook: an image encoder builds its patch embeddings here, before it)."""
         return Stack(cfg, causal=False, positions=positions)
-
-    reads = "text"  # what the model's inputs are, as messages name them
 
     @property
     def max_positions(self) -> int:
@@ -87,6 +86,9 @@ class EncoderModel(nn.Module):
         if not fine_tuned:
             verbs.append("finetune (classify, pair, tag, qa, choice)")
         return verbs
+
+    def text_refusal(self) -> tuple[str, str]:
+        return encoder_refusal(self)
 
     @property
     def predicts_masked_tokens(self) -> bool:

@@ -30,6 +30,7 @@ from ..heads.registry import HEADS
 from ..layers.moe import MoE
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
+from .capabilities import ModelCapabilities
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Seq2SeqOutput:
     aux_loss: torch.Tensor | None = None
 
 
-class EncoderDecoderLM(nn.Module):
+class EncoderDecoderLM(ModelCapabilities, nn.Module):
     """Bidirectional stack + causal, cross-attending stack + LM head. Each stack has its own
     position scheme from ``cfg.position.kind`` (T5: one bucket table per stack, none in cross-attention)."""
 

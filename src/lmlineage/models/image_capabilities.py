@@ -2,8 +2,12 @@
 (``lmlineage.api`` asks the flag; nothing probes a model's parts or type). Each image model
 inherits these and sets the ones it has."""
 
+from __future__ import annotations
 
-class ImageCapabilities:
+from .capabilities import ModelCapabilities
+
+
+class ImageCapabilities(ModelCapabilities):
     what = "an image model"  # what it is, in refusals of the verbs it lacks
     one_image_vector = False  # `embed --image`: one vector per image (``embed_images``)
     detects_objects = False  # `detect`: labelled boxes per image

@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
 from ..layers.norm import make_norm
+from .capabilities import encoder_refusal
 from .image_capabilities import ImageCapabilities
 from .image_encoder import ImageEncoderModel
 
@@ -53,7 +54,6 @@ def end_of_text(input_ids: torch.Tensor, eos_id: int) -> torch.Tensor:
 
 class ImageTextDualEncoder(ImageCapabilities, nn.Module):
     reads = "images"  # and text: `lmlineage.load` gives it its image processor and its tokenizer
-    generates = False  # it scores image-text pairs, it writes no text
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None
     what = "an image-text dual encoder"
@@ -84,6 +84,9 @@ class ImageTextDualEncoder(ImageCapabilities, nn.Module):
     def uses(self) -> list[str]:
         return ["classify IMAGE --labels ... (zero-shot)", "embed --image / --text (joint-space vectors)",
                 "eval (retrieval recall@1, zero-shot accuracy)"]
+
+    def text_refusal(self) -> tuple[str, str]:
+        return encoder_refusal(self)  # it scores image-text pairs, it writes no text
 
     # ---- each tower -----------------------------------------------------------------------------
     def image_features(self, pixel_values: torch.Tensor, output_hidden_states: bool = False):

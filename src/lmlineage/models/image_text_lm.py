@@ -17,11 +17,12 @@ from torch import nn
 
 from ..core.config import ImageTextConfig
 from ..core.errors import UserError
+from .capabilities import ModelCapabilities
 from .decoder import DecoderLM, DecoderOutput
 from .image_encoder import ImageEncoderModel
 
 
-class ImageTextLM(nn.Module):
+class ImageTextLM(ModelCapabilities, nn.Module):
     reads = "image_questions"
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
     tokenizer = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import partial
 
 import torch
-from torch import nn
 
 from ..blocks.autoencoder import AutoencoderKL
 from ..blocks.init import init_weights
@@ -18,15 +17,12 @@ from ..blocks.unet import UNet
 from ..core.diffusion import DiffusionConfig
 from ..diffusion.samplers import guided, make_sampler, sample
 from ..diffusion.schedules import NoiseSchedule
+from .caption_drawer import CaptionDrawer
 
 SCALE_MOMENTUM = 0.99  # of the running latent standard deviation latent diffusion rescales by
 
 
-class TextToImage(nn.Module):
-    reads = "captions"
-    processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
-    tokenizer = None
-
+class TextToImage(CaptionDrawer):
     def __init__(self, cfg: DiffusionConfig):
         super().__init__()
         self.config = cfg
@@ -40,14 +36,6 @@ class TextToImage(nn.Module):
             self.register_buffer("latent_scale", torch.ones(()))
         d = cfg.diffusion
         self.schedule = NoiseSchedule(d.schedule, d.steps, d.beta_start, d.beta_end, d.prediction)
-
-    @property
-    def null_id(self) -> int:
-        return self.config.vocab_size - 2
-
-    @property
-    def pad_id(self) -> int:
-        return self.config.vocab_size - 1
 
     def uses(self) -> list[str]:
         return ["generate --prompt TEXT --out grid.png (draws)", "eval (held-out denoising loss)"]

@@ -33,6 +33,7 @@ from ..core.errors import UserError
 from ..heads.registry import HEADS
 from ..blocks.init import init_weights
 from ..blocks.stack import Stack
+from .capabilities import ModelCapabilities
 
 
 @dataclass
@@ -64,7 +65,11 @@ def prediction_places(target_mapping: torch.Tensor) -> torch.Tensor:
     return target_mapping.argmax(-1)
 
 
-class TwoStreamLM(nn.Module):
+class TwoStreamLM(ModelCapabilities, nn.Module):
+    def text_refusal(self) -> tuple[str, str]:
+        return ("model trained to predict chosen positions (permutation LM), not to continue text",
+                "score it with lmlineage eval")
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.config = cfg

@@ -72,11 +72,18 @@ class DistillationTask(MaskedLMTask):
     @classmethod
     def setup(cls, teacher=None) -> dict:
         """What `train` takes from the teacher before building the student: its tokenizer (the
-        student predicts the same vocabulary) and the student's shape."""
+        student predicts the same vocabulary)."""
         cls.check_teacher(teacher)
         if teacher.tokenizer is None:
             raise UserError("the teacher checkpoint has no tokenizer.json", "distil a checkpoint written by `train`")
-        return {"tokenizer": teacher.tokenizer, "config": student_config(teacher.config)}
+        return {"tokenizer": teacher.tokenizer}
+
+    @classmethod
+    def config_from_options(cls, config, options: dict) -> dict:
+        """The student's shape, from the teacher (``--teacher``, loaded)."""
+        teacher = options.get("teacher")
+        cls.check_teacher(teacher)
+        return student_config(teacher.config)
 
     @staticmethod
     def check_teacher(teacher) -> None:

@@ -9,9 +9,10 @@ Every member is declared here with its default; a task overrides what differs. A
   and without --data, which corpus (``default_data``; ERNIE's is kjv);
 - which of `train`'s generic options apply to it (``options``; the driver refuses the rest);
 - how it is set up: checkpoints it loads first (``checkpoint_options``, distillation's --teacher)
-  and what it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how it sizes
-  the model from the tokenizer (``model_config``) or from the family's own options
-  (``config_from_options``), the text before every document (``control_code``, CTRL), the tokens
+  and the tokenizer it takes from them (``setup``), the tokenizer it needs (``check_inputs``), how
+  it sizes the model from the tokenizer (``model_config``) or from the family's own options, a
+  loaded checkpoint among them (``config_from_options``: the one hook for the task's config
+  overrides), the text before every document (``control_code``, CTRL), the tokens
   it adds to every window (``added_tokens``, BART's </s>: the driver sizes windows to leave room);
 - a task reading captioned images (CLIP, BLIP, CoCa, GLIDE) says what differs between them: how
   labels become captions (``label_templates``), its tokenizer (``caption_tokenizer``,
@@ -135,8 +136,8 @@ class Task(nn.Module):
 
     @classmethod
     def setup(cls, **checkpoints) -> dict:
-        """What the loaded ``checkpoint_options`` fix before the model is built: ``tokenizer``,
-        ``config`` (overrides)."""
+        """What the loaded ``checkpoint_options`` fix of the data before the model is built:
+        ``tokenizer`` (the model's shape they fix comes from ``config_from_options``)."""
         return {}
 
     @classmethod
@@ -204,7 +205,9 @@ class Task(nn.Module):
 
     @classmethod
     def config_from_options(cls, config, options: dict) -> dict:
-        """Config overrides from the family's own options (the NNLM's --order), given the preset's config."""
+        """Config overrides from the family's own options (the NNLM's --order; an option of
+        ``checkpoint_options`` given as the loaded checkpoint, distillation's --teacher), given the
+        preset's config."""
         return {}
 
     @classmethod

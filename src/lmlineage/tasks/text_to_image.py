@@ -170,17 +170,25 @@ class CascadeTask(TextToImageTask):
 
     @classmethod
     def setup(cls, text_encoder=None) -> dict:
-        """The T5's tokenizer and its encoder's shape for the text side (the U-Nets read its width)."""
+        """The T5's tokenizer."""
         if text_encoder is None:
             return {}
         encoder = getattr(text_encoder, "encoder", None)
         if not getattr(text_encoder, "is_encoder_decoder", False) or encoder is None or text_encoder.tokenizer is None:
             raise UserError(f"--text-encoder: a {text_encoder.config.family} checkpoint is no encoder-decoder with "
                             "a tokenizer", "give a t5 (or flan-t5, mt5) run or reference directory")
+        return {"tokenizer": text_encoder.tokenizer}
+
+    @classmethod
+    def config_from_options(cls, config, options: dict) -> dict:
+        """``--text-encoder``: its encoder's shape for the text side (the U-Nets read its width)."""
+        text_encoder = options.get("text_encoder")
+        if text_encoder is None:
+            return {}
         t5 = text_encoder.config
         shape = {k: v for k, v in t5.to_dict().items() if k in TEXT_SHAPE}
         width = {"class_dim": t5.d_model}
-        return {"tokenizer": text_encoder.tokenizer, "config": {**shape, "unet": width, "cascade": {"unet": width}}}
+        return {**shape, "unet": width, "cascade": {"unet": width}}
 
     @classmethod
     def for_tokenizer(cls, model, tokenizer, text_encoder=None, **checkpoints) -> "CascadeTask":

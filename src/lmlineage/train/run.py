@@ -152,8 +152,10 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
         data, s = _as_started(out, data, s)
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
-    # the tokenizer and the model's shape.
+    # the tokenizer (the task's ``setup``) and the model's shape (its ``config_from_options``, which
+    # reads such an option as the loaded checkpoint).
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
+    options = {**options, **loaded}
     prepared = INPUTS[task_cls.reads].prepare(fam, task_cls, base, s, data=data, out=out, options=options,
                                               loaded=loaded)
     cfg = base.replace(**merge(prepared.config, config or {}))
@@ -271,7 +273,7 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     context = s.context or base.max_positions - task_cls.added_tokens
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions}, task_cls.model_config(tok)),
-                      merge(task_cls.config_from_options(base, options), setup.get("config", {})))
+                      task_cls.config_from_options(base, options))
     prepared = Prepared(tok, None, None, context, overrides, "--context", task_cls.schedule)
 
     def write(scratch: Path) -> None:
@@ -399,8 +401,7 @@ def _captions(fam, task_cls, base, s: Settings, *, data, out: Path, options, loa
         CaptionSplit.process(val, processor, encode, every_caption=False, templates=templates)
     overrides = merge(merge({"vocab_size": tok.vocab_size, "max_positions": positions,
                              "labels": task_cls.caption_labels(images, train_captions + val_captions)}, image_config),
-                      merge(merge(merge(ids, task_cls.model_config(tok)), task_cls.config_from_options(base, options)),
-                            setup.get("config", {})))
+                      merge(merge(ids, task_cls.model_config(tok)), task_cls.config_from_options(base, options)))
 
     def write(scratch: Path) -> None:
         (scratch / "source.json").write_text(json.dumps({"data": str(data or DEFAULT), "train": len(train),

@@ -1,0 +1,22 @@
+"""What every model declares of itself for the verbs that take any checkpoint: what its inputs are
+(``reads``) and, where it writes no text, what it is instead (``text_refusal``). ``generate``, the
+CLI and the API ask these; nothing probes a model's type or parts. Image models add their verbs'
+flags (``image_capabilities.py``); classic models declare the same."""
+
+from __future__ import annotations
+
+
+class ModelCapabilities:
+    # What its inputs are: "text"; "images"; "image_questions" (a prompt about an image); "captions" (it draws them)
+    reads = "text"
+
+    def text_refusal(self) -> tuple[str, str] | None:
+        """Where it writes no text: (what it is, ending `generate`'s refusal "RUN is a FAMILY ...",
+        what to do with it instead); None where it writes text."""
+        return None
+
+
+def encoder_refusal(model) -> tuple[str, str]:
+    """An encoder's ``text_refusal``: it reads its inputs into vectors, its uses instead."""
+    return (f"encoder: it reads {model.reads} but does not generate text",
+            "use it with lmlineage " + ", ".join(model.uses()))
