@@ -11,6 +11,7 @@ import pytest
 from lmlineage import cli
 from lmlineage.core.errors import UserError
 from lmlineage.data.tool_dialogues import dialogues
+from lmlineage.models.capabilities import ModelCapabilities
 from lmlineage.rl import tools
 from lmlineage.rl.tools import SearchIndex, ToolCallError, Toolset, calculate, respond
 
@@ -121,14 +122,14 @@ def test_without_tools_the_model_writes_its_own_results(monkeypatch):
 
 def test_a_call_that_does_not_parse_is_one_line_and_exit_2(monkeypatch, capsys):
     scripted(monkeypatch, ["Call: calculator 12 +* 3"])
-    monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: object())
+    monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: ModelCapabilities())  # a text model, nothing more
     code = cli.main(["generate", "any-run", "--tools", "--prompt", "What is 12 + 3?"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "calculator" in err[0]
 
 
 def test_tools_need_a_question_and_the_translator_needs_tools(monkeypatch, capsys):
-    monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: object())
+    monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: ModelCapabilities())  # a text model, nothing more
     assert cli.main(["generate", "any-run", "--tools"]) == 2
     assert cli.main(["generate", "any-run", "--translator", "zh-run", "--prompt", "hi"]) == 2
     assert all(line.startswith("error: ") for line in capsys.readouterr().err.strip().splitlines())
