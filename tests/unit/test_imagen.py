@@ -1,7 +1,7 @@
 """Imagen's parts: the cascade draws its base size, then the full size from the upsampled base
 (seeded); the text encoder stays frozen while both U-Nets learn; dynamic thresholding is the
-sampler's; a T5 checkpoint's encoder and tokenizer become the text side (`--text-encoder`), and
-anything else is refused in one line."""
+sampler's; a T5 checkpoint's encoder and tokenizer become the text side (`--text-encoder`: our t5
+run or a `transformers` T5 directory), and anything else is refused in one line."""
 
 import pytest
 import torch
@@ -68,3 +68,39 @@ def test_a_t5_run_becomes_the_frozen_text_side_and_other_checkpoints_are_refused
                      "--out", str(tmp_path / "again")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no encoder-decoder" in err[0], err
+
+
+@pytest.mark.slow  # a CLI run and a drawing: 15-60 s on the shared 2-core CPU
+def test_a_t5_reference_directory_becomes_the_frozen_text_side_and_it_draws(tmp_path):
+    """``--text-encoder`` also reads a ``transformers`` T5 directory (the reference loader, with the
+    tokenizer.json saved beside it): after training, the text side gives the reference encoder's states."""
+    from PIL import Image
+
+    transformers = pytest.importorskip("transformers")
+    import lmlineage
+    from lmlineage.tokenizers.hf import train
+
+    tokenizer = train("unigram", ["a handwritten seven", "a thick zero", "a thin one", "two three four five"] * 10,
+                      vocab_size=40)
+    torch.manual_seed(0)
+    reference = transformers.T5ForConditionalGeneration(transformers.T5Config(
+        vocab_size=tokenizer.vocab_size, d_model=16, d_kv=8, d_ff=24, num_layers=1, num_heads=2,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))
+    t5 = tmp_path / "t5"
+    reference.save_pretrained(t5)
+    tokenizer.save(t5)
+    run = tmp_path / "im"
+    assert cli.main(["train", "imagen", "--text-encoder", str(t5), "--steps", "2", "--batch-size", "4",
+                     "--eval-batches", "1", "--out", str(run)]) == 0
+    imagen = lmlineage.load(run / "best")
+    assert imagen.config.d_model == imagen.config.unet.class_dim == 16 and imagen.config.n_layer == 1
+    ids = torch.tensor([tokenizer.encode("a handwritten seven") + [1]])
+    encoder = transformers.T5EncoderModel.from_pretrained(t5, attn_implementation="eager").eval()
+    with torch.no_grad():
+        theirs = encoder(input_ids=ids).last_hidden_state
+        ours, _ = imagen.encode_text(ids)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)  # the directory's weights, unchanged
+    grid = tmp_path / "grid.png"
+    assert cli.main(["generate", str(run), "--prompt", "a handwritten seven", "--steps", "2", "--samples", "2",
+                     "--out", str(grid)]) == 0
+    assert Image.open(grid).size[0] > 0
