@@ -17,6 +17,10 @@ difference between neighbouring pixels (gradient energy; the real 16x16 images' 
 Its frozen text encoder is a T5 trained here for ``--text-encoder-steps`` (0: a random one).
 
     python benchmarks/image_generation.py --steps 3000 --json benchmarks/results/image_generation.json
+
+``--families-plot PNG`` trains nothing: it reads the committed JSONs (FAMILY_RUNS) and draws the
+latest run of each family on one plot, dall-e's two points (benchmarks/dall_e_digits.py, the same
+judge) as horizontal references.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ from lmlineage.vision.images import load_images  # noqa: E402
 
 FAMILIES = ("glide", "latent-diffusion", "imagen")
 SIZE = 16
+RESULTS = Path(__file__).resolve().parent / "results"
+# The latest run of each family and the JSONs that hold its guidance scales (glide's 1000-step run
+# was sampled by two calls of this script: w = 5 by the first, w = 1.5 and 2 by the second).
+FAMILY_RUNS = {"glide": ("image_generation_guidance.json", "image_generation.json"),
+               "latent-diffusion": ("image_generation_latent_diffusion.json",),
+               "imagen": ("image_generation_guidance.json",)}
 
 
 def pixels(images) -> np.ndarray:
@@ -146,7 +156,13 @@ def main() -> None:
                    "already there is read, not trained again")
     p.add_argument("--text-encoder-steps", type=int, default=300, help="imagen's T5, trained first (0: random)")
     p.add_argument("--json", default=None, help="write the raw numbers here; grids and the plot go beside it")
+    p.add_argument("--families-plot", default=None, metavar="PNG",
+                   help="train nothing: plot the committed JSONs' latest run of each family and dall-e's points")
     args = p.parse_args()
+    if args.families_plot:
+        result, references = committed_families(RESULTS)
+        plot(result, Path(args.families_plot), references)
+        return
     torch.set_num_threads(args.threads)
     out_dir = Path(args.json).parent if args.json else Path(tempfile.mkdtemp())
     train, val = held_out_split(load_images("digits"))
@@ -209,7 +225,26 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
 
 
-def plot(result: dict, path: Path) -> None:
+def committed_families(results: Path) -> tuple[dict, list]:
+    """The latest run of each family (FAMILY_RUNS; a guidance scale from the first JSON that has it)
+    and dall-e's two points, as ``plot`` reads them."""
+    families = {}
+    for family, files in FAMILY_RUNS.items():
+        scores = {}
+        for name in reversed(files):
+            run = json.loads((results / name).read_text())["families"][family]
+            scores.update(run["guidance"])
+            label = f"{family} ({run['steps']} steps)"
+        families[label] = {"guidance": scores}
+    dall_e = json.loads((results / "dall_e_digits.json").read_text())
+    references = [("dall-e, no reranking", dall_e["no_reranking"], "--"),
+                  ("dall-e, best of 8 by CLIP", dall_e["clip_reranking"], "-.")]
+    return {"families": families}, references
+
+
+def plot(result: dict, path: Path, references: list = ()) -> None:
+    """Accuracy and diversity against the guidance scale, a line per family; ``references``:
+    (label, scores, line style) drawn across both panels (a model without a guidance scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,11 +255,21 @@ def plot(result: dict, path: Path) -> None:
         ws = sorted(data["guidance"], key=float)
         left.plot([float(w) for w in ws], [data["guidance"][w]["accuracy"] for w in ws], "o-", label=family)
         right.plot([float(w) for w in ws], [data["guidance"][w]["diversity"] for w in ws], "o-", label=family)
-    left.axhline(0.9, color="grey", ls=":", lw=1)
-    left.set(xlabel="guidance scale w", ylabel="drawings labelled as captioned", ylim=(0, 1.02))
+    for label, scores, style in references:
+        label = f"{label}: {scores['accuracy']:.1%}, {scores['diversity']:.2f}"
+        left.axhline(scores["accuracy"], color="black", ls=style, lw=1, label=label)
+        right.axhline(scores["diversity"], color="black", ls=style, lw=1, label=label)
+    bar = "90%: the bar for the guided diffusion families" if references else None  # named where dall-e's lines are
+    left.axhline(0.9, color="grey", ls=":", lw=1, label=bar)
+    left.set(xlabel="guidance scale w", ylabel="drawings labelled as captioned", ylim=(0, 1.05))
     right.set(xlabel="guidance scale w", ylabel="diversity (mean pairwise feature distance)")
-    left.legend()
-    fig.tight_layout()
+    if references:  # too many lines for a corner of one panel: one legend below both
+        fig.set_size_inches(10, 4.6)
+        fig.legend(*left.get_legend_handles_labels(), loc="lower center", ncol=2, frameon=False)
+        fig.tight_layout(rect=(0, 0.2, 1, 1))
+    else:
+        left.legend()
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
