@@ -874,7 +874,7 @@ def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, 
     else:
         train_set, val_set = held_out(conversations, val_fraction, seed)
     model = load(path, device=device)
-    if getattr(model, "is_encoder_decoder", False) or not hasattr(model, "backbone") or \
+    if model.is_encoder_decoder or not hasattr(model, "backbone") or \
             get_family(model.config.family).architecture != "decoder":
         raise UserError(f"{path} is not a decoder language model", "chat fine-tuning trains a causal LM "
                         "(llama, gpt2, ... or a reference / GGUF LLaMA); encoders take --task classify, ...")
@@ -974,7 +974,7 @@ def self_instruct(generator, *, out, n: int = 200, seeds=None, seed: int = 0, ba
     tasks = si.read_seeds(seeds) if seeds is not None else list(si.SEED_TASKS)
     si.Novelty()  # rouge-score is there, before the generator is loaded
     model = load(generator, device=device)
-    if getattr(model, "is_encoder_decoder", False) or get_family(model.config.family).architecture != "decoder":
+    if model.is_encoder_decoder or get_family(model.config.family).architecture != "decoder":
         raise UserError(f"{generator} is not a decoder language model", "self-instruct samples from a causal LM "
                         "(llama, gpt2, ... or a reference / GGUF LLaMA)")
     tokens = [0]

@@ -540,7 +540,7 @@ def _generate(model, args) -> None:
     if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
         print(generate(model, args.prompt or "", max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
-    encoder_decoder = bool(getattr(model, "is_encoder_decoder", False))
+    encoder_decoder = model.is_encoder_decoder
     if args.prompt is None and encoder_decoder:
         raise UserError("give --prompt TEXT: the source this model transforms", "or --chat to converse")
     if args.tokenizer is not None:

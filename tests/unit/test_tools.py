@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+import lmlineage.generation.chat  # noqa: F401 -- imported before any test patches the engine's generate_text,
+import lmlineage.generation.text  # noqa: F401 -- so the names they bind on import stay the real one
 from lmlineage import cli
 from lmlineage.core.errors import UserError
 from lmlineage.data.tool_dialogues import dialogues

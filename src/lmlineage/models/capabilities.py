@@ -9,6 +9,8 @@ from __future__ import annotations
 class ModelCapabilities:
     # What its inputs are: "text"; "images"; "image_questions" (a prompt about an image); "captions" (it draws them)
     reads = "text"
+    # Whether it decodes from a source it encodes apart (the Transformer, T5, BART, the RNN seq2seq, captioners)
+    is_encoder_decoder = False
 
     def text_refusal(self) -> tuple[str, str] | None:
         """Where it writes no text: (what it is, ending `generate`'s refusal "RUN is a FAMILY ...",

@@ -196,7 +196,7 @@ def translator(model, max_new_tokens: int = 64) -> Callable[[str], str]:
     bible-en-zh``), greedy."""
     from ..generation.engine import generate_text
 
-    if not getattr(model, "is_encoder_decoder", False):
+    if not model.is_encoder_decoder:
         raise UserError("the translator must be a translation model (an encoder-decoder)",
                         "train one with lmlineage train transformer --data bible-en-zh")
     return lambda text: generate_text(model, text, max_new_tokens=max_new_tokens, temperature=0.0)

@@ -31,7 +31,7 @@ class SpanCorruptionTask(Task):
 
     def __init__(self, model: nn.Module, eos_id: int, pad_id: int):
         super().__init__()
-        if not getattr(model, "is_encoder_decoder", False):
+        if not model.is_encoder_decoder:
             raise UserError("span corruption trains an encoder-decoder model", "train t5, mt5 or switch")
         self.model = model
         self.objective = SpanCorruption(model.config.vocab_size, eos_id, pad_id, model.decoder_start_id,

@@ -174,7 +174,7 @@ class CascadeTask(TextToImageTask):
         if text_encoder is None:
             return {}
         encoder = getattr(text_encoder, "encoder", None)
-        if not getattr(text_encoder, "is_encoder_decoder", False) or encoder is None or text_encoder.tokenizer is None:
+        if not text_encoder.is_encoder_decoder or encoder is None or text_encoder.tokenizer is None:
             raise UserError(f"--text-encoder: a {text_encoder.config.family} checkpoint is no encoder-decoder with "
                             "a tokenizer", "give a t5 (or flan-t5, mt5) run or reference directory")
         return {"tokenizer": text_encoder.tokenizer}
