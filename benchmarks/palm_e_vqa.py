@@ -79,7 +79,7 @@ def kind(question: str) -> str:
 
 def scored_by_generation(run: Path, data: str) -> dict:
     """Greedy answers to every question about the held-out images, right or not, by kind."""
-    model = lmlineage.load(run)
+    model = lmlineage.load(run / "last")  # the end of training (best/ is chosen on the split scored)
     cfg = model.config
     val = QuestionSplit.build(split(load_images(data))[1], model.processor, model.tokenizer,
                               cfg.image_token_id, cfg.image_tokens, not cfg.text_only)
@@ -123,14 +123,19 @@ def main() -> None:
     p.add_argument("--freeze-lm", action="store_true", help="also a run with the LM frozen")
     p.add_argument("--validation", action="store_true", help="train on 80%% of the training images and score on "
                    "the other 20%% (the held-out images unused), with the image only: for choosing settings")
+    p.add_argument("--eval-interval", type=int, default=None, help="also score every N steps, teacher-forced "
+                   "(the curve lands in the JSON); with --validation only, so the held-out split picks nothing")
     p.add_argument("--config", type=json.loads, default={}, help="model config changes, as JSON")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="write the raw numbers here")
     args = p.parse_args()
+    if args.eval_interval and not args.validation:
+        raise SystemExit("--eval-interval scores the held-out split while training: give it with --validation")
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = {"family": args.family, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                 "warmup": args.warmup, "seed": args.seed, "validation": args.validation, "config": args.config,
+                "eval_interval": args.eval_interval,
                 "shapes_patch": args.shapes_patch}
     # Sets run one call at a time accumulate in one file (the same settings).
     result = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
@@ -151,10 +156,14 @@ def main() -> None:
                 start, cpu_start = time.perf_counter(), time.process_time()
                 run = lmlineage.train(args.family, data=data, steps=args.steps, batch_size=args.batch_size,
                                       lr=args.lr, warmup=args.warmup, seed=args.seed, out=out, progress=False,
-                                      options=options, config=config)
+                                      options=options, config=config, eval_interval=args.eval_interval)
                 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
                 entry[name] = {"eval_accuracy": run.metrics["accuracy"], "val_loss": run.val_loss,
                                "train_seconds": seconds, "train_cpu_seconds": cpu, **scored_by_generation(out, data)}
+                if args.eval_interval:
+                    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+                    entry[name]["curve"] = [{k: r[k] for k in ("step", "val_loss", "val_accuracy")}
+                                            for r in records if "val_accuracy" in r]
                 if name == "with_image":
                     model = lmlineage.load(out)
                     entry["parameters"] = sum(p.numel() for p in model.parameters())
