@@ -139,7 +139,8 @@ def main() -> None:
                 "shapes_patch": args.shapes_patch}
     # Sets run one call at a time accumulate in one file (the same settings).
     result = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
-    if result and {k: result.get(k) for k in settings} != settings:
+    written_before = {"validation": False, "config": {}, "eval_interval": None, "shapes_patch": 4}  # files without them
+    if result and {k: result.get(k, written_before.get(k)) for k in settings} != settings:
         raise SystemExit(f"{args.json} holds runs with other settings: write another file")
     result.update(settings, device=device_name(), versions=versions())
     result.setdefault("sets", {})
