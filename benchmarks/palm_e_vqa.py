@@ -7,7 +7,14 @@ scored on the questions about the held-out 20% of the images, by greedy generati
 must be written exactly and end at its line break), per kind of question; the commonest answer of
 the training questions is the floor.
 
+``--validation`` is for choosing settings without looking at the held-out images: the held-out 20%
+is left out altogether, the last 20% of the training part (already a seeded shuffle) becomes the
+validation set, and the model trains on the rest and is scored on that cut (the with-image run
+alone; the ablation is no candidate). ``--config`` lays model config changes over the preset
+(e.g. '{"vision": {"n_layer": 4}}').
+
     python benchmarks/palm_e_vqa.py --threads 1 --json benchmarks/results/palm_e_vqa.json
+    python benchmarks/palm_e_vqa.py --threads 1 --data shapes:1000 --validation --json /tmp/val.json
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -26,10 +34,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import device_name, versions  # noqa: E402
 
 import lmlineage  # noqa: E402
+from lmlineage.core.config import merge  # noqa: E402
 from lmlineage.tasks.image_questions import answer  # noqa: E402
-from lmlineage.vision.batches import held_out_split  # noqa: E402
+from lmlineage.vision import batches  # noqa: E402
 from lmlineage.vision.images import load_images  # noqa: E402
 from lmlineage.vision.questions import IMAGE, QuestionSplit, questions_about  # noqa: E402
+
+
+VALIDATION = 0.2  # the share of the training part cut off for validation
+held_out_split = batches.held_out_split  # the library's split, whatever `validating` puts in its place
+
+
+def validation_split(images):
+    """(train, validation): the held-out split's training part, its last ``VALIDATION`` share cut
+    off; the held-out images are in neither."""
+    train = held_out_split(images)[0]
+    n_val = max(1, round(VALIDATION * len(train)))
+    return train.subset(range(len(train) - n_val)), train.subset(range(len(train) - n_val, len(train)))
+
+
+@contextmanager
+def validating(on: bool):
+    """While on, every split the library cuts (training, eval, and this script's scoring) is the
+    validation split: `train` and `eval` import ``held_out_split`` from ``vision.batches`` when
+    called, so swapping the module's name reaches them all."""
+    if not on:
+        yield
+        return
+    batches.held_out_split = validation_split
+    try:
+        yield
+    finally:
+        batches.held_out_split = held_out_split
+
+
+def split(images):
+    """The split in force: the held-out one, or the validation one while `validating`."""
+    return batches.held_out_split(images)
 
 
 def kind(question: str) -> str:
@@ -38,9 +79,9 @@ def kind(question: str) -> str:
 
 def scored_by_generation(run: Path, data: str) -> dict:
     """Greedy answers to every question about the held-out images, right or not, by kind."""
-    model = lmlineage.load(run)
+    model = lmlineage.load(run / "last")  # the end of training (best/ is chosen on the split scored)
     cfg = model.config
-    val = QuestionSplit.build(held_out_split(load_images(data))[1], model.processor, model.tokenizer,
+    val = QuestionSplit.build(split(load_images(data))[1], model.processor, model.tokenizer,
                               cfg.image_token_id, cfg.image_tokens, not cfg.text_only)
     right, total = defaultdict(int), Counter()
     examples = []
@@ -61,7 +102,7 @@ def scored_by_generation(run: Path, data: str) -> dict:
 
 def floor(data: str) -> dict:
     """The commonest training answer of each kind of question, scored on the held-out questions."""
-    train, val = (questions_about(part) for part in held_out_split(load_images(data)))
+    train, val = (questions_about(part) for part in split(load_images(data)))
     commonest = {}
     for k in {kind(q.text) for q in train}:
         commonest[k] = Counter(q.answer for q in train if kind(q.text) == k).most_common(1)[0][0]
@@ -80,35 +121,50 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--shapes-patch", type=int, default=4, help="the encoder's patch on the 32x32 scenes")
     p.add_argument("--freeze-lm", action="store_true", help="also a run with the LM frozen")
+    p.add_argument("--validation", action="store_true", help="train on 80%% of the training images and score on "
+                   "the other 20%% (the held-out images unused), with the image only: for choosing settings")
+    p.add_argument("--eval-interval", type=int, default=None, help="also score every N steps, teacher-forced "
+                   "(the curve lands in the JSON); with --validation only, so the held-out split picks nothing")
+    p.add_argument("--config", type=json.loads, default={}, help="model config changes, as JSON")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None, help="write the raw numbers here")
     args = p.parse_args()
+    if args.eval_interval and not args.validation:
+        raise SystemExit("--eval-interval scores the held-out split while training: give it with --validation")
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = {"family": args.family, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                "warmup": args.warmup, "seed": args.seed}
+                "warmup": args.warmup, "seed": args.seed, "validation": args.validation, "config": args.config,
+                "eval_interval": args.eval_interval,
+                "shapes_patch": args.shapes_patch}
     # Sets run one call at a time accumulate in one file (the same settings).
     result = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
-    if result and {k: result.get(k) for k in settings} != settings:
+    written_before = {"validation": False, "config": {}, "eval_interval": None, "shapes_patch": 4}  # files without them
+    if result and {k: result.get(k, written_before.get(k)) for k in settings} != settings:
         raise SystemExit(f"{args.json} holds runs with other settings: write another file")
     result.update(settings, device=device_name(), versions=versions())
     result.setdefault("sets", {})
-    runs = [("with_image", {}), ("question_alone", {"text_only": True})]
+    runs = [("with_image", {})] if args.validation else [("with_image", {}), ("question_alone", {"text_only": True})]
     if args.freeze_lm:
         runs.append(("frozen_lm", {"freeze_lm": True}))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, validating(args.validation):
         for data in args.data or ["digits", "shapes:1000"]:
             config = {"vision": {"image": {"patch": args.shapes_patch}}} if data.startswith("shapes") else {}
+            config = merge(config, args.config)
             entry = {"commonest_answer": floor(data)}
             for name, options in runs:
                 out = Path(tmp) / f"{data.replace(':', '_')}_{name}"
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 run = lmlineage.train(args.family, data=data, steps=args.steps, batch_size=args.batch_size,
                                       lr=args.lr, warmup=args.warmup, seed=args.seed, out=out, progress=False,
-                                      options=options, config=config)
-                seconds = time.perf_counter() - start
+                                      options=options, config=config, eval_interval=args.eval_interval)
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
                 entry[name] = {"eval_accuracy": run.metrics["accuracy"], "val_loss": run.val_loss,
-                               "train_seconds": seconds, **scored_by_generation(out, data)}
+                               "train_seconds": seconds, "train_cpu_seconds": cpu, **scored_by_generation(out, data)}
+                if args.eval_interval:
+                    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+                    entry[name]["curve"] = [{k: r[k] for k in ("step", "val_loss", "val_accuracy")}
+                                            for r in records if "val_accuracy" in r]
                 if name == "with_image":
                     model = lmlineage.load(out)
                     entry["parameters"] = sum(p.numel() for p in model.parameters())
