@@ -19,7 +19,6 @@ alone; the ablation is no candidate). ``--config`` lays model config changes ove
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -28,10 +27,9 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_name, versions  # noqa: E402
+from common import device_name, parse_training, training_parser, versions  # noqa: E402
 
 import lmlineage  # noqa: E402
 from lmlineage.core.config import merge  # noqa: E402
@@ -111,14 +109,9 @@ def floor(data: str) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = training_parser(__doc__, steps=800, batch_size=64, lr=2e-3, warmup=50)
     p.add_argument("--data", action="append", default=None, help="image sets (default: digits and shapes:1000)")
     p.add_argument("--family", default="palm-e", help="palm-e or gpt-4")
-    p.add_argument("--steps", type=int, default=800)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup", type=int, default=50)
-    p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--shapes-patch", type=int, default=4, help="the encoder's patch on the 32x32 scenes")
     p.add_argument("--freeze-lm", action="store_true", help="also a run with the LM frozen")
     p.add_argument("--validation", action="store_true", help="train on 80%% of the training images and score on "
@@ -126,13 +119,9 @@ def main() -> None:
     p.add_argument("--eval-interval", type=int, default=None, help="also score every N steps, teacher-forced "
                    "(the curve lands in the JSON); with --validation only, so the held-out split picks nothing")
     p.add_argument("--config", type=json.loads, default={}, help="model config changes, as JSON")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None, help="write the raw numbers here")
-    args = p.parse_args()
+    args = parse_training(p)
     if args.eval_interval and not args.validation:
         raise SystemExit("--eval-interval scores the held-out split while training: give it with --validation")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     settings = {"family": args.family, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                 "warmup": args.warmup, "seed": args.seed, "validation": args.validation, "config": args.config,
                 "eval_interval": args.eval_interval,
