@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "where its <img> stands (--prompt \"what digit is <img>?\"); the answer is greedy")
     g.add_argument("--tools", action="store_true", help="answer --prompt as a tool-using dialogue model (lamda): each "
                    "'Call: TOOL ARGUMENT' line runs the calculator, search or translator and its 'Result:' "
-                   "goes back into the context; the transcript shows every call")
+                   "goes back into the context; the transcript shows every call; with --chat, the question is the user's "
+                   "turn in the model's chat template (a chat model fine-tuned on the tool dialogues)")
     g.add_argument("--translator", default=None, metavar="CHECKPOINT", help="with --tools: an en->zh translation "
                    "model (train transformer --data bible-en-zh) that serves the translate tool")
     g.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
@@ -592,12 +593,12 @@ def _with_tools(model, args) -> None:
     from .api import load
     from .rl.tools import Toolset, respond, translator
 
-    if not args.prompt or args.chat:
-        raise UserError("--tools answers one question: give it as --prompt TEXT", "leave out --chat")
+    if not args.prompt:
+        raise UserError("--tools answers one question: give it as --prompt TEXT")
     translate = translator(load(args.translator, device=args.device)) if args.translator is not None else None
     tools = Toolset.default(translate=translate)
     print(f"User: {args.prompt.strip()}", flush=True)
-    respond(model, args.prompt, tools, max_line_tokens=args.max_new_tokens, temperature=args.temperature,
+    respond(model, args.prompt, tools, chat=args.chat, max_line_tokens=args.max_new_tokens, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, seed=args.seed, show=lambda line: print(line, flush=True))
 
 

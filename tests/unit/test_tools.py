@@ -5,6 +5,7 @@ not parse is a one-line error (exit 2) at `lmlineage generate --tools`."""
 import builtins
 import os
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,7 +13,7 @@ import lmlineage.generation.chat  # noqa: F401 -- imported before any test patch
 import lmlineage.generation.text  # noqa: F401 -- so the names they bind on import stay the real one
 from lmlineage import cli
 from lmlineage.core.errors import UserError
-from lmlineage.data.tool_dialogues import dialogues
+from lmlineage.data.tool_dialogues import as_messages, dialogues
 from lmlineage.models.capabilities import ModelCapabilities
 from lmlineage.rl import tools
 from lmlineage.rl.tools import SearchIndex, ToolCallError, Toolset, calculate, respond
@@ -122,6 +123,34 @@ def test_without_tools_the_model_writes_its_own_results(monkeypatch):
     assert contexts[2].endswith("Result: 170000\n")
 
 
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def chat_model():
+    tokens = {0: "<|im_start|>", 1: "<|im_end|>"}
+    return SimpleNamespace(tokenizer=SimpleNamespace(chat_template=CHATML, bos_id=0, eos_id=1, pad_id=None,
+                                                     id_to_token=tokens.get))
+
+
+def test_with_chat_the_question_is_the_user_turn_and_the_lines_the_assistant_turn(monkeypatch):
+    contexts = scripted(monkeypatch, ["Call: calculator 4821 * 37", "Bot: 178377."])
+    turn = respond(chat_model(), " What is 4821 * 37? ", Toolset.default(SearchIndex(["x"])), chat=True)
+    head = "<|im_start|>user\nWhat is 4821 * 37?<|im_end|>\n<|im_start|>assistant\n"
+    assert contexts == [head, head + "Call: calculator 4821 * 37\nResult: 178377\n"]
+    assert turn.reply == "178377." and turn.calls == [("Call: calculator 4821 * 37", "178377")]
+
+
+def test_a_dialogue_as_a_conversation_keeps_every_line_the_model_writes():
+    for dialogue in dialogues(50, seed=4):
+        user, assistant = as_messages(dialogue)
+        assert (user["role"], assistant["role"]) == ("user", "assistant")
+        assert f"User: {user['content']}\n{assistant['content']}\n" == dialogue
+        assert not assistant["content"].startswith("User:") and assistant["content"].splitlines()[-1].startswith("Bot: ")
+    with pytest.raises(ValueError):
+        as_messages("Call: calculator 1 + 1\nResult: 2\n")
+
+
 def test_a_call_that_does_not_parse_is_one_line_and_exit_2(monkeypatch, capsys):
     scripted(monkeypatch, ["Call: calculator 12 +* 3"])
     monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: ModelCapabilities())  # a text model, nothing more
@@ -134,6 +163,7 @@ def test_tools_need_a_question_and_the_translator_needs_tools(monkeypatch, capsy
     monkeypatch.setattr("lmlineage.api.load", lambda *a, **k: ModelCapabilities())  # a text model, nothing more
     assert cli.main(["generate", "any-run", "--tools"]) == 2
     assert cli.main(["generate", "any-run", "--translator", "zh-run", "--prompt", "hi"]) == 2
+    assert cli.main(["generate", "any-run", "--tools", "--chat", "--prompt", "hi"]) == 2  # no chat template
     assert all(line.startswith("error: ") for line in capsys.readouterr().err.strip().splitlines())
 
 

@@ -12,7 +12,9 @@ Every dialogue is a few lines (the layout ``rl.tools`` runs)::
 Kinds: multi-digit arithmetic through the calculator; questions about the lineage's families
 through search (the passages are the registry's facts, the search tool's default index); short
 English -> Chinese translations through the translator (a small glossary stands in for its
-answers here); greetings that need no tool. Dialogues are drawn from a seeded generator.
+answers here); greetings that need no tool. Dialogues are drawn from a seeded generator. For a
+chat model the same dialogues are conversations (:func:`as_messages`): the question is the user's
+turn, the lines after it one assistant turn.
 """
 
 from __future__ import annotations
@@ -89,3 +91,13 @@ def dialogues(n: int = N_DIALOGUES, seed: int = 0) -> list[str]:
     rng, facts = random.Random(f"tool-dialogues-{seed}"), lineage_facts()
     kinds = (_arithmetic, lambda r: _search(r, facts), _translate, _greeting)
     return [rng.choices(kinds, weights=(55, 25, 10, 10))[0](rng) for _ in range(n)]
+
+
+def as_messages(dialogue: str) -> list[dict]:
+    """A dialogue as a conversation for chat fine-tuning: the ``User:`` line's question is the
+    user's turn; every line after it (calls, results, the ``Bot:`` reply) is the assistant's turn,
+    so the model learns to write results too, which is what it does when no tool answers."""
+    question, _, rest = dialogue.partition("\n")
+    if not question.startswith(USER) or not rest.strip():
+        raise ValueError(f"a dialogue starts with a {USER!r} line and goes on: {dialogue[:60]!r}")
+    return [{"role": "user", "content": question[len(USER):].strip()}, {"role": "assistant", "content": rest.strip()}]

@@ -210,14 +210,18 @@ class Turn:
     calls: list[tuple[str, str]]  # (call line, result)
 
 
-def respond(model, question: str, tools: Toolset | None, *, max_lines: int = 6, max_line_tokens: int = 80,
-            show: Callable[[str], None] | None = None, **options) -> Turn:
+def respond(model, question: str, tools: Toolset | None, *, chat: bool = False, max_lines: int = 6,
+            max_line_tokens: int = 80, show: Callable[[str], None] | None = None, **options) -> Turn:
     """The model's turn after ``User: question``, one line at a time. With ``tools``, a ``Call:``
     line is run and its ``Result:`` line written by the toolset; without, the model writes every
-    line itself (results included): the same model, no tools. ``show(line)`` sees each line."""
+    line itself (results included): the same model, no tools. ``chat``: the question is the user's
+    turn in the model's chat template and the lines are its assistant turn (a chat model fine-tuned
+    on ``data.tool_dialogues.as_messages``). ``show(line)`` sees each line."""
+    from ..generation.chat import chat_prompt
     from ..generation.engine import generate_text
 
-    context = f"{USER} {question.strip()}\n"
+    question = question.strip()
+    context = chat_prompt(model, [{"role": "user", "content": question}]) if chat else f"{USER} {question}\n"
     lines, calls = [], []
     options.setdefault("temperature", 0.0)
     for _ in range(max_lines):
