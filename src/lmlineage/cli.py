@@ -598,8 +598,9 @@ def _with_tools(model, args) -> None:
     translate = translator(load(args.translator, device=args.device)) if args.translator is not None else None
     tools = Toolset.default(translate=translate)
     print(f"User: {args.prompt.strip()}", flush=True)
-    respond(model, args.prompt, tools, chat=args.chat, max_line_tokens=args.max_new_tokens, temperature=args.temperature,
-            top_k=args.top_k, top_p=args.top_p, seed=args.seed, show=lambda line: print(line, flush=True))
+    respond(model, args.prompt, tools, chat=args.chat, max_line_tokens=args.max_new_tokens,
+            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+            show=lambda line: print(line, flush=True))
 
 
 def _draw(args) -> None:

@@ -146,7 +146,8 @@ def test_a_dialogue_as_a_conversation_keeps_every_line_the_model_writes():
         user, assistant = as_messages(dialogue)
         assert (user["role"], assistant["role"]) == ("user", "assistant")
         assert f"User: {user['content']}\n{assistant['content']}\n" == dialogue
-        assert not assistant["content"].startswith("User:") and assistant["content"].splitlines()[-1].startswith("Bot: ")
+        lines = assistant["content"].splitlines()
+        assert not lines[0].startswith("User:") and lines[-1].startswith("Bot: ")
     with pytest.raises(ValueError):
         as_messages("Call: calculator 1 + 1\nResult: 2\n")
 
