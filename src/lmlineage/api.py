@@ -164,7 +164,7 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
         return text_embeddings(model, texts, where=path)
     if model.reads == "images":
         raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
-    if not hasattr(model, "config") and hasattr(model, "embed"):  # a classic model with text vectors of its own
+    if model.word_vectors:  # a classic model: the mean of its own word vectors
         if not texts:
             raise UserError("no text to embed", "give at least one --text")
         return torch.from_numpy(model.embed([check_text(t) for t in texts]))
@@ -809,7 +809,7 @@ def _masked_lm_task(model, path):
 
     if not model.predicts_masked_tokens:
         raise UserError(f"{path} has no masked-LM head to evaluate", "evaluate a checkpoint trained by `train`")
-    pairs = next((name for name in ("nsp", "sop") if getattr(model, name, None) is not None), None)
+    pairs = next((name for name in ("nsp", "sop") if name in model.head_names), None)
     return make_task(f"mlm+{pairs}" if pairs else "mlm", model, model.tokenizer)
 
 
@@ -874,8 +874,7 @@ def finetune_chat(path, *, data, out, val_data=None, val_fraction: float = 0.1, 
     else:
         train_set, val_set = held_out(conversations, val_fraction, seed)
     model = load(path, device=device)
-    if model.is_encoder_decoder or not hasattr(model, "backbone") or \
-            get_family(model.config.family).architecture != "decoder":
+    if not model.causal_lm or get_family(model.config.family).architecture != "decoder":
         raise UserError(f"{path} is not a decoder language model", "chat fine-tuning trains a causal LM "
                         "(llama, gpt2, ... or a reference / GGUF LLaMA); encoders take --task classify, ...")
     adapter = None

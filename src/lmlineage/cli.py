@@ -538,7 +538,7 @@ def _generate(model, args) -> None:
         return _with_tools(model, args)
     if args.chat:
         return _chat(model, args)
-    if hasattr(model, "evaluate_text"):  # a classic model samples words by itself
+    if model.samples_by_own_rule:
         print(generate(model, args.prompt or "", max_new_tokens=args.max_new_tokens, seed=args.seed))
         return
     encoder_decoder = model.is_encoder_decoder
@@ -626,7 +626,7 @@ def _chat(model, args) -> None:
         model.tokenizer = load_tokenizer(args.tokenizer)
     if args.prompt == "":
         raise UserError("--prompt is empty", "give the user's message")
-    require_template(getattr(model, "tokenizer", None), args.checkpoint)  # before reading any input
+    require_template(model.tokenizer, args.checkpoint)  # before reading any input
     options = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                    top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed, stop=args.stop,
                    compile=args.compile)
@@ -833,7 +833,7 @@ def cmd_similar(args) -> None:
     from .api import load
 
     model = load(args.checkpoint)
-    if not hasattr(model, "most_similar"):
+    if not model.word_vectors:
         raise UserError(f"{args.checkpoint} holds no word vectors", "give a word2vec checkpoint")
     neighbours = model.most_similar(args.word, args.minus, topn=args.topn)
     if args.json:

@@ -22,7 +22,11 @@ def test_ids_in_new_ids_out_as_the_engine():
 
 
 def test_a_classic_sampler_is_called_with_its_own_default_length():
-    class Counts:
+    from lmlineage.models.capabilities import ModelCapabilities
+
+    class Counts(ModelCapabilities):
+        samples_by_own_rule = True
+
         def sample_text(self, prompt="", max_new_tokens=None, seed=None, **_):
             return f"{prompt}|{max_new_tokens}|{seed}"
 

@@ -494,6 +494,8 @@ def _encode(sents: list[list[str]], word_id: dict) -> tuple[np.ndarray, np.ndarr
 class NGramCheckpoint(ModelCapabilities):
     """A fitted model plus the eval/generate face every checkpoint shows."""
 
+    samples_by_own_rule = True
+
     def __init__(self, lm: NGramLM):
         self.lm = lm
         self.tokenizer = None

@@ -629,6 +629,9 @@ def _progress_bar(enabled: bool, total: int, label: str):
 class Word2VecCheckpoint(ModelCapabilities):
     """A trained model as the CLI sees it: neighbours and text vectors, no likelihood."""
 
+    word_vectors = True
+    samples_by_own_rule = True  # its sampler refuses, saying what to do instead
+
     def __init__(self, model: Word2Vec):
         self.model = model
         self.vectors = model.vectors

@@ -52,6 +52,8 @@ class WordLM(ModelCapabilities):
     continued through the generation engine. The model's ``tokenizer`` is set when a checkpoint
     is loaded."""
 
+    samples_by_own_rule = True
+
     tokenizer = None
 
     def evaluate_text(self, text: str) -> dict:

@@ -2,24 +2,15 @@
 
 A model that speaks the engine's step protocol (every Transformer, the RNN seq2seq models) is run
 by :func:`~lmlineage.generation.engine.generate_text`. A classic checkpoint that samples by a rule
-of its own (the n-gram's counts, a word-level LM's sentences) declares ``sample_text``
-(:class:`SamplesText`); the models never reach up into this package themselves.
+of its own (the n-gram's counts, a word-level LM's sentences) says so
+(``ModelCapabilities.samples_by_own_rule``) and has ``sample_text``; the models never reach up
+into this package themselves.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
 from ..core.errors import UserError
 from .engine import generate_text
-
-
-@runtime_checkable
-class SamplesText(Protocol):
-    """A classic checkpoint's own sampler; ``max_new_tokens=None`` means its own default."""
-
-    def sample_text(self, prompt: str = "", max_new_tokens: int | None = None, seed: int | None = None,
-                    **options) -> str: ...
 
 
 def check_generates(model, name="the model") -> None:
@@ -36,7 +27,7 @@ def generate(model, prompt="", max_new_tokens: int | None = None, **options):
     string, a list of strings (one padded batch) or an id tensor. Options are those of
     :func:`lmlineage.generation.generate` (temperature, top_k, top_p, num_beams, seed, ...) plus
     ``stream`` and ``stop``; ``max_new_tokens`` defaults to 64 (30 for a classic sampler)."""
-    if isinstance(model, SamplesText):  # a classic sampler writes text by its own rule
+    if model.samples_by_own_rule:
         return model.sample_text(prompt, max_new_tokens=max_new_tokens, **options)
     check_generates(model)
     return generate_text(model, prompt, max_new_tokens=64 if max_new_tokens is None else max_new_tokens, **options)

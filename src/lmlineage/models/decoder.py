@@ -40,6 +40,8 @@ class DecoderLM(ModelCapabilities, nn.Module):
     at every position (a value head for RL, say); ``logits`` stays the LM head's. ``positions``:
     the stack's position schemes by name; default ``(cfg.position.kind,)``."""
 
+    causal_lm = True
+
     def __init__(self, cfg: ModelConfig, positions: tuple[str, ...] | None = None):
         super().__init__()
         self.config = cfg

@@ -30,8 +30,6 @@ from ..core.errors import UserError
 from ..generation import processors
 from ..generation.chat import chat_prompt, end_of_turn
 from ..generation.continuous import ContinuousBatcher, Request
-from ..generation.engine import is_encoder_decoder
-from ..generation.text import SamplesText
 from ..models.encoder import EncoderModel
 from .errors import APIError, field
 from .page import add_page
@@ -56,10 +54,10 @@ class Served:
             if embed is None:
                 raise UserError(f"{name} is an encoder but no embedding function was given")
             return
-        if isinstance(model, SamplesText) or is_encoder_decoder(model) or not hasattr(model, "new_cache"):
+        if not model.causal_lm:
             raise UserError(f"{name} is not a decoder-only language model or an encoder",
                             "serve a decoder (gpt2, llama, a GGUF file, ...) for text, or an encoder for embeddings")
-        if getattr(model, "tokenizer", None) is None:
+        if model.tokenizer is None:
             raise UserError(f"{name} has no tokenizer.json to read prompts with", "serve a checkpoint that carries one")
         if model.new_cache() is None:
             raise UserError(f"{name} shares one block across depths and decodes without a cache",
