@@ -25,8 +25,9 @@ def test_a_ranking_with_ties_only_is_refused_in_one_line(tmp_path, capsys):
 def test_checker_and_ranks():
     assert checkable.exact(" 123 ", "123") == 1.0 and checkable.exact("124", "123") == 0.0
     assert rank_by([0.5, 2.0, 0.5, -1.0]) == [1, 0, 1, 2]
-    train, test = checkable.split("add", 50, 20, seed=0)
-    assert not {p for p, _ in train} & {p for p, _ in test}
+    train, test, val = checkable.split("add", 50, 20, seed=0, n_val=10)
+    assert not {p for p, _ in train} & {p for p, _ in test} and not {p for p, _ in train + test} & {p for p, _ in val}
+    assert (train, test) == checkable.split("add", 50, 20, seed=0)[:2]  # validation drawn after: the rest unchanged
     assert all(str(eval(p.split()[1])) == a for p, a in train)  # add a+b: the answer is the sum
 
 

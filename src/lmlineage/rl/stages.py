@@ -27,7 +27,7 @@ import torch
 from ..core.errors import UserError
 from ..core.registry import get_family
 from ..data.conversations import Example, pack
-from ..tasks.sft import SFTConfig, SFTTask, sft
+from ..tasks.sft import SFTConfig, SFTTask, encode_all, sft
 from ..tokenizers.char import CharTokenizer
 from ..tokenizers.chat import PLAIN_TEMPLATE, render
 from . import checkable
@@ -45,6 +45,7 @@ class RLConfig:
                                                       mlp=dict(d_ff=176), max_positions=48))
     train_prompts: int = 2000
     test_prompts: int = 200
+    val_prompts: int = 200  # for choosing settings and early stopping; never the held-out ones
     sft_epochs: int = 2
     sft_lr: float = 3e-3
     k: int = 4  # replies ranked per prompt
@@ -62,6 +63,10 @@ class RLConfig:
     gamma: float = 1.0
     lam: float = 0.95
     ptx_coef: float = 0.2
+    ptx_data: str = "inputs"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
+    normalise_reward: bool = False  # shift the RM so demonstrations score 0 (InstructGPT), scale by its spread
+    eval_every: int = 0  # PPO: exact match on the validation prompts every N steps; keep the best policy
+    dpo_pairs: str = "rankings"  # "rankings": every ordered pair; "samples": the policy's samples only
     dpo_beta: float = 0.5
     dpo_epochs: int = 1
     dpo_lr: float = 5e-5
@@ -102,7 +107,8 @@ class Env:
 
     def __init__(self, cfg: RLConfig, tok):
         self.cfg, self.tok = cfg, tok
-        self.train, self.test = checkable.split(cfg.task, cfg.train_prompts, cfg.test_prompts, cfg.seed)
+        self.train, self.test, self.val = checkable.split(cfg.task, cfg.train_prompts, cfg.test_prompts, cfg.seed,
+                                                          cfg.val_prompts)
         self.stop = tok.token_to_id("\n")
 
     def prompts(self, items) -> list[list[int]]:
@@ -139,11 +145,12 @@ def exact_match(model, env: Env, items=None) -> float:
 
 
 @torch.no_grad()
-def kl_to(model, reference, env: Env, seed: int) -> float:
-    """KL(pi || pi_ref) per reply, estimated on pi's samples for the held-out prompts (summed over tokens)."""
+def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
+    """KL(pi || pi_ref) per reply, estimated on pi's samples for ``items`` (default: the held-out
+    prompts), summed over the reply's tokens."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    batch = sample(model, env.prompts(env.test), env.cfg.max_new_tokens, env.stop, generator=g)
+    batch = sample(model, env.prompts(env.test if items is None else items), env.cfg.max_new_tokens, env.stop, generator=g)
     mine, _ = reply_logprobs(model, batch)
     theirs, _ = reply_logprobs(reference, batch)
     return float(((mine - theirs) * batch.reply_mask).sum(1).mean())
@@ -233,17 +240,38 @@ def train_reward_model(sft_model, env: Env, train_rows: list[dict], test_rows: l
 
 # ---- 3. PPO ----------------------------------------------------------------------------------------
 def ptx_rows(model, env: Env):
-    """The pretraining mix of PPO-ptx: InstructGPT mixes in its pre-training distribution, text that
-    holds no demonstration; here the language of the task's inputs (the user turns, every token
-    trained, no answers), so the term keeps the policy's language model from drifting without
-    teaching it the task."""
+    """The pretraining mix of PPO-ptx. InstructGPT mixes in its pre-training distribution; here
+    ``ptx_data`` picks its stand-in: "inputs", the language of the task's inputs (the user turns,
+    every token trained, no answers), which keeps the language model from drifting without teaching
+    the task but starts far from anything SFT trained (prompt tokens carried no loss there); or
+    "demonstrations", SFT's own data and loss (the assistant's tokens), the distribution the policy
+    was last trained on."""
     tok = model.tokenizer
-    examples = [Example(ids, [True] * len(ids)) for ids in (tok.encode(f"user: {p}\n") for p, _ in env.train)]
+    if env.cfg.ptx_data == "demonstrations":
+        examples = encode_all(model, [conversation(p, a) for p, a in env.train[:-100]], PLAIN_TEMPLATE)
+    elif env.cfg.ptx_data == "inputs":
+        examples = [Example(ids, [True] * len(ids)) for ids in (tok.encode(f"user: {p}\n") for p, _ in env.train)]
+    else:
+        raise UserError(f"ptx_data {env.cfg.ptx_data!r}", 'choose "inputs" or "demonstrations"')
     return pack(examples, model.max_positions)
 
 
-def ppo(sft_model, reward_model, env: Env, progress=None) -> tuple:
+def reward_scale(reward_model, env: Env, rows: list[dict]) -> tuple[float, float]:
+    """(shift, scale) that make the reward model's scores of the best-ranked replies of ``rows`` mean 0
+    (InstructGPT normalises its RM so demonstrations score 0 on average) and all its scores of them
+    unit spread, so the KL coefficient means the same whatever scale the RM learnt."""
+    with torch.no_grad():
+        scores, ranks = ranked_scores(reward_model, env, rows)
+    return float(scores[ranks == 0].mean()), float(scores.std().clamp(min=1e-6))
+
+
+def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict] | None = None) -> tuple:
+    """(policy, curve). With ``cfg.eval_every``, the policy returned is the one of the checked steps
+    with the best exact match on the validation prompts (never the held-out ones); ``reward_rows``:
+    the rankings ``cfg.normalise_reward`` sets the reward model's shift and scale on."""
     cfg = env.cfg
+    shift, scale = reward_scale(reward_model, env, reward_rows) if cfg.normalise_reward else (0.0, 1.0)
+    best = (-1.0, None, 0)
     policy = with_value_head(sft_model, cfg.seed + 1)
     reference = sft_model.eval().requires_grad_(False)
     reward_model.eval().requires_grad_(False)
@@ -262,7 +290,7 @@ def ppo(sft_model, reward_model, env: Env, progress=None) -> tuple:
             old_values = out.outputs["values"][:, batch.prompt_length - 1:-1] * batch.reply_mask
             reference_logprobs, _ = reply_logprobs(reference, batch)
             replies = env.replies(batch)
-            scores = scores_of(reward_model, env, items, replies)
+            scores = (scores_of(reward_model, env, items, replies) - shift) / scale
             rewards, kl = kl_penalised_rewards(scores, old_logprobs, reference_logprobs, batch.reply_mask.float(),
                                                cfg.kl_coef)
             advantages, returns = gae(rewards, old_values, batch.reply_mask.float(), cfg.gamma, cfg.lam)
@@ -285,17 +313,24 @@ def ppo(sft_model, reward_model, env: Env, progress=None) -> tuple:
                  "exact": sum(checkable.exact(r, a) for r, (_, a) in zip(replies, items)) / len(items),
                  "kl": float(kl.sum(1).mean()), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                  "ptx_loss": ptx_loss.item(), "clip_fraction": clipped.item()}
+        if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
+            point["val_exact"] = exact_match(policy, env, env.val)
+            if point["val_exact"] > best[0]:
+                best = (point["val_exact"], copy.deepcopy(policy.state_dict()), step + 1)
         curve.append(point)
         if progress:
             progress(point)
+    if best[1] is not None:
+        policy.load_state_dict(best[1])
     return policy.eval(), curve
 
 
 # ---- 4. DPO ----------------------------------------------------------------------------------------
-def preference_pairs(rows: list[dict]) -> list[tuple[str, str, str]]:
-    """(prompt, preferred, dispreferred) for every ordered pair of every ranking."""
+def preference_pairs(rows: list[dict], first: int = 0) -> list[tuple[str, str, str]]:
+    """(prompt, preferred, dispreferred) for every ordered pair of every ranking, among its replies
+    from index ``first`` on (1: without the demonstration the checker's rankings put first)."""
     return [(r["prompt"], r["replies"][i], r["replies"][j]) for r in rows
-            for i in range(len(r["ranks"])) for j in range(len(r["ranks"])) if r["ranks"][i] < r["ranks"][j]]
+            for i in range(first, len(r["ranks"])) for j in range(first, len(r["ranks"])) if r["ranks"][i] < r["ranks"][j]]
 
 
 def sequence_logprobs(model, env: Env, items, replies) -> torch.Tensor:
@@ -310,7 +345,7 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
     policy = copy.deepcopy(sft_model).train().requires_grad_(True)
     reference = sft_model.eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.dpo_lr)
-    pairs = preference_pairs(rows)
+    pairs = preference_pairs(rows, 1 if cfg.dpo_pairs == "samples" else 0)
     rng = random.Random(cfg.seed)
     curve = []
     for _ in range(cfg.dpo_epochs):
