@@ -1,6 +1,7 @@
 """`lmlineage rlhf`: InstructGPT's stages and DPO on a checkable task. Bad rankings are refused in
 one line before anything trains; the stages run end to end at a small size and write the curves."""
 
+import dataclasses
 import json
 
 import pytest
@@ -9,6 +10,8 @@ import torch
 from lmlineage.cli import main
 from lmlineage.rl import checkable
 from lmlineage.rl.rollout import sample
+from lmlineage.data.conversations import IGNORE
+from lmlineage.rl import stages
 from lmlineage.rl.stages import Env, RLConfig, new_policy, rank_by, run, plot_curves
 
 
@@ -51,3 +54,50 @@ def test_the_stages_run_end_to_end_small(tmp_path):
     assert len(result["ppo"]["curve"]) == 2 and result["dpo"]["curve"]
     plot_curves(result, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ptx_on_demonstrations_trains_the_answers_only():
+    cfg = RLConfig(train_prompts=110, test_prompts=4, val_prompts=4, ptx_data="demonstrations")
+    policy = new_policy(cfg)
+    env = Env(cfg, policy.tokenizer)
+    rows = stages.ptx_rows(policy, env)
+    trained = int((rows["targets"] != IGNORE).sum())
+    assert trained == sum(len(a) + 1 for _, a in env.train[:-100])  # each answer and its end-of-turn newline
+    inputs = stages.ptx_rows(policy, Env(dataclasses.replace(cfg, ptx_data="inputs"), policy.tokenizer))
+    assert int((inputs["targets"] != IGNORE).sum()) > 5 * trained  # the other source: the prompts' every token
+
+
+def test_reward_normalisation_puts_the_best_replies_at_zero():
+    cfg = RLConfig(train_prompts=10, test_prompts=4, val_prompts=4)
+    policy = new_policy(cfg)
+    env = Env(cfg, policy.tokenizer)
+    rm = stages.with_value_head(policy, 0).eval()
+    rows = [{"prompt": p, "replies": [a, a[::-1], "1"], "ranks": [0, 1, 1]} for p, a in env.train]
+    shift, scale = stages.reward_scale(rm, env, rows)
+    with torch.no_grad():
+        scores, ranks = stages.ranked_scores(rm, env, rows)
+    normalised = (scores - shift) / scale
+    assert abs(float(normalised[ranks == 0].mean())) < 1e-5 and abs(float(normalised.std()) - 1) < 1e-4
+
+
+def test_ppo_keeps_the_policy_of_the_best_validation_step(monkeypatch):
+    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, batch_size=4, ppo_steps=6, eval_every=2,
+                   ppo_lr=1e-2, ptx_data="demonstrations", critic="reward_model", policy=dict(
+                       n_layer=1, d_model=16, attention=dict(n_head=2), mlp=dict(d_ff=32), max_positions=48))
+    sft_model = new_policy(cfg).eval()
+    env = Env(cfg, sft_model.tokenizer)
+    rm = stages.with_value_head(sft_model, 1)
+    seen, scripted = [], iter([0.2, 0.7, 0.4])
+
+    def scored(model, env_, items=None):
+        assert items is env_.val  # selection reads the validation prompts only
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(stages, "exact_match", scored)
+    policy, curve = stages.ppo(sft_model, rm, env)
+    assert [p.get("val_exact") for p in curve] == [None, 0.2, None, 0.7, None, 0.4]
+    kept = policy.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in seen[1].items())  # step 4's weights, not the last step's
+    assert not all(torch.equal(kept[k], v) for k, v in seen[2].items())
+    assert not any(k.startswith("value.") for k in kept)  # the critic is a network apart from the policy

@@ -65,7 +65,8 @@ class RLConfig:
     ptx_coef: float = 0.2
     ptx_data: str = "inputs"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
     normalise_reward: bool = False  # shift the RM so demonstrations score 0 (InstructGPT), scale by its spread
-    eval_every: int = 0  # PPO: exact match on the validation prompts every N steps; keep the best policy
+    eval_every: int = 0  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
+    critic: str = "policy"  # "policy": a value head on the policy; "reward_model": a network of its own from the RM
     dpo_pairs: str = "rankings"  # "rankings": every ordered pair; "samples": the policy's samples only
     dpo_beta: float = 0.5
     dpo_epochs: int = 1
@@ -265,17 +266,50 @@ def reward_scale(reward_model, env: Env, rows: list[dict]) -> tuple[float, float
     return float(scores[ranks == 0].mean()), float(scores.std().clamp(min=1e-6))
 
 
+class BestOnValidation:
+    """Early stopping that never reads the held-out prompts: every ``eval_every`` steps the policy's
+    exact match on the validation prompts goes into the step's curve point, and the best step's
+    weights are what ``restore`` leaves in the policy (the last step's when ``eval_every`` is 0)."""
+
+    def __init__(self, env: Env):
+        self.env, self.score, self.state = env, -1.0, None
+
+    def check(self, policy, point: dict) -> None:
+        every = self.env.cfg.eval_every
+        if every and point["step"] % every == 0:
+            point["val_exact"] = exact_match(policy, self.env, self.env.val)
+            if point["val_exact"] > self.score:
+                self.score, self.state = point["val_exact"], copy.deepcopy(policy.state_dict())
+            policy.train()
+
+    def restore(self, policy) -> None:
+        if self.state is not None:
+            policy.load_state_dict(self.state)
+
+
+def values_of(critic, batch: Batch, out=None) -> torch.Tensor:
+    """The critic's value before each reply token (B, N); ``out``: its forward pass if already run."""
+    out = forward(critic, batch.ids, batch.mask) if out is None else out
+    return out.outputs["values"][:, batch.prompt_length - 1:-1]
+
+
 def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict] | None = None) -> tuple:
     """(policy, curve). With ``cfg.eval_every``, the policy returned is the one of the checked steps
     with the best exact match on the validation prompts (never the held-out ones); ``reward_rows``:
     the rankings ``cfg.normalise_reward`` sets the reward model's shift and scale on."""
     cfg = env.cfg
     shift, scale = reward_scale(reward_model, env, reward_rows) if cfg.normalise_reward else (0.0, 1.0)
-    best = (-1.0, None, 0)
-    policy = with_value_head(sft_model, cfg.seed + 1)
+    best = BestOnValidation(env)
+    if cfg.critic == "policy":  # one network: its value head's loss trains the policy's trunk too
+        policy = critic = with_value_head(sft_model, cfg.seed + 1)
+    elif cfg.critic == "reward_model":  # InstructGPT: the value function starts from the RM, apart
+        policy, critic = copy.deepcopy(sft_model).requires_grad_(True), copy.deepcopy(reward_model)
+    else:
+        raise UserError(f"critic {cfg.critic!r}", 'choose "policy" or "reward_model"')
     reference = sft_model.eval().requires_grad_(False)
     reward_model.eval().requires_grad_(False)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.ppo_lr)
+    trained = list(policy.parameters()) + ([] if critic is policy else list(critic.requires_grad_(True).parameters()))
+    optimizer = torch.optim.AdamW(trained, lr=cfg.ppo_lr)
     ptx = SFTTask(policy)
     rows = ptx_rows(policy, env)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -283,11 +317,11 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
     curve = []
     for step in range(cfg.ppo_steps):
         items = rng.sample(env.train, cfg.batch_size)
-        policy.eval()
+        policy.eval(), critic.eval()
         with torch.no_grad():
             batch = sample(policy, env.prompts(items), cfg.max_new_tokens, env.stop, generator=g)
             old_logprobs, out = reply_logprobs(policy, batch)
-            old_values = out.outputs["values"][:, batch.prompt_length - 1:-1] * batch.reply_mask
+            old_values = values_of(critic, batch, out if critic is policy else None) * batch.reply_mask
             reference_logprobs, _ = reply_logprobs(reference, batch)
             replies = env.replies(batch)
             scores = (scores_of(reward_model, env, items, replies) - shift) / scale
@@ -295,10 +329,10 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
                                                cfg.kl_coef)
             advantages, returns = gae(rewards, old_values, batch.reply_mask.float(), cfg.gamma, cfg.lam)
             advantages = whiten(advantages, batch.reply_mask.float())
-        policy.train()
+        policy.train(), critic.train()
         for _ in range(cfg.ppo_epochs):
             logprobs, out = reply_logprobs(policy, batch)
-            values = out.outputs["values"][:, batch.prompt_length - 1:-1]
+            values = values_of(critic, batch, out if critic is policy else None)
             mask = batch.reply_mask.float()
             policy_loss, clipped = ppo_policy_loss(logprobs, old_logprobs, advantages, mask, cfg.clip)
             value_loss = ppo_value_loss(values, old_values, returns, mask, cfg.clip)
@@ -306,23 +340,19 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
             ptx_loss = ptx({k: v[pick] for k, v in rows.items()})
             loss = policy_loss + cfg.vf_coef * value_loss + cfg.ptx_coef * ptx_loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         point = {"step": step + 1, "reward": float(scores.mean()),
                  "exact": sum(checkable.exact(r, a) for r, (_, a) in zip(replies, items)) / len(items),
                  "kl": float(kl.sum(1).mean()), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                  "ptx_loss": ptx_loss.item(), "clip_fraction": clipped.item()}
-        if cfg.eval_every and (step + 1) % cfg.eval_every == 0:
-            point["val_exact"] = exact_match(policy, env, env.val)
-            if point["val_exact"] > best[0]:
-                best = (point["val_exact"], copy.deepcopy(policy.state_dict()), step + 1)
+        best.check(policy, point)
         curve.append(point)
         if progress:
             progress(point)
-    if best[1] is not None:
-        policy.load_state_dict(best[1])
-    return policy.eval(), curve
+    best.restore(policy)
+    return policy.eval().requires_grad_(False), curve
 
 
 # ---- 4. DPO ----------------------------------------------------------------------------------------
@@ -346,6 +376,7 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
     reference = sft_model.eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.dpo_lr)
     pairs = preference_pairs(rows, 1 if cfg.dpo_pairs == "samples" else 0)
+    best = BestOnValidation(env)
     rng = random.Random(cfg.seed)
     curve = []
     for _ in range(cfg.dpo_epochs):
@@ -362,13 +393,15 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            point = {"step": len(curve) + 1, "loss": float(loss), "margin": float((chosen - rejected).mean()),
+            point = {"step": len(curve) + 1, "loss": loss.item(), "margin": float((chosen - rejected).mean()),
                      "accuracy": float((chosen > rejected).float().mean()),
                      "kl": float(-(both[:n] - ref[:n]).detach().mean())}  # -log-ratio of the preferred: a KL proxy
+            best.check(policy, point)
             curve.append(point)
             if progress and len(curve) % 10 == 0:
                 progress(point)
-    return policy.eval(), curve
+    best.restore(policy)
+    return policy.eval().requires_grad_(False), curve
 
 
 # ---- the whole run --------------------------------------------------------------------------------
@@ -418,7 +451,7 @@ def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None, given_rankings: list[di
     say(f"reward model: held-out pairwise accuracy {rm['pairwise_accuracy']:.3f} over {rm['pairs']} pairs")
     models = {"sft": sft_model, "reward": reward_model}
     if "ppo" in methods:
-        policy, curve = ppo(sft_model, reward_model, env)
+        policy, curve = ppo(sft_model, reward_model, env, reward_rows=train_rows)
         models["ppo"] = policy
         result["ppo"] = {"exact_match": exact_match(policy, env), "kl_to_sft": kl_to(policy, sft_model, env, cfg.seed),
                          "curve": curve}
