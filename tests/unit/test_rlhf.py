@@ -35,7 +35,7 @@ def test_checker_and_ranks():
 
 
 def test_sampling_stops_at_the_end_of_turn():
-    cfg = RLConfig(train_prompts=10, test_prompts=4)
+    cfg = RLConfig(train_prompts=110, test_prompts=4, sft_demonstrations=10)
     policy = new_policy(cfg).eval()
     env = Env(cfg, policy.tokenizer)
     batch = sample(policy, env.prompts(env.test), 6, env.stop, generator=torch.Generator().manual_seed(0))
@@ -47,8 +47,8 @@ def test_sampling_stops_at_the_end_of_turn():
 
 @pytest.mark.slow
 def test_the_stages_run_end_to_end_small(tmp_path):
-    cfg = RLConfig(train_prompts=300, test_prompts=20, sft_epochs=1, rm_prompts=30, rm_epochs=1, ppo_steps=2,
-                   batch_size=8, dpo_epochs=1)
+    cfg = RLConfig(train_prompts=300, test_prompts=20, val_prompts=20, sft_epochs=1, rm_prompts=30, rm_epochs=1,
+                   ppo_steps=2, batch_size=8, ppo_batch_size=8, dpo_epochs=1, rank_demonstration=True)
     result = run(cfg)
     assert 0 <= result["reward_model"]["pairwise_accuracy"] <= 1 and result["reward_model"]["pairs"] > 0
     assert len(result["ppo"]["curve"]) == 2 and result["dpo"]["curve"]
@@ -57,18 +57,19 @@ def test_the_stages_run_end_to_end_small(tmp_path):
 
 
 def test_ptx_on_demonstrations_trains_the_answers_only():
-    cfg = RLConfig(train_prompts=110, test_prompts=4, val_prompts=4, ptx_data="demonstrations")
+    cfg = RLConfig(train_prompts=130, test_prompts=4, val_prompts=4, sft_demonstrations=20, ptx_data="demonstrations")
     policy = new_policy(cfg)
     env = Env(cfg, policy.tokenizer)
     rows = stages.ptx_rows(policy, env)
     trained = int((rows["targets"] != IGNORE).sum())
-    assert trained == sum(len(a) + 1 for _, a in env.train[:-100])  # each answer and its end-of-turn newline
+    assert env.demonstrations == env.train[:20]
+    assert trained == sum(len(a) + 1 for _, a in env.demonstrations)  # each answer and its end-of-turn newline
     inputs = stages.ptx_rows(policy, Env(dataclasses.replace(cfg, ptx_data="inputs"), policy.tokenizer))
     assert int((inputs["targets"] != IGNORE).sum()) > 5 * trained  # the other source: the prompts' every token
 
 
 def test_reward_normalisation_puts_the_best_replies_at_zero():
-    cfg = RLConfig(train_prompts=10, test_prompts=4, val_prompts=4)
+    cfg = RLConfig(train_prompts=110, test_prompts=4, val_prompts=4, sft_demonstrations=10)
     policy = new_policy(cfg)
     env = Env(cfg, policy.tokenizer)
     rm = stages.with_value_head(policy, 0).eval()
@@ -81,7 +82,7 @@ def test_reward_normalisation_puts_the_best_replies_at_zero():
 
 
 def test_ppo_keeps_the_policy_of_the_best_validation_step(monkeypatch):
-    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, batch_size=4, ppo_steps=6, eval_every=2,
+    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, sft_demonstrations=40, ppo_batch_size=4, ppo_steps=6, eval_every=2,
                    ppo_lr=1e-2, ptx_data="demonstrations", critic="reward_model", policy=dict(
                        n_layer=1, d_model=16, attention=dict(n_head=2), mlp=dict(d_ff=32), max_positions=48))
     sft_model = new_policy(cfg).eval()
@@ -101,3 +102,14 @@ def test_ppo_keeps_the_policy_of_the_best_validation_step(monkeypatch):
     assert all(torch.equal(kept[k], v) for k, v in seen[1].items())  # step 4's weights, not the last step's
     assert not all(torch.equal(kept[k], v) for k, v in seen[2].items())
     assert not any(k.startswith("value.") for k in kept)  # the critic is a network apart from the policy
+
+
+def test_rankings_hold_the_known_answer_only_when_asked():
+    cfg = RLConfig(train_prompts=110, test_prompts=4, val_prompts=4, sft_demonstrations=10, k=3)
+    policy = new_policy(cfg).eval()  # untrained: every sample is wrong
+    env = Env(cfg, policy.tokenizer)
+    assert stages.rankings(policy, env, env.train[:8], 0) == []  # all K samples tie: nothing to learn from
+    env.cfg = dataclasses.replace(cfg, rank_demonstration=True)
+    rows = stages.rankings(policy, env, env.train[:8], 0)
+    assert len(rows) == 8 and all(r["replies"][0] == a and len(r["replies"]) == 3 and r["ranks"] == [0, 1, 1]
+                                  for r, (_, a) in zip(rows, env.train))

@@ -46,15 +46,18 @@ class RLConfig:
     train_prompts: int = 2000
     test_prompts: int = 200
     val_prompts: int = 200  # for choosing settings and early stopping; never the held-out ones
-    sft_epochs: int = 2
+    sft_demonstrations: int = 150  # SFT learns from the first N training prompts' answers; the rest are prompts only
+    sft_epochs: int = 40
     sft_lr: float = 3e-3
     k: int = 4  # replies ranked per prompt
-    rm_prompts: int = 600
+    rm_prompts: int = 1750  # ranked after the SFT demonstrations' prompts
+    rank_demonstration: bool = False  # put the known answer among the K replies ranked (else K samples)
     rm_epochs: int = 2
     rm_lr: float = 3e-4
     max_new_tokens: int = 8
-    batch_size: int = 32
+    batch_size: int = 32  # SFT's, the reward model's (in replies) and DPO's
     ppo_steps: int = 40
+    ppo_batch_size: int = 32  # rollouts per PPO step
     ppo_epochs: int = 2
     ppo_lr: float = 1e-4
     kl_coef: float = 0.2
@@ -67,10 +70,10 @@ class RLConfig:
     normalise_reward: bool = False  # shift the RM so demonstrations score 0 (InstructGPT), scale by its spread
     eval_every: int = 0  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
     critic: str = "policy"  # "policy": a value head on the policy; "reward_model": a network of its own from the RM
-    dpo_pairs: str = "rankings"  # "rankings": every ordered pair; "samples": the policy's samples only
     dpo_beta: float = 0.5
     dpo_epochs: int = 1
     dpo_lr: float = 5e-5
+    dpo_nll_coef: float = 0.0  # + this times the preferred reply's NLL per token (Pang et al. 2024's DPO+NLL)
 
 
 def prompt_text(prompt: str) -> str:
@@ -111,6 +114,10 @@ class Env:
         self.train, self.test, self.val = checkable.split(cfg.task, cfg.train_prompts, cfg.test_prompts, cfg.seed,
                                                           cfg.val_prompts)
         self.stop = tok.token_to_id("\n")
+        if cfg.train_prompts < cfg.sft_demonstrations + 100:
+            raise UserError(f"{cfg.train_prompts} training prompts hold no 100 for SFT's held-out loss after "
+                            f"{cfg.sft_demonstrations} demonstrations", "give more training prompts")
+        self.demonstrations = self.train[:cfg.sft_demonstrations]
 
     def prompts(self, items) -> list[list[int]]:
         return [self.tok.encode(prompt_text(p)) for p, _ in items]
@@ -161,7 +168,7 @@ def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
 def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
     model = new_policy(cfg)
     convs = [conversation(p, a) for p, a in env.train]
-    result = sft(model, convs[:-100], convs[-100:], SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size,
+    result = sft(model, convs[:cfg.sft_demonstrations], convs[-100:], SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size,
                                                             lr=cfg.sft_lr, seed=cfg.seed, progress=progress))
     return model.eval(), result
 
@@ -169,19 +176,22 @@ def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
 # ---- 2. reward model -------------------------------------------------------------------------------
 @torch.no_grad()
 def rankings(policy, env: Env, items, seed: int) -> list[dict]:
-    """K replies per prompt (the demonstration and K - 1 samples of ``policy``) ranked by the checker
-    (0: exact, 1: wrong; ties share a rank; a graded partial credit made the reward model easy to
-    exploit: PPO raised its score while exact match fell); prompts whose replies all tie are left out."""
+    """K replies per prompt, ``policy``'s samples (with ``rank_demonstration``, the known answer and
+    K - 1 samples), ranked by the checker (0: exact, 1: wrong; ties share a rank; a graded partial
+    credit made the reward model easy to exploit: PPO raised its score while exact match fell);
+    prompts whose replies all tie are left out. Without the answer among them, the rankings carry
+    only what a labeller comparing the policy's own replies would say, no demonstration."""
     g = torch.Generator().manual_seed(seed)
-    k = env.cfg.k
+    given = 1 if env.cfg.rank_demonstration else 0
+    k = env.cfg.k - given
     out = []
     for start in range(0, len(items), 64):
         chunk = items[start:start + 64]
-        batch = sample(policy, [p for p in env.prompts(chunk) for _ in range(k - 1)], env.cfg.max_new_tokens,
+        batch = sample(policy, [p for p in env.prompts(chunk) for _ in range(k)], env.cfg.max_new_tokens,
                        env.stop, generator=g)
         replies = env.replies(batch)
         for n, (prompt, answer) in enumerate(chunk):
-            candidates = [answer] + replies[n * (k - 1):(n + 1) * (k - 1)]
+            candidates = [answer] * given + replies[n * k:(n + 1) * k]
             ranked = rank_by([checkable.exact(c, answer) for c in candidates])
             if len(set(ranked)) > 1:
                 out.append({"prompt": prompt, "replies": candidates, "ranks": ranked})
@@ -249,7 +259,7 @@ def ptx_rows(model, env: Env):
     was last trained on."""
     tok = model.tokenizer
     if env.cfg.ptx_data == "demonstrations":
-        examples = encode_all(model, [conversation(p, a) for p, a in env.train[:-100]], PLAIN_TEMPLATE)
+        examples = encode_all(model, [conversation(p, a) for p, a in env.demonstrations], PLAIN_TEMPLATE)
     elif env.cfg.ptx_data == "inputs":
         examples = [Example(ids, [True] * len(ids)) for ids in (tok.encode(f"user: {p}\n") for p, _ in env.train)]
     else:
@@ -316,7 +326,7 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
     rng = random.Random(cfg.seed)
     curve = []
     for step in range(cfg.ppo_steps):
-        items = rng.sample(env.train, cfg.batch_size)
+        items = rng.sample(env.train, cfg.ppo_batch_size)
         policy.eval(), critic.eval()
         with torch.no_grad():
             batch = sample(policy, env.prompts(items), cfg.max_new_tokens, env.stop, generator=g)
@@ -336,7 +346,7 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
             mask = batch.reply_mask.float()
             policy_loss, clipped = ppo_policy_loss(logprobs, old_logprobs, advantages, mask, cfg.clip)
             value_loss = ppo_value_loss(values, old_values, returns, mask, cfg.clip)
-            pick = torch.randint(rows["input_ids"].shape[0], (max(1, cfg.batch_size // 4),), generator=g)
+            pick = torch.randint(rows["input_ids"].shape[0], (max(1, cfg.ppo_batch_size // 4),), generator=g)
             ptx_loss = ptx({k: v[pick] for k, v in rows.items()})
             loss = policy_loss + cfg.vf_coef * value_loss + cfg.ptx_coef * ptx_loss
             loss.backward()
@@ -356,11 +366,10 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
 
 
 # ---- 4. DPO ----------------------------------------------------------------------------------------
-def preference_pairs(rows: list[dict], first: int = 0) -> list[tuple[str, str, str]]:
-    """(prompt, preferred, dispreferred) for every ordered pair of every ranking, among its replies
-    from index ``first`` on (1: without the demonstration the checker's rankings put first)."""
+def preference_pairs(rows: list[dict]) -> list[tuple[str, str, str]]:
+    """(prompt, preferred, dispreferred) for every ordered pair of every ranking."""
     return [(r["prompt"], r["replies"][i], r["replies"][j]) for r in rows
-            for i in range(first, len(r["ranks"])) for j in range(first, len(r["ranks"])) if r["ranks"][i] < r["ranks"][j]]
+            for i in range(len(r["ranks"])) for j in range(len(r["ranks"])) if r["ranks"][i] < r["ranks"][j]]
 
 
 def sequence_logprobs(model, env: Env, items, replies) -> torch.Tensor:
@@ -375,7 +384,7 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
     policy = copy.deepcopy(sft_model).train().requires_grad_(True)
     reference = sft_model.eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.dpo_lr)
-    pairs = preference_pairs(rows, 1 if cfg.dpo_pairs == "samples" else 0)
+    pairs = preference_pairs(rows)
     best = BestOnValidation(env)
     rng = random.Random(cfg.seed)
     curve = []
@@ -389,6 +398,9 @@ def dpo(sft_model, env: Env, rows: list[dict], progress=None) -> tuple:
                 ref = sequence_logprobs(reference, env, items + items, [c for _, c, _ in chunk] + [r for _, _, r in chunk])
             n = len(chunk)
             loss, chosen, rejected = dpo_loss(both[:n], both[n:], ref[:n], ref[n:], cfg.dpo_beta)
+            if cfg.dpo_nll_coef:  # DPO alone lowers the preferred replies' likelihood too (the "kl" column)
+                lengths = torch.tensor([len(env.tok.encode(c + "\n")) for _, c, _ in chunk])
+                loss = loss + cfg.dpo_nll_coef * -(both[:n] / lengths).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
             optimizer.step()
@@ -438,13 +450,15 @@ def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None, given_rankings: list[di
     env = Env(cfg, checkable_tokenizer())
     sft_model, sft_result = train_sft(cfg, env)
     result = {"config": asdict(cfg), "sft": {"exact_match": exact_match(sft_model, env),
+                                              "val_exact_match": exact_match(sft_model, env, env.val),
                                               "val_loss": sft_result.val_loss}}
     say(f"SFT: held-out exact match {result['sft']['exact_match']:.3f}")
     if given := given_rankings:
         cut = max(1, len(given) // 10)
         train_rows, test_rows = given[cut:], given[:cut]
     else:
-        train_rows = rankings(sft_model, env, env.train[:cfg.rm_prompts], cfg.seed)
+        n = cfg.sft_demonstrations
+        train_rows = rankings(sft_model, env, env.train[n:n + cfg.rm_prompts], cfg.seed)
         test_rows = rankings(sft_model, env, env.test, cfg.seed + 1)
     reward_model, rm = train_reward_model(sft_model, env, train_rows, test_rows)
     result["reward_model"] = {**rm, "train_rankings": len(train_rows), "test_rankings": len(test_rows)}
@@ -454,16 +468,26 @@ def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None, given_rankings: list[di
         policy, curve = ppo(sft_model, reward_model, env, reward_rows=train_rows)
         models["ppo"] = policy
         result["ppo"] = {"exact_match": exact_match(policy, env), "kl_to_sft": kl_to(policy, sft_model, env, cfg.seed),
-                         "curve": curve}
+                         **chosen_step(curve), "curve": curve}
         say(f"PPO: held-out exact match {result['ppo']['exact_match']:.3f}, KL to SFT {result['ppo']['kl_to_sft']:.3f}")
     if "dpo" in methods:
         policy, curve = dpo(sft_model, env, train_rows)
         models["dpo"] = policy
         result["dpo"] = {"exact_match": exact_match(policy, env), "kl_to_sft": kl_to(policy, sft_model, env, cfg.seed),
-                         "curve": curve, "pairs": len(preference_pairs(train_rows))}
+                         **chosen_step(curve), "curve": curve,
+                         "pairs": len(preference_pairs(train_rows))}
         say(f"DPO: held-out exact match {result['dpo']['exact_match']:.3f}, KL to SFT {result['dpo']['kl_to_sft']:.3f}")
     result["models"] = models
     return result
+
+
+def chosen_step(curve: list[dict]) -> dict:
+    """The step early stopping kept (the first with the best validation exact match) and its score."""
+    checked = [p for p in curve if "val_exact" in p]
+    if not checked:
+        return {"chosen_step": len(curve)}
+    best = max(checked, key=lambda p: p["val_exact"])  # max keeps the first of equals, as BestOnValidation does
+    return {"chosen_step": best["step"], "val_exact_match": best["val_exact"]}
 
 
 def checkable_tokenizer():
@@ -480,16 +504,18 @@ def plot_curves(result: dict, path) -> None:
     panels = []
     if "ppo" in result:
         c = result["ppo"]["curve"]
-        panels += [("PPO reward (RM score)", c, ["reward", "exact"]), ("PPO KL to SFT (per reply)", c, ["kl"]),
+        panels += [("PPO reward (RM score), exact match", c, ["reward", "exact", "val_exact"]), ("PPO KL to SFT (per reply)", c, ["kl"]),
                    ("PPO losses", c, ["policy_loss", "value_loss", "ptx_loss"])]
     if "dpo" in result:
         c = result["dpo"]["curve"]
-        panels += [("DPO loss", c, ["loss"]), ("DPO implicit reward margin", c, ["margin", "accuracy"]),
+        panels += [("DPO loss", c, ["loss"]), ("DPO implicit reward margin", c, ["margin", "accuracy", "val_exact"]),
                    ("DPO -log ratio of preferred (KL proxy)", c, ["kl"])]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for ax, (title, curve, keys) in zip(axes[0], panels):
-        for key in keys:
-            ax.plot([p["step"] for p in curve], [p[key] for p in curve], label=key)
+        for key in keys:  # val_exact: only at the steps early stopping checked
+            points = [(p["step"], p[key]) for p in curve if key in p]
+            if points:
+                ax.plot(*zip(*points), label=key, marker="o" if key == "val_exact" else None, markersize=3)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
