@@ -1,18 +1,22 @@
 """InstructGPT's three stages (Ouyang et al. 2022, section 3.5) and DPO (Rafailov et al. 2023) on a
 checkable task, small enough to run in minutes on a CPU:
 
-1. SFT: a small decoder of ours learns the task from demonstrations (``tasks/sft.py``: loss on the
-   assistant's tokens only) -- the policy every later stage starts from and is held near.
+1. SFT: a small decoder of ours learns the task from the demonstrations of the first
+   ``sft_demonstrations`` training prompts (``tasks/sft.py``: loss on the assistant's tokens only),
+   trained to its plateau on validation -- the policy every later stage starts from and is held near.
+   The other training prompts have no demonstration: they are what the later stages learn from.
 2. Reward model: the SFT model with a scalar head (``value``) read at a reply's last token, trained
-   with the ranking loss over all pairs of K-way rankings of K replies per prompt (the SFT policy's
-   samples and the demonstration, ranked by the checker, exact or not, in place of a labeller).
-3. PPO against the reward model, with a per-token KL penalty to the SFT policy, a value head on the
-   policy, GAE, the clipped objective, and the pretraining-mix term (PPO-ptx: the LM loss on text of
-   the pre-training kind, here the task's inputs without answers, weighted by ``ptx_coef``).
+   with the ranking loss over all pairs of K-way rankings of the SFT policy's K samples per prompt,
+   ranked by the checker (exact or not) in place of a labeller.
+3. PPO against the reward model (its scores normalised so the best-ranked replies score 0), with a
+   per-token KL penalty to the SFT policy, a critic (a network of its own initialised from the
+   reward model, as InstructGPT's value function, or a value head on the policy), GAE, the clipped
+   objective, and the pretraining-mix term (PPO-ptx, weighted by ``ptx_coef``; ``ptx_rows``).
 4. DPO on the same rankings (every ordered pair), with the SFT model as the reference.
 
 The checkable reward (exact match, ``checkable.exact``) is measured greedily on held-out prompts no
-stage saw; the KL to the SFT policy on the policy's own samples of those prompts.
+stage saw; the KL to the SFT policy on the policy's own samples of those prompts. Settings, and the
+PPO and DPO step kept (``eval_every``), are chosen on separate validation prompts.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ class RLConfig:
     rm_lr: float = 3e-4
     max_new_tokens: int = 8
     batch_size: int = 32  # SFT's, the reward model's (in replies) and DPO's
-    ppo_steps: int = 40
-    ppo_batch_size: int = 32  # rollouts per PPO step
+    ppo_steps: int = 120
+    ppo_batch_size: int = 128  # rollouts per PPO step
     ppo_epochs: int = 2
     ppo_lr: float = 1e-4
     kl_coef: float = 0.2
@@ -66,13 +70,13 @@ class RLConfig:
     gamma: float = 1.0
     lam: float = 0.95
     ptx_coef: float = 0.2
-    ptx_data: str = "inputs"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
-    normalise_reward: bool = False  # shift the RM so demonstrations score 0 (InstructGPT), scale by its spread
-    eval_every: int = 0  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
-    critic: str = "policy"  # "policy": a value head on the policy; "reward_model": a network of its own from the RM
-    dpo_beta: float = 0.5
+    ptx_data: str = "demonstrations"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
+    normalise_reward: bool = True  # shift the RM so the best-ranked replies score 0 (InstructGPT: demonstrations)
+    eval_every: int = 10  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
+    critic: str = "reward_model"  # "policy": a value head on the policy; "reward_model": a network of its own from the RM
+    dpo_beta: float = 0.1
     dpo_epochs: int = 1
-    dpo_lr: float = 5e-5
+    dpo_lr: float = 1e-5
     dpo_nll_coef: float = 0.0  # + this times the preferred reply's NLL per token (Pang et al. 2024's DPO+NLL)
 
 
