@@ -113,3 +113,18 @@ def test_rankings_hold_the_known_answer_only_when_asked():
     rows = stages.rankings(policy, env, env.train[:8], 0)
     assert len(rows) == 8 and all(r["replies"][0] == a and len(r["replies"]) == 3 and r["ranks"] == [0, 1, 1]
                                   for r, (_, a) in zip(rows, env.train))
+
+
+def test_the_ptx_control_leaves_rl_out():
+    """ppo_policy_coef 0 (the benchmark's control) with no ptx term: nothing but weight decay moves the policy."""
+    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, sft_demonstrations=40, ppo_batch_size=4,
+                   ppo_steps=3, eval_every=0, ppo_lr=1e-2, ptx_coef=0.0, ppo_policy_coef=0.0, normalise_reward=False,
+                   policy=dict(n_layer=1, d_model=16, attention=dict(n_head=2), mlp=dict(d_ff=32), max_positions=48))
+    sft_model = new_policy(cfg).eval()
+    env = Env(cfg, sft_model.tokenizer)
+    before = {k: v.clone() for k, v in sft_model.state_dict().items()}
+    policy, _ = stages.ppo(sft_model, stages.with_value_head(sft_model, 1), env)
+    assert all(torch.allclose(policy.state_dict()[k], v, rtol=1e-3, atol=1e-6) for k, v in before.items())
+    moved = stages.ppo(sft_model, stages.with_value_head(sft_model, 1),
+                       Env(dataclasses.replace(cfg, ppo_policy_coef=1.0), sft_model.tokenizer))[0]
+    assert not all(torch.allclose(moved.state_dict()[k], v, rtol=1e-3, atol=1e-6) for k, v in before.items())

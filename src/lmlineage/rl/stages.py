@@ -70,6 +70,7 @@ class RLConfig:
     gamma: float = 1.0
     lam: float = 0.95
     ptx_coef: float = 0.2
+    ppo_policy_coef: float = 1.0  # the clipped objective's weight; 0 is the control: the ptx term's updates alone
     ptx_data: str = "demonstrations"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
     normalise_reward: bool = True  # shift the RM so the best-ranked replies score 0 (InstructGPT: demonstrations)
     eval_every: int = 10  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
@@ -352,7 +353,7 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
             value_loss = ppo_value_loss(values, old_values, returns, mask, cfg.clip)
             pick = torch.randint(rows["input_ids"].shape[0], (max(1, cfg.ppo_batch_size // 4),), generator=g)
             ptx_loss = ptx({k: v[pick] for k, v in rows.items()})
-            loss = policy_loss + cfg.vf_coef * value_loss + cfg.ptx_coef * ptx_loss
+            loss = cfg.ppo_policy_coef * policy_loss + cfg.vf_coef * value_loss + cfg.ptx_coef * ptx_loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trained, 1.0)
             optimizer.step()
