@@ -82,9 +82,10 @@ def test_reward_normalisation_puts_the_best_replies_at_zero():
 
 
 def test_ppo_keeps_the_policy_of_the_best_validation_step(monkeypatch):
-    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, sft_demonstrations=40, ppo_batch_size=4, ppo_steps=6, eval_every=2,
-                   ppo_lr=1e-2, ptx_data="demonstrations", critic="reward_model", normalise_reward=False, policy=dict(
-                       n_layer=1, d_model=16, attention=dict(n_head=2), mlp=dict(d_ff=32), max_positions=48))
+    cfg = RLConfig(train_prompts=140, test_prompts=4, val_prompts=4, sft_demonstrations=40, ppo_batch_size=4,
+                   ppo_steps=6, eval_every=2, ppo_lr=1e-2, ptx_data="demonstrations", critic="reward_model",
+                   normalise_reward=False,
+                   policy=dict(n_layer=1, d_model=16, attention=dict(n_head=2), mlp=dict(d_ff=32), max_positions=48))
     sft_model = new_policy(cfg).eval()
     env = Env(cfg, sft_model.tokenizer)
     rm = stages.with_value_head(sft_model, 1)

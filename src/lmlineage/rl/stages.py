@@ -71,10 +71,10 @@ class RLConfig:
     lam: float = 0.95
     ptx_coef: float = 0.2
     ppo_policy_coef: float = 1.0  # the clipped objective's weight; 0 is the control: the ptx term's updates alone
-    ptx_data: str = "demonstrations"  # "inputs": the task's user turns, every token; "demonstrations": SFT's data and loss
+    ptx_data: str = "demonstrations"  # or "inputs": the task's user turns, every token (ptx_rows)
     normalise_reward: bool = True  # shift the RM so the best-ranked replies score 0 (InstructGPT: demonstrations)
     eval_every: int = 10  # PPO and DPO: exact match on the validation prompts every N steps; keep the best policy
-    critic: str = "reward_model"  # "policy": a value head on the policy; "reward_model": a network of its own from the RM
+    critic: str = "reward_model"  # a network of its own from the RM; or "policy": a value head on the policy
     dpo_beta: float = 0.1
     dpo_epochs: int = 1
     dpo_lr: float = 1e-5
@@ -163,7 +163,8 @@ def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
     prompts), summed over the reply's tokens."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    batch = sample(model, env.prompts(env.test if items is None else items), env.cfg.max_new_tokens, env.stop, generator=g)
+    items = env.test if items is None else items
+    batch = sample(model, env.prompts(items), env.cfg.max_new_tokens, env.stop, generator=g)
     mine, _ = reply_logprobs(model, batch)
     theirs, _ = reply_logprobs(reference, batch)
     return float(((mine - theirs) * batch.reply_mask).sum(1).mean())
@@ -173,8 +174,8 @@ def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
 def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
     model = new_policy(cfg)
     convs = [conversation(p, a) for p, a in env.train]
-    result = sft(model, convs[:cfg.sft_demonstrations], convs[-100:], SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size,
-                                                            lr=cfg.sft_lr, seed=cfg.seed, progress=progress))
+    settings = SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size, lr=cfg.sft_lr, seed=cfg.seed, progress=progress)
+    result = sft(model, convs[:cfg.sft_demonstrations], convs[-100:], settings)
     return model.eval(), result
 
 
@@ -313,6 +314,8 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
     with the best exact match on the validation prompts (never the held-out ones); ``reward_rows``:
     the rankings ``cfg.normalise_reward`` sets the reward model's shift and scale on."""
     cfg = env.cfg
+    if cfg.normalise_reward and not reward_rows:
+        raise ValueError("normalise_reward sets the reward model's shift and scale on reward_rows: give them")
     shift, scale = reward_scale(reward_model, env, reward_rows) if cfg.normalise_reward else (0.0, 1.0)
     best = BestOnValidation(env)
     if cfg.critic == "policy":  # one network: its value head's loss trains the policy's trunk too
@@ -509,7 +512,8 @@ def plot_curves(result: dict, path) -> None:
     panels = []
     if "ppo" in result:
         c = result["ppo"]["curve"]
-        panels += [("PPO reward (RM score), exact match", c, ["reward", "exact", "val_exact"]), ("PPO KL to SFT (per reply)", c, ["kl"]),
+        panels += [("PPO reward (RM score), exact match", c, ["reward", "exact", "val_exact"]),
+                   ("PPO KL to SFT (per reply)", c, ["kl"]),
                    ("PPO losses", c, ["policy_loss", "value_loss", "ptx_loss"])]
     if "dpo" in result:
         c = result["dpo"]["curve"]
