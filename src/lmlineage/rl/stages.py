@@ -174,7 +174,8 @@ def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
 def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
     model = new_policy(cfg)
     convs = [conversation(p, a) for p, a in env.train]
-    settings = SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size, lr=cfg.sft_lr, seed=cfg.seed, progress=progress)
+    settings = SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size, lr=cfg.sft_lr, seed=cfg.seed,
+                         progress=progress)
     result = sft(model, convs[:cfg.sft_demonstrations], convs[-100:], settings)
     return model.eval(), result
 
