@@ -106,8 +106,8 @@ CHANGED: dict[str, tuple[str, str]] = {  # README command -> (what runs, why)
                                           "300 steps take minutes; 30 make the run generate reads"),
     "lmlineage train sparrow --steps 300": ("lmlineage train sparrow --steps 30", "300 steps take minutes; 30 show it trains"),
     "lmlineage rlhf --task sort --out runs/rlhf":
-        ("lmlineage rlhf --task sort --method dpo --ppo-steps 1 --out runs/rlhf",
-         "every stage takes ~5 CPU-minutes on the shared machine; DPO alone shows the same command works"),
+        ("lmlineage rlhf --task sort --method ppo --ppo-steps 1 --out runs/rlhf",
+         "every stage takes ~10 CPU-minutes on the shared machine; one PPO step shows the same command works"),
     "lmlineage train glide --steps 1000 --batch-size 32 --lr 1.5e-3 --warmup 50":
         ("lmlineage train glide --steps 30 --batch-size 32 --lr 1.5e-3 --warmup 50",
          "1000 steps take ~20 CPU-minutes; 30 make the run generate reads"),

@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--method", default="ppo,dpo", help="ppo, dpo or ppo,dpo (default: both)")
     h.add_argument("--rankings", default=None, help='a .jsonl of {"prompt", "replies", "ranks" (0 = best)} to '
                    "train the reward model and DPO on (default: replies ranked by the task's checker)")
-    h.add_argument("--ppo-steps", type=_positive_int, default=None, metavar="N", help="PPO steps (default: 60)")
+    h.add_argument("--ppo-steps", type=_positive_int, default=None, metavar="N", help="PPO steps (default: 120)")
     h.add_argument("--seed", type=_seed, default=0)
     h.add_argument("--out", default="runs/rlhf", help="directory for the stages' checkpoints, rlhf.json and "
                    "curves.png")

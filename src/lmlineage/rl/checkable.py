@@ -26,15 +26,17 @@ def example(task: str, rng: random.Random) -> tuple[str, str]:
     raise UserError(f"unknown checkable task {task!r}", f"choose one of: {', '.join(TASKS)}")
 
 
-def split(task: str, n_train: int, n_test: int, seed: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Disjoint train and held-out prompts: the held-out set is unseen in every stage."""
+def split(task: str, n_train: int, n_test: int, seed: int, n_val: int = 0) -> tuple[list, list, list]:
+    """(train, held-out, validation) prompts, all disjoint: the held-out set is unseen in every stage
+    and in the choice of settings, which reads the validation set. The validation prompts are drawn
+    after the others, so train and held-out are the same whatever ``n_val`` is."""
     rng = random.Random(seed)
     seen: dict[str, str] = {}
-    while len(seen) < n_train + n_test:
+    while len(seen) < n_train + n_test + n_val:
         prompt, answer = example(task, rng)
         seen.setdefault(prompt, answer)
     items = list(seen.items())
-    return items[:n_train], items[n_train:]
+    return items[:n_train], items[n_train:n_train + n_test], items[n_train + n_test:]
 
 
 def exact(reply: str, answer: str) -> float:
