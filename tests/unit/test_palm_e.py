@@ -4,6 +4,8 @@ they started; eval's answer accuracy is what greedy generation answers; question
 unambiguous; `generate --image` answers, and bad input (no <img>, an unreadable image, a model that
 reads no images) is one line and exit 2."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -130,3 +132,24 @@ def test_bad_input_is_one_line(trained, digit_png, tmp_path, cli_refused):
     text.write_text("what digit is it?\n" * 200)
     lmlineage.train("gpt2", steps=1, batch_size=2, data=text, out=lm, progress=False, sample_tokens=0)
     cli_refused("generate", lm, "--image", digit_png, "--prompt", "what digit is <img>?", needle="palm-e")
+
+
+def test_shape_questions_name_each_objects_shape_and_are_training_only(tmp_path, cli_refused):
+    scenes = load_images("shapes:40")
+    plain, more = questions_about(scenes), questions_about(scenes, shape_questions=True)
+    shape = [q for q in more if q.text.startswith("what shape")]
+    assert [q for q in more if not q.text.startswith("what shape")] == plain
+    assert len(shape) == sum(len(o) for o in scenes.objects)
+    for q in shape:
+        colour = q.text.split("the ")[1].split(" one")[0]
+        assert f"{colour} {q.answer}" in scenes.objects[q.image].names()
+    out = tmp_path / "shapes"
+    lmlineage.train("palm-e", data="shapes:40", steps=1, batch_size=4, out=out, progress=False,
+                    options={"shape_questions": True}, config={"vision": {"image": {"patch": 4}}})
+    counts = json.loads((out / "data" / "source.json").read_text())
+    train, val = held_out_split(scenes)
+    assert counts == {"data": "shapes:40", "train": len(questions_about(train, True)), "val": len(questions_about(val))}
+    assert lmlineage.load(out / "last").config.shape_questions
+    cli_refused("train", "palm-e", "--shape-questions", "--steps", "1", "--out", tmp_path / "digits",
+                needle="no shapes")
+    assert not (tmp_path / "digits").exists()

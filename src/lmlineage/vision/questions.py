@@ -10,6 +10,12 @@ Each question holds the image placeholder ``<img>`` where the image's tokens go;
   would make the question ambiguous, so it is not asked);
 - any other labelled set: "what is <img>?" -> its label.
 
+Training may also ask, of the scenes, "what shape is the red one in <img>?" -> "circle" for every
+object (``shape_questions``: colours are distinct within a scene, so each has one answer): the
+colour question names the shape and asks the colour, this one the other way round, a second task
+in the mixture that binds the two (PaLM-E trains on a mixture of tasks, section 5). It supervises
+the shapes directly; the held-out questions stay the kinds above.
+
 The answer ends at ``END``; the question and its answer are parted by one space (``SEPARATOR``).
 """
 
@@ -37,21 +43,28 @@ class Question:
     answer: str
 
 
-def questions_about(images: ImageSet) -> list[Question]:
-    """Every checkable question about every image of the set, in image order."""
+def questions_about(images: ImageSet, shape_questions: bool = False) -> list[Question]:
+    """Every checkable question about every image of the set, in image order; with
+    ``shape_questions``, each scene's "what shape is the (colour) one" questions too."""
     if images.objects is not None:  # generated scenes
-        return [q for i, objects in enumerate(images.objects) for q in _scene_questions(i, objects)]
+        return [q for i, objects in enumerate(images.objects) for q in _scene_questions(i, objects, shape_questions)]
+    if shape_questions:
+        raise UserError(f"{images.source} has no shapes to ask about (shape questions are asked of generated scenes)",
+                        "train on --data shapes:N, or leave out --shape-questions")
     images.require_labels("asking questions about the images")
     ask = "what digit is" if images.source == "digits" else "what is"
     return [Question(i, f"{ask} {IMAGE}?", images.label_names[int(label)]) for i, label in enumerate(images.labels)]
 
 
-def _scene_questions(index: int, objects) -> list[Question]:
+def _scene_questions(index: int, objects, shape_questions: bool) -> list[Question]:
     found = [Question(index, f"how many shapes are in {IMAGE}?", COUNTS[len(objects)])]
     kinds = [int(s) for s in objects.shapes]
     for kind, colour in zip(kinds, objects.colours):
         if kinds.count(kind) == 1:
             found.append(Question(index, f"what colour is the {SHAPES[kind]} in {IMAGE}?", list(COLOURS)[int(colour)]))
+    if shape_questions:
+        found += [Question(index, f"what shape is the {list(COLOURS)[int(colour)]} one in {IMAGE}?", SHAPES[kind])
+                  for kind, colour in zip(kinds, objects.colours)]
     return found
 
 
@@ -95,8 +108,8 @@ class QuestionSplit:
 
     @classmethod
     def build(cls, images: ImageSet, processor, tokenizer, image_token_id: int, image_tokens: int,
-              with_image: bool = True) -> "QuestionSplit":
-        questions = questions_about(images)
+              with_image: bool = True, shape_questions: bool = False) -> "QuestionSplit":
+        questions = questions_about(images, shape_questions)
         if not questions:
             raise UserError(f"{images.source} gives no questions to ask", "give a labelled image set or shapes")
         pixels = processor(images.images)
