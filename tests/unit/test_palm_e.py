@@ -153,3 +153,28 @@ def test_shape_questions_name_each_objects_shape_and_are_training_only(tmp_path,
     cli_refused("train", "palm-e", "--shape-questions", "--steps", "1", "--out", tmp_path / "digits",
                 needle="no shapes")
     assert not (tmp_path / "digits").exists()
+
+
+def test_moved_scenes_keep_every_object_whole_and_resume(tmp_path, cli_refused):
+    from lmlineage.tokenizers import build_tokenizer
+    from lmlineage.vision.processor import ImageProcessor
+    from lmlineage.vision.questions import moved
+
+    scenes = load_images("shapes:30")
+    tok = build_tokenizer("char", [q.text + " " + q.answer + "\n" for q in questions_about(scenes)])
+    split = QuestionSplit.build(scenes, ImageProcessor.vit(32, 32, 3), tok, tok.vocab_size, 65, move_scenes=True)
+    pixels = split.pixels
+    background = pixels[0, :, 0, 0]
+    after = moved(pixels, split.extents, torch.Generator().manual_seed(0))
+    assert not torch.equal(after, pixels)
+    for a, b in zip(pixels, after):  # the same pixels, rearranged; no object cut by an edge (same drawn area)
+        assert torch.equal(a.flatten(1).sort(1).values, b.flatten(1).sort(1).values)
+        drawn = lambda x: int((x != background[:, None, None]).any(0).sum())  # noqa: E731
+        assert drawn(a) == drawn(b)
+    first, second = split.sampler(4, seed=5), split.sampler(4, seed=5)
+    next(first)
+    second.load_state_dict(first.state_dict())  # a resumed run draws and moves as the run it continues
+    (x1, r1), (x2, r2) = next(first), next(second)
+    assert torch.equal(x1, x2) and torch.equal(r1.ids, r2.ids)
+    cli_refused("train", "palm-e", "--move-scenes", "--steps", "1", "--out", tmp_path / "digits", needle="no objects")
+    assert not (tmp_path / "digits").exists()

@@ -24,12 +24,14 @@ class ImageQuestionConfig(ImageTextConfig):
     id (the last of the vocabulary, which no text encodes to); ``freeze_lm``: train the image
     encoder and the projection only (section 6.3's frozen LM); ``text_only``: the ablation that
     reads the question without its image; ``shape_questions``: train on the scenes' "what shape is
-    the red one" questions too (``vision/questions.py``; never asked of the held-out images)."""
+    the red one" questions too (``vision/questions.py``; never asked of the held-out images);
+    ``move_scenes``: flip and move each training draw of a scene at random (the same module)."""
 
     image_token_id: int = 0
     freeze_lm: bool = False
     text_only: bool = False
     shape_questions: bool = False
+    move_scenes: bool = False
 
     @property
     def image_tokens(self) -> int:
@@ -55,6 +57,8 @@ OPTIONS = {
                       "image (the same LM given the question alone)"),
     "shape_questions": dict(action="store_true", help="palm-e, gpt-4: on generated scenes, also train on \"what "
                             "shape is the red one in <img>?\" for every object (the held-out questions stay the same)"),
+    "move_scenes": dict(action="store_true", help="palm-e, gpt-4: on generated scenes, flip each training draw "
+                        "left to right at random and move it within its empty margins (every answer stays true)"),
 }
 
 

@@ -428,6 +428,7 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     image = fitted_image(images, base.vision.image.size, base.vision.image.patch)
     chosen = task_cls.config_from_options(base, options)
     shape_questions = chosen.get("shape_questions", base.shape_questions)
+    move_scenes = chosen.get("move_scenes", base.move_scenes)
     if s.resume:
         tok, processor = load_tokenizer(out / "last"), ImageProcessor.read(out / "last")
     else:
@@ -438,9 +439,11 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
                        "vision": {"image": image, "max_positions": (image["size"] // image["patch"]) ** 2 + 1}},
                       chosen)
     cfg = base.replace(**overrides)
-    # The shape questions are training's alone: the held-out images are asked what eval asks.
+    # The shape questions and the moved scenes are training's alone: the held-out images are asked
+    # what eval asks, as they are.
     splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only,
-                                  shape_questions=shape_questions and part is train)
+                                  shape_questions=shape_questions and part is train,
+                                  move_scenes=move_scenes and part is train)
               for part in (train, val)]
     longest = max(split.longest for split in splits)
     overrides["max_positions"] = max(longest, base.max_positions)
