@@ -11,7 +11,8 @@ the training questions is the floor.
 is left out altogether, the last 20% of the training part (already a seeded shuffle) becomes the
 validation set, and the model trains on the rest and is scored on that cut (the with-image run
 alone; the ablation is no candidate). ``--config`` lays model config changes over the preset
-(e.g. '{"vision": {"n_layer": 4}}').
+(e.g. '{"vision": {"n_layer": 4}}'); each set's entry in the JSON records the config it ran with
+(entries without one ran on the preset, the scenes on 4x4 patches).
 
     python benchmarks/palm_e_vqa.py --threads 1 --json benchmarks/results/palm_e_vqa.json
     python benchmarks/palm_e_vqa.py --threads 1 --data shapes:1000 --validation --json /tmp/val.json
@@ -123,14 +124,17 @@ def main() -> None:
     if args.eval_interval and not args.validation:
         raise SystemExit("--eval-interval scores the held-out split while training: give it with --validation")
     settings = {"family": args.family, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                "warmup": args.warmup, "seed": args.seed, "validation": args.validation, "config": args.config,
-                "eval_interval": args.eval_interval,
-                "shapes_patch": args.shapes_patch}
-    # Sets run one call at a time accumulate in one file (the same settings).
+                "warmup": args.warmup, "seed": args.seed, "validation": args.validation,
+                "eval_interval": args.eval_interval}
+    # Sets run one call at a time accumulate in one file (the same training settings); the model
+    # config laid over the preset is each set's own (its "config"), as a set may need its own.
     result = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).exists() else {}
-    written_before = {"validation": False, "config": {}, "eval_interval": None, "shapes_patch": 4}  # files without them
+    written_before = {"validation": False, "eval_interval": None}  # files without them
     if result and {k: result.get(k, written_before.get(k)) for k in settings} != settings:
         raise SystemExit(f"{args.json} holds runs with other settings: write another file")
+    for per_set in ("config", "shapes_patch"):  # once file-wide, now in each set's entry
+        if result.pop(per_set, None) not in (None, {}, 4):
+            raise SystemExit(f"{args.json} holds runs with a file-wide config: write another file")
     result.update(settings, device=device_name(), versions=versions())
     result.setdefault("sets", {})
     runs = [("with_image", {})] if args.validation else [("with_image", {}), ("question_alone", {"text_only": True})]
@@ -140,7 +144,7 @@ def main() -> None:
         for data in args.data or ["digits", "shapes:1000"]:
             config = {"vision": {"image": {"patch": args.shapes_patch}}} if data.startswith("shapes") else {}
             config = merge(config, args.config)
-            entry = {"commonest_answer": floor(data)}
+            entry = {"config": config, "commonest_answer": floor(data)}
             for name, options in runs:
                 out = Path(tmp) / f"{data.replace(':', '_')}_{name}"
                 start, cpu_start = time.perf_counter(), time.process_time()

@@ -4,6 +4,8 @@ they started; eval's answer accuracy is what greedy generation answers; question
 unambiguous; `generate --image` answers, and bad input (no <img>, an unreadable image, a model that
 reads no images) is one line and exit 2."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -130,3 +132,49 @@ def test_bad_input_is_one_line(trained, digit_png, tmp_path, cli_refused):
     text.write_text("what digit is it?\n" * 200)
     lmlineage.train("gpt2", steps=1, batch_size=2, data=text, out=lm, progress=False, sample_tokens=0)
     cli_refused("generate", lm, "--image", digit_png, "--prompt", "what digit is <img>?", needle="palm-e")
+
+
+def test_shape_questions_name_each_objects_shape_and_are_training_only(tmp_path, cli_refused):
+    scenes = load_images("shapes:40")
+    plain, more = questions_about(scenes), questions_about(scenes, shape_questions=True)
+    shape = [q for q in more if q.text.startswith("what shape")]
+    assert [q for q in more if not q.text.startswith("what shape")] == plain
+    assert len(shape) == sum(len(o) for o in scenes.objects)
+    for q in shape:
+        colour = q.text.split("the ")[1].split(" one")[0]
+        assert f"{colour} {q.answer}" in scenes.objects[q.image].names()
+    out = tmp_path / "shapes"
+    lmlineage.train("palm-e", data="shapes:40", steps=1, batch_size=4, out=out, progress=False,
+                    options={"shape_questions": True}, config={"vision": {"image": {"patch": 4}}})
+    counts = json.loads((out / "data" / "source.json").read_text())
+    train, val = held_out_split(scenes)
+    assert counts == {"data": "shapes:40", "train": len(questions_about(train, True)), "val": len(questions_about(val))}
+    assert lmlineage.load(out / "last").config.shape_questions
+    cli_refused("train", "palm-e", "--shape-questions", "--steps", "1", "--out", tmp_path / "digits",
+                needle="no shapes")
+    assert not (tmp_path / "digits").exists()
+
+
+def test_moved_scenes_keep_every_object_whole_and_resume(tmp_path, cli_refused):
+    from lmlineage.tokenizers import build_tokenizer
+    from lmlineage.vision.processor import ImageProcessor
+    from lmlineage.vision.questions import moved
+
+    scenes = load_images("shapes:30")
+    tok = build_tokenizer("char", [q.text + " " + q.answer + "\n" for q in questions_about(scenes)])
+    split = QuestionSplit.build(scenes, ImageProcessor.vit(32, 32, 3), tok, tok.vocab_size, 65, move_scenes=True)
+    pixels = split.pixels
+    background = pixels[0, :, 0, 0]
+    after = moved(pixels, split.extents, torch.Generator().manual_seed(0))
+    assert not torch.equal(after, pixels)
+    for a, b in zip(pixels, after):  # the same pixels, rearranged; no object cut by an edge (same drawn area)
+        assert torch.equal(a.flatten(1).sort(1).values, b.flatten(1).sort(1).values)
+        drawn = lambda x: int((x != background[:, None, None]).any(0).sum())  # noqa: E731
+        assert drawn(a) == drawn(b)
+    first, second = split.sampler(4, seed=5), split.sampler(4, seed=5)
+    next(first)
+    second.load_state_dict(first.state_dict())  # a resumed run draws and moves as the run it continues
+    (x1, r1), (x2, r2) = next(first), next(second)
+    assert torch.equal(x1, x2) and torch.equal(r1.ids, r2.ids)
+    cli_refused("train", "palm-e", "--move-scenes", "--steps", "1", "--out", tmp_path / "digits", needle="no objects")
+    assert not (tmp_path / "digits").exists()

@@ -376,12 +376,17 @@ class ModelConfig(FamilyConfig):
 @dataclass
 class ImageSpec(Spec):
     """An image model's input (ViT, Dosovitskiy et al. 2021, section 3.1): square images of ``size``
-    pixels a side and ``channels`` channels, cut into ``patch`` x ``patch`` patches."""
+    pixels a side and ``channels`` channels, cut into ``patch`` x ``patch`` patches. ``stem``: the
+    channels of each 3x3 convolution (GELU after each, the side kept) run before the patches are
+    cut, a convolutional stem in the spirit of the paper's hybrid (section 3.1: patches cut from a
+    CNN's feature map; Xiao et al. 2021, "Early Convolutions Help Transformers See Better"); empty,
+    ViT's linear patch embedding alone."""
 
     size: int = 224
     patch: int = 16
     channels: int = 3
     patch_bias: bool = True  # a bias on the patch projection (ViT); CLIP's has none
+    stem: list[int] = field(default_factory=list)
 
     @property
     def n_patches(self) -> int:
@@ -389,6 +394,9 @@ class ImageSpec(Spec):
 
     def validate(self, where: str) -> None:
         require_positive(self, where, "size", "patch", "channels")
+        if any(not isinstance(c, int) or c < 1 for c in self.stem):
+            raise UserError(f"config {where}stem={self.stem} must list positive channel counts",
+                            "give e.g. [32, 32], or [] for no convolutional stem")
         if self.size % self.patch:
             raise UserError(f"config {where}size={self.size} is not a multiple of {where}patch={self.patch}",
                             "choose an image size the patches tile")

@@ -191,8 +191,11 @@ class RandomPairs:
         return self
 
     def __next__(self):
-        indices = torch.randint(len(self.split), (self.batch_size,), generator=self.generator)[self.rows]
-        return self.split.collate(indices.tolist())
+        return self.split.collate(self.draw())
+
+    def draw(self) -> list[int]:
+        """The next step's indices (this rank's rows)."""
+        return torch.randint(len(self.split), (self.batch_size,), generator=self.generator)[self.rows].tolist()
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

@@ -23,11 +23,15 @@ class ImageQuestionConfig(ImageTextConfig):
     """The LM's config and its image encoder's (``vision``). ``image_token_id``: the placeholder's
     id (the last of the vocabulary, which no text encodes to); ``freeze_lm``: train the image
     encoder and the projection only (section 6.3's frozen LM); ``text_only``: the ablation that
-    reads the question without its image."""
+    reads the question without its image; ``shape_questions``: train on the scenes' "what shape is
+    the red one" questions too (``vision/questions.py``; never asked of the held-out images);
+    ``move_scenes``: flip and move each training draw of a scene at random (the same module)."""
 
     image_token_id: int = 0
     freeze_lm: bool = False
     text_only: bool = False
+    shape_questions: bool = False
+    move_scenes: bool = False
 
     @property
     def image_tokens(self) -> int:
@@ -51,6 +55,10 @@ OPTIONS = {
                       "(the language model's weights stay as they start)"),
     "text_only": dict(action="store_true", help="palm-e, gpt-4: the ablation that reads each question without its "
                       "image (the same LM given the question alone)"),
+    "shape_questions": dict(action="store_true", help="palm-e, gpt-4: on generated scenes, also train on \"what "
+                            "shape is the red one in <img>?\" for every object (the held-out questions stay the same)"),
+    "move_scenes": dict(action="store_true", help="palm-e, gpt-4: on generated scenes, flip each training draw "
+                        "left to right at random and move it within its empty margins (every answer stays true)"),
 }
 
 

@@ -26,7 +26,7 @@ class ImageQuestionTask(Task):
 
     @classmethod
     def config_from_options(cls, config, options: dict) -> dict:
-        return {k: True for k in ("freeze_lm", "text_only") if options.get(k)}
+        return {k: True for k in ("freeze_lm", "text_only", "shape_questions", "move_scenes") if options.get(k)}
 
     def forward(self, batch):
         pixels, rows = batch

@@ -426,16 +426,24 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     images = load_images(data)
     train, val = held_out_split(images)
     image = fitted_image(images, base.vision.image.size, base.vision.image.patch)
+    chosen = task_cls.config_from_options(base, options)
+    shape_questions = chosen.get("shape_questions", base.shape_questions)
+    move_scenes = chosen.get("move_scenes", base.move_scenes)
     if s.resume:
         tok, processor = load_tokenizer(out / "last"), ImageProcessor.read(out / "last")
     else:
-        tok = build_tokenizer("char", [q.text + SEPARATOR + q.answer + END for q in questions_about(images)])
+        asked = questions_about(images, shape_questions)
+        tok = build_tokenizer("char", [q.text + SEPARATOR + q.answer + END for q in asked])
         processor = ImageProcessor.vit(image["size"], image["size"], image["channels"])
     overrides = merge({"vocab_size": tok.vocab_size + 1, "image_token_id": tok.vocab_size,
                        "vision": {"image": image, "max_positions": (image["size"] // image["patch"]) ** 2 + 1}},
-                      task_cls.config_from_options(base, options))
+                      chosen)
     cfg = base.replace(**overrides)
-    splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only)
+    # The shape questions and the moved scenes are training's alone: the held-out images are asked
+    # what eval asks, as they are.
+    splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only,
+                                  shape_questions=shape_questions and part is train,
+                                  move_scenes=move_scenes and part is train)
               for part in (train, val)]
     longest = max(split.longest for split in splits)
     overrides["max_positions"] = max(longest, base.max_positions)

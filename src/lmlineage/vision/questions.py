@@ -10,6 +10,17 @@ Each question holds the image placeholder ``<img>`` where the image's tokens go;
   would make the question ambiguous, so it is not asked);
 - any other labelled set: "what is <img>?" -> its label.
 
+Training may also ask, of the scenes, "what shape is the red one in <img>?" -> "circle" for every
+object (``shape_questions``: colours are distinct within a scene, so each has one answer): the
+colour question names the shape and asks the colour, this one the other way round, a second task
+in the mixture that binds the two (PaLM-E trains on a mixture of tasks, section 5). It supervises
+the shapes directly; the held-out questions stay the kinds above.
+
+With ``move_scenes``, each training draw of a scene is flipped left to right at random and moved
+by a random offset within its empty margins (the objects kept whole): every answer stays true (the
+triangles are upright and symmetric, so a left-right flip keeps every shape), and a model that
+learns from a few hundred scenes cannot tie an answer to where the pixels sit.
+
 The answer ends at ``END``; the question and its answer are parted by one space (``SEPARATOR``).
 """
 
@@ -37,21 +48,28 @@ class Question:
     answer: str
 
 
-def questions_about(images: ImageSet) -> list[Question]:
-    """Every checkable question about every image of the set, in image order."""
+def questions_about(images: ImageSet, shape_questions: bool = False) -> list[Question]:
+    """Every checkable question about every image of the set, in image order; with
+    ``shape_questions``, each scene's "what shape is the (colour) one" questions too."""
     if images.objects is not None:  # generated scenes
-        return [q for i, objects in enumerate(images.objects) for q in _scene_questions(i, objects)]
+        return [q for i, objects in enumerate(images.objects) for q in _scene_questions(i, objects, shape_questions)]
+    if shape_questions:
+        raise UserError(f"{images.source} has no shapes to ask about (shape questions are asked of generated scenes)",
+                        "train on --data shapes:N, or leave out --shape-questions")
     images.require_labels("asking questions about the images")
     ask = "what digit is" if images.source == "digits" else "what is"
     return [Question(i, f"{ask} {IMAGE}?", images.label_names[int(label)]) for i, label in enumerate(images.labels)]
 
 
-def _scene_questions(index: int, objects) -> list[Question]:
+def _scene_questions(index: int, objects, shape_questions: bool) -> list[Question]:
     found = [Question(index, f"how many shapes are in {IMAGE}?", COUNTS[len(objects)])]
     kinds = [int(s) for s in objects.shapes]
     for kind, colour in zip(kinds, objects.colours):
         if kinds.count(kind) == 1:
             found.append(Question(index, f"what colour is the {SHAPES[kind]} in {IMAGE}?", list(COLOURS)[int(colour)]))
+    if shape_questions:
+        found += [Question(index, f"what shape is the {list(COLOURS)[int(colour)]} one in {IMAGE}?", SHAPES[kind])
+                  for kind, colour in zip(kinds, objects.colours)]
     return found
 
 
@@ -90,22 +108,27 @@ class QuestionSplit:
     read and predicted as a causal LM does, right-padded (padding is never a target and comes
     after every real token, so a causal model's real positions never see it)."""
 
-    def __init__(self, pixels: torch.Tensor, rows: list[list[int]], starts: list[int], questions: list[Question]):
+    def __init__(self, pixels: torch.Tensor, rows: list[list[int]], starts: list[int], questions: list[Question],
+                 extents: torch.Tensor | None = None):
         self.pixels, self.rows, self.starts, self.questions = pixels, rows, starts, questions
+        self.extents = extents  # (N, 4) x0, y0, x1, y1 of all of a scene's objects: training moves the scenes
 
     @classmethod
     def build(cls, images: ImageSet, processor, tokenizer, image_token_id: int, image_tokens: int,
-              with_image: bool = True) -> "QuestionSplit":
-        questions = questions_about(images)
+              with_image: bool = True, shape_questions: bool = False, move_scenes: bool = False) -> "QuestionSplit":
+        questions = questions_about(images, shape_questions)
         if not questions:
             raise UserError(f"{images.source} gives no questions to ask", "give a labelled image set or shapes")
         pixels = processor(images.images)
+        extents = None
+        if move_scenes:
+            extents = _extents(images, pixels.shape[-1])
         rows, starts = [], []
         for q in questions:
             prompt = prompt_ids(tokenizer, q.text, image_token_id, image_tokens, with_image)
             rows.append(prompt + tokenizer.encode(q.answer + END))
             starts.append(len(prompt))
-        return cls(pixels, rows, starts, questions)
+        return cls(pixels, rows, starts, questions, extents)
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -131,13 +154,68 @@ class QuestionSplit:
         """``batch_size`` questions drawn uniformly with replacement per step."""
         from ..data.pairs import RandomPairs
 
-        return RandomPairs(self, batch_size, seed, rank, world)
+        draws = RandomPairs(self, batch_size, seed, rank, world)
+        return draws if self.extents is None else MovedScenes(draws, self.extents, seed)
 
     def batches(self, batch_size: int, max_batches: int | None = None):
         """Every question once, in order."""
         end = len(self) if max_batches is None else min(len(self), max_batches * batch_size)
         for start in range(0, end, batch_size):
             yield self.collate(range(start, min(start + batch_size, end)))
+
+
+def _extents(images: ImageSet, side: int) -> torch.Tensor:
+    """(N, 4) the box around all of each scene's objects, x0, y0, x1, y1 (exclusive), in pixels of
+    the processed side, which must be the scenes' own (a resize would move the objects' edges)."""
+    if images.objects is None:
+        raise UserError(f"{images.source} has no objects to keep whole while moving its images",
+                        "train on --data shapes:N, or leave out --move-scenes")
+    if any(im.shape[0] != side or im.shape[1] != side for im in images.images):
+        raise UserError(f"--move-scenes moves scenes at their own size, but the model reads {side}x{side} images",
+                        "give the model the scenes' side (its vision.image.size)")
+    boxes = [np.concatenate([o.boxes[:, :2].min(0), o.boxes[:, 2:].max(0)]) for o in images.objects]
+    return torch.tensor(np.array(boxes), dtype=torch.long)
+
+
+class MovedScenes:
+    """Training draws (``RandomPairs``) whose scenes are each flipped left to right with chance 1/2,
+    then rolled by a random offset that keeps every object inside the image: only background wraps
+    round, so the picture is the same scene moved. Its own seeded generator, saved with the draws'."""
+
+    def __init__(self, draws, extents: torch.Tensor, seed: int):
+        self.draws, self.extents = draws, extents
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        indices = self.draws.draw()
+        pixels, rows = self.draws.split.collate(indices)
+        image_of = torch.tensor([self.draws.split.questions[i].image for i in indices])
+        return moved(pixels, self.extents[image_of], self.generator), rows
+
+    def state_dict(self) -> dict:
+        return {"draws": self.draws.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.draws.load_state_dict(state["draws"])
+        self.generator.set_state(state["generator"])
+
+
+def moved(pixels: torch.Tensor, extents: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, C, S, S) scenes, each flipped left to right at random and rolled by an offset drawn
+    uniformly among those that keep its objects' box ``extents`` (B, 4) inside the image."""
+    side = pixels.shape[-1]
+    out = pixels.clone()
+    for i, (x0, y0, x1, y1) in enumerate(extents.tolist()):
+        if bool(torch.rand((), generator=generator) < 0.5):
+            out[i] = out[i].flip(-1)
+            x0, x1 = side - x1, side - x0
+        dx = int(torch.randint(-x0, side - x1 + 1, (), generator=generator))
+        dy = int(torch.randint(-y0, side - y1 + 1, (), generator=generator))
+        out[i] = out[i].roll((dy, dx), dims=(-2, -1))
+    return out
 
 
 def answer_counts(questions: list[Question]) -> dict[str, int]:
