@@ -25,13 +25,17 @@ class ImageQuestionConfig(ImageTextConfig):
     encoder and the projection only (section 6.3's frozen LM); ``text_only``: the ablation that
     reads the question without its image; ``shape_questions``: train on the scenes' "what shape is
     the red one" questions too (``vision/questions.py``; never asked of the held-out images);
-    ``move_scenes``: flip and move each training draw of a scene at random (the same module)."""
+    ``move_scenes``: flip and move each training draw of a scene at random (the same module);
+    ``patch_shapes``: the weight of a loss that teaches the image encoder where the objects are and
+    what shape each is, per patch, from the training scenes' masks (0: none; its head is
+    ``models/image_text_lm.py``'s ``patch_shapes``)."""
 
     image_token_id: int = 0
     freeze_lm: bool = False
     text_only: bool = False
     shape_questions: bool = False
     move_scenes: bool = False
+    patch_shapes: float = 0.0
 
     @property
     def image_tokens(self) -> int:
@@ -40,6 +44,9 @@ class ImageQuestionConfig(ImageTextConfig):
 
     def validate(self, where: str = "") -> None:
         super().validate(where)
+        if self.patch_shapes < 0:
+            raise UserError(f"config {where}patch_shapes={self.patch_shapes} is below zero",
+                            "give a loss weight >= 0 (0: no per-patch shape loss)")
         if not 0 <= self.image_token_id < self.vocab_size:
             raise UserError(f"config {where}image_token_id={self.image_token_id} is outside the vocabulary "
                             f"(vocab_size={self.vocab_size})", "give the id of the image placeholder token")
@@ -59,6 +66,9 @@ OPTIONS = {
                             "shape is the red one in <img>?\" for every object (the held-out questions stay the same)"),
     "move_scenes": dict(action="store_true", help="palm-e, gpt-4: on generated scenes, flip each training draw "
                         "left to right at random and move it within its empty margins (every answer stays true)"),
+    "patch_shapes": dict(type=float, metavar="W", help="palm-e, gpt-4: on generated scenes, also "
+                         "teach the image encoder each patch's shape (or background) from the training scenes' "
+                         "masks, a loss of weight W beside the answers' (an object-centric signal)"),
 }
 
 

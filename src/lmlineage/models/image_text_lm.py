@@ -17,6 +17,7 @@ from torch import nn
 
 from ..core.config import ImageTextConfig
 from ..core.errors import UserError
+from ..vision.shapes import SHAPES
 from .capabilities import ModelCapabilities
 from .decoder import DecoderLM, DecoderOutput
 from .image_encoder import ImageEncoderModel
@@ -35,6 +36,9 @@ class ImageTextLM(ModelCapabilities, nn.Module):
         nn.init.normal_(self.project.weight, std=cfg.init.std)
         nn.init.zeros_(self.project.bias)
         self.lm = DecoderLM(cfg)
+        # Each patch's shape or background (``vision.shapes.patch_shapes``), read off the encoder's
+        # patch states where training teaches the encoder the objects (``patch_shapes`` > 0)
+        self.patch_shapes = nn.Linear(cfg.vision.d_model, len(SHAPES) + 1) if cfg.patch_shapes else None
         if cfg.freeze_lm:
             self.lm.requires_grad_(False)
 
@@ -49,10 +53,14 @@ class ImageTextLM(ModelCapabilities, nn.Module):
     def new_cache(self, **kwargs):
         return self.lm.new_cache(**kwargs)
 
-    def image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def image_embeddings(self, pixel_values: torch.Tensor, outputs: dict | None = None) -> torch.Tensor:
         """(B, C, H, W) -> (B, image_tokens, d_model): the encoder's last states ([class] and every
-        patch), projected into the LM's input space."""
-        return self.project(self.vision(pixel_values).last_hidden_state)
+        patch), projected into the LM's input space; where the model has the ``patch_shapes`` head,
+        each patch's shape logits (B, n_patches, classes) go into ``outputs["patch_shapes"]``."""
+        states = self.vision(pixel_values).last_hidden_state
+        if self.patch_shapes is not None and outputs is not None:
+            outputs["patch_shapes"] = self.patch_shapes(states[:, 1:])
+        return self.project(states)
 
     def forward(self, input_ids, pixel_values=None, attention_mask=None, position_ids=None, cache=None,
                 logits_slice: int | None = None, output_hidden_states=False) -> DecoderOutput:
@@ -60,6 +68,7 @@ class ImageTextLM(ModelCapabilities, nn.Module):
         (none in the text-only ablation, or in a cached step after the prompt); ``pixel_values``
         (B, C, H, W) the rows' images."""
         slots = input_ids == self.config.image_token_id
+        outputs = {}
         if position_ids is None and self.lm.backbone.embed_positions is not None:  # a position table reads them here
             past = cache.length if cache is not None else 0
             position_ids = torch.arange(past, past + input_ids.shape[1], device=input_ids.device)[None]
@@ -71,7 +80,7 @@ class ImageTextLM(ModelCapabilities, nn.Module):
             if bool((counts != self.config.image_tokens).any()):
                 raise UserError(f"each row must hold {self.config.image_tokens} image placeholders (one image), "
                                 f"got {counts.tolist()}", "put <img> once in the prompt")
-            images = self.image_embeddings(pixel_values).to(words.dtype)
+            images = self.image_embeddings(pixel_values, outputs).to(words.dtype)
             words = words.masked_scatter(slots[..., None], images)  # row by row, in order: the image's tokens
         hidden, states = self.lm.backbone(None, attention_mask, position_ids, cache, output_hidden_states,
                                           inputs_embeds=words)
@@ -80,7 +89,7 @@ class ImageTextLM(ModelCapabilities, nn.Module):
         # The placeholder is no word: never predicted, so never generated.
         logits = logits.index_fill(-1, torch.tensor([self.config.image_token_id], device=logits.device),
                                    float("-inf"))
-        return DecoderOutput(logits, hidden, tuple(states) if states else None)
+        return DecoderOutput(logits, hidden, tuple(states) if states else None, outputs=outputs)
 
 
 class ImagePrompt(nn.Module):

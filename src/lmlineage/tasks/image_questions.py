@@ -26,12 +26,21 @@ class ImageQuestionTask(Task):
 
     @classmethod
     def config_from_options(cls, config, options: dict) -> dict:
-        return {k: True for k in ("freeze_lm", "text_only", "shape_questions", "move_scenes") if options.get(k)}
+        chosen = {k: True for k in ("freeze_lm", "text_only", "shape_questions", "move_scenes") if options.get(k)}
+        if options.get("patch_shapes") is not None:
+            chosen["patch_shapes"] = float(options["patch_shapes"])
+        return chosen
 
     def forward(self, batch):
+        """The answers' cross-entropy; where the batch carries patch labels and the model reads
+        them off its encoder, plus ``patch_shapes`` times their cross-entropy."""
         pixels, rows = batch
-        logits = self.model(rows.ids, pixels).logits.float()
-        return F.cross_entropy(logits.flatten(0, 1), rows.targets.flatten(), ignore_index=-100)
+        out = self.model(rows.ids, pixels)
+        loss = F.cross_entropy(out.logits.float().flatten(0, 1), rows.targets.flatten(), ignore_index=-100)
+        if rows.patch_shapes is not None and "patch_shapes" in out.outputs:
+            patches = F.cross_entropy(out.outputs["patch_shapes"].float().flatten(0, 1), rows.patch_shapes.flatten())
+            loss = loss + self.model.config.patch_shapes * patches
+        return loss
 
     @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:

@@ -443,7 +443,8 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     # what eval asks, as they are.
     splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only,
                                   shape_questions=shape_questions and part is train,
-                                  move_scenes=move_scenes and part is train)
+                                  move_scenes=move_scenes and part is train,
+                                  patch=image["patch"] if cfg.patch_shapes and part is train else 0)
               for part in (train, val)]
     longest = max(split.longest for split in splits)
     overrides["max_positions"] = max(longest, base.max_positions)

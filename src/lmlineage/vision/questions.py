@@ -21,6 +21,11 @@ by a random offset within its empty margins (the objects kept whole): every answ
 triangles are upright and symmetric, so a left-right flip keeps every shape), and a model that
 learns from a few hundred scenes cannot tie an answer to where the pixels sit.
 
+With ``patch_shapes``, each training batch also carries every patch's shape or background
+(``shapes.patch_shapes``, from the scene's masks): a second signal for the image encoder, which
+the colour question alone teaches only through the answer (PaLM-E's object-centric inputs are
+given the objects, section 4; here the encoder is taught where they are).
+
 The answer ends at ``END``; the question and its answer are parted by one space (``SEPARATOR``).
 """
 
@@ -33,7 +38,7 @@ import torch
 
 from ..core.errors import UserError
 from .images import ImageSet
-from .shapes import COLOURS, SHAPES
+from .shapes import COLOURS, SHAPES, patch_shapes
 
 IMAGE = "<img>"  # where a question's image goes
 SEPARATOR = " "  # between the question and its answer
@@ -91,13 +96,16 @@ def _encode(tokenizer, text: str) -> list[int]:
 
 class TextRows:
     """A batch's token rows: ``ids`` (B, T) the model reads and ``targets`` (B, T), the next token
-    at answer positions and -100 elsewhere (the question is read, not predicted)."""
+    at answer positions and -100 elsewhere (the question is read, not predicted); with
+    ``patch_shapes``, each row's image's patch labels (B, n_patches)."""
 
-    def __init__(self, ids: torch.Tensor, targets: torch.Tensor):
-        self.ids, self.targets = ids, targets
+    def __init__(self, ids: torch.Tensor, targets: torch.Tensor, patch_shapes: torch.Tensor | None = None):
+        self.ids, self.targets, self.patch_shapes = ids, targets, patch_shapes
 
     def to(self, device, non_blocking: bool = False) -> "TextRows":
-        return TextRows(self.ids.to(device, non_blocking=non_blocking), self.targets.to(device, non_blocking=non_blocking))
+        labels = None if self.patch_shapes is None else self.patch_shapes.to(device, non_blocking=non_blocking)
+        return TextRows(self.ids.to(device, non_blocking=non_blocking),
+                        self.targets.to(device, non_blocking=non_blocking), labels)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -109,26 +117,34 @@ class QuestionSplit:
     after every real token, so a causal model's real positions never see it)."""
 
     def __init__(self, pixels: torch.Tensor, rows: list[list[int]], starts: list[int], questions: list[Question],
-                 extents: torch.Tensor | None = None):
+                 extents: torch.Tensor | None = None, patch_labels: torch.Tensor | None = None):
         self.pixels, self.rows, self.starts, self.questions = pixels, rows, starts, questions
         self.extents = extents  # (N, 4) x0, y0, x1, y1 of all of a scene's objects: training moves the scenes
+        self.patch_labels = patch_labels  # (N, n_patches) each image's patch shapes, where training teaches them
 
     @classmethod
     def build(cls, images: ImageSet, processor, tokenizer, image_token_id: int, image_tokens: int,
-              with_image: bool = True, shape_questions: bool = False, move_scenes: bool = False) -> "QuestionSplit":
+              with_image: bool = True, shape_questions: bool = False, move_scenes: bool = False,
+              patch: int = 0) -> "QuestionSplit":
+        """``patch``: where > 0, every image's labels of its ``patch``-pixel patches (``patch_shapes``)."""
         questions = questions_about(images, shape_questions)
         if not questions:
             raise UserError(f"{images.source} gives no questions to ask", "give a labelled image set or shapes")
         pixels = processor(images.images)
-        extents = None
+        extents = labels = None
         if move_scenes:
             extents = _extents(images, pixels.shape[-1])
+        if patch:
+            if move_scenes:
+                raise UserError("--patch-shapes and --move-scenes do not go together: a moved scene's patches "
+                                "are no longer its masks'", "leave out one of them")
+            labels = _patch_labels(images, pixels.shape[-1], patch)
         rows, starts = [], []
         for q in questions:
             prompt = prompt_ids(tokenizer, q.text, image_token_id, image_tokens, with_image)
             rows.append(prompt + tokenizer.encode(q.answer + END))
             starts.append(len(prompt))
-        return cls(pixels, rows, starts, questions, extents)
+        return cls(pixels, rows, starts, questions, extents, labels)
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -148,7 +164,8 @@ class QuestionSplit:
             start = self.starts[i] - 1  # the position that reads the separator predicts the answer's first token
             targets[row, start : len(tokens) - 1] = tokens[start + 1 :]
         image_of = torch.tensor([self.questions[i].image for i in indices], dtype=torch.long)
-        return self.pixels[image_of], TextRows(ids, targets)
+        labels = None if self.patch_labels is None else self.patch_labels[image_of]
+        return self.pixels[image_of], TextRows(ids, targets, labels)
 
     def sampler(self, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
         """``batch_size`` questions drawn uniformly with replacement per step."""
@@ -162,6 +179,18 @@ class QuestionSplit:
         end = len(self) if max_batches is None else min(len(self), max_batches * batch_size)
         for start in range(0, end, batch_size):
             yield self.collate(range(start, min(start + batch_size, end)))
+
+
+def _patch_labels(images: ImageSet, side: int, patch: int) -> torch.Tensor:
+    """(N, n_patches) every scene's patch shapes, at the processed ``side``, which must be the
+    scenes' own (a resize would move the masks' edges)."""
+    if images.objects is None:
+        raise UserError(f"{images.source} has no objects whose shapes the patches could learn",
+                        "--patch-shapes trains on generated scenes: give --data shapes")
+    if any(o.masks.shape[1:] != (side, side) for o in images.objects):
+        raise UserError(f"{images.source} is resized to {side} pixels, so its masks no longer fit the patches",
+                        "train at the scenes' own size")
+    return torch.from_numpy(np.stack([patch_shapes(o, side, patch) for o in images.objects]))
 
 
 def _extents(images: ImageSet, side: int) -> torch.Tensor:

@@ -83,6 +83,22 @@ def scene(rng: np.random.Generator, size: int = 32, max_objects: int = 3) -> tup
     return image, objects, caption(objects)
 
 
+def patch_shapes(objects: Objects, side: int, patch: int) -> np.ndarray:
+    """(n_patches,) each ``patch`` x ``patch`` cell's label in row-major order: 1 + the index into
+    SHAPES of the object covering most of it, where objects cover at least a third of the cell, else
+    0 (background). The masks must be at the processed ``side`` (nothing resized)."""
+    if objects.masks.shape[1:] != (side, side) or side % patch:
+        raise ValueError(f"masks of {objects.masks.shape[1:]} do not tile into {patch}-pixel patches of a {side} image")
+    cells = side // patch
+    cover = objects.masks.reshape(len(objects), cells, patch, cells, patch).sum((2, 4)).reshape(len(objects), -1)
+    labels = np.zeros(cells * cells, dtype=np.int64)
+    if len(objects):
+        most = cover.argmax(0)
+        covered = cover.max(0) * 3 >= patch * patch
+        labels[covered] = objects.shapes[most[covered]] + 1
+    return labels
+
+
 def caption(objects: Objects) -> str:
     names = [f"a {name}" for name in objects.names()]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
