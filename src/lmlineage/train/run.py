@@ -427,12 +427,10 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     train, val = held_out_split(images)
     image = fitted_image(images, base.vision.image.size, base.vision.image.patch)
     chosen = task_cls.config_from_options(base, options)
-    shape_questions = chosen.get("shape_questions", base.shape_questions)
-    move_scenes = chosen.get("move_scenes", base.move_scenes)
     if s.resume:
         tok, processor = load_tokenizer(out / "last"), ImageProcessor.read(out / "last")
-    else:
-        asked = questions_about(images, shape_questions)
+    else:  # the vocabulary comes before the config, which needs its size
+        asked = questions_about(images, chosen.get("shape_questions", base.shape_questions))
         tok = build_tokenizer("char", [q.text + SEPARATOR + q.answer + END for q in asked])
         processor = ImageProcessor.vit(image["size"], image["size"], image["channels"])
     overrides = merge({"vocab_size": tok.vocab_size + 1, "image_token_id": tok.vocab_size,
@@ -442,8 +440,8 @@ def _image_questions(fam, task_cls, base, s: Settings, *, data, out: Path, optio
     # The shape questions and the moved scenes are training's alone: the held-out images are asked
     # what eval asks, as they are.
     splits = [QuestionSplit.build(part, processor, tok, cfg.image_token_id, cfg.image_tokens, not cfg.text_only,
-                                  shape_questions=shape_questions and part is train,
-                                  move_scenes=move_scenes and part is train,
+                                  shape_questions=cfg.shape_questions and part is train,
+                                  move_scenes=cfg.move_scenes and part is train,
                                   patch=image["patch"] if cfg.patch_shapes and part is train else 0)
               for part in (train, val)]
     longest = max(split.longest for split in splits)
