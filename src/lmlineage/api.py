@@ -156,11 +156,10 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
     """Sentence embeddings (N, d_model) from an encoder checkpoint: see :func:`sentence_embeddings`."""
     from .tokenizers.base import check_text
 
-    from .models.image_text import ImageTextDualEncoder
 
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
-    if isinstance(model, ImageTextDualEncoder):  # its text tower: vectors in the space its images share
+    if model.joint_image_text_space:  # its text tower: vectors in the space its images share
         return text_embeddings(model, texts, where=path)
     if model.reads == "images":
         raise UserError(f"{path} is an image encoder: it embeds images", "give --image FILE")
@@ -208,11 +207,10 @@ def sentence_embeddings(model, texts: list[str], max_length: int | None = None, 
     from torch.nn import functional as F
 
     from .heads.pooler import mean_pool
-    from .models.encoder import EncoderModel
     from .tokenizers.base import check_text
 
     family = get_family(model.config.family)
-    if family.architecture != "encoder" or not isinstance(model, EncoderModel):
+    if family.architecture != "encoder" or not model.sentence_encoder:
         raise UserError(f"{where} is a {family.name} checkpoint ({family.architecture})",
                         "embed with an encoder: bert, roberta or a sentence-transformers directory")
     hf = getattr(model.tokenizer, "hf", None)
@@ -553,11 +551,10 @@ def draw(path, prompts: list[str] | None = None, *, out=None, per_caption: int =
 def clip_scorer(path, device: str = "cpu"):
     """A CLIP checkpoint (`lmlineage train clip`) as a scorer of (image, caption) pairs: the cosine
     of their joint-space vectors. ``score(images (N, C, H, W) in [-1, 1], captions) -> (N,)``."""
-    from .models.image_text import ImageTextDualEncoder
     from .vision.text_to_image import to_uint8
 
     model = load(resolve_checkpoint(path), device=check_device(device))
-    if not isinstance(model, ImageTextDualEncoder):
+    if not model.joint_image_text_space:
         raise UserError(f"--rerank {path} is no CLIP: it cannot score a caption against an image",
                         "rerank with a checkpoint of `lmlineage train clip`")
     processor = _processor_of(model, path)

@@ -1,7 +1,8 @@
 """The verbs ask a model what it is (``models.capabilities.ModelCapabilities``) instead of probing
 its type or parts: every family's model declares whether it is a causal LM (what `serve` batches
 and chat fine-tuning trains), samples by a rule of its own, or holds word vectors; the verbs'
-modules never call ``hasattr``/``getattr`` on a model, and each declaration routes as it says."""
+modules never call ``hasattr``/``getattr`` or ``isinstance`` on a model, and each declaration routes
+as it says."""
 
 import ast
 from pathlib import Path
@@ -15,16 +16,17 @@ from lmlineage.core.registry import get_family
 from lmlineage.models import build_model
 
 SRC = Path(lmlineage.__file__).resolve().parent
-VERBS = ("cli.py", "api.py", "serve/app.py", "generation/text.py")
+VERBS = ("cli.py", "api.py", "serve/__init__.py", "serve/app.py", "serve/page.py", "generation/text.py")
 
 
 def probes(source: str) -> list[int]:
-    """Lines of ``hasattr(model, ...)`` and ``getattr(model, ..., default)`` calls on a variable named model."""
+    """Lines of ``hasattr(model, ...)``, ``isinstance(model, ...)`` and ``getattr(model, ..., default)``
+    calls on a variable named model."""
     return [node.lineno for node in ast.walk(ast.parse(source))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id in ("hasattr", "getattr") and node.args
+            and node.func.id in ("hasattr", "isinstance", "getattr") and node.args
             and isinstance(node.args[0], ast.Name) and node.args[0].id == "model"
-            and (node.func.id == "hasattr" or len(node.args) == 3)]
+            and (node.func.id != "getattr" or len(node.args) == 3)]
 
 
 def test_the_verbs_do_not_probe_models():
@@ -33,8 +35,8 @@ def test_the_verbs_do_not_probe_models():
 
 def test_the_probe_finder_sees_planted_probes_and_not_plain_reads():
     planted = "def f(model, x):\n    a = hasattr(model, 'embed')\n    b = getattr(model, 'x', None)\n" \
-              "    return getattr(model, 'name'), hasattr(x, 'y')\n"
-    assert probes(planted) == [2, 3]
+              "    c = isinstance(model, Encoder)\n    return getattr(model, 'name'), hasattr(x, 'y')\n"
+    assert probes(planted) == [2, 3, 4]
 
 
 def tiny(family: str, **overrides):
@@ -48,6 +50,14 @@ def test_only_decoder_only_token_models_are_causal_lms(family, causal):
     model = tiny(family)
     assert model.causal_lm is causal
     assert not model.samples_by_own_rule and not model.word_vectors
+
+
+@pytest.mark.parametrize("family, sentence, joint", [("bert", True, False), ("labse", True, False),
+                                                     ("gpt2", False, False), ("vit", False, False),
+                                                     ("clip", False, True)])
+def test_text_encoders_and_joint_spaces_are_declared(family, sentence, joint):
+    model = tiny(family)
+    assert (model.sentence_encoder, model.joint_image_text_space) == (sentence, joint)
 
 
 def test_serve_refuses_a_model_that_is_no_causal_lm_in_one_line():

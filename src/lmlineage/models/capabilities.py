@@ -21,6 +21,10 @@ class ModelCapabilities:
     samples_by_own_rule = False
     # Word vectors of its own (word2vec): `similar` asks ``most_similar``, `embed` averages them per text
     word_vectors = False
+    # A text encoder whose pooled summary is a sentence vector: what `embed` and `serve`'s /v1/embeddings read
+    sentence_encoder = False
+    # Text and images embedded in one joint space (CLIP): `embed` reads its text tower, `--rerank` scores with it
+    joint_image_text_space = False
 
     def text_refusal(self) -> tuple[str, str] | None:
         """Where it writes no text: (what it is, ending `generate`'s refusal "RUN is a FAMILY ...",

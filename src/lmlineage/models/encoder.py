@@ -46,6 +46,8 @@ class EncoderModel(ModelCapabilities, nn.Module):
     when ``cfg.embedding.tie``. ``positions``: the stack's position schemes by name; default
     ``(cfg.position,)``."""
 
+    sentence_encoder = True
+
     def __init__(self, cfg: ModelConfig, positions: tuple[str, ...] | None = None):
         super().__init__()
         self.head_names = _check_heads(cfg)

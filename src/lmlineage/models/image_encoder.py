@@ -23,6 +23,7 @@ class ImageEncoderModel(ImageCapabilities, EncoderModel):
     reads = "images"
     what = "an image encoder"
     one_image_vector = True  # its final [class] vector
+    sentence_encoder = False  # that vector is an image's
     processor = None  # set by ``lmlineage.load`` from the checkpoint's preprocessor_config.json
 
     def __init__(self, cfg: ImageModelConfig):

@@ -58,6 +58,7 @@ class ImageTextDualEncoder(ImageCapabilities, nn.Module):
     tokenizer = None
     what = "an image-text dual encoder"
     classifier = None  # no class head: zero-shot `classify` reads labels with its text tower
+    joint_image_text_space = True
     one_image_vector = True  # the joint-space vector
     classifies_zero_shot = True
 

@@ -14,7 +14,6 @@ def load_served(path: str, name: str | None = None, max_batch: int = 64, device:
     from functools import partial
 
     from ..api import embedding_length, load, resolve_checkpoint, sentence_embeddings
-    from ..models.encoder import EncoderModel
     from ..train.run import check_device
     from .app import Served
 
@@ -24,7 +23,7 @@ def load_served(path: str, name: str | None = None, max_batch: int = 64, device:
     if name is None:  # a file's stem, a directory's own name
         name = Path(path).stem if Path(path).suffix.lower() == ".gguf" else Path(path).resolve().name
     embed = None
-    if isinstance(model, EncoderModel):
+    if model.sentence_encoder:
         embed = partial(sentence_embeddings, model, max_length=embedding_length(model, resolve_checkpoint(path)))
     return Served(model, name, max_batch=max_batch, embed=embed)
 

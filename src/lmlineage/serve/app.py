@@ -30,7 +30,6 @@ from ..core.errors import UserError
 from ..generation import processors
 from ..generation.chat import chat_prompt, end_of_turn
 from ..generation.continuous import ContinuousBatcher, Request
-from ..models.encoder import EncoderModel
 from .errors import APIError, field
 from .page import add_page
 
@@ -50,7 +49,7 @@ class Served:
         self.model, self.name, self.created = model, name, int(time.time())
         self.embed = embed  # texts -> (N, d) tensor, for an encoder
         self.batcher = None
-        if isinstance(model, EncoderModel):
+        if model.sentence_encoder:
             if embed is None:
                 raise UserError(f"{name} is an encoder but no embedding function was given")
             return

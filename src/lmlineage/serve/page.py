@@ -21,8 +21,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ..core.registry import families
 from ..evaluation.lens import read
-from ..models.decoder import DecoderLM
-from ..models.encoder import EncoderModel
 from .errors import APIError, field
 
 MAX_TOKENS = 128  # an attention map is tokens x tokens cells on the page
@@ -47,13 +45,13 @@ def add_page(app, served, authorize, read_json) -> None:
                               "presets": list(f.presets)} for f in families()]}
 
     model = served.model
-    readable = isinstance(model, (DecoderLM, EncoderModel)) and model.tokenizer is not None
+    readable = (model.causal_lm or model.sentence_encoder) and model.tokenizer is not None
 
     @app.get("/api/model")
     async def model_info(request: Request):
         authorize(request)
         return {"name": served.name, "family": model.config.family, "readable": readable,
-                "predicts": readable and isinstance(model, DecoderLM), "layers": model.config.n_layer,
+                "predicts": readable and model.causal_lm, "layers": model.config.n_layer,
                 "heads": model.config.attention.n_head, "max_tokens": min(MAX_TOKENS, model.max_positions) if readable else 0}
 
     async def reading(body: dict):
