@@ -181,28 +181,28 @@ class QuestionSplit:
             yield self.collate(range(start, min(start + batch_size, end)))
 
 
-def _patch_labels(images: ImageSet, side: int, patch: int) -> torch.Tensor:
-    """(N, n_patches) every scene's patch shapes, at the processed ``side``, which must be the
-    scenes' own (a resize would move the masks' edges)."""
+def _scene_objects(images: ImageSet, side: int, option: str) -> list:
+    """The scenes' objects, which ``option`` reads in pixels of the processed ``side``: the scenes
+    must be generated ones at that size (a resize would move the objects' edges)."""
     if images.objects is None:
-        raise UserError(f"{images.source} has no objects whose shapes the patches could learn",
-                        "--patch-shapes trains on generated scenes: give --data shapes")
+        raise UserError(f"{images.source} has no objects for {option} to read",
+                        f"{option} trains on generated scenes: give --data shapes:N, or leave it out")
     if any(o.masks.shape[1:] != (side, side) for o in images.objects):
-        raise UserError(f"{images.source} is resized to {side} pixels, so its masks no longer fit the patches",
-                        "train at the scenes' own size")
-    return torch.from_numpy(np.stack([patch_shapes(o, side, patch) for o in images.objects]))
+        raise UserError(f"{option} reads scenes at their own size, but the model reads {side}x{side} images",
+                        "give the model the scenes' side (its vision.image.size)")
+    return images.objects
+
+
+def _patch_labels(images: ImageSet, side: int, patch: int) -> torch.Tensor:
+    """(N, n_patches) every scene's patch shapes."""
+    objects = _scene_objects(images, side, "--patch-shapes")
+    return torch.from_numpy(np.stack([patch_shapes(o, side, patch) for o in objects]))
 
 
 def _extents(images: ImageSet, side: int) -> torch.Tensor:
-    """(N, 4) the box around all of each scene's objects, x0, y0, x1, y1 (exclusive), in pixels of
-    the processed side, which must be the scenes' own (a resize would move the objects' edges)."""
-    if images.objects is None:
-        raise UserError(f"{images.source} has no objects to keep whole while moving its images",
-                        "train on --data shapes:N, or leave out --move-scenes")
-    if any(im.shape[0] != side or im.shape[1] != side for im in images.images):
-        raise UserError(f"--move-scenes moves scenes at their own size, but the model reads {side}x{side} images",
-                        "give the model the scenes' side (its vision.image.size)")
-    boxes = [np.concatenate([o.boxes[:, :2].min(0), o.boxes[:, 2:].max(0)]) for o in images.objects]
+    """(N, 4) the box around all of each scene's objects, x0, y0, x1, y1 (exclusive), in pixels."""
+    boxes = [np.concatenate([o.boxes[:, :2].min(0), o.boxes[:, 2:].max(0)])
+             for o in _scene_objects(images, side, "--move-scenes")]
     return torch.tensor(np.array(boxes), dtype=torch.long)
 
 
