@@ -99,6 +99,7 @@ def test_ppo_keeps_the_policy_of_the_best_validation_step(monkeypatch):
     monkeypatch.setattr(stages, "exact_match", scored)
     policy, curve = stages.ppo(sft_model, rm, env)
     assert [p.get("val_exact") for p in curve] == [None, 0.2, None, 0.7, None, 0.4]
+    assert stages.chosen_step(curve) == {"chosen_step": 4, "val_exact_match": 0.7}
     kept = policy.state_dict()
     assert all(torch.equal(kept[k], v) for k, v in seen[1].items())  # step 4's weights, not the last step's
     assert not all(torch.equal(kept[k], v) for k, v in seen[2].items())

@@ -286,22 +286,24 @@ def reward_scale(reward_model, env: Env, rows: list[dict]) -> tuple[float, float
 class BestOnValidation:
     """Early stopping that never reads the held-out prompts: every ``eval_every`` steps the policy's
     exact match on the validation prompts goes into the step's curve point, and the best step's
-    weights are what ``restore`` leaves in the policy (the last step's when ``eval_every`` is 0)."""
+    weights are what ``restore`` leaves in the policy (the last step's when ``eval_every`` is 0);
+    ``restore`` marks the kept point ``"kept": True`` (the first of equals)."""
 
     def __init__(self, env: Env):
-        self.env, self.score, self.state = env, -1.0, None
+        self.env, self.score, self.state, self.point = env, -1.0, None, None
 
     def check(self, policy, point: dict) -> None:
         every = self.env.cfg.eval_every
         if every and point["step"] % every == 0:
             point["val_exact"] = exact_match(policy, self.env, self.env.val)
             if point["val_exact"] > self.score:
-                self.score, self.state = point["val_exact"], copy.deepcopy(policy.state_dict())
+                self.score, self.state, self.point = point["val_exact"], copy.deepcopy(policy.state_dict()), point
             policy.train()
 
     def restore(self, policy) -> None:
         if self.state is not None:
             policy.load_state_dict(self.state)
+            self.point["kept"] = True
 
 
 def values_of(critic, batch: Batch, out=None) -> torch.Tensor:
@@ -491,12 +493,11 @@ def run(cfg: RLConfig, methods=("ppo", "dpo"), log=None, given_rankings: list[di
 
 
 def chosen_step(curve: list[dict]) -> dict:
-    """The step early stopping kept (the first with the best validation exact match) and its score."""
-    checked = [p for p in curve if "val_exact" in p]
-    if not checked:
+    """The step early stopping kept and its validation score (the last step where none was checked)."""
+    kept = [p for p in curve if p.get("kept")]
+    if not kept:
         return {"chosen_step": len(curve)}
-    best = max(checked, key=lambda p: p["val_exact"])  # max keeps the first of equals, as BestOnValidation does
-    return {"chosen_step": best["step"], "val_exact_match": best["val_exact"]}
+    return {"chosen_step": kept[0]["step"], "val_exact_match": kept[0]["val_exact"]}
 
 
 def checkable_tokenizer():
