@@ -50,9 +50,35 @@ def score(model, pairs: list[tuple[str, str]], batch: int = 50) -> dict:
             "examples": [{"source": s, "answer": a, "reference": r} for (s, r), a in list(zip(pairs, answers))[:3]]}
 
 
+ARMS = {"instructions": "flan:without={}", "no_templates": "flan:without={}:plain"}
+
+
+def train_arm(arm: str, args, held: dict, in_mixture: list) -> dict:
+    data = ARMS[arm].format(args.cluster)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run = lmlineage.train("flan-t5", preset=args.preset, data=data, steps=args.steps,
+                              batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=Path(tmp) / arm,
+                              progress=False, eval_interval=max(args.steps // 4, 1))
+        model = lmlineage.load(str(Path(tmp) / arm / "best"))
+        result = {"data": data, "train_s": round(time.perf_counter() - start, 1), "val_loss": run.val_loss,
+                  "held_out": {task: score(model, pairs) for task, pairs in held.items()},
+                  "in_mixture_zero_shot": score(model, in_mixture)}
+    for task, s in result["held_out"].items():
+        print(f"{arm:13s} held-out {task:16s} exact {s['exact_match']:.3f} chars {s['char_accuracy']:.3f}", flush=True)
+    print(f"{arm:13s} in-mixture zero-shot exact {result['in_mixture_zero_shot']['exact_match']:.3f}", flush=True)
+    return result
+
+
+def summary(results: dict) -> dict:
+    """Each arm's exact match and character accuracy, averaged over the held-out cluster's tasks."""
+    return {arm: {k: sum(s[k] for s in r["held_out"].values()) / len(r["held_out"])
+                  for k in ("exact_match", "char_accuracy")} for arm, r in results.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cluster", default="reorder_letters", choices=instructions.CLUSTERS)
+    p.add_argument("--cluster", default="pick_colour", choices=instructions.CLUSTERS)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -60,42 +86,31 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--n-eval", type=int, default=100, help="held-out questions per task")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--arm", choices=["both", *ARMS], default="both",
+                   help="train one arm only (two processes side by side; --merge joins their JSON)")
+    p.add_argument("--merge", nargs=2, metavar="ARM_JSON", help="join two one-arm JSON files into one result")
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    held = instructions.held_out(args.cluster, args.n_eval)
-    # The mixture's own tasks asked zero-shot too (fresh inputs): what each arm learnt at all.
-    in_mixture = [pair for task in instructions.TASKS if task.cluster != args.cluster
-                  for pair in instructions.examples(task, 10, "in-mixture", formats={"zero-shot": 1.0})]
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for arm, data in (("instructions", f"flan:without={args.cluster}"),
-                          ("no_templates", f"flan:without={args.cluster}:plain")):
-            start = time.perf_counter()
-            run = lmlineage.train("flan-t5", preset=args.preset, data=data, steps=args.steps,
-                                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=Path(tmp) / arm,
-                                  progress=False, eval_interval=max(args.steps // 4, 1))
-            model = lmlineage.load(str(Path(tmp) / arm / "best"))
-            results[arm] = {"data": data, "train_s": round(time.perf_counter() - start, 1),
-                            "val_loss": run.val_loss,
-                            "held_out": {task: score(model, pairs) for task, pairs in held.items()},
-                            "in_mixture_zero_shot": score(model, in_mixture)}
-            for task, s in results[arm]["held_out"].items():
-                print(f"{arm:13s} held-out {task:16s} exact {s['exact_match']:.3f} chars {s['char_accuracy']:.3f}",
-                      flush=True)
-            print(f"{arm:13s} in-mixture zero-shot exact {results[arm]['in_mixture_zero_shot']['exact_match']:.3f}",
-                  flush=True)
-
-    def mean(arm, key):
-        scores = results[arm]["held_out"].values()
-        return sum(s[key] for s in scores) / len(scores)
-
-    summary = {arm: {k: mean(arm, k) for k in ("exact_match", "char_accuracy")} for arm in results}
-    out = {"claim": "instruction-tuned T5 scores above the same T5 tuned without templates on a held-out cluster, "
-                    "zero-shot", "cluster": args.cluster, "tasks": list(held), "args": vars(args),
-           "summary": summary, "results": results, "footer": footer()}
-    print(json.dumps(summary, indent=1))
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        if {part["args"]["arm"] for part in parts} != set(ARMS) or \
+                len({json.dumps({k: v for k, v in part["args"].items() if k not in ("arm", "json")}) for part in parts}) != 1:
+            sys.exit("--merge takes one JSON of each arm, run with the same arguments")
+        out = {**parts[0], "args": {**parts[0]["args"], "arm": "both"},
+               "results": {arm: r for part in parts for arm, r in part["results"].items()}}
+    else:
+        held = instructions.held_out(args.cluster, args.n_eval)
+        # The mixture's own tasks asked zero-shot too (fresh inputs): what each arm learnt at all.
+        in_mixture = [pair for task in instructions.TASKS if task.cluster != args.cluster
+                      for pair in instructions.examples(task, 10, "in-mixture", formats={"zero-shot": 1.0})]
+        arms = list(ARMS) if args.arm == "both" else [args.arm]
+        out = {"claim": "instruction-tuned T5 scores above the same T5 tuned without templates on a held-out "
+                        "cluster, zero-shot", "cluster": args.cluster, "tasks": list(held), "args": vars(args),
+               "results": {arm: train_arm(arm, args, held, in_mixture) for arm in arms}, "footer": footer()}
+    out["summary"] = summary(out["results"])
+    print(json.dumps(out["summary"], indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")

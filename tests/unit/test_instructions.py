@@ -34,6 +34,26 @@ def test_answers_are_right():
         assert e.steps.endswith(f"={int(e.answer) // 10}.")  # the tens with the carry: the answer's leading digits
 
 
+def test_picking_by_kind_has_one_right_word_and_the_kinds_are_named_elsewhere():
+    rng = random.Random(0)
+    kind_of = {word: kind for kind, words in ins.KINDS.items() for word in words}
+    for kind in ins.KINDS:
+        task = next(t for t in ins.TASKS if t.name == f"pick_{kind}")
+        assert task.cluster == f"pick_{kind}"
+        for _ in range(30):
+            example = task.draw(rng)
+            words = example.input["x"].split(", ")
+            assert len(words) == 3 and [kind_of[w] for w in words].count(kind) == 1
+            assert kind_of[example.answer] == kind and len({kind_of[w] for w in words}) == 3
+    named = next(t for t in ins.TASKS if t.name == "kind_of_word")
+    assert all(kind_of[e.input["x"]] == e.answer for e in (named.draw(rng) for _ in range(30)))
+    # Held out, picking a colour is asked of a model that picked the other kinds and named colours.
+    train, _ = ins.mixture(without="pick_colour", cap=200, n_val=0)
+    assert not any("colour:" in s or "the colour from" in s or "is a colour?" in s for s, _ in train)
+    assert any(t == "colour" for _, t in train) and any(s.startswith("Pick the animal from") for s, _ in train)
+    assert set(ins.KINDS["colour"]) <= {t for _, t in train}  # each colour is an answer somewhere (copy_word)
+
+
 def test_the_three_formats():
     task = next(t for t in ins.TASKS if t.name == "subtract")
     example, shots = task.draw(random.Random(1)), (task.draw(random.Random(2)),)

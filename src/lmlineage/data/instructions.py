@@ -3,7 +3,8 @@ Learners"; Flan-T5: Chung et al. 2022, "Scaling Instruction-Finetuned Language M
 
 Checkable tasks are generated here, so every answer can be scored without people: reversing,
 sorting, copying and picking from strings of digits or letters, counting, two-digit arithmetic,
-weekdays and months, and the sentiment of short made-up reviews. Tasks are grouped into clusters
+weekdays and months, the sentiment of short made-up reviews, picking the word of a named kind (a
+day, a month, a colour, an animal) from three, and naming a word's kind. Tasks are grouped into clusters
 (FLAN section 2.2): a benchmark holds a whole cluster out of the mixture and asks the tuned model
 for it zero-shot.
 
@@ -37,6 +38,10 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 POSITIVE = ("great", "wonderful", "lovely", "superb", "moving", "delightful", "brilliant", "charming")
 NEGATIVE = ("awful", "boring", "dull", "terrible", "clumsy", "tedious", "dreadful", "bland")
 SUBJECTS = ("the film", "the acting", "the story", "the music", "the ending", "the meal", "the book", "the show")
+# Words of four kinds: what the picking tasks pick from, and what "What kind of word is X?" names.
+KINDS = {"day": WEEKDAYS, "month": MONTHS,
+         "colour": ("red", "blue", "green", "yellow", "black", "white", "purple", "brown"),
+         "animal": ("dog", "cat", "horse", "sheep", "lion", "mouse", "goat", "bird")}
 FEW_SHOT, CHAIN_OF_THOUGHT = "few-shot", "chain-of-thought"
 COT_CUE = "Let's think step by step."
 
@@ -116,6 +121,34 @@ def _review(rng: random.Random) -> Example:
     return Example({"x": f"{rng.choice(SUBJECTS)} was {words[0]} and {words[1]}."}, "positive" if good else "negative")
 
 
+def _pick(kind: str):
+    """A list of three words of three kinds, one of them ``kind``: the answer is that one."""
+    def draw(rng: random.Random) -> Example:
+        others = rng.sample([k for k in KINDS if k != kind], 2)
+        words = [rng.choice(KINDS[k]) for k in (kind, *others)]
+        answer = words[0]
+        rng.shuffle(words)
+        return Example({"x": ", ".join(words)}, answer)
+    return draw
+
+
+def _kind_of_word(rng: random.Random) -> Example:
+    kind = rng.choice(list(KINDS))
+    return Example({"x": rng.choice(KINDS[kind])}, kind)
+
+
+def _word(rng: random.Random) -> Example:
+    word = rng.choice(rng.choice(list(KINDS.values())))
+    return Example({"x": word}, word)
+
+
+def _pick_task(kind: str) -> InstructionTask:
+    a = "an" if kind[0] in "aeiou" else "a"
+    return InstructionTask(f"pick_{kind}", f"pick_{kind}", (f"Which word is {a} {kind}: {{x}}?",
+                                                           f"Pick the {kind} from {{x}}.",
+                                                           f"{{x}}: which one is {a} {kind}?"), _pick(kind))
+
+
 def _tasks() -> tuple[InstructionTask, ...]:
     digits, letters = _reorder("digits"), _reorder("letters")
     digit, letter = _select("digit"), _select("letter")
@@ -126,6 +159,8 @@ def _tasks() -> tuple[InstructionTask, ...]:
         _string_task("sort_letters", "reorder_letters", LETTERS, letters["sort"], lambda x: "".join(sorted(x))),
         _string_task("copy_digits", "copy", DIGITS, digits["copy"], lambda x: x),
         _string_task("copy_letters", "copy", LETTERS, letters["copy"], lambda x: x),
+        # Every kind's words written out: a held-out picking task's answers are words the model has written.
+        InstructionTask("copy_word", "copy", ("Repeat the word {x}.", "Say {x}.", "Write {x} again."), _word),
         _string_task("first_digit", "select", DIGITS, digit["first"], lambda x: x[0]),
         _string_task("last_digit", "select", DIGITS, digit["last"], lambda x: x[-1]),
         _string_task("first_letter", "select", LETTERS, letter["first"], lambda x: x[0]),
@@ -144,6 +179,11 @@ def _tasks() -> tuple[InstructionTask, ...]:
                         _cycle(MONTHS, 1, "month")),
         InstructionTask("sentiment", "sentiment", ("Is this review positive or negative? {x}", "{x} Sentiment?",
                                                    "How does the writer feel: {x}"), _review),
+        # Picking a word by its kind, one cluster per kind: holding one out asks for a known operation
+        # (picking) on a kind only "kind_of_word" and the other tasks' inputs name.
+        *(_pick_task(kind) for kind in KINDS),
+        InstructionTask("kind_of_word", "kind_of_word", ("What kind of word is {x}?", "Is {x} a day, a month, a "
+                                                         "colour or an animal?", "{x} is a what?"), _kind_of_word),
     ]
     return tuple(tasks)
 
