@@ -156,7 +156,6 @@ def embed(path, texts: list[str], device: str = "cpu", batch_size: int = 32) -> 
     """Sentence embeddings (N, d_model) from an encoder checkpoint: see :func:`sentence_embeddings`."""
     from .tokenizers.base import check_text
 
-
     directory = resolve_checkpoint(path)
     model = load(directory, device=check_device(device))
     if model.joint_image_text_space:  # its text tower: vectors in the space its images share

@@ -4,9 +4,9 @@ Learners"; Flan-T5: Chung et al. 2022, "Scaling Instruction-Finetuned Language M
 Checkable tasks are generated here, so every answer can be scored without people: reversing,
 sorting, copying and picking from strings of digits or letters, counting, two-digit arithmetic,
 weekdays and months, the sentiment of short made-up reviews, picking the word of a named kind (a
-day, a month, a colour, an animal) from three, and naming a word's kind. Tasks are grouped into clusters
-(FLAN section 2.2): a benchmark holds a whole cluster out of the mixture and asks the tuned model
-for it zero-shot.
+day, a month, a colour, an animal) from three, and naming a word's kind. Tasks are grouped into
+clusters (FLAN section 2.2): a benchmark holds a whole cluster out of the mixture and asks the
+tuned model for it zero-shot.
 
 Each task has several phrasings (templates, FLAN's "ten templates per data set", here two to
 four); an example is rendered zero-shot (instruction + input), few-shot (exemplars of the same
