@@ -12,7 +12,8 @@ The default cluster, ``pick_animal`` ("Which word is an animal: May, dog, red?")
 operation on a known kind of word: the mixture picks days, months and colours from such lists,
 names each word's kind ("What kind of word is dog?") and writes every word out (``copy_word``).
 ``pick_colour`` was the validation cluster; ``reorder_letters`` (reverse and sort letter strings,
-with digits reversed and sorted and letters copied in the mixture) was the first design.
+with digits reversed and sorted and letters copied in the mixture) was the first design; with
+``--vocab-size 1000`` (a subword vocabulary, as T5's, instead of bytes) ``pick_month`` was the test.
 
     python benchmarks/flan_heldout.py --threads 1 --json benchmarks/results/flan_heldout.json
 """
@@ -63,7 +64,7 @@ def train_arm(arm: str, args, held: dict, in_mixture: list) -> dict:
         start = time.perf_counter()
         run = lmlineage.train("flan-t5", preset=args.preset, data=data, steps=args.steps,
                               batch_size=args.batch_size, lr=args.lr, seed=args.seed, out=Path(tmp) / arm,
-                              progress=False, eval_interval=max(args.steps // 4, 1))
+                              progress=False, eval_interval=max(args.steps // 4, 1), vocab_size=args.vocab_size)
         model = lmlineage.load(str(Path(tmp) / arm / "best"))
         result = {"data": data, "train_s": round(time.perf_counter() - start, 1), "val_loss": run.val_loss,
                   "held_out": {task: score(model, pairs) for task, pairs in held.items()},
@@ -88,6 +89,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--preset", default="tiny")
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help="a BPE of this size trained on the arm's data (default: single bytes, the mixture's default)")
     p.add_argument("--n-eval", type=int, default=100, help="held-out questions per task")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--arm", choices=["both", *ARMS], default="both",
