@@ -173,10 +173,10 @@ def kl_to(model, reference, env: Env, seed: int, items=None) -> float:
 # ---- 1. supervised fine-tuning -------------------------------------------------------------------
 def train_sft(cfg: RLConfig, env: Env, progress: bool = False):
     model = new_policy(cfg)
-    convs = [conversation(p, a) for p, a in env.train]
     settings = SFTConfig(epochs=cfg.sft_epochs, batch_size=cfg.batch_size, lr=cfg.sft_lr, seed=cfg.seed,
                          progress=progress)
-    result = sft(model, convs[:cfg.sft_demonstrations], convs[-100:], settings)
+    result = sft(model, [conversation(p, a) for p, a in env.demonstrations],
+                 [conversation(p, a) for p, a in env.train[-100:]], settings)
     return model.eval(), result
 
 
