@@ -5,7 +5,9 @@ Two T5s of the same shape, seed, steps and learning rate are trained on the same
 (``data.instructions``) with one cluster held out: one on the instruction templates
 (``flan:without=CLUSTER``), one on the inputs alone (``flan:without=CLUSTER:plain``, FLAN's "no
 template" ablation). Both are then asked the held-out tasks zero-shot, with templates they never
-saw, and greedy answers are scored: exact match and per-position character accuracy. The
+saw, and greedy answers are scored: exact match and per-position character accuracy. A held-out
+task with options (the picking tasks' three listed words) is also scored as FLAN scores such
+tasks, by rank classification: the option the model finds most likely is its answer. The
 in-mixture tasks are scored too (fresh inputs), so a model that learnt nothing is visible.
 
 The default cluster, ``pick_animal`` ("Which word is an animal: May, dog, red?"), asks for a known
@@ -35,6 +37,7 @@ from common import footer  # noqa: E402
 import lmlineage  # noqa: E402
 from lmlineage.data import instructions  # noqa: E402
 from lmlineage.generation import generate_text  # noqa: E402
+from lmlineage.objectives.seq2seq import PAD, Seq2SeqLM  # noqa: E402
 
 
 def char_accuracy(answer: str, reference: str) -> float:
@@ -55,10 +58,37 @@ def score(model, pairs: list[tuple[str, str]], batch: int = 50) -> dict:
             "examples": [{"source": s, "answer": a, "reference": r} for (s, r), a in list(zip(pairs, answers))[:3]]}
 
 
+@torch.no_grad()
+def answer_logprobs(model, source: str, answers: tuple[str, ...]) -> torch.Tensor:
+    """log p(answer, then the end token | source) for each answer, teacher forced: one batch of
+    the source repeated beside each answer, encoded as training encodes a pair."""
+    tok = model.tokenizer
+    objective = Seq2SeqLM(model.config.decoder.start_id, pad_id=tok.eos_id, eps=0.0)
+    targets = [ids + [tok.eos_id] for ids in tok.encode_batch(list(answers))]
+    width = max(map(len, targets))
+    target = torch.tensor([t + [PAD] * (width - len(t)) for t in targets])
+    source_ids = torch.tensor([tok.encode(source)] * len(answers))
+    batch = objective.prepare((source_ids, target))
+    logits = model(batch["decoder_input_ids"], input_ids=batch["input_ids"],
+                   encoder_mask=batch["attention_mask"]).logits.float()
+    keep = target != PAD
+    picked = logits.log_softmax(-1).gather(-1, target.clamp(min=0)[..., None]).squeeze(-1)
+    return (picked * keep).sum(1)
+
+
+def rank_classification(model, pairs: list[tuple[str, str]], options: list[tuple[str, ...]]) -> dict:
+    """FLAN's scoring of a task with options (Wei et al. 2022, section 2.2): the option the
+    model finds most likely is its answer. ``chance``: one over the number of options."""
+    model.eval()
+    right = [tuple(opts)[int(answer_logprobs(model, source, opts).argmax())] == answer
+             for (source, answer), opts in zip(pairs, options)]
+    return {"accuracy": sum(right) / len(right), "chance": sum(1 / len(o) for o in options) / len(options)}
+
+
 ARMS = {"instructions": "flan:without={}", "no_templates": "flan:without={}:plain"}
 
 
-def train_arm(arm: str, args, held: dict, in_mixture: list) -> dict:
+def train_arm(arm: str, args, held: dict, options: dict, in_mixture: list) -> dict:
     data = ARMS[arm].format(args.cluster)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -68,17 +98,28 @@ def train_arm(arm: str, args, held: dict, in_mixture: list) -> dict:
         model = lmlineage.load(str(Path(tmp) / arm / "best"))
         result = {"data": data, "train_s": round(time.perf_counter() - start, 1), "val_loss": run.val_loss,
                   "held_out": {task: score(model, pairs) for task, pairs in held.items()},
+                  "held_out_options": {task: rank_classification(model, held[task], opts)
+                                       for task, opts in options.items()},
                   "in_mixture_zero_shot": score(model, in_mixture)}
     for task, s in result["held_out"].items():
         print(f"{arm:13s} held-out {task:16s} exact {s['exact_match']:.3f} chars {s['char_accuracy']:.3f}", flush=True)
+    for task, s in result["held_out_options"].items():
+        print(f"{arm:13s} held-out {task:16s} rank classification {s['accuracy']:.3f} (chance {s['chance']:.3f})",
+              flush=True)
     print(f"{arm:13s} in-mixture zero-shot exact {result['in_mixture_zero_shot']['exact_match']:.3f}", flush=True)
     return result
 
 
 def summary(results: dict) -> dict:
-    """Each arm's exact match and character accuracy, averaged over the held-out cluster's tasks."""
-    return {arm: {k: sum(s[k] for s in r["held_out"].values()) / len(r["held_out"])
-                  for k in ("exact_match", "char_accuracy")} for arm, r in results.items()}
+    """Each arm's exact match and character accuracy, averaged over the held-out cluster's tasks,
+    and its rank-classification accuracy over those with options (runs before it had none)."""
+    out = {}
+    for arm, r in results.items():
+        out[arm] = {k: sum(s[k] for s in r["held_out"].values()) / len(r["held_out"])
+                    for k in ("exact_match", "char_accuracy")}
+        if ranked := r.get("held_out_options"):
+            out[arm]["rank_classification"] = sum(s["accuracy"] for s in ranked.values()) / len(ranked)
+    return out
 
 
 def main() -> None:
@@ -109,13 +150,14 @@ def main() -> None:
                "results": {arm: r for part in parts for arm, r in part["results"].items()}}
     else:
         held = instructions.held_out(args.cluster, args.n_eval)
+        options = instructions.held_out_options(args.cluster, args.n_eval)
         # The mixture's own tasks asked zero-shot too (fresh inputs): what each arm learnt at all.
         in_mixture = [pair for task in instructions.TASKS if task.cluster != args.cluster
                       for pair in instructions.examples(task, 10, "in-mixture", formats={"zero-shot": 1.0})]
         arms = list(ARMS) if args.arm == "both" else [args.arm]
         out = {"claim": "instruction-tuned T5 scores above the same T5 tuned without templates on a held-out "
                         "cluster, zero-shot", "cluster": args.cluster, "tasks": list(held), "args": vars(args),
-               "results": {arm: train_arm(arm, args, held, in_mixture) for arm in arms}, "footer": footer()}
+               "results": {arm: train_arm(arm, args, held, options, in_mixture) for arm in arms}, "footer": footer()}
     out["summary"] = summary(out["results"])
     print(json.dumps(out["summary"], indent=1))
     if args.json:

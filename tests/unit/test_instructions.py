@@ -54,6 +54,17 @@ def test_picking_by_kind_has_one_right_word_and_the_kinds_are_named_elsewhere():
     assert set(ins.KINDS["colour"]) <= {t for _, t in train}  # each colour is an answer somewhere (copy_word)
 
 
+def test_held_out_options_are_the_listed_words_of_each_question_in_order():
+    questions, options = ins.held_out("pick_month", 40), ins.held_out_options("pick_month", 40)
+    assert list(options) == ["pick_month"] and len(options["pick_month"]) == 40
+    for (source, answer), opts in zip(questions["pick_month"], options["pick_month"]):
+        assert answer in opts and len(opts) == 3 and all(word in source for word in opts)
+    assert len({opts for opts in options["pick_month"]}) > 30  # each question its own list, not one repeated
+    # Closed sets elsewhere; tasks whose answers are open have none.
+    assert ins.held_out_options("kind_of_word", 5)["kind_of_word"][0] == tuple(ins.KINDS)
+    assert ins.held_out_options("reorder_letters", 5) == {}
+
+
 def test_the_three_formats():
     task = next(t for t in ins.TASKS if t.name == "subtract")
     example, shots = task.draw(random.Random(1)), (task.draw(random.Random(2)),)

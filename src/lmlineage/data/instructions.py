@@ -60,6 +60,9 @@ class InstructionTask:
     templates: tuple[str, ...]  # phrasings with {fields} of the input
     draw: Callable[[random.Random], Example]
     plain: str = "{x}"  # the input without an instruction (the no-template baseline)
+    # The answers to choose among, where a task has a closed set (FLAN's OPTIONS): what rank
+    # classification scores, answer by answer, instead of reading a generated one.
+    options: Callable[[dict], tuple[str, ...]] | None = None
 
 
 def _string(alphabet: str, low: int = 3, high: int = 8):
@@ -146,7 +149,8 @@ def _pick_task(kind: str) -> InstructionTask:
     a = "an" if kind[0] in "aeiou" else "a"
     return InstructionTask(f"pick_{kind}", f"pick_{kind}", (f"Which word is {a} {kind}: {{x}}?",
                                                            f"Pick the {kind} from {{x}}.",
-                                                           f"{{x}}: which one is {a} {kind}?"), _pick(kind))
+                                                           f"{{x}}: which one is {a} {kind}?"), _pick(kind),
+                           options=lambda inputs: tuple(inputs["x"].split(", ")))
 
 
 def _tasks() -> tuple[InstructionTask, ...]:
@@ -178,12 +182,14 @@ def _tasks() -> tuple[InstructionTask, ...]:
         InstructionTask("next_month", "dates", ("What month comes after {x}?", "The month after {x} is?"),
                         _cycle(MONTHS, 1, "month")),
         InstructionTask("sentiment", "sentiment", ("Is this review positive or negative? {x}", "{x} Sentiment?",
-                                                   "How does the writer feel: {x}"), _review),
+                                                   "How does the writer feel: {x}"), _review,
+                        options=lambda inputs: ("positive", "negative")),
         # Picking a word by its kind, one cluster per kind: holding one out asks for a known operation
         # (picking) on a kind only "kind_of_word" and the other tasks' inputs name.
         *(_pick_task(kind) for kind in KINDS),
         InstructionTask("kind_of_word", "kind_of_word", ("What kind of word is {x}?", "Is {x} a day, a month, a "
-                                                         "colour or an animal?", "{x} is a what?"), _kind_of_word),
+                                                         "colour or an animal?", "{x} is a what?"), _kind_of_word,
+                        options=lambda inputs: tuple(KINDS)),
     ]
     return tuple(tasks)
 
@@ -283,3 +289,14 @@ def load(name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 def held_out(cluster: str, n: int = 100, seed: str = "held-out") -> dict[str, list[tuple[str, str]]]:
     """Zero-shot (source, answer) pairs of each task of ``cluster``, as a held-out benchmark asks them."""
     return {t.name: examples(t, n, seed, formats={"zero-shot": 1.0}) for t in cluster_tasks(cluster)}
+
+
+def held_out_options(cluster: str, n: int = 100, seed: str = "held-out") -> dict[str, list[tuple[str, ...]]]:
+    """The options of each question ``held_out`` asks, in its order, for the cluster's tasks that
+    have a closed set of answers (rank classification, as FLAN scores such tasks)."""
+    options = {}
+    for task in cluster_tasks(cluster):
+        if task.options is not None:
+            rng = random.Random(f"{task.name}-{seed}")  # the draws ``examples`` makes for these inputs
+            options[task.name] = [task.options(task.draw(rng).input) for _ in range(n)]
+    return options
