@@ -25,6 +25,16 @@ def test_a_ranking_with_ties_only_is_refused_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("setting", [{"ptx_data": "pretraining"}, {"critic": "value_head"}])
+def test_an_unknown_ppo_setting_is_refused_when_the_settings_are_made(setting):
+    from lmlineage.core.errors import UserError
+
+    with pytest.raises(UserError, match=f"{next(iter(setting))} '{next(iter(setting.values()))}'"):
+        RLConfig(**setting)  # not after SFT and the reward model have trained
+    with pytest.raises(UserError):
+        dataclasses.replace(RLConfig(), **setting)
+
+
 def test_checker_and_ranks():
     assert checkable.exact(" 123 ", "123") == 1.0 and checkable.exact("124", "123") == 0.0
     assert rank_by([0.5, 2.0, 0.5, -1.0]) == [1, 0, 1, 2]

@@ -80,6 +80,12 @@ class RLConfig:
     dpo_lr: float = 1e-5
     dpo_nll_coef: float = 0.0  # + this times the preferred reply's NLL per token (Pang et al. 2024's DPO+NLL)
 
+    def __post_init__(self):
+        # Checked when the settings are made, not when PPO reaches them after SFT and the reward model.
+        for name, allowed in (("ptx_data", ("demonstrations", "inputs")), ("critic", ("reward_model", "policy"))):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{name} {getattr(self, name)!r}", f"choose {' or '.join(map(repr, allowed))}")
+
 
 def prompt_text(prompt: str) -> str:
     return render(PLAIN_TEMPLATE, [{"role": "user", "content": prompt}], add_generation_prompt=True)
@@ -267,10 +273,8 @@ def ptx_rows(model, env: Env):
     tok = model.tokenizer
     if env.cfg.ptx_data == "demonstrations":
         examples = encode_all(model, [conversation(p, a) for p, a in env.demonstrations], PLAIN_TEMPLATE)
-    elif env.cfg.ptx_data == "inputs":
+    else:  # "inputs"
         examples = [Example(ids, [True] * len(ids)) for ids in (tok.encode(f"user: {p}\n") for p, _ in env.train)]
-    else:
-        raise UserError(f"ptx_data {env.cfg.ptx_data!r}", 'choose "inputs" or "demonstrations"')
     return pack(examples, model.max_positions)
 
 
@@ -323,10 +327,8 @@ def ppo(sft_model, reward_model, env: Env, progress=None, reward_rows: list[dict
     best = BestOnValidation(env)
     if cfg.critic == "policy":  # one network: its value head's loss trains the policy's trunk too
         policy = critic = with_value_head(sft_model, cfg.seed + 1)
-    elif cfg.critic == "reward_model":  # InstructGPT: the value function starts from the RM, apart
+    else:  # "reward_model", InstructGPT's: the value function starts from the RM, apart
         policy, critic = copy.deepcopy(sft_model).requires_grad_(True), copy.deepcopy(reward_model)
-    else:
-        raise UserError(f"critic {cfg.critic!r}", 'choose "policy" or "reward_model"')
     reference = sft_model.eval().requires_grad_(False)
     reward_model.eval().requires_grad_(False)
     trained = list(policy.parameters()) + ([] if critic is policy else list(critic.requires_grad_(True).parameters()))
