@@ -123,6 +123,14 @@ def test_without_tools_the_model_writes_its_own_results(monkeypatch):
     assert contexts[2].endswith("Result: 170000\n")
 
 
+def test_an_empty_line_ends_the_turn_and_is_neither_shown_nor_kept(monkeypatch):
+    scripted(monkeypatch, ["Call: calculator 2 + 2", "", "Bot: never reached."])
+    shown = []
+    turn = respond(object(), "What is 2 + 2?", Toolset.default(SearchIndex(["x"])), show=shown.append)
+    assert shown == ["Call: calculator 2 + 2", "Result: 4"] and turn.transcript.splitlines() == shown
+    assert turn.reply == ""
+
+
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 

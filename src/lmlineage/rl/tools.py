@@ -227,11 +227,13 @@ def respond(model, question: str, tools: Toolset | None, *, chat: bool = False, 
     for _ in range(max_lines):
         line = generate_text(model, context, max_new_tokens=max_line_tokens, stop=["\n"], **options)
         line = line.split("\n")[0].strip()
+        if not line:  # the turn ended without another line: nothing to show or keep
+            break
         context += line + "\n"
         lines.append(line)
         if show is not None:
             show(line)
-        if line.startswith(BOT) or not line:
+        if line.startswith(BOT):
             break
         if tools is not None and line.startswith(CALL):
             result = tools.run(line)
