@@ -74,3 +74,20 @@ def test_inverse_sqrt_schedule():
         TrainConfig(schedule="linear").validate()
     with pytest.raises(UserError, match="warmup >= 1"):
         TrainConfig(schedule="inverse_sqrt", warmup=0).validate()
+
+
+def test_target_logprobs_are_each_pairs_teacher_forced_log_likelihood():
+    from lmlineage.core.registry import get_family
+    from lmlineage.models import build_model
+    from lmlineage.tasks.seq2seq import Seq2SeqTask
+
+    torch.manual_seed(0)
+    task = Seq2SeqTask(build_model(get_family("t5").config("tiny", vocab_size=20)).eval(), pad_id=1)
+    source = torch.tensor([[3, 4, 5, 1], [6, 7, PAD, PAD], [8, PAD, PAD, PAD]])
+    target = torch.tensor([[9, 1, PAD], [10, 11, 1], [1, PAD, PAD]])
+    each = task.target_logprobs((source, target))
+    assert each.shape == (3,) and bool((each < 0).all())
+    assert float(each.sum()) == pytest.approx(-task.evaluate([(source, target)])["nats"], rel=1e-5)
+    for i in range(3):  # a pair alone, unpadded: the batch's padding neither counts nor leaks
+        alone = task.target_logprobs((source[i : i + 1, source[i] != PAD], target[i : i + 1, target[i] != PAD]))
+        assert float(alone[0]) == pytest.approx(float(each[i]), abs=1e-5)

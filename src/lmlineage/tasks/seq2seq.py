@@ -52,6 +52,15 @@ class Seq2SeqTask(Task):
         return self.objective.loss(logits, labels)
 
     @torch.no_grad()
+    def target_logprobs(self, batch) -> torch.Tensor:
+        """log p(target | source) of each pair of a batch, summed over the target's tokens (its end
+        token included), teacher forced: how likely the model finds each given answer (B,)."""
+        logits, labels = self._logits(batch)
+        keep = labels != self.objective.ignore_index
+        picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
+        return (picked * keep).sum(1)
+
+    @torch.no_grad()
     def evaluate(self, batches, forward=None) -> dict:
         """``loss``: unsmoothed negative log-likelihood per target token (what perplexity
         measures; the smoothed training loss is higher by design); ``accuracy``: the share of
