@@ -31,6 +31,7 @@ import lmlineage
 from lmlineage.api import sentence_embeddings
 from lmlineage.data.pairs import load_pairs
 from lmlineage.evaluation.translation import WordByWord, target_units
+from lmlineage.tasks.dual_encoder import TranslationRankingTask
 
 
 def top1(scores: np.ndarray) -> tuple[float, float]:
@@ -59,6 +60,42 @@ def dictionary_scores(train_pairs, val_pairs) -> np.ndarray:
     return overlap / np.sqrt(sizes_a[:, None] * sizes_b[None, :])
 
 
+def length_only(train_pairs, val_pairs, batch_size: int, seed: int = 0) -> dict:
+    """What the two lengths alone give (English words, Chinese characters): each verse a 2-d unit
+    vector at an angle proportional to its log length (English shifted by the median log ratio of
+    the training pairs), ranked and scored as the tower's vectors are. The in-batch ranking loss
+    on the held-out pairs, in random batches (as training draws them) and in batches of about one
+    length (as the validation curve takes them, ``PairSplit.batches``); the angle's scale is
+    chosen on the training pairs."""
+    def log_lengths(pairs):
+        return (np.log([max(len(en.split()), 1) for en, _ in pairs]),
+                np.log([max(len("".join(zh.split())), 1) for _, zh in pairs]))
+
+    def vectors(log_lengths, scale):
+        return torch.tensor(np.stack([np.cos(scale * log_lengths), np.sin(scale * log_lengths)], 1))
+
+    objective = TranslationRankingTask.ranking_objective()
+    rng = np.random.default_rng(seed)
+
+    def mean_loss(english, chinese, batches):
+        return float(np.mean([float(objective.loss(english[b], chinese[b])) for b in batches]))
+
+    train_en, train_zh = log_lengths(train_pairs)
+    shift = float(np.median(train_zh - train_en))
+    random_train = [rng.integers(0, len(train_en), batch_size) for _ in range(200)]
+    scale = min((1.0, 2.0, 4.0, 8.0), key=lambda k: mean_loss(vectors(train_en + shift, k), vectors(train_zh, k), random_train))
+    val_en, val_zh = log_lengths(val_pairs)
+    english, chinese = vectors(val_en + shift, scale), vectors(val_zh, scale)
+    by_length = np.argsort(val_en + val_zh, kind="stable")
+    one_length = [by_length[i : i + batch_size] for i in range(0, len(by_length) - batch_size + 1, batch_size)]
+    random_val = [rng.integers(0, len(val_en), batch_size) for _ in range(200)]
+    en_zh, zh_en = top1((english @ chinese.T).numpy())
+    return {"angle_scale": scale, "en_to_zh": en_zh, "zh_to_en": zh_en,
+            "ranking_loss_random_batches": mean_loss(english, chinese, random_val),
+            "ranking_loss_one_length_batches": mean_loss(english, chinese, one_length),
+            "ranking_loss_identical_vectors": 2 * (float(np.log(batch_size)) + objective.margin * objective.scale)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=1500)
@@ -78,6 +115,8 @@ def main() -> None:
     en_zh, zh_en = top1(dictionary_scores(train_pairs, val_pairs))
     results["dictionary"] = {"en_to_zh": en_zh, "zh_to_en": zh_en, "seconds": round(time.time() - start, 1)}
     print(json.dumps(results["dictionary"]), flush=True)
+    results["length_only"] = length_only(train_pairs, val_pairs, args.batch_size)
+    print(json.dumps(results["length_only"]), flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="labse-bench-"))
     try:

@@ -34,7 +34,11 @@ class TranslationRankingTask(Task):
         super().__init__()
         self.model = model
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
-        self.objective = InBatchContrastive(margin=0.3, scale=10.0)  # LaBSE: m = 0.3 (section 4.2)
+        self.objective = self.ranking_objective()
+
+    @staticmethod
+    def ranking_objective() -> InBatchContrastive:
+        return InBatchContrastive(margin=0.3, scale=10.0)  # LaBSE: m = 0.3 (section 4.2)
 
     @classmethod
     def pair_length(cls, source: int, target: int) -> int:
