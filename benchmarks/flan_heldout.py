@@ -37,8 +37,8 @@ from common import footer  # noqa: E402
 
 import lmlineage  # noqa: E402
 from lmlineage.data import instructions  # noqa: E402
-from lmlineage.generation import generate_text  # noqa: E402
 from lmlineage.data.pairs import PairSplit  # noqa: E402
+from lmlineage.generation import generate_text  # noqa: E402
 from lmlineage.tasks.instruction_tuning import InstructionTuningTask  # noqa: E402
 
 

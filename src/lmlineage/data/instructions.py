@@ -248,9 +248,14 @@ def examples(task: InstructionTask, n: int, seed, *, plain: bool = False, format
     return pairs
 
 
-def _inputs(task: InstructionTask, n: int, seed) -> frozenset:
+def _draws(task: InstructionTask, n: int, seed) -> list[Example]:
+    """The first ``n`` examples ``seed`` draws: the inputs ``examples`` renders where none is excluded."""
     rng = random.Random(f"{task.name}-{seed}")
-    return frozenset(repr(sorted(task.draw(rng).input.items())) for _ in range(n))
+    return [task.draw(rng) for _ in range(n)]
+
+
+def _inputs(task: InstructionTask, n: int, seed) -> frozenset:
+    return frozenset(repr(sorted(e.input.items())) for e in _draws(task, n, seed))
 
 
 def parse_name(name: str) -> dict | None:
@@ -294,9 +299,5 @@ def held_out(cluster: str, n: int = 100, seed: str = "held-out") -> dict[str, li
 def held_out_options(cluster: str, n: int = 100, seed: str = "held-out") -> dict[str, list[tuple[str, ...]]]:
     """The options of each question ``held_out`` asks, in its order, for the cluster's tasks that
     have a closed set of answers (rank classification, as FLAN scores such tasks)."""
-    options = {}
-    for task in cluster_tasks(cluster):
-        if task.options is not None:
-            rng = random.Random(f"{task.name}-{seed}")  # the draws ``examples`` makes for these inputs
-            options[task.name] = [task.options(task.draw(rng).input) for _ in range(n)]
-    return options
+    return {t.name: [t.options(e.input) for e in _draws(t, n, seed)] for t in cluster_tasks(cluster)
+            if t.options is not None}
