@@ -37,7 +37,6 @@ from common import footer  # noqa: E402
 
 import lmlineage  # noqa: E402
 from lmlineage.data import instructions  # noqa: E402
-from lmlineage.data.pairs import PairSplit  # noqa: E402
 from lmlineage.generation import generate_text  # noqa: E402
 from lmlineage.tasks.instruction_tuning import InstructionTuningTask  # noqa: E402
 
@@ -60,19 +59,12 @@ def score(model, pairs: list[tuple[str, str]], batch: int = 50) -> dict:
             "examples": [{"source": s, "answer": a, "reference": r} for (s, r), a in list(zip(pairs, answers))[:3]]}
 
 
-def answer_logprobs(model, source: str, answers: tuple[str, ...]) -> torch.Tensor:
-    """log p(answer, then the end token | source) for each answer: the pairs encoded as training
-    encodes them, scored by the task the model trained with."""
-    tok = model.tokenizer
-    pairs = PairSplit.encode([(source, answer) for answer in answers], tok, tok.eos_id)
-    return InstructionTuningTask.for_tokenizer(model, tok).target_logprobs(pairs.collate(range(len(answers))))
-
-
 def rank_classification(model, pairs: list[tuple[str, str]], options: list[tuple[str, ...]]) -> dict:
     """FLAN's scoring of a task with options (Wei et al. 2022, section 2.2): the option the
-    model finds most likely is its answer. ``chance``: one over the number of options."""
-    model.eval()
-    right = [tuple(opts)[int(answer_logprobs(model, source, opts).argmax())] == answer
+    model finds most likely is its answer (``InstructionTuningTask.option_logprobs``, what
+    `train` and `eval` report for a held-out cluster). ``chance``: one over the number of options."""
+    task = InstructionTuningTask.for_tokenizer(model, model.tokenizer).eval()
+    right = [opts[int(task.option_logprobs(model.tokenizer, source, opts).argmax())] == answer
              for (source, answer), opts in zip(pairs, options)]
     return {"accuracy": sum(right) / len(right), "chance": sum(1 / len(o) for o in options) / len(options)}
 

@@ -782,7 +782,7 @@ def _evaluate_pairs(model, task_cls, data, batch_size: int, device: str) -> dict
         return {k: v for k, v in result.items() if k != "nats"} | {"perplexity": perplexity(result["loss"]),
                                                                    "pairs": len(split)}
     return {"loss": result["loss"], "perplexity": perplexity(result["loss"]), "accuracy": result["accuracy"],
-            "tokens": result["tokens"], "pairs": len(split)}
+            "tokens": result["tokens"], "pairs": len(split)} | task.zero_shot_scores(model.tokenizer, data)
 
 
 def _trained_context(path, model) -> int:

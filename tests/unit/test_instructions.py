@@ -123,3 +123,31 @@ def test_a_bad_mixture_name_is_one_line_and_exit_2(tmp_path, capsys):
     code = cli.main(["train", "flan-t5", "--data", "flan:without=poetry", "--steps", "1", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "poetry" in err[0]
+
+
+def test_train_and_eval_report_the_held_out_cluster_zero_shot(tmp_path, capsys):
+    import lmlineage
+    from lmlineage.api import evaluate
+
+    run = lmlineage.train("flan-t5", preset="tiny", data="flan:without=pick_day", steps=20, batch_size=8,
+                          vocab_size=1000, out=tmp_path / "r", progress=False, sample_tokens=0)
+    trained = run.metrics
+    assert trained["held_out_cluster"] == "pick_day" and trained["held_out_questions"] == 100
+    assert trained["held_out_chance"] == pytest.approx(1 / 3)
+    assert 0 <= trained["held_out_exact_match"] <= 1 and 0 <= trained["held_out_rank_classification"] <= 1
+    assert cli.main(["eval", str(tmp_path / "r")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("held-out cluster pick_day")]
+    assert len(lines) == 1 and "rank classification" in lines[0]
+    # `eval` reads the saved best checkpoint, `train` scored the live model with its weights: the same numbers
+    evaluated = evaluate(tmp_path / "r")
+    for key in ("held_out_exact_match", "held_out_rank_classification"):
+        assert evaluated[key] == pytest.approx(trained[key])
+
+
+def test_a_mixture_without_a_held_out_cluster_scores_nothing_zero_shot():
+    from lmlineage.core.registry import get_family
+    from lmlineage.models import build_model
+    from lmlineage.tasks.instruction_tuning import InstructionTuningTask
+
+    task = InstructionTuningTask(build_model(get_family("flan-t5").config("tiny", vocab_size=20)), pad_id=1)
+    assert task.zero_shot_scores(None, "flan") == {} and task.zero_shot_scores(None, "bible-en-zh") == {}

@@ -51,6 +51,11 @@ class Seq2SeqTask(Task):
         logits, labels = self._logits(batch)
         return self.objective.loss(logits, labels)
 
+    def zero_shot_scores(self, tokenizer, data) -> dict:
+        """What the task scores beyond the held-out pairs of ``data`` (the data it trained on): none
+        for translation."""
+        return {}
+
     @torch.no_grad()
     def target_logprobs(self, batch) -> torch.Tensor:
         """log p(target | source) of each pair of a batch, summed over the target's tokens (its end
@@ -88,12 +93,13 @@ class Seq2SeqTask(Task):
         m = result.metrics
         return (f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
                 f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
-                f"checkpoints in {result.out}\n--- sample ---\n{result.sample}")
+                f"checkpoints in {result.out}{zero_shot_line(m)}\n--- sample ---\n{result.sample}")
 
     @classmethod
     def evaluation_report(cls, metrics: dict) -> str:
         return (f"loss {metrics['loss']:.4f} | perplexity {metrics['perplexity']:.2f} | token accuracy "
-                f"{metrics['accuracy']:.3f} | {metrics['tokens']} target tokens of {metrics['pairs']} held-out pairs")
+                f"{metrics['accuracy']:.3f} | {metrics['tokens']} target tokens of {metrics['pairs']} held-out pairs"
+                f"{zero_shot_line(metrics)}")
 
     @torch.no_grad()
     def translate(self, sources, batch_size: int = 64, max_new_tokens: int = 128, num_beams: int = 1,
@@ -124,6 +130,18 @@ class Seq2SeqTask(Task):
                 out[i] = row[: row.index(eos)] if eos in row else row
         self.model.train(was_training)
         return out
+
+
+def zero_shot_line(metrics: dict) -> str:
+    """``zero_shot_scores`` as `train` and `eval` print them, on a line of their own ("" for none)."""
+    if "held_out_cluster" not in metrics:
+        return ""
+    line = (f"\nheld-out cluster {metrics['held_out_cluster']}, zero-shot on {metrics['held_out_questions']} "
+            f"questions: exact match {metrics['held_out_exact_match']:.3f}")
+    if "held_out_rank_classification" in metrics:
+        line += (f" | rank classification {metrics['held_out_rank_classification']:.3f} "
+                 f"(chance {metrics['held_out_chance']:.3f})")
+    return line
 
 
 class MaximumLikelihoodSeq2SeqTask(Seq2SeqTask):

@@ -317,7 +317,8 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
     if eos is not None:  # a translating task's targets end with it, and it starts the decoder
         overrides["decoder"] = {"start_id": eos, "pad_id": eos, "eos_id": eos}
     return Prepared(tok, train_split, val_split, longest, overrides, "--data", task_cls.schedule,
-                    held_out=(val_pairs, pair_data.target_language(data)), write=write, open=lambda data_dir: None)
+                    held_out=(val_pairs, pair_data.target_language(data), data), write=write,
+                    open=lambda data_dir: None)
 
 
 def _words(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
@@ -617,7 +618,7 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
         return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, "", trainer.step,
                            trainer.rank, task_cls.metrics(evaluation))
     model, tok, val_split = task.model, prepared.tokenizer, prepared.val
-    val_pairs, language = prepared.held_out
+    val_pairs, language, data = prepared.held_out
     if (out / "best" / "model.safetensors").exists():
         from safetensors.torch import load_file
 
@@ -628,6 +629,7 @@ def _pairs_result(fam, task_cls, task, trainer, evaluation, prepared, *, out, se
     refs = [target for _, target in val_pairs]
     metrics = task_cls.metrics(evaluation)
     metrics.update(bleu=bleu(hyps, refs, language), exact_match=exact_match(hyps, refs), pairs=len(refs))
+    metrics.update(task.zero_shot_scores(tok, data))
     trainer._log({"step": trainer.step, **{f"val_{k}": v for k, v in metrics.items()}})
     sample = f"{val_pairs[0][0]} -> {hyps[0]} (reference: {refs[0]})"
     return TrainResult(out, evaluation["loss"], perplexity(evaluation["loss"]), None, sample, trainer.step,
