@@ -60,13 +60,9 @@ def score(model, pairs: list[tuple[str, str]], batch: int = 50) -> dict:
 
 
 def rank_classification(model, pairs: list[tuple[str, str]], options: list[tuple[str, ...]]) -> dict:
-    """FLAN's scoring of a task with options (Wei et al. 2022, section 2.2): the option the
-    model finds most likely is its answer (``InstructionTuningTask.option_logprobs``, what
-    `train` and `eval` report for a held-out cluster). ``chance``: one over the number of options."""
+    """FLAN's scoring of a task with options, as `train` and `eval` report it for a held-out cluster."""
     task = InstructionTuningTask.for_tokenizer(model, model.tokenizer).eval()
-    right = [opts[int(task.option_logprobs(model.tokenizer, source, opts).argmax())] == answer
-             for (source, answer), opts in zip(pairs, options)]
-    return {"accuracy": sum(right) / len(right), "chance": sum(1 / len(o) for o in options) / len(options)}
+    return task.rank_classification(model.tokenizer, pairs, options)
 
 
 ARMS = {"instructions": "flan:without={}", "no_templates": "flan:without={}:plain"}

@@ -45,21 +45,29 @@ class InstructionTuningTask(Seq2SeqTask):
             self.model.train(was_training)
 
     def _zero_shot(self, tokenizer, cluster: str) -> dict:
+        from ..evaluation.translation import exact_match
+
         questions = instructions.held_out(cluster, ZERO_SHOT_QUESTIONS)
         pairs = [pair for task_pairs in questions.values() for pair in task_pairs]
         answers = self.translate([tokenizer.encode(source) for source, _ in pairs],
                                  max_new_tokens=max(len(tokenizer.encode(answer)) for _, answer in pairs) + 8)
         scores = {"held_out_cluster": cluster, "held_out_questions": len(pairs),
-                  "held_out_exact_match": sum(tokenizer.decode(ids).strip() == answer
-                                              for ids, (_, answer) in zip(answers, pairs)) / len(pairs)}
+                  "held_out_exact_match": exact_match([tokenizer.decode(ids).strip() for ids in answers],
+                                                      [answer for _, answer in pairs])}
         options = instructions.held_out_options(cluster, ZERO_SHOT_QUESTIONS)
         if options:
-            asked = [(pair, opts) for task, lists in options.items() for pair, opts in zip(questions[task], lists)]
-            right = [opts[int(self.option_logprobs(tokenizer, source, opts).argmax())] == answer
-                     for (source, answer), opts in asked]
-            scores.update(held_out_rank_classification=sum(right) / len(right),
-                          held_out_chance=sum(1 / len(opts) for _, opts in asked) / len(asked))
+            ranked = self.rank_classification(tokenizer, [pair for task in options for pair in questions[task]],
+                                              [opts for lists in options.values() for opts in lists])
+            scores.update(held_out_rank_classification=ranked["accuracy"], held_out_chance=ranked["chance"])
         return scores
+
+    def rank_classification(self, tokenizer, questions: list[tuple[str, str]], options: list[tuple[str, ...]]) -> dict:
+        """FLAN's scoring of questions with options (Wei et al. 2022, section 2.2): the option the
+        model finds most likely is its answer. ``accuracy``, and ``chance``: one over the number of
+        options, averaged."""
+        right = [opts[int(self.option_logprobs(tokenizer, source, opts).argmax())] == answer
+                 for (source, answer), opts in zip(questions, options, strict=True)]
+        return {"accuracy": sum(right) / len(right), "chance": sum(1 / len(o) for o in options) / len(options)}
 
     def option_logprobs(self, tokenizer, source: str, options) -> torch.Tensor:
         """log p(option, then the end token | source) of each option, encoded as training encodes a pair."""
@@ -69,3 +77,14 @@ class InstructionTuningTask(Seq2SeqTask):
         source_ids, target_ids = split.collate(range(len(options)))
         device = next(self.model.parameters()).device
         return self.target_logprobs((source_ids.to(device), target_ids.to(device)))
+
+    @classmethod
+    def zero_shot_report(cls, metrics: dict) -> str:
+        if "held_out_cluster" not in metrics:
+            return ""
+        line = (f"\nheld-out cluster {metrics['held_out_cluster']}, zero-shot on {metrics['held_out_questions']} "
+                f"questions: exact match {metrics['held_out_exact_match']:.3f}")
+        if "held_out_rank_classification" in metrics:
+            line += (f" | rank classification {metrics['held_out_rank_classification']:.3f} "
+                     f"(chance {metrics['held_out_chance']:.3f})")
+        return line

@@ -56,6 +56,11 @@ class Seq2SeqTask(Task):
         for translation."""
         return {}
 
+    @classmethod
+    def zero_shot_report(cls, metrics: dict) -> str:
+        """``zero_shot_scores`` as `train` and `eval` print them, on a line of their own ("" for none)."""
+        return ""
+
     @torch.no_grad()
     def target_logprobs(self, batch) -> torch.Tensor:
         """log p(target | source) of each pair of a batch, summed over the target's tokens (its end
@@ -93,13 +98,13 @@ class Seq2SeqTask(Task):
         m = result.metrics
         return (f"val loss {result.val_loss:.4f} | token accuracy {m['accuracy']:.3f} | BLEU {m['bleu']:.2f} | "
                 f"exact match {m['exact_match']:.3f} on {m['pairs']} held-out pairs | {result.steps} steps | "
-                f"checkpoints in {result.out}{zero_shot_line(m)}\n--- sample ---\n{result.sample}")
+                f"checkpoints in {result.out}{cls.zero_shot_report(m)}\n--- sample ---\n{result.sample}")
 
     @classmethod
     def evaluation_report(cls, metrics: dict) -> str:
         return (f"loss {metrics['loss']:.4f} | perplexity {metrics['perplexity']:.2f} | token accuracy "
                 f"{metrics['accuracy']:.3f} | {metrics['tokens']} target tokens of {metrics['pairs']} held-out pairs"
-                f"{zero_shot_line(metrics)}")
+                f"{cls.zero_shot_report(metrics)}")
 
     @torch.no_grad()
     def translate(self, sources, batch_size: int = 64, max_new_tokens: int = 128, num_beams: int = 1,
@@ -130,18 +135,6 @@ class Seq2SeqTask(Task):
                 out[i] = row[: row.index(eos)] if eos in row else row
         self.model.train(was_training)
         return out
-
-
-def zero_shot_line(metrics: dict) -> str:
-    """``zero_shot_scores`` as `train` and `eval` print them, on a line of their own ("" for none)."""
-    if "held_out_cluster" not in metrics:
-        return ""
-    line = (f"\nheld-out cluster {metrics['held_out_cluster']}, zero-shot on {metrics['held_out_questions']} "
-            f"questions: exact match {metrics['held_out_exact_match']:.3f}")
-    if "held_out_rank_classification" in metrics:
-        line += (f" | rank classification {metrics['held_out_rank_classification']:.3f} "
-                 f"(chance {metrics['held_out_chance']:.3f})")
-    return line
 
 
 class MaximumLikelihoodSeq2SeqTask(Seq2SeqTask):
