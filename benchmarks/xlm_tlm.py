@@ -44,6 +44,7 @@ def main() -> None:
     p.add_argument("--tlm-data", default="bible-en-zh", help="the pairs TLM reads (reverse:4-10: a digit string "
                    "and its reversal, where every masked digit can be read off the other side)")
     p.add_argument("--margin", type=float, default=0.1, help="nats by which beside must beat alone")
+    p.add_argument("--eval-interval", type=int, default=None, help="TLM: also evaluate every N steps (the curve)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", choices=("clm", "mlm", "tlm"), action="append", default=None)
     p.add_argument("--json", default=None)
@@ -60,7 +61,7 @@ def main() -> None:
             start = time.time()
             r = lmlineage.train("xlm", objective=objective, data=args.tlm_data if tlm else None, steps=steps,
                                 batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, out=work / objective, progress=False,
-                                sample_tokens=0)
+                                sample_tokens=0, eval_interval=args.eval_interval if tlm else None)
             run = {"steps": steps, "seconds": round(time.time() - start, 1), "val_loss": r.val_loss,
                    "metrics": r.metrics}
             if tlm:
@@ -69,6 +70,8 @@ def main() -> None:
                 run["gain_source"] = m["source_alone_loss"] - m["source_beside_loss"]
                 run["gain_target"] = m["target_alone_loss"] - m["target_beside_loss"]
                 run["reads_the_other_language"] = min(run["gain_source"], run["gain_target"]) > args.margin
+                run["curve"] = [json.loads(line) for line in (work / objective / "metrics.jsonl").read_text().splitlines()
+                                if "val_loss" in line]
             else:
                 from lmlineage.data.tokens import open_token_file
 

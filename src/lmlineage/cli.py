@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (autocast on GPU; default: float32)")
     t.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--init", default=None, metavar="PATH", help="start from the weights and tokenizer of a run, "
+                   "checkpoint or reference directory of the same shape (a warm start); heads it lacks start fresh")
     t.add_argument("--eval-interval", type=_positive_int, default=None, help="evaluate every N steps "
                    "(default: at the end)")
     t.add_argument("--eval-batches", type=_positive_int, default=None, help="evaluate on N batches "
@@ -500,7 +502,7 @@ def cmd_train(args) -> None:
         dtype=args.dtype, compile=args.compile, resume=args.resume, eval_interval=args.eval_interval,
         eval_batches=args.eval_batches, progress=not args.no_progress, keep_last=args.keep_last,
         deterministic=args.deterministic, parallel=args.parallel,
-        activation_checkpointing=args.activation_checkpointing, options=_family_options(args),
+        activation_checkpointing=args.activation_checkpointing, init=args.init, options=_family_options(args),
         objective=args.objective,
     )
     if result.rank == 0:  # under torchrun, rank 0 reports

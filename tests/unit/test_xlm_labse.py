@@ -7,7 +7,12 @@
   the margin raises it (Yang et al. 2019; Feng et al. 2020).
 - `lmlineage embed` on a LaBSE model gives the vectors its task trains: normalised pooled [CLS].
 - Bad input: --objective the family lacks, TLM without pairs, a pair missing a side: one line, exit 2.
+- `train --init`: a [CLS] run warm-started from a mean-pooled one (`--pooling mean`) starts from its
+  weights and tokenizer; --init with --resume, a tokenizer flag, another shape, a missing path or an
+  image family is refused in one line before anything is written.
 """
+
+import json
 
 import pytest
 import torch
@@ -126,3 +131,52 @@ def test_bad_input_is_one_line(cli_refused, tmp_path):
     (started / "run.json").write_text('{"data": "bible-en-zh", "objective": "tlm"}')
     assert "was started with --objective tlm" in cli_refused("train", "xlm", "--objective", "mlm", "--resume",
                                                              "--out", started)
+
+
+@pytest.fixture
+def verse_pairs(tmp_path):
+    english = ["in the beginning god created the heaven", "and the earth was without form", "and god said let there be light",
+               "and there was light", "and god saw the light that it was good", "and god divided the light from the darkness"]
+    chinese = ["起初神創造天地", "地是空虛混沌", "神說要有光", "就有了光", "神看光是好的", "就把光暗分開了"]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"{en}\t{zh}\n" for en, zh in zip(english * 4, chinese * 4)))
+    return path
+
+
+def test_a_mean_pooled_warm_start_hands_its_weights_and_tokenizer_to_a_cls_run(verse_pairs, tmp_path):
+    import lmlineage
+    from safetensors.torch import load_file
+
+    common = dict(data=str(verse_pairs), batch_size=4, warmup=0, progress=False, sample_tokens=0)
+    lmlineage.train("labse", steps=3, out=tmp_path / "mean", options={"pooling": "mean"}, **common)
+    # a learning rate too small to move a weight: what the [CLS] run holds after its step is where it started
+    lmlineage.train("labse", steps=1, lr=1e-20, out=tmp_path / "cls", init=str(tmp_path / "mean"), **common)
+    lmlineage.train("labse", steps=1, lr=1e-20, out=tmp_path / "scratch", **common)
+    warm, cls, scratch = (tmp_path / name / "best" for name in ("mean", "cls", "scratch"))
+    assert [json.loads((d / "config.json").read_text())["pooling"] for d in (warm, cls)] == ["mean", "cls"]
+    assert (cls / "tokenizer.json").read_text() == (warm / "tokenizer.json").read_text()
+    started, theirs, fresh = (load_file(d / "model.safetensors") for d in (cls, warm, scratch))
+    assert started.keys() == theirs.keys()
+    for name in started:
+        torch.testing.assert_close(started[name], theirs[name], atol=1e-6, rtol=0)
+    assert not torch.allclose(fresh["backbone.embed_tokens.weight"], theirs["backbone.embed_tokens.weight"])
+
+
+def test_init_is_refused_in_one_line_before_anything_is_written(cli_refused, verse_pairs, tmp_path):
+    import lmlineage
+
+    warm = tmp_path / "warm"
+    lmlineage.train("labse", data=str(verse_pairs), steps=1, batch_size=4, out=warm, progress=False, sample_tokens=0)
+    pairs = ("--data", verse_pairs)
+    assert "--init starts a new run" in cli_refused("train", "labse", *pairs, "--init", warm, "--resume", "--out",
+                                                     tmp_path / "a")
+    assert "leave out --tokenizer and --vocab-size" in cli_refused("train", "labse", *pairs, "--init", warm,
+                                                                   "--vocab-size", "100", "--out", tmp_path / "b")
+    assert "give the --preset" in cli_refused("train", "labse", *pairs, "--init", warm,
+                                                                  "--preset", "small", "--out", tmp_path / "c")
+    assert "does not exist" in cli_refused("train", "labse", *pairs, "--init", tmp_path / "nowhere", "--out",
+                                           tmp_path / "d")
+    assert "--init applies to families that read text" in cli_refused("train", "vit", "--init", warm, "--out",
+                                                                       tmp_path / "e")
+    assert "--pooling" in cli_refused("train", "gpt2", "--pooling", "mean", "--out", tmp_path / "f")
+    assert not any((tmp_path / name).exists() for name in "abcdef")

@@ -45,6 +45,11 @@ class TranslationRankingTask(Task):
         return max(source, target) + 2  # [CLS] sentence [SEP]
 
     @classmethod
+    def config_from_options(cls, config, options: dict) -> dict:
+        """``--pooling mean``: rank the mean of the token states instead of [CLS] (a warm start)."""
+        return {"pooling": options["pooling"]} if options.get("pooling") else {}
+
+    @classmethod
     def check_inputs(cls, tokenizer, batch_size: int = 2) -> None:
         """Refuses a tokenizer without sentence bounds and padding, or a batch with no negatives."""
         cls.special_ids(tokenizer)

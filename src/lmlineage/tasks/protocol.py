@@ -46,7 +46,7 @@ from ..core.errors import UserError
 GENERIC_OPTIONS = frozenset({
     "tokenizer", "vocab_size", "steps", "batch_size", "context", "lr", "min_lr", "warmup", "eval_interval",
     "eval_batches", "device", "dtype", "compile", "resume", "keep_last", "deterministic", "parallel",
-    "activation_checkpointing",
+    "activation_checkpointing", "init",
 })
 
 # What each kind of input means for a user, as the refusal of an option says it.

@@ -33,7 +33,7 @@ from ..tasks.protocol import READS, TrainResult, bits_per_char, perplexity
 # False) that the family's task does not take is refused.
 DEFAULTS = dict(tokenizer=None, vocab_size=None, steps=2000, batch_size=12, context=None, lr=1e-3, min_lr=None,
                 warmup=100, eval_interval=None, eval_batches=None, device="cpu", dtype="float32", compile=False,
-                resume=False, keep_last=1, deterministic=False, parallel="ddp", activation_checkpointing=False)
+                resume=False, keep_last=1, deterministic=False, parallel="ddp", activation_checkpointing=False, init=None)
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Settings:
     deterministic: bool
     parallel: str
     activation_checkpointing: bool
+    init: str | None  # a checkpoint whose weights and tokenizer a new run starts from
 
 
 def check_device(device: str) -> str:
@@ -124,6 +125,9 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
         raise UserError(f"{', '.join(_flag(k) for k in refused)} does not apply to {family!r}, which "
                         f"{READS[task_cls.reads]}", "leave it out")
     s = Settings(**{**DEFAULTS, **given})
+    if s.init is not None and s.resume:
+        raise UserError("--init starts a new run from a checkpoint, --resume continues the run in --out",
+                        "give one of them")
     check_device(s.device)
     data = task_cls.default_data if data is None else data
     if task_cls.reads == "corpus":
@@ -156,9 +160,12 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     # reads such an option as the loaded checkpoint).
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     options = {**options, **loaded}
+    start = _starting_checkpoint(s, task_cls, load_checkpoint) if s.init is not None else None
     prepared = INPUTS[task_cls.reads].prepare(fam, task_cls, base, s, data=data, out=out, options=options,
-                                              loaded=loaded)
+                                              loaded=loaded, **({"tokenizer": start.tokenizer} if start else {}))
     cfg = base.replace(**merge(prepared.config, config or {}))
+    if start is not None:
+        _check_takes_weights(cfg, start, s.init)  # before anything is written
     from . import distributed
     from .memory import check_fits
 
@@ -172,7 +179,50 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     if not s.resume:
         _remember(out, data, s, prepared.context if "context" in task_cls.options else None, objective)
     return _train(fam, task_cls, cfg, prepared, s, out=out, seed=seed, progress=progress,
-                  sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint)
+                  sample_tokens=sample_tokens, loaded=loaded, load_checkpoint=load_checkpoint, start=start)
+
+
+# ---- --init: a new run that starts from a checkpoint's weights ------------------------------------
+def _starting_checkpoint(s: Settings, task_cls, load_checkpoint):
+    """The model of ``--init PATH``, refused with the fix where a run cannot start from it."""
+    if task_cls.reads not in ("tokens", "pairs"):
+        raise UserError(f"--init applies to families that read text; this one {READS[task_cls.reads]}", "leave it out")
+    if s.tokenizer is not None or s.vocab_size is not None:
+        raise UserError(f"--init {s.init}: the run reads with the checkpoint's tokenizer",
+                        "leave out --tokenizer and --vocab-size")
+    if not Path(s.init).exists():
+        raise UserError(f"--init {s.init} does not exist", "give a run, checkpoint or reference directory")
+    model = load_checkpoint(s.init)
+    if getattr(model, "tokenizer", None) is None:
+        raise UserError(f"--init {s.init} has no tokenizer", "give a run or checkpoint directory written by "
+                        "`lmlineage train`, or a reference directory with its tokenizer.json")
+    return model
+
+
+def _check_takes_weights(cfg, start, path) -> None:
+    """Every tensor the new model shares by name with ``start`` must have its shape, and the two
+    must share the backbone; heads the checkpoint lacks start fresh."""
+    from ..models import build_model
+
+    with torch.device("meta"):
+        ours = build_model(cfg).state_dict()
+    theirs = start.state_dict()
+    for name, tensor in ours.items():
+        if name in theirs and theirs[name].shape != tensor.shape:
+            raise UserError(f"--init {path}: {name} is {tuple(theirs[name].shape)} there and {tuple(tensor.shape)} in "
+                            "this run's model", "give the --preset (and data) the checkpoint was trained with")
+    missing = sorted(n for n in ours if n not in theirs and n.startswith("backbone."))
+    if missing:
+        raise UserError(f"--init {path}: it has no {missing[0]}{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}"
+                        f" of this run's backbone", "give a checkpoint of a model of the same architecture")
+
+
+def _take_weights(model, start, path) -> None:
+    ours = model.state_dict()
+    shared = {name: tensor for name, tensor in start.state_dict().items() if name in ours}
+    model.load_state_dict(shared, strict=False)
+    fresh = sorted({name.split(".")[0] for name in ours if name not in shared})
+    _note(f"--init {path}: {len(shared)} of {len(ours)} tensors taken" + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
 
 
 # ---- what a run remembers for its resume ---------------------------------------------------------
@@ -253,7 +303,7 @@ class Prepared:
 
 
 
-def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded, tokenizer=None) -> Prepared:
     from ..data.corpora import load_corpus
     from ..data.tokens import open_token_file, prepare_tokens
     from ..tokenizers import build_tokenizer, load_tokenizer
@@ -267,7 +317,7 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     if s.resume:
         tok = load_tokenizer(out / "last")
     else:
-        tok = setup.get("tokenizer") or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size,
+        tok = setup.get("tokenizer") or tokenizer or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size,
                                                         task_cls.special_tokens)
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
     context = s.context or base.max_positions - task_cls.added_tokens
@@ -288,7 +338,7 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     return prepared
 
 
-def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded) -> Prepared:
+def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded, tokenizer=None) -> Prepared:
     """(source, target) pairs (``data.pairs``) with a tokenizer shared by both sides (Vaswani et al.
     2017 section 5.1: "a shared source-target vocabulary")."""
     from ..data import pairs as pair_data
@@ -297,6 +347,8 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
     train_pairs, val_pairs = pair_data.load_pairs(data)
     if s.resume:
         tok = load_tokenizer(out / "last")
+    elif tokenizer is not None:  # --init: the checkpoint's
+        tok = tokenizer
     else:
         kind, default_size = pair_data.default_tokenizer(data)
         texts = (text for pair in train_pairs for text in pair)
@@ -313,7 +365,8 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
         (scratch / "source.json").write_text(json.dumps({"data": str(data), "train": len(train_split),
                                                          "val": len(val_split)}) + "\n")
 
-    overrides = {"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions)}
+    overrides = merge({"vocab_size": tok.vocab_size, "max_positions": max(longest, base.max_positions)},
+                      task_cls.config_from_options(base, options))
     if eos is not None:  # a translating task's targets end with it, and it starts the decoder
         overrides["decoder"] = {"start_id": eos, "pad_id": eos, "eos_id": eos}
     return Prepared(tok, train_split, val_split, longest, overrides, "--data", task_cls.schedule,
@@ -522,7 +575,7 @@ def _trainer_config(s: Settings, context: int, schedule: str, seed: int, progres
 
 
 def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, seed: int, progress: bool,
-           sample_tokens: int, loaded: dict, load_checkpoint) -> TrainResult:
+           sample_tokens: int, loaded: dict, load_checkpoint, start=None) -> TrainResult:
     from ..models import build_model
     from .trainer import Trainer
 
@@ -531,6 +584,8 @@ def _train(fam, task_cls, cfg, prepared: Prepared, s: Settings, *, out: Path, se
     tok = prepared.tokenizer
     torch.manual_seed(seed)
     model = build_model(cfg)
+    if start is not None:
+        _take_weights(model, start, s.init)
     task = task_cls.for_tokenizer(model, tok, **loaded)
     trainer = Trainer(task, prepared.train, prepared.val, train_cfg, out, tokenizer=tok)
     if s.resume:
