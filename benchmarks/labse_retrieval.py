@@ -111,12 +111,13 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-4)  # 2e-3 left the post-LN tower's [CLS] vectors identical
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--eval-interval", type=int, default=None, help="also evaluate every N steps (the curve)")
+    p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     train_pairs, val_pairs = load_pairs("bible-en-zh")
-    results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny",
+    results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny", "seed": args.seed,
                "train_pairs": len(train_pairs), "held_out_pairs": len(val_pairs)}
 
     start = time.time()
@@ -132,7 +133,7 @@ def main() -> None:
         start = time.time()
         r = lmlineage.train("labse", data="bible-en-zh", steps=steps, batch_size=args.batch_size, lr=args.lr,
                             warmup=args.warmup, eval_interval=args.eval_interval, eval_batches=8,
-                            out=work / name, progress=False, **given)
+                            out=work / name, progress=False, seed=args.seed, **given)
         curve = [json.loads(line) for line in (work / name / "metrics.jsonl").read_text().splitlines()]
         seconds = round(time.time() - start, 1)
         model = lmlineage.load(work / name / "best")
