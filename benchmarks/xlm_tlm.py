@@ -45,6 +45,8 @@ def main() -> None:
                    "and its reversal, where every masked digit can be read off the other side)")
     p.add_argument("--margin", type=float, default=0.1, help="nats by which beside must beat alone")
     p.add_argument("--eval-interval", type=int, default=None, help="TLM: also evaluate every N steps (the curve)")
+    p.add_argument("--config", default=None, help="JSON config overrides of the tiny preset, e.g. a wider model: "
+                   "'{\"d_model\": 256, \"attention\": {\"n_head\": 4}}'")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", choices=("clm", "mlm", "tlm"), action="append", default=None)
     p.add_argument("--json", default=None)
@@ -53,7 +55,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="xlm-bench-"))
     results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny",
                "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "margin": args.margin,
-               "tlm_data": args.tlm_data, "runs": {}}
+               "tlm_data": args.tlm_data, "config": args.config, "runs": {}}
     try:
         for objective in args.only or ("clm", "mlm", "tlm"):
             tlm = objective == "tlm"
@@ -61,7 +63,8 @@ def main() -> None:
             start = time.time()
             r = lmlineage.train("xlm", objective=objective, data=args.tlm_data if tlm else None, steps=steps,
                                 batch_size=args.batch_size, lr=args.lr, warmup=args.warmup, out=work / objective, progress=False,
-                                sample_tokens=0, eval_interval=args.eval_interval if tlm else None)
+                                sample_tokens=0, eval_interval=args.eval_interval if tlm else None,
+                                config=json.loads(args.config) if args.config else None)
             run = {"steps": steps, "seconds": round(time.time() - start, 1), "val_loss": r.val_loss,
                    "metrics": r.metrics}
             if tlm:
