@@ -117,7 +117,8 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     train_pairs, val_pairs = load_pairs("bible-en-zh")
-    results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny", "seed": args.seed,
+    results = {"device": "2-core CPU, shared with other work", "threads": args.threads, "preset": "tiny",
+               "seed": args.seed,
                "train_pairs": len(train_pairs), "held_out_pairs": len(val_pairs)}
 
     start = time.time()

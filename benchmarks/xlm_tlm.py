@@ -73,8 +73,8 @@ def main() -> None:
                 run["gain_source"] = m["source_alone_loss"] - m["source_beside_loss"]
                 run["gain_target"] = m["target_alone_loss"] - m["target_beside_loss"]
                 run["reads_the_other_language"] = min(run["gain_source"], run["gain_target"]) > args.margin
-                run["curve"] = [json.loads(line) for line in (work / objective / "metrics.jsonl").read_text().splitlines()
-                                if "val_loss" in line]
+                records = (work / objective / "metrics.jsonl").read_text().splitlines()
+                run["curve"] = [json.loads(line) for line in records if "val_loss" in line]
             else:
                 from lmlineage.data.tokens import open_token_file
 

@@ -135,9 +135,11 @@ def test_bad_input_is_one_line(cli_refused, tmp_path):
 
 @pytest.fixture
 def verse_pairs(tmp_path):
-    english = ["in the beginning god created the heaven", "and the earth was without form", "and god said let there be light",
-               "and there was light", "and god saw the light that it was good", "and god divided the light from the darkness"]
-    chinese = ["起初神創造天地", "地是空虛混沌", "神說要有光", "就有了光", "神看光是好的", "就把光暗分開了"]
+    english = ["in the beginning god created the heaven", "and the earth was without form",
+               "and god said let there be light", "and there was light", "and god saw the light that it was good",
+               "and god divided the light from the darkness"]
+    chinese = ["起初神創造天地", "地是空虛混沌", "神說要有光",
+               "就有了光", "神看光是好的", "就把光暗分開了"]
     path = tmp_path / "pairs.tsv"
     path.write_text("".join(f"{en}\t{zh}\n" for en, zh in zip(english * 4, chinese * 4)))
     return path

@@ -33,7 +33,8 @@ from ..tasks.protocol import READS, TrainResult, bits_per_char, perplexity
 # False) that the family's task does not take is refused.
 DEFAULTS = dict(tokenizer=None, vocab_size=None, steps=2000, batch_size=12, context=None, lr=1e-3, min_lr=None,
                 warmup=100, eval_interval=None, eval_batches=None, device="cpu", dtype="float32", compile=False,
-                resume=False, keep_last=1, deterministic=False, parallel="ddp", activation_checkpointing=False, init=None)
+                resume=False, keep_last=1, deterministic=False, parallel="ddp", activation_checkpointing=False,
+                init=None)
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,9 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     options = {**options, **loaded}
     start = _starting_checkpoint(s, task_cls, load_checkpoint) if s.init is not None else None
+    given_tokenizer = {"tokenizer": start.tokenizer} if start is not None else {}
     prepared = INPUTS[task_cls.reads].prepare(fam, task_cls, base, s, data=data, out=out, options=options,
-                                              loaded=loaded, **({"tokenizer": start.tokenizer} if start else {}))
+                                              loaded=loaded, **given_tokenizer)
     cfg = base.replace(**merge(prepared.config, config or {}))
     if start is not None:
         _check_takes_weights(cfg, start, s.init)  # before anything is written
@@ -213,16 +215,19 @@ def _check_takes_weights(cfg, start, path) -> None:
                             "this run's model", "give the --preset (and data) the checkpoint was trained with")
     missing = sorted(n for n in ours if n not in theirs and n.startswith("backbone."))
     if missing:
-        raise UserError(f"--init {path}: it has no {missing[0]}{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}"
-                        f" of this run's backbone", "give a checkpoint of a model of the same architecture")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UserError(f"--init {path}: it has no {missing[0]}{more} of this run's backbone",
+                        "give a checkpoint of a model of the same architecture")
 
 
 def _take_weights(model, start, path) -> None:
+    """The fresh model takes every tensor of ``start`` it shares by name (shapes checked already)."""
     ours = model.state_dict()
     shared = {name: tensor for name, tensor in start.state_dict().items() if name in ours}
     model.load_state_dict(shared, strict=False)
     fresh = sorted({name.split(".")[0] for name in ours if name not in shared})
-    _note(f"--init {path}: {len(shared)} of {len(ours)} tensors taken" + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
+    _note(f"--init {path}: {len(shared)} of {len(ours)} tensors taken"
+          + (f"; {', '.join(fresh)} start fresh" if fresh else ""))
 
 
 # ---- what a run remembers for its resume ---------------------------------------------------------
@@ -251,6 +256,8 @@ def _remember(out: Path, data, s: Settings, context: int | None, objective: str)
         return
     started = {"data": _as_given("data", data), "tokenizer": _as_given("tokenizer", s.tokenizer),
                "vocab_size": s.vocab_size, "context": context, "objective": objective}
+    if s.init is not None:  # where its weights started (a record: a resume reads them from the run)
+        started["init"] = str(Path(s.init).resolve())
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{RUN_FILE}.tmp"
     tmp.write_text(json.dumps(started, indent=1) + "\n")
@@ -309,6 +316,8 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     from ..tokenizers import build_tokenizer, load_tokenizer
 
     setup = task_cls.setup(**loaded)
+    if setup.get("tokenizer") is not None and tokenizer is not None:
+        raise UserError(f"--init: {fam.name} reads the vocabulary of {', '.join(loaded)}", "leave out --init")
     if setup.get("tokenizer") is not None and s.tokenizer is not None:
         raise UserError(f"--tokenizer {s.tokenizer}: {fam.name} reads the vocabulary of {', '.join(loaded)}",
                         "leave out --tokenizer")
@@ -317,8 +326,8 @@ def _token_stream(fam, task_cls, base, s: Settings, *, data, out: Path, options,
     if s.resume:
         tok = load_tokenizer(out / "last")
     else:
-        tok = setup.get("tokenizer") or tokenizer or build_tokenizer(s.tokenizer or fam.default_tokenizer, docs, s.vocab_size,
-                                                        task_cls.special_tokens)
+        tok = setup.get("tokenizer") or tokenizer or build_tokenizer(
+            s.tokenizer or fam.default_tokenizer, docs, s.vocab_size, task_cls.special_tokens)
     task_cls.check_inputs(tok, s.batch_size)  # e.g. masked LM needs [MASK]: refused before anything is written
     context = s.context or base.max_positions - task_cls.added_tokens
     positions = max(context + task_cls.added_tokens, base.max_positions)  # room for what the task adds
