@@ -144,7 +144,8 @@ def train(
     ``warmup``, ``tokenizer``, ``vocab_size``, ``eval_interval``, ``eval_batches``, ``device``,
     ``dtype``, ``compile``, ``resume``, ``keep_last``, ``deterministic``, ``parallel``,
     ``activation_checkpointing``, ``init`` (a checkpoint whose weights and tokenizer the run starts
-    from); defaults in ``lmlineage.train.run.DEFAULTS``); one given that does not apply to the family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``).
+    from); defaults in ``lmlineage.train.run.DEFAULTS``); one given that does not apply to the
+    family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``).
     ``objective``: for a family trained with several (xlm: clm, mlm, tlm), which one (None: its own)."""
     from .train.run import run
 

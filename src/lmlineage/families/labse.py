@@ -30,9 +30,11 @@ register(Family(
         "base": dict(n_layer=12, attention=dict(n_head=12), d_model=768, vocab_size=501153),  # 471M (section 3.3)
     },
     objective="translation_ranking",
-    options={"pooling": dict(choices=("cls", "mean"), metavar="cls|mean", help="labse: the sentence vector the ranking loss trains, the "
-                             "pooled [CLS] (LaBSE's, the default) or the mean of the token states, which learns in a "
-                             "tenth of the steps from scratch: a warm start for a [CLS] run's --init")},
+    options={"pooling": dict(
+        choices=("cls", "mean"), metavar="cls|mean",
+        help="labse: the sentence vector the ranking loss trains, the pooled [CLS] (LaBSE's, the default) or the "
+             "mean of the token states, which learns in a tenth of the steps from scratch: a warm start for a "
+             "[CLS] run's --init")},
     default_tokenizer="wordpiece",
     architecture="encoder",
     reference=reference("BertModel", ["pooler"], encoder_rules("") + pooler_rules("")),
