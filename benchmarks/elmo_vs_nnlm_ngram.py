@@ -281,7 +281,7 @@ def main() -> None:
             continue
         d = r[key]
         print(f"## {title} ({d['sentences']} sentences, stratified 5-fold x {d['repeats']}, same folds)")
-        print(f"| features | accuracy mean | std |\n|---|---|---|")
+        print("| features | accuracy mean | std |\n|---|---|---|")
         for name in ("elmo", "word2vec"):
             print(f"| {name} | {d[name]['mean']:.3f} | {d[name]['std']:.3f} |")
         diff = d["elmo_minus_word2vec"]

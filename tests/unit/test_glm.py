@@ -5,7 +5,6 @@ its stated statistics, and the model on what the mask must hide."""
 import json
 import math
 
-import pytest
 import torch
 
 from lmlineage.cli import main

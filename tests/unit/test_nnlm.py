@@ -5,7 +5,6 @@ import json
 import math
 
 import numpy as np
-import pytest
 import torch
 
 from lmlineage.classic.nnlm import NNLM, sentence_contexts

@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from torch import nn
 
 from lmlineage.core.registry import get_family
 from lmlineage.models import build_model

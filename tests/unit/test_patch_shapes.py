@@ -4,7 +4,6 @@ training loss is the answers' cross-entropy plus W times the patches'; the head 
 with the model; a set without objects, moved scenes and a negative weight are refused in one line."""
 
 import numpy as np
-import pytest
 import torch
 from torch.nn import functional as F
 

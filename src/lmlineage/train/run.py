@@ -91,13 +91,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs/gpt2", seed: int = 1337,
+def run(family: str, *, preset: str | None = None, data: str | None = None, out="runs/gpt2", seed: int = 1337,
         progress: bool = True, sample_tokens: int = 200, config: dict | None = None, options: dict | None = None,
         objective: str | None = None, load_checkpoint=None, **training) -> TrainResult:
     """Train ``family`` with its task into the run directory ``out``. ``training``: the generic
     options (DEFAULTS) that were given; ``options``: the family's own (--arch, --order, --teacher);
     ``objective``: one of the family's objectives (None: its own, or the one a resumed run started
-    with); ``load_checkpoint(path)``: how a checkpoint option's path becomes a model."""
+    with); ``load_checkpoint(path)``: how a checkpoint option's path becomes a model. ``preset``
+    None: the shape of the checkpoint a run resumes or starts from (``--init``), else tiny."""
     unexpected = sorted(set(training) - set(DEFAULTS))
     if unexpected:
         raise TypeError(f"run() got unexpected options {unexpected}")
@@ -132,14 +133,14 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     check_device(s.device)
     data = task_cls.default_data if data is None else data
     if task_cls.reads == "corpus":
-        return _fit_in_one_pass(fam, task_cls, data=data, preset=preset, out=out, seed=seed, progress=progress,
-                                device=s.device, options=options)
+        return _fit_in_one_pass(fam, task_cls, data=data, preset=preset or "tiny", out=out, seed=seed,
+                                progress=progress, device=s.device, options=options)
     if s.parallel not in ("ddp", "fsdp"):
         raise UserError(f"--parallel {s.parallel!r} is not one of ddp, fsdp")
     if not (math.isfinite(s.lr) and 0 < s.lr <= 100):
         raise UserError(f"--lr {s.lr} is out of range (0, 100]", "typical learning rates are 1e-4 to 1e-2")
     _trainer_config(s, s.context or 1, "cosine", seed, progress).validate()  # before any work
-    base = fam.config(preset, **(config or {}))  # preset and overrides checked before any work
+    base = fam.config(preset or "tiny", **(config or {}))  # preset and overrides checked before any work
     from ..checkpoint.directory import recover, verify
 
     recover(out / "last")  # a crash between the two renames of a checkpoint swap leaves only .last.old-*
@@ -156,18 +157,26 @@ def run(family: str, *, preset: str = "tiny", data: str | None = None, out="runs
     if s.resume:
         verify(out / "last")  # a damaged checkpoint is refused before anything is written
         data, s = _as_started(out, data, s)
+        if preset is None:
+            from ..core.registry import load_config
+
+            base = _with_shape_of(load_config(out / "last" / "config.json"), fam, config)
     # Tasks composed around trained checkpoints (distillation's --teacher) load them first: they fix
     # the tokenizer (the task's ``setup``) and the model's shape (its ``config_from_options``, which
     # reads such an option as the loaded checkpoint).
     loaded = {k: load_checkpoint(v) for k, v in options.items() if k in task_cls.checkpoint_options}
     options = {**options, **loaded}
     start = _starting_checkpoint(s, task_cls, load_checkpoint) if s.init is not None else None
+    if start is not None and preset is None:
+        base = _with_shape_of(start.config, fam, config)
     given_tokenizer = {"tokenizer": start.tokenizer} if start is not None else {}
     prepared = INPUTS[task_cls.reads].prepare(fam, task_cls, base, s, data=data, out=out, options=options,
                                               loaded=loaded, **given_tokenizer)
     cfg = base.replace(**merge(prepared.config, config or {}))
     if start is not None:
-        _check_takes_weights(cfg, start, s.init)  # before anything is written
+        fix = ("leave out --preset: the run then takes the checkpoint's shape" if preset is not None else
+               "give data whose pairs or --context fit the checkpoint's position table")
+        _check_takes_weights(cfg, start, s.init, fix)  # before anything is written
     from . import distributed
     from .memory import check_fits
 
@@ -201,7 +210,7 @@ def _starting_checkpoint(s: Settings, task_cls, load_checkpoint):
     return model
 
 
-def _check_takes_weights(cfg, start, path) -> None:
+def _check_takes_weights(cfg, start, path, fix: str) -> None:
     """Every tensor the new model shares by name with ``start`` must have its shape, and the two
     must share the backbone; heads the checkpoint lacks start fresh."""
     from ..models import build_model
@@ -212,12 +221,31 @@ def _check_takes_weights(cfg, start, path) -> None:
     for name, tensor in ours.items():
         if name in theirs and theirs[name].shape != tensor.shape:
             raise UserError(f"--init {path}: {name} is {tuple(theirs[name].shape)} there and {tuple(tensor.shape)} in "
-                            "this run's model", "give the --preset (and data) the checkpoint was trained with")
+                            "this run's model", fix)
     missing = sorted(n for n in ours if n not in theirs and n.startswith("backbone."))
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise UserError(f"--init {path}: it has no {missing[0]}{more} of this run's backbone",
                         "give a checkpoint of a model of the same architecture")
+
+
+# The fields that fix a model's tensors' shapes, which a run given no --preset takes from the
+# checkpoint it resumes or starts from; the rest of its architecture is its family's.
+SHAPE_FIELDS = ("vocab_size", "max_positions", "d_model", "n_layer", "layer_groups", "attention.n_head",
+                "attention.n_kv_head", "attention.head_dim", "mlp.d_ff", "embedding.type_vocab_size", "embedding.dim")
+
+
+def _with_shape_of(checkpoint_config, fam, config: dict | None):
+    """``fam``'s tiny config with the checkpoint's shape (``SHAPE_FIELDS``), then ``config``'s overrides."""
+    theirs, shape = checkpoint_config.to_dict(), {}
+    for key in SHAPE_FIELDS:
+        *parents, leaf = key.split(".")
+        source, target = theirs, shape
+        for parent in parents:
+            source, target = source.get(parent) or {}, target.setdefault(parent, {})
+        if leaf in source:
+            target[leaf] = source[leaf]
+    return fam.config("tiny", **merge(shape, config or {}))
 
 
 def _take_weights(model, start, path) -> None:
