@@ -92,3 +92,39 @@ def test_sampler_resumes_exactly():
     assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
     halves = [next(split.sampler(8, seed=1, rank=r, world=2))[0] for r in (0, 1)]
     assert sum(h.shape[0] for h in halves) == 8
+
+
+def test_length_groups_batch_neighbours_in_length_and_still_draw_every_pair_alike():
+    """XLM's group_by_size: a batch of pairs of similar length pads less; each pair is drawn as
+    often as under uniform draws; one group, the uniform draws themselves."""
+    from lmlineage.data.pairs import RandomPairs
+
+    tok = build_tokenizer("bpe", ["0123456789"], 257)
+    split = PairSplit.encode(algorithmic.digit_pairs("reverse", 400, max_length=40), tok, tok.eos_id)
+    lengths = torch.from_numpy(split.lengths())
+
+    def padding(sampler, steps=300):
+        drawn = [torch.tensor(sampler.draw()) for _ in range(steps)]
+        spans = [lengths[d].max() * len(d) - lengths[d].sum() for d in drawn]
+        return float(sum(spans)) / float(sum(lengths[d].sum() for d in drawn)), torch.cat(drawn)
+
+    uniform_padding, _ = padding(RandomPairs(split, 16, seed=3))
+    grouped_padding, drawn = padding(RandomPairs(split, 16, seed=3, groups=8), steps=2500)
+    assert grouped_padding < uniform_padding / 3
+    counts = torch.bincount(drawn, minlength=len(split)).float()  # 100 draws a pair on average
+    by_length = counts[torch.argsort(lengths, stable=True)]
+    rates = [float(quarter.mean()) / float(counts.mean()) for quarter in by_length.chunk(4)]
+    assert all(abs(rate - 1) < 0.05 for rate in rates), rates  # the shortest and longest as often as the rest
+    generator = torch.Generator().manual_seed(5)
+    assert RandomPairs(split, 16, seed=5).draw() == torch.randint(len(split), (16,), generator=generator).tolist()
+    split.length_groups = 8
+    a, b = split.sampler(16, seed=1), split.sampler(16, seed=1)
+    next(a)
+    b.load_state_dict(a.state_dict())
+    assert a.draw() == b.draw() and a.groups == 8
+
+
+def test_tlm_batches_by_length():
+    from lmlineage.tasks import task_class
+
+    assert task_class("tlm").length_groups > 1 and task_class("translation_ranking").length_groups == 1

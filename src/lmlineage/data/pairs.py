@@ -125,12 +125,14 @@ def _both_sides(path: Path, number: int, source: str, target: str) -> tuple[str,
 
 
 class PairSplit:
-    """Tokenized pairs: ``source[i]`` and ``target[i]`` as int arrays (flat + offsets)."""
+    """Tokenized pairs: ``source[i]`` and ``target[i]`` as int arrays (flat + offsets).
+    ``length_groups``: how its training batches are drawn (``RandomPairs``)."""
 
     def __init__(self, source: np.ndarray, source_offsets: np.ndarray, target: np.ndarray,
-                 target_offsets: np.ndarray):
+                 target_offsets: np.ndarray, length_groups: int = 1):
         self.source, self.source_offsets = source, source_offsets
         self.target, self.target_offsets = target, target_offsets
+        self.length_groups = length_groups
 
     @classmethod
     def encode(cls, pairs, tokenizer, eos_id: int | None = None) -> PairSplit:
@@ -149,6 +151,10 @@ class PairSplit:
         s, t = self.source_offsets, self.target_offsets
         return self.source[s[i]:s[i + 1]], self.target[t[i]:t[i + 1]]
 
+    def lengths(self) -> np.ndarray:
+        """Each pair's tokens, both sides."""
+        return np.diff(self.source_offsets) + np.diff(self.target_offsets)
+
     def max_lengths(self) -> tuple[int, int]:
         return int(np.diff(self.source_offsets).max()), int(np.diff(self.target_offsets).max())
 
@@ -157,11 +163,11 @@ class PairSplit:
         return _pad([s for s, _ in rows]), _pad([t for _, t in rows])
 
     def sampler(self, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1) -> RandomPairs:
-        return RandomPairs(self, batch_size, seed, rank, world)
+        return RandomPairs(self, batch_size, seed, rank, world, self.length_groups)
 
     def batches(self, batch_size: int, max_batches: int | None = None):
         """Every pair once, in order of length (little padding)."""
-        order = np.argsort(np.diff(self.source_offsets) + np.diff(self.target_offsets), kind="stable")
+        order = np.argsort(self.lengths(), kind="stable")
         if max_batches is not None:
             order = order[: max_batches * batch_size]
         for start in range(0, len(order), batch_size):
@@ -178,14 +184,20 @@ class PairSplit:
 
 
 class RandomPairs:
-    """``batch_size`` pairs drawn uniformly with replacement per step (each rank keeps its rows)."""
+    """``batch_size`` pairs drawn uniformly with replacement per step (each rank keeps its rows).
 
-    def __init__(self, split: PairSplit, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
+    ``groups`` > 1 batches pairs of similar length, as XLM's loader does (``group_by_size``), so
+    less of each step is padding: it draws ``groups`` batches' worth, sorts them by length and keeps
+    one batch of neighbours, chosen at random, so every pair is still drawn equally often."""
+
+    def __init__(self, split: PairSplit, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1,
+                 groups: int = 1):
         if len(split) == 0:
             raise UserError("no training pairs", "give a data set with pairs in it")
-        self.split, self.batch_size = split, batch_size
+        self.split, self.batch_size, self.groups = split, batch_size, groups
         self.rows = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
         self.generator = torch.Generator().manual_seed(seed)
+        self.lengths = torch.from_numpy(split.lengths()) if groups > 1 else None
 
     def __iter__(self):
         return self
@@ -195,7 +207,12 @@ class RandomPairs:
 
     def draw(self) -> list[int]:
         """The next step's indices (this rank's rows)."""
-        return torch.randint(len(self.split), (self.batch_size,), generator=self.generator)[self.rows].tolist()
+        drawn = torch.randint(len(self.split), (self.batch_size * self.groups,), generator=self.generator)
+        if self.groups > 1:
+            group = int(torch.randint(self.groups, (), generator=self.generator))
+            by_length = drawn[torch.argsort(self.lengths[drawn], stable=True)]
+            drawn = by_length[group * self.batch_size:(group + 1) * self.batch_size]
+        return drawn[self.rows].tolist()
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

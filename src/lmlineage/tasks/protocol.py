@@ -119,6 +119,9 @@ class Task(nn.Module):
     special_tokens: ClassVar[tuple[str, ...]] = ()
     # A pair task: the tokenizer it trains when --tokenizer is not given (None: the pair set's own).
     pair_tokenizer: ClassVar[str | None] = None
+    # A pair task whose training batches hold pairs of similar length: how many batches' worth each
+    # step draws to keep one of neighbours (data.pairs.RandomPairs; 1: uniform draws, the default).
+    length_groups: ClassVar[int] = 1
     # A pair task that reads parallel text, not any pairs: what --data must give ("" for the default set).
     needs_data: ClassVar[str] = ""
     # A pair task whose model translates: its held-out sources are translated and scored (BLEU).

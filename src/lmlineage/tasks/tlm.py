@@ -29,6 +29,9 @@ class TranslationLMTask(Task):
     options = GENERIC_OPTIONS - {"context"}  # a pair is as long as it is
     special_tokens = tuple(SPECIALS.values())
     needs_data = "parallel sentence pairs"
+    # XLM batches sentences of similar length (its loader's group_by_size): a random batch of
+    # verse pairs is more than half padding, eight batches' worth sorted about a third
+    length_groups = 8
 
     def __init__(self, model: nn.Module, ids: dict[str, int], special_ids=()):
         super().__init__()

@@ -393,6 +393,7 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
                               s.vocab_size or (default_size if s.tokenizer is None else None), task_cls.special_tokens)
     eos = task_cls.check_inputs(tok, s.batch_size)
     train_split = pair_data.PairSplit.encode(train_pairs, tok, eos)
+    train_split.length_groups = task_cls.length_groups
     val_split = pair_data.PairSplit.encode(val_pairs, tok, eos)
     longest = max(task_cls.pair_length(*split.max_lengths()) for split in (train_split, val_split))
 
