@@ -50,6 +50,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", choices=("clm", "mlm", "tlm"), action="append", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument("--keep", default=None, help="copy the runs here before the work directory goes (DIR/tlm: "
+                   "for tlm_gain_interval.py)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="xlm-bench-"))
@@ -84,6 +86,8 @@ def main() -> None:
             results["runs"][objective] = run
             print(json.dumps({objective: run}, indent=1), flush=True)
     finally:
+        if args.keep:
+            shutil.copytree(work, args.keep, dirs_exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
