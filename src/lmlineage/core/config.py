@@ -99,6 +99,14 @@ class Spec:
         return type(self).from_dict(merge(self.to_dict(), changes))
 
 
+def put(nested: dict, path: str, value) -> None:
+    """Sets the dotted key ``path`` (``attention.n_head``) of a nested dict, making the levels it lacks."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        nested = nested.setdefault(part, {})
+    nested[leaf] = value
+
+
 def merge(base: dict, changes: dict) -> dict:
     """``base`` with ``changes`` laid over it, dicts merged key by key at every level."""
     out = dict(base)
@@ -563,11 +571,7 @@ def from_flat(data: dict, config_class: type) -> dict:
         place = places.get(key)
         if place is None or value is None:  # a filler, or a "derive it" None the new field's default says too
             continue
-        *parents, leaf = place.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        put(nested, place, value)
     return nested
 
 

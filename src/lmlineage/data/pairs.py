@@ -135,14 +135,14 @@ class PairSplit:
         self.length_groups = length_groups
 
     @classmethod
-    def encode(cls, pairs, tokenizer, eos_id: int | None = None) -> PairSplit:
+    def encode(cls, pairs, tokenizer, eos_id: int | None = None, length_groups: int = 1) -> PairSplit:
         """Sources and targets through ``tokenizer``; ``eos_id`` is appended to every target, so
         the decoder learns to stop. Sources stay as the tokenizer gives them: a prompt typed at
         ``lmlineage generate`` is encoded the same way."""
         end = [] if eos_id is None else [eos_id]
         sources = tokenizer.encode_batch([s for s, _ in pairs])
         targets = [ids + end for ids in tokenizer.encode_batch([t for _, t in pairs])]
-        return cls(*_flatten(sources), *_flatten(targets))
+        return cls(*_flatten(sources), *_flatten(targets), length_groups)
 
     def __len__(self) -> int:
         return len(self.source_offsets) - 1

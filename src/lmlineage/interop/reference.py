@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from ..checkpoint.directory import atomic_directory
 from ..checkpoint.files import read_json, read_weights, refuse_pickles
-from ..core.config import merge
+from ..core.config import merge, put
 from ..core.errors import UserError
 from .gguf import GGUFSpec
 from .rules import export_state, load_state
@@ -102,11 +102,7 @@ class ReferenceSpec:
         for f in self.fields:
             value = f.read(config)
             if value is not None:
-                *parents, leaf = f.ours.split(".")
-                node = ours
-                for part in parents:
-                    node = node.setdefault(part, {})
-                node[leaf] = value
+                put(ours, f.ours, value)
         return {k: v for k, v in merge(ours, self.implies).items() if v is not None}
 
     def describes(self, cfg) -> bool:
@@ -125,14 +121,10 @@ class ReferenceSpec:
         out.update(self.export_extra)
         out.update(self.fixed)
         for f in self.fields:
-            *parents, leaf = f.theirs.split(".")
-            node = out
-            for part in parents:
-                node = node.setdefault(part, {})
             value = config_value(cfg, f.ours)
             if value is None:  # "derive it" is ours alone: write what it resolves to
                 value = resolved(cfg, f.ours)
-            node[leaf] = f.write(value)
+            put(out, f.theirs, f.write(value))
         return out
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..core.config import merge
+from ..core.config import merge, put
 from ..core.errors import UserError
 from ..core.registry import families, get_family
 from ..tasks.protocol import READS, TrainResult, bits_per_char, perplexity
@@ -237,14 +237,12 @@ SHAPE_FIELDS = ("vocab_size", "max_positions", "d_model", "n_layer", "layer_grou
 
 def _with_shape_of(checkpoint_config, fam, config: dict | None):
     """``fam``'s tiny config with the checkpoint's shape (``SHAPE_FIELDS``), then ``config``'s overrides."""
-    theirs, shape = checkpoint_config.to_dict(), {}
-    for key in SHAPE_FIELDS:
-        *parents, leaf = key.split(".")
-        source, target = theirs, shape
-        for parent in parents:
-            source, target = source.get(parent) or {}, target.setdefault(parent, {})
-        if leaf in source:
-            target[leaf] = source[leaf]
+    shape: dict = {}
+    for path in SHAPE_FIELDS:
+        owner, _, name = path.rpartition(".")
+        part = getattr(checkpoint_config, owner, None) if owner else checkpoint_config
+        if hasattr(part, name):
+            put(shape, path, getattr(part, name))
     return fam.config("tiny", **merge(shape, config or {}))
 
 
@@ -392,8 +390,7 @@ def _pairs(fam, task_cls, base, s: Settings, *, data, out: Path, options, loaded
         tok = build_tokenizer(s.tokenizer or task_cls.pair_tokenizer or kind, texts,
                               s.vocab_size or (default_size if s.tokenizer is None else None), task_cls.special_tokens)
     eos = task_cls.check_inputs(tok, s.batch_size)
-    train_split = pair_data.PairSplit.encode(train_pairs, tok, eos)
-    train_split.length_groups = task_cls.length_groups
+    train_split = pair_data.PairSplit.encode(train_pairs, tok, eos, task_cls.length_groups)
     val_split = pair_data.PairSplit.encode(val_pairs, tok, eos)
     longest = max(task_cls.pair_length(*split.max_lengths()) for split in (train_split, val_split))
 
